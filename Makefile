@@ -1,0 +1,39 @@
+# The two commands a newcomer needs are `make run` and `make test`; both install what is missing
+# first (scripts/setup.sh). The other targets are their parts.
+
+SHELL := /bin/bash
+# Tools installed by setup: cargo's bin dir and the npm-installed wasm-opt.
+export PATH := $(CURDIR)/tools/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
+
+.PHONY: run test dev setup setup-test build lint unit e2e
+
+## Install what is missing, build the release site and serve it at http://127.0.0.1:3000.
+run: setup
+	cargo leptos serve --release
+
+## Install what is missing, then every check: format, lints, Rust tests, browser tests.
+test: setup-test lint unit e2e
+
+## Rebuild and reload on every change while developing.
+dev: setup
+	cargo leptos watch
+
+setup:
+	scripts/setup.sh
+
+setup-test:
+	scripts/setup.sh --test
+
+build:
+	cargo leptos build --release
+
+lint:
+	cargo fmt --check
+	cargo clippy --all-targets --features ssr -- -D warnings
+	cargo clippy --lib --target wasm32-unknown-unknown --no-default-features --features hydrate -- -D warnings
+
+unit:
+	cargo test --features ssr
+
+e2e: build
+	cd end2end && npx playwright test

@@ -1,0 +1,124 @@
+// Random calls end to end: three visitors with fake cameras, real WebRTC between them.
+import { test, expect, Visitor } from "./fixtures";
+import type { Page } from "@playwright/test";
+
+const button = (page: Page, name: string) => page.getByRole("button", { name, exact: true });
+const state = (page: Page) => page.getByTestId("call-state");
+
+/** Resolves once the remote video has a picture and its frame count keeps going up. */
+async function remoteVideoPlays(page: Page) {
+  const handle = await page.getByTestId("remote-video").elementHandle();
+  const start = await page.waitForFunction(
+    (video) => {
+      const v = video as HTMLVideoElement;
+      return v.videoWidth > 0 && v.videoHeight > 0 && v.getVideoPlaybackQuality().totalVideoFrames > 0
+        ? v.getVideoPlaybackQuality().totalVideoFrames
+        : false;
+    },
+    handle,
+    { timeout: 20_000 },
+  );
+  const firstCount = await start.jsonValue();
+  await page.waitForFunction(
+    ([video, count]) => (video as HTMLVideoElement).getVideoPlaybackQuality().totalVideoFrames > (count as number) + 5,
+    [handle, firstCount] as const,
+    { timeout: 20_000 },
+  );
+}
+
+async function inCall(...visitors: Visitor[]) {
+  await Promise.all(
+    visitors.map(async ({ page }) => {
+      await expect(state(page)).toHaveAttribute("data-state", "connected", { timeout: 20_000 });
+      await remoteVideoPlays(page);
+    }),
+  );
+}
+
+async function localVideoPlays(page: Page) {
+  await page.waitForFunction(() => {
+    const v = document.querySelector('[data-testid="local-video"]') as HTMLVideoElement;
+    return v.videoWidth > 0 && v.currentTime > 0;
+  });
+}
+
+test("two strangers see each other; a third waits; Next, End and a closed tab re-pair them", async ({ visit }) => {
+  const a = await visit("A");
+  const b = await visit("B");
+  const c = await visit("C");
+  await expect(a.page.getByTestId("online-count")).toHaveText("3 online");
+
+  await button(a.page, "Call").click();
+  await expect(state(a.page)).toHaveAttribute("data-state", "searching");
+  await localVideoPlays(a.page);
+
+  const secondClick = Date.now();
+  await button(b.page, "Call").click();
+  await inCall(a, b);
+  console.log(`click-to-video: ${Date.now() - secondClick} ms from the second Call to both remote videos playing`);
+
+  // C waits alone while A and B talk.
+  await button(c.page, "Call").click();
+  await expect(state(c.page)).toHaveAttribute("data-state", "searching");
+  await expect(state(a.page)).toHaveAttribute("data-state", "connected");
+
+  // A presses Next: A meets the waiting C, and B (just left) searches rather than meeting A again.
+  await button(a.page, "Next").click();
+  await inCall(a, c);
+  await expect(state(b.page)).toHaveAttribute("data-state", "searching");
+
+  // C presses End: C goes idle, its partner A searches and meets the waiting B.
+  await button(c.page, "End").click();
+  await expect(state(c.page)).toHaveAttribute("data-state", "idle");
+  await expect(state(c.page)).toHaveText("Call ended. Press Call to meet someone new.");
+  await inCall(a, b);
+  await expect(state(c.page)).toHaveAttribute("data-state", "idle");
+  // The camera stays on between calls.
+  await localVideoPlays(c.page);
+
+  // B closes the tab: A is told and searches again by itself.
+  await b.page.close();
+  await expect(state(a.page)).toHaveAttribute("data-state", "searching");
+  await expect(state(a.page)).toHaveText("The stranger left. Finding someone new…");
+  await expect(a.page.getByTestId("online-count")).toHaveText("2 online");
+  const remoteSrc = await a.page.getByTestId("remote-video").evaluate((v: HTMLVideoElement) => v.srcObject);
+  expect(remoteSrc).toBeNull();
+
+  // C calls again and meets A.
+  await button(c.page, "Call").click();
+  await inCall(a, c);
+});
+
+test("both connections race, both sides keep the same winner and close the other", async ({ visit }) => {
+  const a = await visit("A");
+  const b = await visit("B");
+  await button(a.page, "Call").click();
+  await button(b.page, "Call").click();
+  await inCall(a, b);
+
+  // The fixture records every RTCPeerConnection a page creates (see fixtures.ts).
+  const summary = (page: Page) =>
+    page.evaluate(() => {
+      const fingerprint = (sdp?: string) => /a=fingerprint:\S+ (\S+)/.exec(sdp ?? "")?.[1] ?? null;
+      const pcs = (window as any).__duetPeerConnections as RTCPeerConnection[];
+      const open = pcs.filter((pc) => pc.connectionState !== "closed");
+      return {
+        created: pcs.length,
+        open: open.map((pc) => ({
+          state: pc.connectionState,
+          local: fingerprint(pc.localDescription?.sdp),
+          remote: fingerprint(pc.remoteDescription?.sdp),
+        })),
+      };
+    });
+  const [sa, sb] = await Promise.all([summary(a.page), summary(b.page)]);
+  // Each side made peer1 and peer2 and kept exactly one of them...
+  expect(sa.created).toBe(2);
+  expect(sb.created).toBe(2);
+  expect(sa.open).toHaveLength(1);
+  expect(sb.open).toHaveLength(1);
+  expect(sa.open[0].state).toBe("connected");
+  // ...and it is the same connection on both sides: each end's certificate is the other's peer.
+  expect(sa.open[0].local).toBe(sb.open[0].remote);
+  expect(sa.open[0].remote).toBe(sb.open[0].local);
+});

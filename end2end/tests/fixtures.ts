@@ -1,0 +1,111 @@
+// Test fixtures: a real duet server per test, and visitors (browser contexts) that fail the
+// test if their page logs an error.
+import { test as base, expect, Browser, Page } from "@playwright/test";
+import { spawn, ChildProcess } from "node:child_process";
+import * as path from "node:path";
+
+const repoRoot = path.resolve(__dirname, "..", "..");
+
+export type DuetServer = {
+  url: string;
+  process: ChildProcess;
+  output: string[];
+};
+
+/** Starts target/release/duet on a free port and resolves once it says where it listens. */
+export async function startServer(args: string[] = [], env: Record<string, string> = {}): Promise<DuetServer> {
+  const child = spawn(path.join(repoRoot, "target/release/duet"), args, {
+    cwd: repoRoot,
+    env: {
+      ...process.env,
+      LEPTOS_SITE_ADDR: "127.0.0.1:0",
+      LEPTOS_SITE_ROOT: "target/site",
+      LEPTOS_SITE_PKG_DIR: "pkg",
+      LEPTOS_OUTPUT_NAME: "duet",
+      LEPTOS_ENV: "PROD",
+      RUST_LOG: "info",
+      ...env,
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const output: string[] = [];
+  const url = await new Promise<string>((resolve, reject) => {
+    const onData = (chunk: Buffer) => {
+      const text = chunk.toString();
+      output.push(text);
+      const found = /listening on (http:\/\/[\d.:]+)/.exec(output.join(""));
+      if (found) resolve(found[1]);
+    };
+    child.stdout!.on("data", onData);
+    child.stderr!.on("data", onData);
+    child.on("exit", (code) => reject(new Error(`duet exited with ${code} before listening:\n${output.join("")}`)));
+    child.on("error", reject);
+  });
+  return { url, process: child, output };
+}
+
+/** Stops a server with SIGTERM and waits for it to exit. */
+export async function stopServer(server: DuetServer): Promise<void> {
+  if (server.process.exitCode !== null) return;
+  const exited = new Promise((resolve) => server.process.once("exit", resolve));
+  server.process.kill("SIGTERM");
+  await exited;
+}
+
+export type Visitor = { page: Page; errors: string[]; name: string };
+
+type Fixtures = {
+  server: DuetServer;
+  /** Opens the lobby in a fresh browser context (a separate visitor). */
+  visit: (name: string, url?: string) => Promise<Visitor>;
+};
+
+export const test = base.extend<Fixtures>({
+  server: async ({}, use) => {
+    const server = await startServer();
+    await use(server);
+    await stopServer(server);
+  },
+  visit: async ({ browser, server }, use) => {
+    const visitors: Visitor[] = [];
+    await use(async (name: string, url?: string) => {
+      const visitor = await openVisitor(browser, name, url ?? server.url);
+      visitors.push(visitor);
+      return visitor;
+    });
+    for (const v of visitors) {
+      await v.page.context().close();
+    }
+    const errors = visitors.flatMap((v) => v.errors.map((e) => `${v.name}: ${e}`));
+    expect(errors, "console errors in the pages").toEqual([]);
+  },
+});
+
+async function openVisitor(browser: Browser, name: string, url: string): Promise<Visitor> {
+  const context = await browser.newContext();
+  // Record every RTCPeerConnection the page creates, so tests can check which ones stay open.
+  await context.addInitScript(() => {
+    const Original = window.RTCPeerConnection;
+    const created: RTCPeerConnection[] = [];
+    (window as any).__duetPeerConnections = created;
+    const Recorded = function (this: unknown, ...args: ConstructorParameters<typeof RTCPeerConnection>) {
+      const pc = new Original(...args);
+      created.push(pc);
+      return pc;
+    } as unknown as typeof RTCPeerConnection;
+    Recorded.prototype = Original.prototype;
+    window.RTCPeerConnection = Recorded;
+  });
+  const page = await context.newPage();
+  const errors: string[] = [];
+  page.on("console", (msg) => {
+    if (msg.type() === "error") errors.push(msg.text());
+  });
+  page.on("pageerror", (err) => errors.push(err.message));
+  await page.goto(url);
+  // The buttons turn on when the wasm has hydrated the page.
+  await expect(page.getByRole("button", { name: "Call", exact: true })).toBeEnabled();
+  return { page, errors, name };
+}
+
+export { expect };

@@ -1,0 +1,52 @@
+//! The user interface, rendered on the server and hydrated in the browser.
+
+mod controls;
+mod lobby;
+mod video;
+
+pub use controls::{Action, CallControls};
+pub use lobby::{CallState, Lobby, LobbyView, IDLE_STATUS};
+pub use video::{LocalVideo, RemoteVideo};
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::components::{Route, Router, Routes};
+use leptos_router::{SsrMode, StaticSegment};
+
+/// The HTML document around the app.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
+                <meta name="description" content="Press Call, meet a random stranger by video."/>
+                <AutoReload options=options.clone()/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+/// The app: one page, the lobby.
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Stylesheet id="leptos" href="/pkg/duet.css"/>
+        <Title text="duet: random video chat"/>
+        <Router>
+            // Async: the first paint waits for the online count, so the page reads right
+            // without JavaScript.
+            <Routes fallback=|| view! { <p class="not-found">"Page not found."</p> }>
+                <Route path=StaticSegment("") view=Lobby ssr=SsrMode::Async/>
+            </Routes>
+        </Router>
+    }
+}

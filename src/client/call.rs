@@ -1,0 +1,437 @@
+//! A call as the browser sees it: the seed's peer1/peer2, ICE routing, the race, the ending.
+//!
+//! On `matched` this side offers with peer1; the partner's offer is answered with peer2.
+//! Candidates carry their role and wait in a queue until their connection has its remote
+//! description. The first connection to reach `connected` is reported; the server picks the
+//! first report of the call and tells both sides, and the other connection is closed. Every
+//! server message names its call, and anything for a call that is not the current one is
+//! dropped, so a fast Next never mixes two strangers.
+
+use super::media;
+use super::rtc::{self, PeerLink};
+use super::signaling::{SignalEvent, Signaling};
+use crate::api::{ice_servers, IceServer};
+use crate::app::{Action, CallState, LobbyView};
+use crate::protocol::{CallId, ClientMsg, EndReason, IceCandidate, Role, ServerMsg};
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{MediaStream, RtcSdpType};
+
+const LOOKING: &str = "Looking for a stranger…";
+const CONNECTING: &str = "Stranger found. Connecting…";
+const CONNECTED: &str = "Connected. Say hi!";
+const RECONNECTING: &str = "Connection to duet lost. Reconnecting…";
+const ENDED: &str = "Call ended. Press Call to meet someone new.";
+
+/// Candidates that arrived before their connection could take them, by role.
+#[derive(Default)]
+struct PendingIce([Vec<IceCandidate>; 2]);
+
+impl PendingIce {
+    fn slot(role: Role) -> usize {
+        match role {
+            Role::Peer1 => 0,
+            Role::Peer2 => 1,
+        }
+    }
+    fn push(&mut self, role: Role, candidate: IceCandidate) {
+        self.0[Self::slot(role)].push(candidate);
+    }
+    fn take(&mut self, role: Role) -> Vec<IceCandidate> {
+        std::mem::take(&mut self.0[Self::slot(role)])
+    }
+}
+
+/// The call's state, all in signals; cheap to copy into every callback.
+#[derive(Clone, Copy)]
+pub struct CallController {
+    view: LobbyView,
+    signaling: StoredValue<Option<Signaling>, LocalStorage>,
+    /// The seed's `calling_clicked`: Call is pressed (searching or in a call).
+    calling_clicked: RwSignal<bool>,
+    /// The call the server put us in; signals for any other call are dropped.
+    call_id: RwSignal<Option<CallId>>,
+    /// The connection this side offered.
+    peer1: RwSignal<Option<PeerLink>, LocalStorage>,
+    /// The connection answering the partner's offer.
+    peer2: RwSignal<Option<PeerLink>, LocalStorage>,
+    /// The winning connection's incoming stream, shown in the remote pane.
+    remote_stream: RwSignal<Option<MediaStream>, LocalStorage>,
+    /// The camera; opened on the first Call and kept on between calls.
+    local_stream: RwSignal<Option<MediaStream>, LocalStorage>,
+    pending_ice: StoredValue<PendingIce, LocalStorage>,
+    ice_servers: StoredValue<Vec<IceServer>>,
+}
+
+impl CallController {
+    pub fn new(view: LobbyView) -> Self {
+        let controller = CallController {
+            view,
+            signaling: StoredValue::new_local(None),
+            calling_clicked: RwSignal::new(false),
+            call_id: RwSignal::new(None),
+            peer1: RwSignal::new_local(None),
+            peer2: RwSignal::new_local(None),
+            remote_stream: RwSignal::new_local(None),
+            local_stream: RwSignal::new_local(None),
+            pending_ice: StoredValue::new_local(PendingIce::default()),
+            ice_servers: StoredValue::new(Vec::new()),
+        };
+        Effect::new(move |_| {
+            let stream = controller.local_stream.get();
+            if let Some(video) = view.local_video.get() {
+                video.set_src_object(stream.as_ref());
+            }
+        });
+        Effect::new(move |_| {
+            let stream = controller.remote_stream.get();
+            if let Some(video) = view.remote_video.get() {
+                video.set_src_object(stream.as_ref());
+                if stream.is_some() {
+                    play(&video);
+                }
+            }
+        });
+        controller
+    }
+
+    /// Opens the signaling socket and fetches the ICE servers.
+    pub fn connect(self) {
+        let signaling = Signaling::connect(move |event| self.on_signal(event));
+        self.signaling.set_value(Some(signaling));
+        spawn_local(async move {
+            match ice_servers().await {
+                Ok(servers) => self.ice_servers.set_value(servers),
+                Err(e) => leptos::logging::warn!("no ICE servers, calls use host candidates: {e}"),
+            }
+        });
+    }
+
+    /// A button was pressed.
+    pub fn act(self, action: Action) {
+        match action {
+            Action::Call => spawn_local(self.call()),
+            Action::Next => self.next(),
+            Action::End => self.end(),
+        }
+    }
+
+    async fn call(self) {
+        if self.view.call_state.get_untracked() != CallState::Idle {
+            return;
+        }
+        // Searching at once, so a second click while the camera opens does nothing.
+        self.view.call_state.set(CallState::Searching);
+        if self.local_stream.with_untracked(Option::is_none) {
+            self.view.status.set("Starting your camera…".into());
+            match media::open_camera().await {
+                Ok(stream) => self.local_stream.set(Some(stream)),
+                Err(e) => {
+                    self.view.call_state.set(CallState::Idle);
+                    self.view.status.set(e.to_string());
+                    return;
+                }
+            }
+        }
+        self.calling_clicked.set(true);
+        self.view.status.set(LOOKING.into());
+        // If the socket is down, `on_open` sends Call once it is back.
+        self.send(&ClientMsg::Call);
+    }
+
+    fn next(self) {
+        if !self.calling_clicked.get_untracked() {
+            spawn_local(self.call());
+            return;
+        }
+        self.hang_up();
+        self.view.call_state.set(CallState::Searching);
+        self.view.status.set("Looking for someone new…".into());
+        self.send(&ClientMsg::Next);
+    }
+
+    fn end(self) {
+        self.hang_up();
+        self.calling_clicked.set(false);
+        self.view.call_state.set(CallState::Idle);
+        self.view.status.set(ENDED.into());
+        self.send(&ClientMsg::End);
+    }
+
+    fn on_signal(self, event: SignalEvent) {
+        match event {
+            SignalEvent::Open => {
+                if self.calling_clicked.get_untracked() {
+                    self.view.call_state.set(CallState::Searching);
+                    self.view.status.set(LOOKING.into());
+                    self.send(&ClientMsg::Call);
+                } else if self.view.status.get_untracked() == RECONNECTING {
+                    self.view.status.set(crate::app::IDLE_STATUS.into());
+                }
+            }
+            SignalEvent::Lost => {
+                // The server ends the call for the partner; this side cleans up the same way.
+                self.hang_up();
+                self.view.online.set(None);
+                self.view.status.set(RECONNECTING.into());
+                if self.calling_clicked.get_untracked() {
+                    self.view.call_state.set(CallState::Searching);
+                }
+            }
+            SignalEvent::Message(msg) => self.on_message(msg),
+        }
+    }
+
+    fn on_message(self, msg: ServerMsg) {
+        match msg {
+            ServerMsg::Online { count } => self.view.online.set(Some(count)),
+            // After `call_ended` the state is already searching and the status says why.
+            ServerMsg::Searching
+                if self.calling_clicked.get_untracked()
+                    && self.view.call_state.get_untracked() != CallState::Searching =>
+            {
+                self.view.call_state.set(CallState::Searching);
+                self.view.status.set(LOOKING.into());
+            }
+            ServerMsg::Matched { call_id } => {
+                // An End still on its way to the server will end this call there.
+                if !self.calling_clicked.get_untracked() {
+                    return;
+                }
+                self.hang_up();
+                self.call_id.set(Some(call_id));
+                self.view.call_state.set(CallState::Connecting);
+                self.view.status.set(CONNECTING.into());
+                spawn_local(self.offer(call_id));
+            }
+            ServerMsg::Offer { call_id, sdp } if self.is_current(call_id) => {
+                spawn_local(self.answer(call_id, sdp));
+            }
+            ServerMsg::Answer { call_id, sdp } if self.is_current(call_id) => {
+                spawn_local(self.accept_answer(call_id, sdp));
+            }
+            ServerMsg::Ice {
+                call_id,
+                role,
+                candidate,
+            } if self.is_current(call_id) => self.take_candidate(call_id, role, candidate),
+            ServerMsg::Winner { call_id, role } if self.is_current(call_id) => {
+                self.crown(role);
+            }
+            ServerMsg::CallEnded { call_id, reason } if self.is_current(call_id) => {
+                self.hang_up();
+                if self.calling_clicked.get_untracked() {
+                    self.view.call_state.set(CallState::Searching);
+                    self.view.status.set(ended_status(reason).into());
+                }
+            }
+            ServerMsg::Error { code, message } => {
+                leptos::logging::warn!("server refused a message ({code:?}): {message}");
+            }
+            // Idle confirms an End; anything else names a call that is over.
+            _ => {}
+        }
+    }
+
+    /// peer1: offer to the stranger.
+    async fn offer(self, call_id: CallId) {
+        let Some(pc) = self.open_link(Role::Peer1, call_id) else {
+            return;
+        };
+        match rtc::make_offer(&pc).await {
+            Ok(sdp) => self.send_for(call_id, ClientMsg::Offer { call_id, sdp }),
+            Err(e) => leptos::logging::warn!("could not make an offer: {e:?}"),
+        }
+    }
+
+    /// peer2: answer the stranger's offer.
+    async fn answer(self, call_id: CallId, offer: String) {
+        // One offer per call; a repeat would only tear a working connection down.
+        if self.peer2.with_untracked(Option::is_some) {
+            return;
+        }
+        let Some(pc) = self.open_link(Role::Peer2, call_id) else {
+            return;
+        };
+        if let Err(e) = rtc::set_remote(&pc, RtcSdpType::Offer, &offer).await {
+            leptos::logging::warn!("could not take the stranger's offer: {e:?}");
+            return;
+        }
+        if !self.is_current(call_id) {
+            return;
+        }
+        self.remote_described(Role::Peer2);
+        match rtc::make_answer(&pc).await {
+            Ok(sdp) => self.send_for(call_id, ClientMsg::Answer { call_id, sdp }),
+            Err(e) => leptos::logging::warn!("could not answer: {e:?}"),
+        }
+    }
+
+    /// peer1: the stranger answered our offer.
+    async fn accept_answer(self, call_id: CallId, answer: String) {
+        let Some(pc) = self.link_pc(Role::Peer1, call_id) else {
+            return;
+        };
+        if let Err(e) = rtc::set_remote(&pc, RtcSdpType::Answer, &answer).await {
+            leptos::logging::warn!("could not take the stranger's answer: {e:?}");
+            return;
+        }
+        if self.is_current(call_id) {
+            self.remote_described(Role::Peer1);
+        }
+    }
+
+    /// Creates the connection `role` for `call_id` and returns it.
+    fn open_link(self, role: Role, call_id: CallId) -> Option<web_sys::RtcPeerConnection> {
+        let local = self.local_stream.get_untracked()?;
+        let servers = self.ice_servers.get_value();
+        let link = PeerLink::new(
+            call_id,
+            &servers,
+            &local,
+            move |candidate| {
+                self.send_for(
+                    call_id,
+                    ClientMsg::Ice {
+                        call_id,
+                        role,
+                        candidate,
+                    },
+                )
+            },
+            move || self.send_for(call_id, ClientMsg::Connected { call_id, role }),
+        );
+        match link {
+            Ok(link) => {
+                let pc = link.pc.clone();
+                self.link(role).set(Some(link));
+                Some(pc)
+            }
+            Err(e) => {
+                leptos::logging::warn!("could not create a peer connection: {e:?}");
+                None
+            }
+        }
+    }
+
+    /// A candidate for our connection `role`: added now, or queued until it can be.
+    fn take_candidate(self, call_id: CallId, role: Role, candidate: IceCandidate) {
+        let ready = self.link(role).with_untracked(|link| {
+            link.as_ref()
+                .filter(|l| l.call_id == call_id && l.remote_described)
+                .map(|l| l.pc.clone())
+        });
+        match ready {
+            Some(pc) => spawn_local(add_candidate(pc, candidate)),
+            None => self
+                .pending_ice
+                .update_value(|pending| pending.push(role, candidate)),
+        }
+    }
+
+    /// Connection `role` has its remote description: flush the candidates waiting for it.
+    fn remote_described(self, role: Role) {
+        self.link(role).update(|link| {
+            if let Some(link) = link {
+                link.remote_described = true;
+            }
+        });
+        let Some(pc) = self
+            .link(role)
+            .with_untracked(|l| l.as_ref().map(|l| l.pc.clone()))
+        else {
+            return;
+        };
+        let queued = self
+            .pending_ice
+            .try_update_value(|pending| pending.take(role))
+            .unwrap_or_default();
+        for candidate in queued {
+            spawn_local(add_candidate(pc.clone(), candidate));
+        }
+    }
+
+    /// The server named the winning connection: show it, close the other.
+    fn crown(self, winner: Role) {
+        close_link(self.link(winner.counterpart()));
+        let stream = self
+            .link(winner)
+            .with_untracked(|l| l.as_ref().map(|l| l.stream.clone()));
+        self.remote_stream.set(stream);
+        self.view.call_state.set(CallState::Connected);
+        self.view.status.set(CONNECTED.into());
+    }
+
+    /// The seed's ending, on this side: clear queued candidates, remove tracks from and close
+    /// both connections, forget the remote stream and the call. The camera stays on.
+    fn hang_up(self) {
+        self.pending_ice.set_value(PendingIce::default());
+        close_link(self.peer1);
+        close_link(self.peer2);
+        self.remote_stream.set(None);
+        self.call_id.set(None);
+    }
+
+    fn link(self, role: Role) -> RwSignal<Option<PeerLink>, LocalStorage> {
+        match role {
+            Role::Peer1 => self.peer1,
+            Role::Peer2 => self.peer2,
+        }
+    }
+
+    fn link_pc(self, role: Role, call_id: CallId) -> Option<web_sys::RtcPeerConnection> {
+        self.link(role).with_untracked(|link| {
+            link.as_ref()
+                .filter(|l| l.call_id == call_id)
+                .map(|l| l.pc.clone())
+        })
+    }
+
+    fn is_current(self, call_id: CallId) -> bool {
+        self.call_id.get_untracked() == Some(call_id)
+    }
+
+    fn send(self, msg: &ClientMsg) {
+        if let Some(signaling) = self.signaling.get_value() {
+            signaling.send(msg);
+        }
+    }
+
+    /// Sends a message about `call_id`, unless that call is already over here.
+    fn send_for(self, call_id: CallId, msg: ClientMsg) {
+        if self.is_current(call_id) {
+            self.send(&msg);
+        }
+    }
+}
+
+fn close_link(link: RwSignal<Option<PeerLink>, LocalStorage>) {
+    if let Some(old) = link.try_update(Option::take).flatten() {
+        old.close();
+    }
+}
+
+async fn add_candidate(pc: web_sys::RtcPeerConnection, candidate: IceCandidate) {
+    if let Err(e) = rtc::add_candidate(&pc, &candidate).await {
+        leptos::logging::warn!("could not add a candidate: {e:?}");
+    }
+}
+
+/// Starts playback; a refusal (say, autoplay blocked) leaves the pane as it is.
+fn play(video: &web_sys::HtmlVideoElement) {
+    if let Ok(promise) = video.play() {
+        spawn_local(async move {
+            let _ = JsFuture::from(promise).await;
+        });
+    }
+}
+
+fn ended_status(reason: EndReason) -> &'static str {
+    match reason {
+        EndReason::PartnerNext => "The stranger moved on. Finding someone new…",
+        EndReason::PartnerEnded => "The stranger ended the call. Finding someone new…",
+        EndReason::PartnerLeft => "The stranger left. Finding someone new…",
+        EndReason::ConnectTimeout => "Couldn't connect to that stranger. Finding someone new…",
+    }
+}

@@ -1,0 +1,50 @@
+//! The visitor's camera and microphone.
+
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{DomException, MediaStream, MediaStreamConstraints};
+
+/// Why the camera could not be opened, in words for the status line.
+#[derive(Debug, thiserror::Error)]
+pub enum MediaError {
+    #[error("Camera or microphone blocked. Allow access in your browser, then press Call.")]
+    Blocked,
+    #[error("No camera or microphone found. Plug one in, then press Call.")]
+    Missing,
+    #[error("Your camera is busy in another app. Close it, then press Call.")]
+    Busy,
+    #[error("This browser cannot open a camera here (video calls need https or localhost).")]
+    Unsupported,
+    #[error("The camera could not be opened: {0}")]
+    Other(String),
+}
+
+/// Asks for camera and microphone; the browser shows its permission prompt if needed.
+pub async fn open_camera() -> Result<MediaStream, MediaError> {
+    let devices = leptos::prelude::window()
+        .navigator()
+        .media_devices()
+        .map_err(|_| MediaError::Unsupported)?;
+    let constraints = MediaStreamConstraints::new();
+    constraints.set_video(&JsValue::TRUE);
+    constraints.set_audio(&JsValue::TRUE);
+    let request = devices
+        .get_user_media_with_constraints(&constraints)
+        .map_err(classify)?;
+    let stream = JsFuture::from(request).await.map_err(classify)?;
+    stream
+        .dyn_into::<MediaStream>()
+        .map_err(|_| MediaError::Unsupported)
+}
+
+fn classify(err: JsValue) -> MediaError {
+    match err.dyn_ref::<DomException>().map(|e| e.name()) {
+        Some(name) if name == "NotAllowedError" || name == "SecurityError" => MediaError::Blocked,
+        Some(name) if name == "NotFoundError" || name == "OverconstrainedError" => {
+            MediaError::Missing
+        }
+        Some(name) if name == "NotReadableError" || name == "AbortError" => MediaError::Busy,
+        Some(name) => MediaError::Other(name),
+        None => MediaError::Other(format!("{err:?}")),
+    }
+}

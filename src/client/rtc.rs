@@ -1,0 +1,175 @@
+//! One WebRTC connection of a call: the seed's peer1 (the offer this side makes) or peer2 (the
+//! answer to the partner's offer). Creating, describing, adding candidates and closing; which
+//! link to use when is the call controller's business.
+
+use crate::api::IceServer;
+use crate::protocol::{CallId, IceCandidate};
+use js_sys::{Array, Reflect};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{
+    Event, MediaStream, MediaStreamTrack, RtcConfiguration, RtcIceCandidateInit, RtcIceServer,
+    RtcPeerConnection, RtcPeerConnectionIceEvent, RtcPeerConnectionState, RtcRtpSender, RtcSdpType,
+    RtcSessionDescriptionInit, RtcTrackEvent,
+};
+
+/// One peer connection and what belongs to it.
+pub struct PeerLink {
+    pub call_id: CallId,
+    pub pc: RtcPeerConnection,
+    /// The stranger's tracks as they arrive on this connection (the seed's remoteStream, once
+    /// this link wins).
+    pub stream: MediaStream,
+    /// The remote description is set, so candidates can be added instead of queued.
+    pub remote_described: bool,
+    /// The connection's JS callbacks, alive exactly as long as the link.
+    _handlers: [Closure<dyn FnMut(Event)>; 3],
+}
+
+impl PeerLink {
+    /// A new connection sending `local`'s tracks. `on_candidate` hears each local ICE
+    /// candidate; `on_connected` hears the connection reach `connected`.
+    pub fn new(
+        call_id: CallId,
+        ice_servers: &[IceServer],
+        local: &MediaStream,
+        on_candidate: impl Fn(IceCandidate) + 'static,
+        on_connected: impl Fn() + 'static,
+    ) -> Result<Self, JsValue> {
+        let pc = RtcPeerConnection::new_with_configuration(&configuration(ice_servers))?;
+        let stream = MediaStream::new()?;
+
+        let candidate = Closure::<dyn FnMut(Event)>::new(move |e: Event| {
+            let Some(found) = e
+                .dyn_ref::<RtcPeerConnectionIceEvent>()
+                .and_then(|e| e.candidate())
+            else {
+                return;
+            };
+            // An empty candidate marks the end of gathering; there is nothing to send.
+            if found.candidate().is_empty() {
+                return;
+            }
+            on_candidate(IceCandidate {
+                candidate: found.candidate(),
+                sdp_mid: found.sdp_mid(),
+                sdp_m_line_index: found.sdp_m_line_index(),
+            });
+        });
+        let track_sink = stream.clone();
+        let track = Closure::<dyn FnMut(Event)>::new(move |e: Event| {
+            if let Some(e) = e.dyn_ref::<RtcTrackEvent>() {
+                track_sink.add_track(&e.track());
+            }
+        });
+        let state = Closure::<dyn FnMut(Event)>::new(move |e: Event| {
+            let connected = e
+                .target()
+                .and_then(|t| t.dyn_into::<RtcPeerConnection>().ok())
+                .is_some_and(|pc| pc.connection_state() == RtcPeerConnectionState::Connected);
+            if connected {
+                on_connected();
+            }
+        });
+        pc.set_onicecandidate(Some(candidate.as_ref().unchecked_ref()));
+        pc.set_ontrack(Some(track.as_ref().unchecked_ref()));
+        pc.set_onconnectionstatechange(Some(state.as_ref().unchecked_ref()));
+
+        for track in local.get_tracks().iter() {
+            if let Ok(track) = track.dyn_into::<MediaStreamTrack>() {
+                pc.add_track_0(&track, local);
+            }
+        }
+        Ok(PeerLink {
+            call_id,
+            pc,
+            stream,
+            remote_described: false,
+            _handlers: [candidate, track, state],
+        })
+    }
+
+    /// The seed's ending for one connection: remove its tracks, stop listening, close it.
+    pub fn close(&self) {
+        for sender in self.pc.get_senders().iter() {
+            if let Ok(sender) = sender.dyn_into::<RtcRtpSender>() {
+                self.pc.remove_track(&sender);
+            }
+        }
+        self.pc.set_onicecandidate(None);
+        self.pc.set_ontrack(None);
+        self.pc.set_onconnectionstatechange(None);
+        self.pc.close();
+    }
+}
+
+/// Creates an offer, sets it as the local description and returns its SDP.
+pub async fn make_offer(pc: &RtcPeerConnection) -> Result<String, JsValue> {
+    let offer = JsFuture::from(pc.create_offer()).await?;
+    set_local(pc, RtcSdpType::Offer, &sdp_of(&offer)?).await
+}
+
+/// Creates an answer, sets it as the local description and returns its SDP.
+pub async fn make_answer(pc: &RtcPeerConnection) -> Result<String, JsValue> {
+    let answer = JsFuture::from(pc.create_answer()).await?;
+    set_local(pc, RtcSdpType::Answer, &sdp_of(&answer)?).await
+}
+
+/// Sets the partner's offer or answer as the remote description.
+pub async fn set_remote(
+    pc: &RtcPeerConnection,
+    kind: RtcSdpType,
+    sdp: &str,
+) -> Result<(), JsValue> {
+    let description = RtcSessionDescriptionInit::new(kind);
+    description.set_sdp(sdp);
+    JsFuture::from(pc.set_remote_description(&description)).await?;
+    Ok(())
+}
+
+/// Adds one of the partner's candidates.
+pub async fn add_candidate(
+    pc: &RtcPeerConnection,
+    candidate: &IceCandidate,
+) -> Result<(), JsValue> {
+    let init = RtcIceCandidateInit::new(&candidate.candidate);
+    init.set_sdp_mid(candidate.sdp_mid.as_deref());
+    init.set_sdp_m_line_index(candidate.sdp_m_line_index);
+    JsFuture::from(pc.add_ice_candidate_with_opt_rtc_ice_candidate_init(Some(&init))).await?;
+    Ok(())
+}
+
+async fn set_local(pc: &RtcPeerConnection, kind: RtcSdpType, sdp: &str) -> Result<String, JsValue> {
+    let description = RtcSessionDescriptionInit::new(kind);
+    description.set_sdp(sdp);
+    JsFuture::from(pc.set_local_description(&description)).await?;
+    Ok(sdp.to_owned())
+}
+
+fn sdp_of(description: &JsValue) -> Result<String, JsValue> {
+    Reflect::get(description, &JsValue::from_str("sdp"))?
+        .as_string()
+        .ok_or_else(|| JsValue::from_str("description without SDP"))
+}
+
+fn configuration(ice_servers: &[IceServer]) -> RtcConfiguration {
+    let servers = Array::new();
+    for server in ice_servers {
+        let entry = RtcIceServer::new();
+        let urls = Array::new();
+        for url in &server.urls {
+            urls.push(&JsValue::from_str(url));
+        }
+        entry.set_urls(&urls);
+        if let Some(username) = &server.username {
+            entry.set_username(username);
+        }
+        if let Some(credential) = &server.credential {
+            entry.set_credential(credential);
+        }
+        servers.push(&entry);
+    }
+    let config = RtcConfiguration::new();
+    config.set_ice_servers(&servers);
+    config
+}

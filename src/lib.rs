@@ -1,0 +1,18 @@
+//! duet: random video chat. One crate, built twice: the `ssr` server binary and the `hydrate`
+//! browser bundle (see README's architecture section).
+
+pub mod api;
+pub mod app;
+#[cfg(feature = "hydrate")]
+pub mod client;
+pub mod protocol;
+#[cfg(feature = "ssr")]
+pub mod server;
+
+/// The browser's entry point: take over the server-rendered page.
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(app::App);
+}

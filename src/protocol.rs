@@ -1,0 +1,250 @@
+//! The signaling protocol: every message that crosses the WebSocket at `/ws`.
+//!
+//! Shared by the server and the browser build, so both sides agree on the wire format by
+//! construction. Messages are JSON objects tagged by a `"type"` field. `docs/protocol.md`
+//! describes the same messages for people; keep the two in step.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// Identifies one call: one match between two sessions.
+///
+/// The server draws it at random, so it cannot be guessed; it travels as a 16-digit hex string
+/// because a JavaScript number cannot hold 64 bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub struct CallId(pub u64);
+
+impl fmt::Display for CallId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+impl From<CallId> for String {
+    fn from(id: CallId) -> String {
+        id.to_string()
+    }
+}
+
+impl FromStr for CallId {
+    type Err = std::num::ParseIntError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        u64::from_str_radix(s, 16).map(CallId)
+    }
+}
+
+impl TryFrom<String> for CallId {
+    type Error = std::num::ParseIntError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+/// Which of a browser's two connections a message concerns (the seed's peer1 and peer2).
+///
+/// Each side offers with its `peer1` and answers the partner's offer with its `peer2`, so the
+/// partner's `peer1` talks to this side's `peer2` and the other way round.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// The connection this side offered.
+    Peer1,
+    /// The connection that answers the partner's offer.
+    Peer2,
+}
+
+impl Role {
+    /// The role of the same connection as the partner sees it.
+    pub fn counterpart(self) -> Role {
+        match self {
+            Role::Peer1 => Role::Peer2,
+            Role::Peer2 => Role::Peer1,
+        }
+    }
+}
+
+/// An ICE candidate as the browser's `RTCIceCandidate` describes it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IceCandidate {
+    pub candidate: String,
+    #[serde(default)]
+    pub sdp_mid: Option<String>,
+    #[serde(default)]
+    pub sdp_m_line_index: Option<u16>,
+}
+
+/// A messages from a browser to the server.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMsg {
+    /// Call was pressed: look for a stranger. Ignored while already searching or in a call.
+    Call,
+    /// Leave the current stranger (if any) and look for another one.
+    Next,
+    /// Stop: leave the current stranger or the search and go idle.
+    End,
+    /// The SDP offer of this side's `peer1`, for the partner's `peer2`.
+    Offer { call_id: CallId, sdp: String },
+    /// The SDP answer of this side's `peer2`, for the partner's `peer1`.
+    Answer { call_id: CallId, sdp: String },
+    /// An ICE candidate gathered by this side's connection `role`.
+    Ice {
+        call_id: CallId,
+        role: Role,
+        candidate: IceCandidate,
+    },
+    /// This side's connection `role` reached `connected`. The first report of a call wins.
+    Connected { call_id: CallId, role: Role },
+}
+
+/// Why a call ended, as told to the side that did not end it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    /// The stranger pressed Next.
+    PartnerNext,
+    /// The stranger pressed End.
+    PartnerEnded,
+    /// The stranger closed the tab or their connection died.
+    PartnerLeft,
+    /// No connection between the two came up in time; both sides are told.
+    ConnectTimeout,
+}
+
+/// Why the server refused a message. The session carries on; nothing reached anyone else.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The frame was not a valid message (bad JSON, unknown type, wrong field, binary frame).
+    BadMessage,
+    /// A call message arrived while the session is not in a call.
+    NotInCall,
+    /// A call message named a call that is not the session's current one.
+    StaleCall,
+}
+
+/// A message from the server to a browser.
+///
+/// For one session, messages arrive in the order the server produced them: `matched` comes
+/// before any offer, answer or candidate of that call, and `call_ended` after its last one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMsg {
+    /// How many sessions are online. Sent on connect and when it changes (a few times a second
+    /// at most).
+    Online { count: u32 },
+    /// The session is waiting in the pool for a stranger.
+    Searching,
+    /// The session is paired with a stranger in a new call. Both sides now offer with `peer1`.
+    Matched { call_id: CallId },
+    /// The partner's offer, for this side's `peer2`.
+    Offer { call_id: CallId, sdp: String },
+    /// The partner's answer, for this side's `peer1`.
+    Answer { call_id: CallId, sdp: String },
+    /// A candidate from the partner, for this side's connection `role`.
+    Ice {
+        call_id: CallId,
+        role: Role,
+        candidate: IceCandidate,
+    },
+    /// The connection `role` (as this side names it) won the race; close the other one.
+    Winner { call_id: CallId, role: Role },
+    /// The call is over for the reason given; the session is searching again.
+    CallEnded { call_id: CallId, reason: EndReason },
+    /// The session is idle: it ended its call or search.
+    Idle,
+    /// The last message was refused. Nothing else happened.
+    Error { code: ErrorCode, message: String },
+}
+
+impl ServerMsg {
+    /// A refusal with its code and a sentence for people.
+    pub fn error(code: ErrorCode, message: impl Into<String>) -> Self {
+        ServerMsg::Error {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// Parses one text frame from a browser.
+pub fn decode_client(text: &str) -> Result<ClientMsg, serde_json::Error> {
+    serde_json::from_str(text)
+}
+
+/// Parses one text frame from the server.
+pub fn decode_server(text: &str) -> Result<ServerMsg, serde_json::Error> {
+    serde_json::from_str(text)
+}
+
+/// Serialises a message for the wire. These types always serialise, so this cannot fail.
+pub fn encode<T: Serialize>(msg: &T) -> String {
+    serde_json::to_string(msg).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn call_id_travels_as_hex_string() {
+        let msg = ServerMsg::Matched {
+            call_id: CallId(0xdead_beef_0000_0001),
+        };
+        let text = encode(&msg);
+        assert_eq!(text, r#"{"type":"matched","call_id":"deadbeef00000001"}"#);
+        assert_eq!(decode_server(&text).unwrap(), msg);
+    }
+
+    #[test]
+    fn client_messages_round_trip() {
+        let msgs = [
+            ClientMsg::Call,
+            ClientMsg::Next,
+            ClientMsg::End,
+            ClientMsg::Offer {
+                call_id: CallId(7),
+                sdp: "v=0".into(),
+            },
+            ClientMsg::Ice {
+                call_id: CallId(7),
+                role: Role::Peer2,
+                candidate: IceCandidate {
+                    candidate: "candidate:1 1 udp 1 127.0.0.1 9 typ host".into(),
+                    sdp_mid: Some("0".into()),
+                    sdp_m_line_index: Some(0),
+                },
+            },
+            ClientMsg::Connected {
+                call_id: CallId(7),
+                role: Role::Peer1,
+            },
+        ];
+        for msg in msgs {
+            assert_eq!(decode_client(&encode(&msg)).unwrap(), msg);
+        }
+    }
+
+    #[test]
+    fn malformed_frames_are_errors_not_panics() {
+        for text in [
+            "",
+            "{",
+            "null",
+            r#"{"type":"launch"}"#,
+            r#"{"type":"offer","call_id":12,"sdp":"x"}"#,
+            r#"{"type":"offer","call_id":"zz","sdp":"x"}"#,
+            r#"{"type":"ice","call_id":"01","role":"peer3","candidate":{"candidate":""}}"#,
+        ] {
+            assert!(decode_client(text).is_err(), "{text} should be refused");
+        }
+    }
+
+    #[test]
+    fn counterpart_swaps_roles() {
+        assert_eq!(Role::Peer1.counterpart(), Role::Peer2);
+        assert_eq!(Role::Peer2.counterpart(), Role::Peer1);
+    }
+}
