@@ -355,9 +355,10 @@ impl CallController {
     /// The server named the winning connection: show it, close the other.
     fn crown(self, winner: Role) {
         close_link(self.link(winner.counterpart()));
+        // `Clone::clone`, not `.clone()`: MediaStream's own clone() makes a new stream.
         let stream = self
             .link(winner)
-            .with_untracked(|l| l.as_ref().map(|l| l.stream.clone()));
+            .with_untracked(|l| l.as_ref().map(|l| Clone::clone(&l.stream)));
         self.remote_stream.set(stream);
         self.view.call_state.set(CallState::Connected);
         self.view.status.set(CONNECTED.into());

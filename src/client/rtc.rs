@@ -56,7 +56,8 @@ impl PeerLink {
                 sdp_m_line_index: found.sdp_m_line_index(),
             });
         });
-        let track_sink = stream.clone();
+        // `Clone::clone`, not `stream.clone()`: MediaStream's own clone() makes a new stream.
+        let track_sink = Clone::clone(&stream);
         let track = Closure::<dyn FnMut(Event)>::new(move |e: Event| {
             if let Some(e) = e.dyn_ref::<RtcTrackEvent>() {
                 track_sink.add_track(&e.track());
