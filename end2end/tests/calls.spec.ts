@@ -1,5 +1,5 @@
 // Random calls end to end: three visitors with fake cameras, real WebRTC between them.
-import { test, expect, Visitor } from "./fixtures";
+import { test, expect, Visitor, startServer, stopServer } from "./fixtures";
 import type { Page } from "@playwright/test";
 
 const button = (page: Page, name: string) => page.getByRole("button", { name, exact: true });
@@ -121,4 +121,49 @@ test("both connections race, both sides keep the same winner and close the other
   // ...and it is the same connection on both sides: each end's certificate is the other's peer.
   expect(sa.open[0].local).toBe(sb.open[0].remote);
   expect(sa.open[0].remote).toBe(sb.open[0].local);
+});
+
+test("a burst of Next presses never mixes strangers", async ({ visit }) => {
+  const visitors = [await visit("A"), await visit("B"), await visit("C")];
+  const [a, b, c] = visitors;
+  await button(a.page, "Call").click();
+  await button(b.page, "Call").click();
+  await inCall(a, b);
+  await button(c.page, "Call").click();
+  await expect(state(c.page)).toHaveAttribute("data-state", "searching");
+
+  for (let i = 0; i < 6; i++) {
+    await button(a.page, "Next").click();
+  }
+  // However the presses interleave, it settles as one pair and one stranger waiting...
+  const states = () => Promise.all(visitors.map((v) => state(v.page).getAttribute("data-state")));
+  await expect.poll(async () => (await states()).sort().join(","), { timeout: 20_000 }).toBe(
+    "connected,connected,searching",
+  );
+  // ...and the pair really sees each other.
+  const s = await states();
+  const pair = visitors.filter((_, i) => s[i] === "connected");
+  await inCall(...pair);
+});
+
+test("the page reconnects by itself when the server comes back, and calls again", async ({ visit, server }) => {
+  const a = await visit("A");
+  const b = await visit("B");
+  await button(a.page, "Call").click();
+  await button(b.page, "Call").click();
+  await inCall(a, b);
+
+  const address = new URL(server.url).host;
+  await stopServer(server);
+  for (const { page } of [a, b]) {
+    await expect(state(page)).toHaveText("Connection to duet lost. Reconnecting…");
+    await expect(state(page)).toHaveAttribute("data-state", "searching");
+  }
+  const again = await startServer([], { LEPTOS_SITE_ADDR: address });
+  try {
+    await inCall(a, b);
+    await expect(a.page.getByTestId("online-count")).toHaveText("2 online");
+  } finally {
+    await stopServer(again);
+  }
 });
