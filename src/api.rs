@@ -30,3 +30,89 @@ fn server_state() -> Result<crate::server::AppState, ServerFnError> {
     use_context::<crate::server::AppState>()
         .ok_or_else(|| ServerFnError::new("server state is missing from the request context"))
 }
+
+/// What the moderators' page shows.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModerationOverview {
+    /// The newest reports first.
+    pub reports: Vec<ReportEntry>,
+    /// Bans in force, newest first.
+    pub bans: Vec<BanEntry>,
+}
+
+/// One report. Addresses appear only as short prefixes of their keyed hashes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportEntry {
+    pub id: i64,
+    pub at: String,
+    pub reporter: String,
+    pub reported: String,
+    pub reason: String,
+}
+
+/// One ban in force.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BanEntry {
+    pub id: i64,
+    pub subject: String,
+    pub since: String,
+    pub until: String,
+    pub reason: String,
+}
+
+/// Why a moderator request failed; the page shows each case differently.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum AdminError {
+    #[error("The moderators' page is switched off on this server (no admin token is set).")]
+    Disabled,
+    #[error("Wrong token.")]
+    WrongToken,
+    #[error("The server could not do that: {0}")]
+    Server(String),
+}
+
+impl leptos::server_fn::error::FromServerFnError for AdminError {
+    type Encoder = leptos::server_fn::codec::JsonEncoding;
+
+    fn from_server_fn_error(value: leptos::server_fn::error::ServerFnErrorErr) -> Self {
+        AdminError::Server(value.to_string())
+    }
+}
+
+/// Recent reports and active bans. Needs the admin token.
+#[server(endpoint = "admin/overview")]
+pub async fn admin_overview(token: String) -> Result<ModerationOverview, AdminError> {
+    let state = admin_state(&token)?;
+    state
+        .moderation
+        .overview(200)
+        .await
+        .map_err(|e| AdminError::Server(e.to_string()))
+}
+
+/// Lifts ban `id`. Needs the admin token.
+#[server(endpoint = "admin/lift_ban")]
+pub async fn lift_ban(token: String, id: i64) -> Result<bool, AdminError> {
+    let state = admin_state(&token)?;
+    let lifted = state
+        .moderation
+        .lift_ban(id)
+        .await
+        .map_err(|e| AdminError::Server(e.to_string()))?;
+    if lifted {
+        tracing::info!(ban = id, "ban lifted by a moderator");
+    }
+    Ok(lifted)
+}
+
+/// The server state, once `token` is checked against the configured admin token.
+#[cfg(feature = "ssr")]
+fn admin_state(token: &str) -> Result<crate::server::AppState, AdminError> {
+    let state = use_context::<crate::server::AppState>()
+        .ok_or_else(|| AdminError::Server("server state is missing".into()))?;
+    match state.config.admin_token.as_deref() {
+        None | Some("") => Err(AdminError::Disabled),
+        Some(expected) if crate::server::admin_token_matches(expected, token) => Ok(state),
+        Some(_) => Err(AdminError::WrongToken),
+    }
+}

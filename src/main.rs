@@ -16,7 +16,7 @@ async fn main() -> ExitCode {
     match duet::server::run(config).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!("cannot serve: {e}");
+            tracing::error!("{e}");
             ExitCode::FAILURE
         }
     }

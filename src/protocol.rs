@@ -97,6 +97,60 @@ pub enum ClientMsg {
     },
     /// This side's connection `role` reached `connected`. The first report of a call wins.
     Connected { call_id: CallId, role: Role },
+    /// Report the stranger of the current call to the moderators.
+    Report {
+        call_id: CallId,
+        reason: ReportReason,
+    },
+}
+
+/// Why a visitor reported a stranger.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportReason {
+    Nudity,
+    Harassment,
+    Spam,
+    Underage,
+    Other,
+}
+
+impl ReportReason {
+    /// Every reason, in the order the Report menu lists them.
+    pub const ALL: [ReportReason; 5] = [
+        ReportReason::Nudity,
+        ReportReason::Harassment,
+        ReportReason::Spam,
+        ReportReason::Underage,
+        ReportReason::Other,
+    ];
+
+    /// The wire name, also stored in the reports table.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReportReason::Nudity => "nudity",
+            ReportReason::Harassment => "harassment",
+            ReportReason::Spam => "spam",
+            ReportReason::Underage => "underage",
+            ReportReason::Other => "other",
+        }
+    }
+
+    /// The wire name back to a reason.
+    pub fn parse(name: &str) -> Option<ReportReason> {
+        ReportReason::ALL.into_iter().find(|r| r.as_str() == name)
+    }
+
+    /// What the Report menu shows.
+    pub fn label(self) -> &'static str {
+        match self {
+            ReportReason::Nudity => "Nudity or sexual content",
+            ReportReason::Harassment => "Harassment or hate",
+            ReportReason::Spam => "Spam or advertising",
+            ReportReason::Underage => "Looks under 18",
+            ReportReason::Other => "Something else",
+        }
+    }
 }
 
 /// Why a call ended, as told to the side that did not end it.
@@ -123,6 +177,33 @@ pub enum ErrorCode {
     NotInCall,
     /// A call message named a call that is not the session's current one.
     StaleCall,
+    /// The session sends messages faster than allowed; this one was dropped.
+    RateLimited,
+    /// Next was pressed faster than allowed; this press was ignored.
+    NextTooFast,
+    /// Too many open connections from this address; the socket closes.
+    TooManyConnections,
+    /// Too many new connections from this address in the last minute; the socket closes.
+    ConnectingTooFast,
+    /// This address is banned after reports from other visitors; the socket closes.
+    Banned,
+    /// The message was larger than the limit; the socket closes with code 1009.
+    MessageTooBig,
+    /// The server could not do what was asked (for example, store a report); try again later.
+    Unavailable,
+}
+
+impl ErrorCode {
+    /// Whether the server closes the socket after sending this error.
+    pub fn closes_socket(self) -> bool {
+        matches!(
+            self,
+            ErrorCode::TooManyConnections
+                | ErrorCode::ConnectingTooFast
+                | ErrorCode::Banned
+                | ErrorCode::MessageTooBig
+        )
+    }
 }
 
 /// A message from the server to a browser.
@@ -155,6 +236,10 @@ pub enum ServerMsg {
     CallEnded { call_id: CallId, reason: EndReason },
     /// The session is idle: it ended its call or search.
     Idle,
+    /// The report about the stranger of `call_id` was recorded.
+    Reported { call_id: CallId },
+    /// The server is shutting down; the socket closes next. Reconnect after a moment.
+    ShuttingDown,
     /// The last message was refused. Nothing else happened.
     Error { code: ErrorCode, message: String },
 }

@@ -15,6 +15,8 @@ use leptos_router::{SsrMode, StaticSegment};
 
 /// The HTML document around the app.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    crate::server::headers::set_page_csp();
     view! {
         <!DOCTYPE html>
         <html lang="en">

@@ -4,8 +4,11 @@
 //! `cargo leptos serve` and a bare `target/release/duet` read the same settings.
 
 use crate::api::IceServer;
+use crate::server::moderation;
 use clap::Parser;
+use ipnet::IpNet;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// duet: random video chat. Serves the lobby, the site bundle and the signaling socket.
@@ -61,9 +64,90 @@ pub struct Config {
     /// Log filter in `tracing` syntax (e.g. `info`, `duet=debug`).
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     pub log: String,
+
+    /// Other page origins allowed to open the signaling socket, comma-separated (e.g.
+    /// `https://duet.example`). The site's own origin is always allowed.
+    #[arg(long, env = "DUET_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+
+    /// Reverse proxies whose `X-Forwarded-For` is believed, comma-separated addresses or
+    /// networks (e.g. `127.0.0.1,10.0.0.0/8`). Nobody else's is.
+    #[arg(long, env = "DUET_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_network)]
+    pub trusted_proxies: Vec<IpNet>,
+
+    /// Messages per second one session may send, on average.
+    #[arg(long, env = "DUET_MESSAGE_RATE", default_value_t = 20.0)]
+    pub message_rate: f64,
+
+    /// Messages one session may send in a burst (ICE candidates come in bursts).
+    #[arg(long, env = "DUET_MESSAGE_BURST", default_value_t = 100)]
+    pub message_burst: u32,
+
+    /// Next presses per second one session may make, on average.
+    #[arg(long, env = "DUET_NEXT_RATE", default_value_t = 0.5)]
+    pub next_rate: f64,
+
+    /// Next presses one session may make in a burst.
+    #[arg(long, env = "DUET_NEXT_BURST", default_value_t = 10)]
+    pub next_burst: u32,
+
+    /// Open signaling sockets allowed per client address.
+    #[arg(long, env = "DUET_MAX_CONNECTIONS_PER_IP", default_value_t = 10)]
+    pub max_connections_per_ip: u32,
+
+    /// New signaling sockets allowed per client address per minute.
+    #[arg(long, env = "DUET_CONNECTIONS_PER_MINUTE", default_value_t = 60)]
+    pub connections_per_minute: u32,
+
+    /// On SIGTERM, how long to wait for open sockets to close before exiting anyway.
+    #[arg(long, env = "DUET_SHUTDOWN_GRACE", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub shutdown_grace: Duration,
+
+    /// Where duet keeps its database of reports and bans.
+    #[arg(long, env = "DUET_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+
+    /// Distinct reporters whose reports within `--report-window` ban an address.
+    #[arg(long, env = "DUET_BAN_AFTER_REPORTS", default_value_t = 3)]
+    pub ban_after_reports: u32,
+
+    /// The window in which reports about one address are counted together.
+    #[arg(long, env = "DUET_REPORT_WINDOW", default_value = "1h", value_parser = humantime::parse_duration)]
+    pub report_window: Duration,
+
+    /// How long a ban lasts.
+    #[arg(long, env = "DUET_BAN_DURATION", default_value = "24h", value_parser = humantime::parse_duration)]
+    pub ban_duration: Duration,
+
+    /// How long reports (and ended bans) are kept before they are deleted.
+    #[arg(long, env = "DUET_REPORT_RETENTION", default_value = "30days", value_parser = humantime::parse_duration)]
+    pub report_retention: Duration,
+
+    /// Token for the moderators' page at /admin. Without one, the page is switched off.
+    #[arg(long, env = "DUET_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+}
+
+/// An address (`127.0.0.1`, a network of one) or a network (`10.0.0.0/8`).
+fn parse_network(text: &str) -> Result<IpNet, String> {
+    let text = text.trim();
+    text.parse::<IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("{text:?} is neither an IP address nor a network like 10.0.0.0/8"))
 }
 
 impl Config {
+    /// The moderation store's settings.
+    pub fn moderation(&self) -> moderation::Settings {
+        moderation::Settings {
+            data_dir: self.data_dir.clone(),
+            ban_after_reports: self.ban_after_reports.max(1),
+            report_window: self.report_window,
+            ban_duration: self.ban_duration,
+            retention: self.report_retention,
+        }
+    }
+
     /// The ICE servers browsers should use, as the `ice_servers` server function returns them.
     pub fn ice_servers(&self) -> Vec<IceServer> {
         let urls: Vec<String> = self

@@ -7,7 +7,9 @@
 
 use crate::protocol::{CallId, ClientMsg, ServerMsg};
 use crate::server::matchmaker::{Effects, Matchmaker, RelayError, SessionId};
+use crate::server::metrics::Metrics;
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -22,12 +24,16 @@ pub struct Hub {
     connect_timeout: Duration,
     /// How many messages may wait for one slow browser before it is cut off.
     outbox_capacity: usize,
+    /// Counts matches and relayed messages.
+    metrics: Metrics,
 }
 
 struct HubState {
     matchmaker: Matchmaker,
     /// Each online session's queue of messages for its socket task.
     outboxes: HashMap<SessionId, mpsc::Sender<ServerMsg>>,
+    /// Each online session's client address: whom a report is about, whom a ban removes.
+    addresses: HashMap<SessionId, IpAddr>,
 }
 
 /// Counts for logs, `/healthz` and tests.
@@ -40,23 +46,26 @@ pub struct HubStats {
 
 impl Hub {
     /// An empty hub.
-    pub fn new(connect_timeout: Duration, outbox_capacity: usize) -> Self {
+    pub fn new(connect_timeout: Duration, outbox_capacity: usize, metrics: Metrics) -> Self {
         Hub {
             inner: Arc::new(Mutex::new(HubState {
                 matchmaker: Matchmaker::default(),
                 outboxes: HashMap::new(),
+                addresses: HashMap::new(),
             })),
             connect_timeout,
             outbox_capacity: outbox_capacity.max(1),
+            metrics,
         }
     }
 
-    /// Adds a session; returns its id and the queue its socket task sends from.
-    pub fn register(&self) -> (SessionId, mpsc::Receiver<ServerMsg>) {
+    /// Adds a session from `address`; returns its id and the queue its socket task sends from.
+    pub fn register(&self, address: IpAddr) -> (SessionId, mpsc::Receiver<ServerMsg>) {
         let (tx, rx) = mpsc::channel(self.outbox_capacity);
         let mut state = self.lock();
         let id = state.matchmaker.join();
         state.outboxes.insert(id, tx);
+        state.addresses.insert(id, address);
         (id, rx)
     }
 
@@ -64,16 +73,54 @@ impl Hub {
     pub fn unregister(&self, id: SessionId) {
         let mut state = self.lock();
         state.outboxes.remove(&id);
+        state.addresses.remove(&id);
         let fx = state.matchmaker.leave(id);
         self.apply(&mut state, fx);
     }
 
     /// Handles one message from session `id`; a refusal is returned for the caller to report.
     pub fn handle(&self, id: SessionId, msg: ClientMsg) -> Result<(), RelayError> {
+        let relayed = match &msg {
+            ClientMsg::Offer { .. } => Some("offer"),
+            ClientMsg::Answer { .. } => Some("answer"),
+            ClientMsg::Ice { .. } => Some("ice"),
+            _ => None,
+        };
         let mut state = self.lock();
         let fx = state.matchmaker.handle(id, msg)?;
         self.apply(&mut state, fx);
+        if let Some(kind) = relayed {
+            self.metrics.relayed(kind);
+        }
         Ok(())
+    }
+
+    /// The address of the stranger `id` is in call `call_id` with: whom a report is about.
+    pub fn report_target(&self, id: SessionId, call_id: CallId) -> Result<IpAddr, RelayError> {
+        let state = self.lock();
+        let partner = state.matchmaker.partner_in(id, call_id)?;
+        state
+            .addresses
+            .get(&partner)
+            .copied()
+            .ok_or(RelayError::NotInCall)
+    }
+
+    /// Sends `farewell` to every session from `address` and disconnects them (a new ban).
+    pub fn disconnect_address(&self, address: IpAddr, farewell: ServerMsg) {
+        let mut state = self.lock();
+        let leaving: Vec<SessionId> = state
+            .addresses
+            .iter()
+            .filter(|(_, a)| **a == address)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in leaving {
+            // Dropping the queue after the farewell closes the socket once it is sent.
+            if let Some(outbox) = state.outboxes.remove(&id) {
+                let _ = outbox.try_send(farewell.clone());
+            }
+        }
     }
 
     /// Sessions online on this server.
@@ -121,6 +168,9 @@ impl Hub {
                 }
                 Err(mpsc::error::TrySendError::Closed(_)) => {}
             }
+        }
+        for _ in &fx.new_calls {
+            self.metrics.matches.inc();
         }
         for call in fx.new_calls {
             let hub = self.clone();

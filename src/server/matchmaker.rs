@@ -237,6 +237,11 @@ impl Matchmaker {
                     },
                 );
             }
+            // Recording a report is the moderation store's job (see `ws.rs`); the matching
+            // state only vouches that the call is the sender's own.
+            ClientMsg::Report { call_id, .. } => {
+                self.partner_in(id, call_id)?;
+            }
             ClientMsg::Connected { call_id, role } => {
                 let partner = self.partner_in(id, call_id)?;
                 let call = self
@@ -332,7 +337,7 @@ impl Matchmaker {
     }
 
     /// The partner of `id` if `id` is in call `call_id`; the refusal otherwise.
-    fn partner_in(&self, id: SessionId, call_id: CallId) -> Result<SessionId, RelayError> {
+    pub fn partner_in(&self, id: SessionId, call_id: CallId) -> Result<SessionId, RelayError> {
         match self.state(id) {
             Some(SessionState::InCall { call, partner }) if call == call_id => Ok(partner),
             Some(SessionState::InCall { .. }) => Err(RelayError::StaleCall(call_id)),

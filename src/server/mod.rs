@@ -3,9 +3,14 @@
 //! `/ws` is the signaling socket ([`ws`]), `/healthz` a liveness probe; every other path is
 //! the Leptos app (pages, server functions, the built site under `/pkg`).
 
+pub mod client_ip;
 pub mod config;
+pub mod headers;
 pub mod hub;
+pub mod limits;
 pub mod matchmaker;
+pub mod metrics;
+pub mod moderation;
 pub mod presence;
 pub mod ws;
 
@@ -17,9 +22,14 @@ use config::Config;
 use hub::{Hub, HubStats};
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
+use limits::ConnectionLimiter;
+use metrics::Metrics;
+use moderation::{Moderation, ModerationError};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tower_http::compression::CompressionLayer;
 use tower_http::trace::TraceLayer;
 
@@ -37,6 +47,14 @@ pub struct AppState {
     /// Cancelled when the server shuts down, so socket tasks close themselves: axum's graceful
     /// shutdown does not wait for upgraded WebSockets.
     pub shutdown: CancellationToken,
+    /// Every live socket task, so shutdown can wait (a bounded time) for them to finish.
+    pub sessions: TaskTracker,
+    /// Open sockets and new connections per client address.
+    pub limiter: ConnectionLimiter,
+    /// Reports and bans.
+    pub moderation: Moderation,
+    /// What `/metrics` exports.
+    pub metrics: Metrics,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -46,18 +64,67 @@ impl FromRef<AppState> for LeptosOptions {
 }
 
 impl AppState {
-    /// Builds the state for `config`. Must run inside a tokio runtime (it starts presence).
-    pub fn new(config: Config) -> Self {
-        let hub = Hub::new(config.connect_timeout, config.outbox_capacity);
+    /// Builds the state for `config`: opens the moderation database and starts the background
+    /// tasks (presence, housekeeping). Must run inside a tokio runtime.
+    pub fn new(config: Config) -> Result<Self, ModerationError> {
+        let metrics = Metrics::default();
+        let hub = Hub::new(
+            config.connect_timeout,
+            config.outbox_capacity,
+            metrics.clone(),
+        );
         let presence = presence::spawn(hub.clone(), config.presence_interval);
-        AppState {
+        let state = AppState {
             leptos_options: leptos_options(&config),
+            moderation: Moderation::open(config.moderation())?,
+            limiter: ConnectionLimiter::new(
+                config.max_connections_per_ip,
+                config.connections_per_minute,
+            ),
             config: Arc::new(config),
             hub,
             presence,
             shutdown: CancellationToken::new(),
-        }
+            sessions: TaskTracker::new(),
+            metrics,
+        };
+        tokio::spawn(housekeeping(state.clone()));
+        Ok(state)
     }
+}
+
+/// Forgets idle addresses in the connection limiter every minute, and deletes reports past
+/// their retention at start and every hour.
+async fn housekeeping(state: AppState) {
+    let mut minute = tokio::time::interval(Duration::from_secs(60));
+    let mut minutes = 0u64;
+    loop {
+        tokio::select! {
+            _ = minute.tick() => {}
+            _ = state.shutdown.cancelled() => return,
+        }
+        state.limiter.sweep(tokio::time::Instant::now());
+        if minutes.is_multiple_of(60) {
+            match state.moderation.purge().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(removed = n, "purged reports and bans past retention"),
+                Err(e) => tracing::warn!("could not purge old reports: {e}"),
+            }
+        }
+        minutes += 1;
+    }
+}
+
+/// Whether `given` is the admin token, compared in constant time (over digests, so the
+/// comparison does not depend on where the strings differ or on their lengths).
+pub fn admin_token_matches(expected: &str, given: &str) -> bool {
+    use sha2::{Digest, Sha256};
+    use subtle::ConstantTimeEq;
+    let (a, b) = (
+        Sha256::digest(expected.as_bytes()),
+        Sha256::digest(given.as_bytes()),
+    );
+    a.ct_eq(&b).into()
 }
 
 /// Leptos' options from its environment variables, with our flags for address and root.
@@ -78,19 +145,35 @@ pub fn app(state: AppState) -> Router {
     let routes = generate_route_list(App);
     let context_state = state.clone();
     let shell_options = state.leptos_options.clone();
-    Router::new()
+    let router = Router::new()
         .route("/ws", get(ws::upgrade))
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
         .leptos_routes_with_context(
             &state,
             routes,
-            move || provide_context(context_state.clone()),
+            move || {
+                provide_context(context_state.clone());
+                leptos::nonce::provide_nonce();
+            },
             move || shell(shell_options.clone()),
         )
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell));
+    headers::add_to(router)
         .layer(CompressionLayer::new())
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// `GET /metrics`: Prometheus text format.
+async fn metrics(State(state): State<AppState>) -> impl axum::response::IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.render(state.hub.stats()),
+    )
 }
 
 /// `GET /healthz`: the server is up; with the counts it sees.
@@ -108,20 +191,50 @@ async fn healthz(State(state): State<AppState>) -> Json<serde_json::Value> {
     }))
 }
 
-/// Binds the configured address and serves until Ctrl-C or SIGTERM.
-pub async fn run(config: Config) -> std::io::Result<()> {
-    let listener = tokio::net::TcpListener::bind(config.site_addr).await?;
-    let state = AppState::new(config);
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Moderation(#[from] ModerationError),
+    #[error("server error: {0}")]
+    Serve(#[from] std::io::Error),
+}
+
+/// Binds the configured address and serves until Ctrl-C or SIGTERM, then drains: stops
+/// accepting, tells every open socket, and waits at most `--shutdown-grace` for them to close.
+pub async fn run(config: Config) -> Result<(), StartError> {
+    let addr = config.site_addr;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Listen { addr, source })?;
+    let state = AppState::new(config)?;
     let shutdown = state.shutdown.clone();
     tokio::spawn(async move {
         shutdown_signal().await;
-        tracing::info!("shutting down");
+        tracing::info!("shutting down: closing every socket");
         shutdown.cancel();
     });
-    serve(listener, state).await
+    serve(listener, state.clone()).await?;
+    state.sessions.close();
+    if tokio::time::timeout(state.config.shutdown_grace, state.sessions.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            still_open = state.sessions.len(),
+            "sockets still open after the shutdown grace period; exiting anyway"
+        );
+    }
+    tracing::info!("stopped");
+    Ok(())
 }
 
-/// Serves the app on `listener` until `state.shutdown` is cancelled, then closes every socket.
+/// Serves the app on `listener` until `state.shutdown` is cancelled.
 pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
     let shutdown = state.shutdown.clone();
     tracing::info!("listening on http://{}", listener.local_addr()?);

@@ -1,24 +1,92 @@
 //! The signaling socket at `/ws`: one task per connected tab.
 //!
-//! The handler only upgrades. The task registers a session, then `select!`s over the
-//! browser's frames, the session's outbound queue, presence updates, the heartbeat and server
-//! shutdown; whatever ends the loop, the one teardown at the bottom unregisters the session,
-//! so no session is ever left behind.
+//! The handler checks the page's origin, works out the client address and admits it (not
+//! banned, within its connection limits), then upgrades. The task registers a session and
+//! `select!`s over the browser's frames, the session's outbound queue, presence updates, the
+//! heartbeat and server shutdown; whatever ends the loop, the one teardown at the bottom
+//! unregisters the session, so no session is ever left behind.
+//!
+//! Every refusal is decided in [`Refusal`]-producing code here and told to the client as an
+//! `error` message; only the ones [`ErrorCode::closes_socket`] names end the connection.
 
-use crate::protocol::{self, ErrorCode, ServerMsg};
+use crate::protocol::{self, ClientMsg, ErrorCode, ServerMsg};
+use crate::server::client_ip::{client_ip, origin_allowed};
+use crate::server::limits::{ConnectionPermit, Refusal, TokenBucket};
+use crate::server::moderation::timestamp;
 use crate::server::AppState;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::State;
-use axum::response::Response;
+use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// `GET /ws`: upgrades to a WebSocket with the configured frame size limit.
-pub async fn upgrade(ws: WebSocketUpgrade, State(state): State<AppState>) -> Response {
+/// `GET /ws`: checks who is asking, then upgrades with the configured size limit.
+pub async fn upgrade(
+    ws: WebSocketUpgrade,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    State(state): State<AppState>,
+) -> Response {
+    if !origin_allowed(&headers, &state.config.allowed_origins) {
+        state.metrics.rejected("origin");
+        return (
+            StatusCode::FORBIDDEN,
+            "Pages on other sites may not open a duet connection.",
+        )
+            .into_response();
+    }
+    let ip = client_ip(peer, &headers, &state.config.trusted_proxies);
+    let admission = admit(&state, ip);
     let limit = state.config.max_message_bytes;
     ws.max_message_size(limit)
         .max_frame_size(limit)
-        .on_upgrade(move |socket| run_session(socket, state))
+        .on_upgrade(move |socket| async move {
+            match admission {
+                Ok(permit) => run_session(socket, state, ip, permit).await,
+                // Refusing after the upgrade lets the page read why and show it.
+                Err(refusal) => refuse(socket, refusal).await,
+            }
+        })
+}
+
+/// Lets `ip` in, or says why not.
+fn admit(state: &AppState, ip: IpAddr) -> Result<ConnectionPermit, ServerMsg> {
+    if let Some(until) = state.moderation.banned_until(ip) {
+        state.metrics.rejected("banned");
+        return Err(banned(until));
+    }
+    state
+        .limiter
+        .admit(ip, Instant::now())
+        .map_err(|refusal| match refusal {
+            Refusal::TooManyOpen => {
+                state.metrics.rejected("too_many_open");
+                ServerMsg::error(
+                    ErrorCode::TooManyConnections,
+                    "Too many duet tabs are open from your address. Close one and try again.",
+                )
+            }
+            Refusal::TooFast => {
+                state.metrics.rejected("too_fast");
+                ServerMsg::error(
+                    ErrorCode::ConnectingTooFast,
+                    "Too many connections from your address in the last minute. Wait a moment.",
+                )
+            }
+        })
+}
+
+/// The message a banned visitor gets.
+pub fn banned(until: i64) -> ServerMsg {
+    ServerMsg::error(
+        ErrorCode::Banned,
+        format!(
+            "You have been banned after reports from other visitors, until {} (UTC).",
+            timestamp(until)
+        ),
+    )
 }
 
 /// Why a session's loop ended, for the log.
@@ -27,20 +95,36 @@ enum Exit {
     ClientClosed,
     SocketError,
     HeartbeatTimeout,
-    TooSlow,
+    MessageTooBig,
+    /// The hub dropped the session's queue: it fell too far behind, or it was banned.
+    Disconnected,
     ServerShutdown,
 }
 
-async fn run_session(mut socket: WebSocket, state: AppState) {
-    let (id, mut outbox) = state.hub.register();
+async fn refuse(mut socket: WebSocket, refusal: ServerMsg) {
+    let _ = send(&mut socket, &refusal).await;
+    close(socket, close_code::POLICY, "refused").await;
+}
+
+async fn run_session(
+    mut socket: WebSocket,
+    state: AppState,
+    ip: IpAddr,
+    _permit: ConnectionPermit,
+) {
+    let _tracked = state.sessions.token();
+    let (id, mut outbox) = state.hub.register(ip);
     let mut online = state.presence.clone();
     online.borrow_and_update();
     tracing::debug!(session = %id, "connected");
 
-    let heartbeat_every = state.config.heartbeat_interval;
-    let heartbeat_timeout = state.config.heartbeat_timeout;
-    let mut heartbeat = tokio::time::interval_at(Instant::now() + heartbeat_every, heartbeat_every);
+    let config = &state.config;
+    let mut heartbeat = tokio::time::interval_at(
+        Instant::now() + config.heartbeat_interval,
+        config.heartbeat_interval,
+    );
     let mut last_heard = Instant::now();
+    let mut guard = SessionGuard::new(&state, Instant::now());
 
     let hello = ServerMsg::Online {
         count: crate::server::presence::count(&state.hub),
@@ -52,33 +136,26 @@ async fn run_session(mut socket: WebSocket, state: AppState) {
             tokio::select! {
                 frame = socket.recv() => {
                     last_heard = Instant::now();
-                    match frame {
+                    let reply = match frame {
                         Some(Ok(Message::Text(text))) => {
-                            let reply = match protocol::decode_client(&text) {
-                                Ok(msg) => state.hub.handle(id, msg).err().map(|e| e.to_msg()),
-                                Err(e) => Some(ServerMsg::error(
-                                    ErrorCode::BadMessage,
-                                    format!("not a valid message: {e}"),
-                                )),
-                            };
-                            if let Some(reply) = reply {
-                                if send(&mut socket, &reply).await.is_err() {
-                                    break Exit::SocketError;
-                                }
-                            }
+                            guard.handle(&state, id, ip, &text).await
                         }
-                        Some(Ok(Message::Binary(_))) => {
-                            let reply = ServerMsg::error(
-                                ErrorCode::BadMessage,
-                                "binary frames are not part of the protocol; send JSON text",
-                            );
-                            if send(&mut socket, &reply).await.is_err() {
-                                break Exit::SocketError;
-                            }
-                        }
-                        Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                        Some(Ok(Message::Binary(_))) => Some(ServerMsg::error(
+                            ErrorCode::BadMessage,
+                            "Binary frames are not part of the protocol; send JSON text.",
+                        )),
+                        Some(Ok(Message::Ping(_) | Message::Pong(_))) => None,
                         Some(Ok(Message::Close(_))) | None => break Exit::ClientClosed,
+                        Some(Err(e)) if is_too_big(&e) => break Exit::MessageTooBig,
                         Some(Err(_)) => break Exit::SocketError,
+                    };
+                    if let Some(reply) = reply {
+                        if let ServerMsg::Error { code, .. } = &reply {
+                            state.metrics.error(*code);
+                        }
+                        if send(&mut socket, &reply).await.is_err() {
+                            break Exit::SocketError;
+                        }
                     }
                 }
                 queued = outbox.recv() => match queued {
@@ -87,8 +164,7 @@ async fn run_session(mut socket: WebSocket, state: AppState) {
                             break Exit::SocketError;
                         }
                     }
-                    // The hub dropped our queue because this browser fell too far behind.
-                    None => break Exit::TooSlow,
+                    None => break Exit::Disconnected,
                 },
                 Ok(()) = online.changed() => {
                     let count = *online.borrow_and_update();
@@ -97,7 +173,7 @@ async fn run_session(mut socket: WebSocket, state: AppState) {
                     }
                 }
                 _ = heartbeat.tick() => {
-                    if last_heard.elapsed() > heartbeat_timeout {
+                    if last_heard.elapsed() > config.heartbeat_timeout {
                         break Exit::HeartbeatTimeout;
                     }
                     // Browsers answer pings by themselves; the pong counts as hearing from them.
@@ -111,13 +187,140 @@ async fn run_session(mut socket: WebSocket, state: AppState) {
     };
 
     state.hub.unregister(id);
-    // The socket may already be gone; a failed goodbye changes nothing.
-    let _ = tokio::time::timeout(Duration::from_secs(1), socket.send(Message::Close(None))).await;
+    match exit {
+        Exit::MessageTooBig => {
+            state.metrics.error(ErrorCode::MessageTooBig);
+            let reply = ServerMsg::error(
+                ErrorCode::MessageTooBig,
+                format!(
+                    "Messages may be at most {} bytes; closing.",
+                    config.max_message_bytes
+                ),
+            );
+            let _ = send(&mut socket, &reply).await;
+            close(socket, close_code::SIZE, "message too big").await;
+        }
+        Exit::ServerShutdown => {
+            let _ = send(&mut socket, &ServerMsg::ShuttingDown).await;
+            close(socket, close_code::AWAY, "server shutting down").await;
+        }
+        Exit::Disconnected => close(socket, close_code::POLICY, "disconnected").await,
+        Exit::HeartbeatTimeout => close(socket, close_code::AWAY, "no heartbeat").await,
+        Exit::ClientClosed | Exit::SocketError => close(socket, close_code::NORMAL, "").await,
+    }
     tracing::debug!(session = %id, reason = ?exit, "disconnected");
+}
+
+/// Per-session limits, and the decoding and dispatch of one text frame.
+struct SessionGuard {
+    messages: TokenBucket,
+    nexts: TokenBucket,
+    /// When the client was last told it is rate limited, so a flood does not earn a flood of
+    /// replies.
+    last_rate_warning: Option<Instant>,
+}
+
+impl SessionGuard {
+    fn new(state: &AppState, now: Instant) -> Self {
+        let c = &state.config;
+        SessionGuard {
+            messages: TokenBucket::new(c.message_burst, c.message_rate, now),
+            nexts: TokenBucket::new(c.next_burst, c.next_rate, now),
+            last_rate_warning: None,
+        }
+    }
+
+    /// Handles one text frame; returns the reply for this client, if any.
+    async fn handle(
+        &mut self,
+        state: &AppState,
+        id: crate::server::matchmaker::SessionId,
+        ip: IpAddr,
+        text: &str,
+    ) -> Option<ServerMsg> {
+        let now = Instant::now();
+        if !self.messages.try_take(now) {
+            let recently = self
+                .last_rate_warning
+                .is_some_and(|at| now.duration_since(at) < Duration::from_secs(1));
+            if recently {
+                state.metrics.error(ErrorCode::RateLimited);
+                return None;
+            }
+            self.last_rate_warning = Some(now);
+            return Some(ServerMsg::error(
+                ErrorCode::RateLimited,
+                "You are sending messages too fast; some were dropped.",
+            ));
+        }
+        let msg = match protocol::decode_client(text) {
+            Ok(msg) => msg,
+            Err(e) => {
+                return Some(ServerMsg::error(
+                    ErrorCode::BadMessage,
+                    format!("Not a valid message: {e}"),
+                ))
+            }
+        };
+        match msg {
+            ClientMsg::Next if !self.nexts.try_take(now) => Some(ServerMsg::error(
+                ErrorCode::NextTooFast,
+                "Slow down: wait a moment before pressing Next again.",
+            )),
+            ClientMsg::Report { call_id, reason } => {
+                let reported = match state.hub.report_target(id, call_id) {
+                    Ok(ip) => ip,
+                    Err(e) => return Some(e.to_msg()),
+                };
+                match state.moderation.report(ip, reported, reason).await {
+                    Ok(ban) => {
+                        state.metrics.reports.inc();
+                        if let Some(ban) = ban {
+                            state.metrics.bans.inc();
+                            tracing::info!("an address was banned after reports");
+                            state.hub.disconnect_address(reported, banned(ban.until));
+                        }
+                        Some(ServerMsg::Reported { call_id })
+                    }
+                    Err(e) => {
+                        tracing::warn!("could not record a report: {e}");
+                        Some(ServerMsg::error(
+                            ErrorCode::Unavailable,
+                            "The report could not be recorded; please try again.",
+                        ))
+                    }
+                }
+            }
+            msg => state.hub.handle(id, msg).err().map(|e| e.to_msg()),
+        }
+    }
+}
+
+/// Whether a read error is tungstenite's "message longer than the limit".
+fn is_too_big(error: &axum::Error) -> bool {
+    use std::error::Error as _;
+    let source = error.source();
+    matches!(
+        source.and_then(|e| e.downcast_ref::<tungstenite::Error>()),
+        Some(tungstenite::Error::Capacity(_))
+    )
 }
 
 async fn send(socket: &mut WebSocket, msg: &ServerMsg) -> Result<(), axum::Error> {
     socket
         .send(Message::Text(protocol::encode(msg).into()))
         .await
+}
+
+/// Sends a close frame; the socket may already be gone, and a failed goodbye changes nothing.
+async fn close(mut socket: WebSocket, code: u16, reason: &'static str) {
+    let frame = CloseFrame {
+        code,
+        reason: reason.into(),
+    };
+    let _ = tokio::time::timeout(
+        Duration::from_secs(1),
+        socket.send(Message::Close(Some(frame))),
+    )
+    .await;
 }

@@ -8,9 +8,13 @@ use duet::server::config::Config;
 use duet::server::AppState;
 use futures_util::{SinkExt, StreamExt};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
+use tempfile::TempDir;
 use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::{
+    self, client::IntoClientRequest, protocol::CloseFrame, Message,
+};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 /// How long any single expected message may take before the test fails.
@@ -20,17 +24,38 @@ pub const PATIENCE: Duration = Duration::from_secs(5);
 pub struct TestServer {
     pub addr: SocketAddr,
     pub state: AppState,
+    /// The data directory (reports, bans), deleted when the last user drops it.
+    pub data_dir: Arc<TempDir>,
 }
 
 impl TestServer {
-    /// Starts a server with these command-line flags (defaults for the rest).
+    /// Starts a server with these command-line flags (defaults for the rest) and a fresh data
+    /// directory.
     pub async fn start(flags: &[&str]) -> TestServer {
-        let config = Config::parse_from(std::iter::once("duet").chain(flags.iter().copied()));
+        Self::start_with_data(flags, Arc::new(TempDir::new().unwrap())).await
+    }
+
+    /// Starts a server on an existing data directory (to see what survives a restart).
+    pub async fn start_with_data(flags: &[&str], data_dir: Arc<TempDir>) -> TestServer {
+        let dir = data_dir.path().to_str().unwrap().to_owned();
+        let args = ["duet", "--data-dir", &dir]
+            .into_iter()
+            .chain(flags.iter().copied());
+        let config = Config::parse_from(args);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let state = AppState::new(config);
+        let state = AppState::new(config).expect("server state");
         tokio::spawn(duet::server::serve(listener, state.clone()));
-        TestServer { addr, state }
+        TestServer {
+            addr,
+            state,
+            data_dir,
+        }
+    }
+
+    /// Stops the server: every socket is told and closed.
+    pub fn stop(&self) {
+        self.state.shutdown.cancel();
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -39,20 +64,37 @@ impl TestServer {
 
     /// Opens a signaling socket and reads the greeting (the online count).
     pub async fn connect(&self) -> Client {
-        let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws", self.addr))
-            .await
-            .expect("WebSocket connects");
-        let mut client = Client { ws };
+        self.connect_with(&[]).await
+    }
+
+    /// Like [`TestServer::connect`], with extra request headers.
+    pub async fn connect_with(&self, headers: &[(&str, &str)]) -> Client {
+        let mut client = self.open_with(headers).await.expect("WebSocket connects");
         match client.next_any().await {
             Some(ServerMsg::Online { .. }) => client,
             other => panic!("expected the online count first, got {other:?}"),
         }
+    }
+
+    /// Opens a socket without reading anything; the upgrade's HTTP error if refused.
+    pub async fn open_with(&self, headers: &[(&str, &str)]) -> Result<Client, tungstenite::Error> {
+        let mut request = format!("ws://{}/ws", self.addr).into_client_request()?;
+        for (name, value) in headers {
+            request.headers_mut().insert(
+                tungstenite::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                value.parse().unwrap(),
+            );
+        }
+        let (ws, _) = tokio_tungstenite::connect_async(request).await?;
+        Ok(Client { ws, close: None })
     }
 }
 
 /// One browser tab, as far as the server can tell.
 pub struct Client {
     pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    /// The close frame the server sent, once it closed the socket.
+    pub close: Option<CloseFrame>,
 }
 
 impl Client {
@@ -74,7 +116,11 @@ impl Client {
                 Some(Ok(Message::Text(text))) => {
                     return Some(protocol::decode_server(&text).expect("server sends valid JSON"))
                 }
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
+                Some(Ok(Message::Close(frame))) => {
+                    self.close = frame;
+                    return None;
+                }
+                None | Some(Err(_)) => return None,
                 Some(Ok(_)) => continue,
             }
         }
@@ -102,8 +148,17 @@ impl Client {
         }
     }
 
-    /// Waits for the server to close this socket.
-    pub async fn until_closed(&mut self) {
-        while self.next_any().await.is_some() {}
+    /// Reads until the server closes this socket; returns every message before the close.
+    pub async fn until_closed(&mut self) -> Vec<ServerMsg> {
+        let mut seen = Vec::new();
+        while let Some(msg) = self.next_any().await {
+            seen.push(msg);
+        }
+        seen
+    }
+
+    /// The close code the server sent.
+    pub fn close_code(&self) -> Option<u16> {
+        self.close.as_ref().map(|frame| u16::from(frame.code))
     }
 }

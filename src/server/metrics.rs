@@ -1,0 +1,150 @@
+//! `/metrics` in Prometheus' text format.
+//!
+//! One registry per server (prometheus-client keeps no global state, so tests can run several
+//! servers in one process). Counters are bumped where things happen; the gauges for sessions
+//! and calls are read from the hub when scraped, so they can never drift.
+
+use crate::protocol::ErrorCode;
+use crate::server::hub::HubStats;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use std::sync::Arc;
+
+/// A label with one fixed-vocabulary value.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Kind {
+    pub kind: &'static str,
+}
+
+/// A label naming why a connection was refused.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Reason {
+    pub reason: &'static str,
+}
+
+/// Every metric duet exports; cheap to clone.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Arc<Registry>,
+    online: Gauge,
+    searching: Gauge,
+    calls: Gauge,
+    /// Pairs formed.
+    pub matches: Counter,
+    /// Offers, answers and candidates delivered to a partner, by kind.
+    pub relayed: Family<Kind, Counter>,
+    /// Error messages sent to clients, by error code.
+    pub errors: Family<Kind, Counter>,
+    /// Sockets refused or closed at connect, by reason.
+    pub rejected: Family<Reason, Counter>,
+    /// Reports recorded.
+    pub reports: Counter,
+    /// Bans issued.
+    pub bans: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("duet");
+        let metrics = Metrics {
+            registry: Arc::new(Registry::default()),
+            online: Gauge::default(),
+            searching: Gauge::default(),
+            calls: Gauge::default(),
+            matches: Counter::default(),
+            relayed: Family::default(),
+            errors: Family::default(),
+            rejected: Family::default(),
+            reports: Counter::default(),
+            bans: Counter::default(),
+        };
+        registry.register(
+            "sessions_online",
+            "Sessions (open tabs) online",
+            metrics.online.clone(),
+        );
+        registry.register(
+            "sessions_searching",
+            "Sessions waiting for a stranger",
+            metrics.searching.clone(),
+        );
+        registry.register("calls_active", "Calls in progress", metrics.calls.clone());
+        registry.register("matches", "Pairs formed", metrics.matches.clone());
+        registry.register(
+            "messages_relayed",
+            "Signaling messages delivered to a partner",
+            metrics.relayed.clone(),
+        );
+        registry.register(
+            "errors",
+            "Error messages sent to clients, by code",
+            metrics.errors.clone(),
+        );
+        registry.register(
+            "connections_rejected",
+            "Connections refused, by reason",
+            metrics.rejected.clone(),
+        );
+        registry.register("reports", "Reports recorded", metrics.reports.clone());
+        registry.register("bans", "Bans issued", metrics.bans.clone());
+        Metrics {
+            registry: Arc::new(registry),
+            ..metrics
+        }
+    }
+}
+
+impl Metrics {
+    /// Counts an error message sent to a client.
+    pub fn error(&self, code: ErrorCode) {
+        self.errors
+            .get_or_create(&Kind {
+                kind: error_kind(code),
+            })
+            .inc();
+    }
+
+    /// Counts a refused connection.
+    pub fn rejected(&self, reason: &'static str) {
+        self.rejected.get_or_create(&Reason { reason }).inc();
+    }
+
+    /// Counts a relayed signaling message.
+    pub fn relayed(&self, kind: &'static str) {
+        self.relayed.get_or_create(&Kind { kind }).inc();
+    }
+
+    /// The text exposition, with the gauges set from `stats`.
+    pub fn render(&self, stats: HubStats) -> String {
+        self.online.set(gauge_value(stats.online));
+        self.searching.set(gauge_value(stats.searching));
+        self.calls.set(gauge_value(stats.calls));
+        let mut text = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut text, &self.registry);
+        text
+    }
+}
+
+fn gauge_value(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn error_kind(code: ErrorCode) -> &'static str {
+    match code {
+        ErrorCode::BadMessage => "bad_message",
+        ErrorCode::NotInCall => "not_in_call",
+        ErrorCode::StaleCall => "stale_call",
+        ErrorCode::RateLimited => "rate_limited",
+        ErrorCode::NextTooFast => "next_too_fast",
+        ErrorCode::TooManyConnections => "too_many_connections",
+        ErrorCode::ConnectingTooFast => "connecting_too_fast",
+        ErrorCode::Banned => "banned",
+        ErrorCode::MessageTooBig => "message_too_big",
+        ErrorCode::Unavailable => "unavailable",
+    }
+}

@@ -1,0 +1,397 @@
+//! Reports and bans, stored durably in SQLite under the data directory.
+//!
+//! A visitor reports the stranger of their current call. When enough distinct reporters
+//! (`--ban-after-reports`) report the same address within `--report-window`, that address is
+//! banned for `--ban-duration`. Addresses are stored only as keyed hashes (see the migration).
+//! Active bans are mirrored in memory, so the check on every new connection is a map lookup.
+
+use crate::api::{BanEntry, ModerationOverview, ReportEntry};
+use crate::protocol::ReportReason;
+use hmac::{Hmac, Mac};
+use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite_migration::{Migrations, M};
+use sha2::Sha256;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The settings moderation runs with (from the command line).
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    pub ban_after_reports: u32,
+    pub report_window: Duration,
+    pub ban_duration: Duration,
+    pub retention: Duration,
+}
+
+/// What can go wrong with the moderation store.
+#[derive(Debug, thiserror::Error)]
+pub enum ModerationError {
+    #[error("cannot use the data directory {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("database error: {0}")]
+    Database(#[from] rusqlite::Error),
+    #[error("database migration failed: {0}")]
+    Migration(#[from] rusqlite_migration::Error),
+    #[error("the database task stopped unexpectedly")]
+    TaskFailed,
+}
+
+/// A ban that was just issued.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ban {
+    /// When it ends, in unix seconds.
+    pub until: i64,
+}
+
+/// Handle on the store; cheap to clone.
+#[derive(Clone)]
+pub struct Moderation {
+    /// One connection behind a std mutex: statements are short, and they run on the blocking
+    /// pool (`spawn_blocking`), never on the async workers.
+    db: Arc<Mutex<Connection>>,
+    /// Active bans: subject hash to expiry (unix seconds).
+    bans: Arc<Mutex<HashMap<String, i64>>>,
+    /// The secret that keys address hashes; kept in the data directory so hashes survive
+    /// restarts.
+    key: Arc<[u8; 32]>,
+    settings: Arc<Settings>,
+}
+
+const MIGRATIONS: &[M<'static>] = &[M::up(include_str!(
+    "../../migrations/0001_reports_and_bans.sql"
+))];
+
+impl Moderation {
+    /// Opens (or creates) the database in the data directory and applies migrations.
+    pub fn open(settings: Settings) -> Result<Self, ModerationError> {
+        let dir = &settings.data_dir;
+        std::fs::create_dir_all(dir).map_err(|source| ModerationError::DataDir {
+            path: dir.clone(),
+            source,
+        })?;
+        let key = load_or_create_key(&dir.join("address-key"))?;
+        let mut conn = Connection::open(dir.join("duet.sqlite3"))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.busy_timeout(Duration::from_secs(5))?;
+        Migrations::from_slice(MIGRATIONS).to_latest(&mut conn)?;
+        let now = unix_now();
+        let bans = {
+            let mut stmt = conn.prepare(
+                "SELECT subject, MAX(expires_at) FROM bans
+                 WHERE lifted_at IS NULL AND expires_at > ?1 GROUP BY subject",
+            )?;
+            let rows = stmt.query_map([now], |row| Ok((row.get(0)?, row.get(1)?)))?;
+            rows.collect::<Result<HashMap<String, i64>, _>>()?
+        };
+        Ok(Moderation {
+            db: Arc::new(Mutex::new(conn)),
+            bans: Arc::new(Mutex::new(bans)),
+            key: Arc::new(key),
+            settings: Arc::new(settings),
+        })
+    }
+
+    /// The keyed hash that stands for `ip` in the database.
+    pub fn subject(&self, ip: IpAddr) -> String {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key[..])
+            .expect("HMAC takes keys of any length");
+        mac.update(ip.to_canonical().to_string().as_bytes());
+        hex::encode(&mac.finalize().into_bytes()[..16])
+    }
+
+    /// The end of `ip`'s active ban, if it is banned now.
+    pub fn banned_until(&self, ip: IpAddr) -> Option<i64> {
+        let subject = self.subject(ip);
+        let now = unix_now();
+        let mut bans = lock(&self.bans);
+        match bans.get(&subject) {
+            Some(until) if *until > now => Some(*until),
+            Some(_) => {
+                bans.remove(&subject);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Records a report by `reporter` about `reported`; bans `reported` if this report
+    /// completes the threshold, and returns the new ban.
+    pub async fn report(
+        &self,
+        reporter: IpAddr,
+        reported: IpAddr,
+        reason: ReportReason,
+    ) -> Result<Option<Ban>, ModerationError> {
+        let (reporter, reported) = (self.subject(reporter), self.subject(reported));
+        let settings = self.settings.clone();
+        let ban = self
+            .with_db(move |db| {
+                let now = unix_now();
+                db.execute(
+                    "INSERT INTO reports (created_at, reporter, reported, reason) VALUES (?1, ?2, ?3, ?4)",
+                    params![now, reporter, reported, reason.as_str()],
+                )?;
+                let since = now - seconds(settings.report_window);
+                let reporters: u32 = db.query_row(
+                    "SELECT COUNT(DISTINCT reporter) FROM reports WHERE reported = ?1 AND created_at >= ?2",
+                    params![reported, since],
+                    |row| row.get(0),
+                )?;
+                let already: Option<i64> = db
+                    .query_row(
+                        "SELECT id FROM bans WHERE subject = ?1 AND lifted_at IS NULL AND expires_at > ?2",
+                        params![reported, now],
+                        |row| row.get(0),
+                    )
+                    .optional()?;
+                if reporters < settings.ban_after_reports || already.is_some() {
+                    return Ok(None);
+                }
+                let until = now + seconds(settings.ban_duration);
+                db.execute(
+                    "INSERT INTO bans (subject, created_at, expires_at, reason) VALUES (?1, ?2, ?3, ?4)",
+                    params![
+                        reported,
+                        now,
+                        until,
+                        format!("{reporters} reports within {}", humantime::format_duration(settings.report_window))
+                    ],
+                )?;
+                Ok(Some((reported, until)))
+            })
+            .await?;
+        Ok(ban.map(|(subject, until)| {
+            lock(&self.bans).insert(subject, until);
+            Ban { until }
+        }))
+    }
+
+    /// Recent reports and active bans, for the moderators' page.
+    pub async fn overview(&self, limit: u32) -> Result<ModerationOverview, ModerationError> {
+        self.with_db(move |db| {
+            let now = unix_now();
+            let mut stmt = db.prepare(
+                "SELECT id, created_at, reporter, reported, reason FROM reports ORDER BY id DESC LIMIT ?1",
+            )?;
+            let reports = stmt
+                .query_map([limit], |row| {
+                    Ok(ReportEntry {
+                        id: row.get(0)?,
+                        at: timestamp(row.get(1)?),
+                        reporter: short(row.get(2)?),
+                        reported: short(row.get(3)?),
+                        reason: row.get(4)?,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut stmt = db.prepare(
+                "SELECT id, subject, created_at, expires_at, reason FROM bans
+                 WHERE lifted_at IS NULL AND expires_at > ?1 ORDER BY id DESC",
+            )?;
+            let bans = stmt
+                .query_map([now], |row| {
+                    Ok(BanEntry {
+                        id: row.get(0)?,
+                        subject: short(row.get(1)?),
+                        since: timestamp(row.get(2)?),
+                        until: timestamp(row.get(3)?),
+                        reason: row.get(4)?,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(ModerationOverview { reports, bans })
+        })
+        .await
+    }
+
+    /// Lifts ban `id`; returns whether there was such an active ban.
+    pub async fn lift_ban(&self, id: i64) -> Result<bool, ModerationError> {
+        let lifted = self
+            .with_db(move |db| {
+                let subject: Option<String> = db
+                    .query_row(
+                        "UPDATE bans SET lifted_at = ?1 WHERE id = ?2 AND lifted_at IS NULL RETURNING subject",
+                        params![unix_now(), id],
+                        |row| row.get(0),
+                    )
+                    .optional()?;
+                Ok(subject)
+            })
+            .await?;
+        Ok(match lifted {
+            Some(subject) => {
+                lock(&self.bans).remove(&subject);
+                true
+            }
+            None => false,
+        })
+    }
+
+    /// Deletes reports older than the retention period and bans that ended before it.
+    pub async fn purge(&self) -> Result<usize, ModerationError> {
+        self.purge_at(unix_now()).await
+    }
+
+    /// [`Moderation::purge`] as if the time were `now` (unix seconds).
+    pub async fn purge_at(&self, now: i64) -> Result<usize, ModerationError> {
+        let cutoff = now - seconds(self.settings.retention);
+        self.with_db(move |db| {
+            let reports = db.execute("DELETE FROM reports WHERE created_at < ?1", [cutoff])?;
+            let bans = db.execute("DELETE FROM bans WHERE expires_at < ?1", [cutoff])?;
+            Ok(reports + bans)
+        })
+        .await
+    }
+
+    async fn with_db<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection) -> Result<T, rusqlite::Error> + Send + 'static,
+    ) -> Result<T, ModerationError> {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || work(&lock(&db)))
+            .await
+            .map_err(|_| ModerationError::TaskFailed)?
+            .map_err(ModerationError::from)
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn load_or_create_key(path: &Path) -> Result<[u8; 32], ModerationError> {
+    let io = |source| ModerationError::DataDir {
+        path: path.to_owned(),
+        source,
+    };
+    if let Ok(text) = std::fs::read_to_string(path) {
+        if let Ok(bytes) = hex::decode(text.trim()) {
+            if let Ok(key) = <[u8; 32]>::try_from(bytes.as_slice()) {
+                return Ok(key);
+            }
+        }
+    }
+    let key: [u8; 32] = rand::random();
+    std::fs::write(path, hex::encode(key)).map_err(io)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+    }
+    Ok(key)
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+fn seconds(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 2)
+}
+
+/// A unix time as an RFC 3339 string (UTC).
+pub fn timestamp(unix: i64) -> String {
+    let time = UNIX_EPOCH + Duration::from_secs(u64::try_from(unix).unwrap_or(0));
+    humantime::format_rfc3339_seconds(time).to_string()
+}
+
+/// Enough of a hash to tell entries apart on the moderators' page.
+fn short(hash: String) -> String {
+    hash.chars().take(10).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(dir: &Path) -> Settings {
+        Settings {
+            data_dir: dir.to_owned(),
+            ban_after_reports: 2,
+            report_window: Duration::from_secs(600),
+            ban_duration: Duration::from_secs(3600),
+            retention: Duration::from_secs(86_400),
+        }
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[tokio::test]
+    async fn distinct_reporters_ban_and_the_ban_survives_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Moderation::open(settings(dir.path())).unwrap();
+        let bad = ip("203.0.113.5");
+        // The same reporter twice counts once.
+        assert_eq!(
+            store
+                .report(ip("198.51.100.1"), bad, ReportReason::Spam)
+                .await
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            store
+                .report(ip("198.51.100.1"), bad, ReportReason::Spam)
+                .await
+                .unwrap(),
+            None
+        );
+        let ban = store
+            .report(ip("198.51.100.2"), bad, ReportReason::Nudity)
+            .await
+            .unwrap()
+            .expect("a second reporter completes the threshold");
+        assert_eq!(store.banned_until(bad), Some(ban.until));
+        assert_eq!(store.banned_until(ip("198.51.100.1")), None);
+        drop(store);
+
+        let reopened = Moderation::open(settings(dir.path())).unwrap();
+        assert_eq!(reopened.banned_until(bad), Some(ban.until));
+        let overview = reopened.overview(10).await.unwrap();
+        assert_eq!(overview.reports.len(), 3);
+        assert_eq!(overview.bans.len(), 1);
+        assert!(reopened.lift_ban(overview.bans[0].id).await.unwrap());
+        assert_eq!(reopened.banned_until(bad), None);
+        assert!(!reopened.lift_ban(overview.bans[0].id).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn addresses_are_stored_only_as_keyed_hashes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Moderation::open(settings(dir.path())).unwrap();
+        store
+            .report(ip("198.51.100.77"), ip("203.0.113.88"), ReportReason::Other)
+            .await
+            .unwrap();
+        drop(store);
+        let raw = std::fs::read(dir.path().join("duet.sqlite3")).unwrap();
+        let text = String::from_utf8_lossy(&raw);
+        assert!(!text.contains("198.51.100.77") && !text.contains("203.0.113.88"));
+    }
+
+    #[tokio::test]
+    async fn purge_drops_what_is_past_retention() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = settings(dir.path());
+        s.retention = Duration::ZERO;
+        let store = Moderation::open(s).unwrap();
+        store
+            .report(ip("198.51.100.1"), ip("203.0.113.5"), ReportReason::Spam)
+            .await
+            .unwrap();
+        assert_eq!(store.purge_at(unix_now() - 1).await.unwrap(), 0);
+        assert_eq!(store.purge_at(unix_now() + 1).await.unwrap(), 1);
+    }
+}

@@ -1,0 +1,490 @@
+//! Attacks on a real server: bad input, oversized frames, foreign origins, floods, bans,
+//! moderators' endpoints, headers, metrics and shutdown.
+#![cfg(feature = "ssr")]
+
+mod common;
+
+use common::{Client, TestServer};
+use duet::protocol::{CallId, ClientMsg, EndReason, ErrorCode, ReportReason, ServerMsg};
+use futures_util::{SinkExt, StreamExt};
+use std::sync::Arc;
+use tokio_tungstenite::tungstenite::{self, Message};
+
+async fn pair(a: &mut Client, b: &mut Client) -> CallId {
+    a.send(&ClientMsg::Call).await;
+    assert_eq!(a.recv().await, ServerMsg::Searching);
+    b.send(&ClientMsg::Call).await;
+    let ServerMsg::Matched { call_id } = a.recv().await else {
+        panic!("a should be matched")
+    };
+    assert_eq!(b.recv().await, ServerMsg::Matched { call_id });
+    call_id
+}
+
+fn error_code(msg: &ServerMsg) -> Option<ErrorCode> {
+    match msg {
+        ServerMsg::Error { code, .. } => Some(*code),
+        _ => None,
+    }
+}
+
+const FROM_PROXY: &[&str] = &["--trusted-proxies", "127.0.0.1"];
+
+#[tokio::test]
+async fn bad_input_is_refused_and_nobody_else_notices() {
+    let server = TestServer::start(&[]).await;
+    let (mut a, mut b) = (server.connect().await, server.connect().await);
+    let call_id = pair(&mut a, &mut b).await;
+    let mut attacker = server.connect().await;
+
+    let junk = [
+        "{\"type\":\"offer\",\"call_id\":",
+        "[1,2,3]",
+        r#"{"type":"sudo"}"#,
+        r#"{"type":"offer","call_id":42,"sdp":"x"}"#,
+        r#"{"type":"ice","call_id":"00","role":"peer9","candidate":{}}"#,
+    ];
+    for text in junk {
+        attacker.send_text(text).await;
+        assert_eq!(
+            error_code(&attacker.recv().await),
+            Some(ErrorCode::BadMessage),
+            "{text}"
+        );
+    }
+    attacker
+        .send(&ClientMsg::Offer {
+            call_id,
+            sdp: "hijack".into(),
+        })
+        .await;
+    assert_eq!(
+        error_code(&attacker.recv().await),
+        Some(ErrorCode::NotInCall)
+    );
+    attacker
+        .ws
+        .send(Message::Binary(vec![0, 159, 146, 150].into()))
+        .await
+        .unwrap();
+    assert_eq!(
+        error_code(&attacker.recv().await),
+        Some(ErrorCode::BadMessage)
+    );
+
+    // The call goes on untouched: b's next message is a's.
+    a.send(&ClientMsg::Offer {
+        call_id,
+        sdp: "real".into(),
+    })
+    .await;
+    assert_eq!(
+        b.recv().await,
+        ServerMsg::Offer {
+            call_id,
+            sdp: "real".into()
+        }
+    );
+}
+
+#[tokio::test]
+async fn an_oversized_frame_closes_only_that_socket_with_1009() {
+    let server = TestServer::start(&["--max-message-bytes", "4096"]).await;
+    let (mut a, mut b) = (server.connect().await, server.connect().await);
+    let call_id = pair(&mut a, &mut b).await;
+    let huge = format!(
+        r#"{{"type":"offer","call_id":"{call_id}","sdp":"{}"}}"#,
+        "x".repeat(10_000)
+    );
+    a.send_text(&huge).await;
+    let before_close = a.until_closed().await;
+    assert_eq!(a.close_code(), Some(1009));
+    assert!(before_close
+        .iter()
+        .any(|m| error_code(m) == Some(ErrorCode::MessageTooBig)));
+    // Only a's socket: b is told its stranger left and carries on.
+    assert_eq!(
+        b.recv().await,
+        ServerMsg::CallEnded {
+            call_id,
+            reason: EndReason::PartnerLeft
+        }
+    );
+    assert_eq!(b.recv().await, ServerMsg::Searching);
+}
+
+#[tokio::test]
+async fn a_real_sized_sdp_fits_the_default_limit() {
+    let server = TestServer::start(&[]).await;
+    let (mut a, mut b) = (server.connect().await, server.connect().await);
+    let call_id = pair(&mut a, &mut b).await;
+    let sdp = "a=candidate:1 1 udp 2122260223 192.0.2.1 50000 typ host\r\n".repeat(200);
+    a.send(&ClientMsg::Offer {
+        call_id,
+        sdp: sdp.clone(),
+    })
+    .await;
+    assert_eq!(b.recv().await, ServerMsg::Offer { call_id, sdp });
+}
+
+#[tokio::test]
+async fn sockets_from_foreign_pages_are_refused_with_403() {
+    let server = TestServer::start(&["--allowed-origins", "https://partner.example"]).await;
+    let own = format!("http://{}", server.addr);
+    assert!(server.open_with(&[("origin", own.as_str())]).await.is_ok());
+    assert!(server
+        .open_with(&[("origin", "https://partner.example")])
+        .await
+        .is_ok());
+    match server
+        .open_with(&[("origin", "https://evil.example")])
+        .await
+    {
+        Err(tungstenite::Error::Http(response)) => assert_eq!(response.status(), 403),
+        Ok(_) => panic!("a foreign origin was let in"),
+        Err(e) => panic!("unexpected error {e}"),
+    }
+    let metrics = reqwest::get(server.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains(r#"duet_connections_rejected_total{reason="origin"} 1"#));
+}
+
+#[tokio::test]
+async fn a_flooding_session_is_told_and_its_excess_dropped() {
+    let server = TestServer::start(&["--message-rate", "0.001", "--message-burst", "3"]).await;
+    let mut a = server.connect().await;
+    for _ in 0..3 {
+        a.send(&ClientMsg::Call).await;
+    }
+    assert_eq!(a.recv().await, ServerMsg::Searching);
+    a.send(&ClientMsg::End).await;
+    assert_eq!(error_code(&a.recv().await), Some(ErrorCode::RateLimited));
+    // The dropped End did nothing: the session is still searching.
+    assert_eq!(server.state.hub.stats().searching, 1);
+}
+
+#[tokio::test]
+async fn pressing_next_too_fast_is_refused() {
+    let server = TestServer::start(&["--next-burst", "2", "--next-rate", "0.001"]).await;
+    let (mut a, mut b) = (server.connect().await, server.connect().await);
+    pair(&mut a, &mut b).await;
+    a.send(&ClientMsg::Next).await;
+    a.send(&ClientMsg::Next).await;
+    a.send(&ClientMsg::Next).await;
+    let mut seen = Vec::new();
+    loop {
+        let msg = a.recv().await;
+        let done = error_code(&msg) == Some(ErrorCode::NextTooFast);
+        seen.push(msg);
+        if done {
+            break;
+        }
+    }
+    assert!(
+        seen.len() >= 2,
+        "the first two presses went through: {seen:?}"
+    );
+}
+
+#[tokio::test]
+async fn open_sockets_per_address_are_capped_but_not_across_addresses() {
+    let flags = [FROM_PROXY, &["--max-connections-per-ip", "2"]].concat();
+    let server = TestServer::start(&flags).await;
+    let here = [("x-forwarded-for", "203.0.113.1")];
+    let _one = server.connect_with(&here).await;
+    let _two = server.connect_with(&here).await;
+    let mut three = server.open_with(&here).await.unwrap();
+    let said = three.until_closed().await;
+    assert_eq!(
+        said.first().and_then(error_code),
+        Some(ErrorCode::TooManyConnections)
+    );
+    assert_eq!(three.close_code(), Some(1008));
+    // Another address behind the same proxy is its own visitor.
+    let _other = server
+        .connect_with(&[("x-forwarded-for", "203.0.113.2")])
+        .await;
+}
+
+#[tokio::test]
+async fn forwarded_for_from_an_untrusted_peer_is_ignored() {
+    let server = TestServer::start(&["--max-connections-per-ip", "1"]).await;
+    let _one = server
+        .connect_with(&[("x-forwarded-for", "203.0.113.1")])
+        .await;
+    // Claiming another address does not make a second visitor of the same peer.
+    let mut two = server
+        .open_with(&[("x-forwarded-for", "203.0.113.2")])
+        .await
+        .unwrap();
+    let said = two.until_closed().await;
+    assert_eq!(
+        said.first().and_then(error_code),
+        Some(ErrorCode::TooManyConnections)
+    );
+}
+
+#[tokio::test]
+async fn new_connections_per_minute_are_capped() {
+    let server = TestServer::start(&["--connections-per-minute", "2"]).await;
+    for _ in 0..2 {
+        let mut c = server.connect().await;
+        c.ws.close(None).await.unwrap();
+    }
+    let mut third = server.open_with(&[]).await.unwrap();
+    let said = third.until_closed().await;
+    assert_eq!(
+        said.first().and_then(error_code),
+        Some(ErrorCode::ConnectingTooFast)
+    );
+}
+
+#[tokio::test]
+async fn reports_from_distinct_visitors_ban_an_address_across_restarts_until_lifted() {
+    let flags = [
+        FROM_PROXY,
+        &["--ban-after-reports", "2", "--admin-token", "s3cret"],
+    ]
+    .concat();
+    let server = TestServer::start(&flags).await;
+    let bad_addr = [("x-forwarded-for", "203.0.113.66")];
+    let mut bad = server.connect_with(&bad_addr).await;
+
+    for (n, reporter_addr) in ["198.51.100.1", "198.51.100.2"].into_iter().enumerate() {
+        let mut reporter = server
+            .connect_with(&[("x-forwarded-for", reporter_addr)])
+            .await;
+        let call_id = pair(&mut bad, &mut reporter).await;
+        reporter
+            .send(&ClientMsg::Report {
+                call_id,
+                reason: ReportReason::Harassment,
+            })
+            .await;
+        assert_eq!(reporter.recv().await, ServerMsg::Reported { call_id });
+        if n == 0 {
+            // Below the threshold: the call simply ends.
+            reporter.send(&ClientMsg::End).await;
+            assert_eq!(reporter.recv().await, ServerMsg::Idle);
+            assert!(matches!(bad.recv().await, ServerMsg::CallEnded { .. }));
+            assert_eq!(bad.recv().await, ServerMsg::Searching);
+            // `pair` starts from idle.
+            bad.send(&ClientMsg::End).await;
+            assert_eq!(bad.recv().await, ServerMsg::Idle);
+        }
+    }
+    // The second report completes the threshold: bad is told and disconnected.
+    let said = bad.until_closed().await;
+    assert_eq!(said.last().and_then(error_code), Some(ErrorCode::Banned));
+    assert_eq!(bad.close_code(), Some(1008));
+
+    // Coming back is refused with the same message...
+    let mut again = server.open_with(&bad_addr).await.unwrap();
+    assert_eq!(
+        again.until_closed().await.first().and_then(error_code),
+        Some(ErrorCode::Banned)
+    );
+    // ...also after a restart on the same data directory.
+    server.stop();
+    let data = Arc::clone(&server.data_dir);
+    let restarted = TestServer::start_with_data(&flags, data).await;
+    let mut again = restarted.open_with(&bad_addr).await.unwrap();
+    assert_eq!(
+        again.until_closed().await.first().and_then(error_code),
+        Some(ErrorCode::Banned)
+    );
+
+    // A moderator sees the reports and the ban, and lifts it.
+    let http = reqwest::Client::new();
+    let wrong = http
+        .post(restarted.url("/api/admin/overview"))
+        .form(&[("token", "guess")])
+        .send()
+        .await
+        .unwrap();
+    assert!(!wrong.status().is_success());
+    assert!(wrong.text().await.unwrap().contains("WrongToken"));
+    let overview: serde_json::Value = http
+        .post(restarted.url("/api/admin/overview"))
+        .form(&[("token", "s3cret")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(overview["reports"].as_array().unwrap().len(), 2);
+    let ban_id = overview["bans"][0]["id"].as_i64().unwrap();
+    let lifted: bool = http
+        .post(restarted.url("/api/admin/lift_ban"))
+        .form(&[("token", "s3cret"), ("id", &ban_id.to_string())])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(lifted);
+    let _welcome_back = restarted.connect_with(&bad_addr).await;
+}
+
+#[tokio::test]
+async fn a_report_outside_ones_own_call_is_refused() {
+    let server = TestServer::start(&[]).await;
+    let (mut a, mut b) = (server.connect().await, server.connect().await);
+    let call_id = pair(&mut a, &mut b).await;
+    let mut outsider = server.connect().await;
+    outsider
+        .send(&ClientMsg::Report {
+            call_id,
+            reason: ReportReason::Spam,
+        })
+        .await;
+    assert_eq!(
+        error_code(&outsider.recv().await),
+        Some(ErrorCode::NotInCall)
+    );
+}
+
+#[tokio::test]
+async fn the_admin_endpoints_are_off_without_a_token() {
+    let server = TestServer::start(&[]).await;
+    let response = reqwest::Client::new()
+        .post(server.url("/api/admin/overview"))
+        .form(&[("token", "")])
+        .send()
+        .await
+        .unwrap();
+    assert!(!response.status().is_success());
+    assert!(response.text().await.unwrap().contains("Disabled"));
+}
+
+#[tokio::test]
+async fn pages_carry_a_nonce_csp_and_hardening_headers() {
+    let server = TestServer::start(&[]).await;
+    let response = reqwest::get(server.url("/")).await.unwrap();
+    let headers = response.headers().clone();
+    let csp = headers["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let nonce = csp
+        .split("'nonce-")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .expect("the page's CSP names a nonce")
+        .to_owned();
+    assert!(csp.contains("script-src 'self' 'nonce-"));
+    assert!(!csp.contains("unsafe-inline"));
+    assert_eq!(
+        headers["permissions-policy"].to_str().unwrap(),
+        "camera=(self), microphone=(self), display-capture=(), geolocation=(), payment=(), usb=()"
+    );
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["x-frame-options"], "DENY");
+    assert_eq!(headers["referrer-policy"], "no-referrer");
+    let html = response.text().await.unwrap();
+    assert!(html.contains(&format!("nonce=\"{nonce}\"")));
+
+    // A second page load gets a different nonce.
+    let again = reqwest::get(server.url("/")).await.unwrap();
+    assert!(!again.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains(&nonce));
+    // Non-page responses get the strict default.
+    let health = reqwest::get(server.url("/healthz")).await.unwrap();
+    assert!(health.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .starts_with("default-src 'none'"));
+}
+
+#[tokio::test]
+async fn metrics_count_sessions_matches_relays_and_errors() {
+    let server = TestServer::start(&[]).await;
+    let (mut a, mut b) = (server.connect().await, server.connect().await);
+    let call_id = pair(&mut a, &mut b).await;
+    a.send(&ClientMsg::Offer {
+        call_id,
+        sdp: "v=0".into(),
+    })
+    .await;
+    b.recv().await;
+    a.send_text("nonsense").await;
+    a.recv().await;
+    let text = reqwest::get(server.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "duet_sessions_online 2",
+        "duet_sessions_searching 0",
+        "duet_calls_active 1",
+        "duet_matches_total 1",
+        r#"duet_messages_relayed_total{kind="offer"} 1"#,
+        r#"duet_errors_total{kind="bad_message"} 1"#,
+    ] {
+        assert!(text.contains(line), "missing {line:?} in\n{text}");
+    }
+}
+
+/// The real binary: SIGTERM tells every socket, closes it, and exits 0.
+#[tokio::test]
+async fn sigterm_drains_and_exits_cleanly() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let data = tempfile::tempdir().unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_duet"))
+        .args(["--site-addr", "127.0.0.1:0", "--data-dir"])
+        .arg(data.path())
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines
+            .next_line()
+            .await
+            .unwrap()
+            .expect("the server logs its address");
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            break rest.trim().to_owned();
+        }
+    };
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
+        .await
+        .unwrap();
+
+    // The greeting first, so the session is registered before the signal.
+    assert!(matches!(ws.next().await, Some(Ok(Message::Text(_)))));
+
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().unwrap().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut told = false;
+    let mut code = None;
+    while let Some(Ok(frame)) = ws.next().await {
+        match frame {
+            Message::Text(t) => told |= t.contains("shutting_down"),
+            Message::Close(f) => code = f.map(|f| u16::from(f.code)),
+            _ => {}
+        }
+    }
+    assert!(told, "the client was told the server is shutting down");
+    assert_eq!(code, Some(1001));
+    let exit = tokio::time::timeout(std::time::Duration::from_secs(10), child.wait())
+        .await
+        .expect("exits within the grace period")
+        .unwrap();
+    assert!(exit.success(), "{exit:?}");
+}
