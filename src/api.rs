@@ -110,9 +110,15 @@ pub async fn lift_ban(token: String, id: i64) -> Result<bool, AdminError> {
 fn admin_state(token: &str) -> Result<crate::server::AppState, AdminError> {
     let state = use_context::<crate::server::AppState>()
         .ok_or_else(|| AdminError::Server("server state is missing".into()))?;
+    let refuse = |status: axum::http::StatusCode, error: AdminError| {
+        if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+            response.set_status(status);
+        }
+        Err(error)
+    };
     match state.config.admin_token.as_deref() {
-        None | Some("") => Err(AdminError::Disabled),
+        None | Some("") => refuse(axum::http::StatusCode::NOT_FOUND, AdminError::Disabled),
         Some(expected) if crate::server::admin_token_matches(expected, token) => Ok(state),
-        Some(_) => Err(AdminError::WrongToken),
+        Some(_) => refuse(axum::http::StatusCode::FORBIDDEN, AdminError::WrongToken),
     }
 }

@@ -156,7 +156,8 @@ test("the page reconnects by itself when the server comes back, and calls again"
   const address = new URL(server.url).host;
   await stopServer(server);
   for (const { page } of [a, b]) {
-    await expect(state(page)).toHaveText("Connection to duet lost. Reconnecting…");
+    // The server said goodbye before closing, so the page knows it is a restart.
+    await expect(state(page)).toHaveText("duet is restarting. Reconnecting…");
     await expect(state(page)).toHaveAttribute("data-state", "searching");
   }
   const again = await startServer([], { LEPTOS_SITE_ADDR: address });

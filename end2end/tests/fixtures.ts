@@ -2,6 +2,8 @@
 // test if their page logs an error.
 import { test as base, expect, Browser, Page } from "@playwright/test";
 import { spawn, ChildProcess } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 
 const repoRoot = path.resolve(__dirname, "..", "..");
@@ -10,10 +12,13 @@ export type DuetServer = {
   url: string;
   process: ChildProcess;
   output: string[];
+  /** Reports and bans live here; a restart on the same folder keeps them. */
+  dataDir: string;
 };
 
 /** Starts target/release/duet on a free port and resolves once it says where it listens. */
 export async function startServer(args: string[] = [], env: Record<string, string> = {}): Promise<DuetServer> {
+  const dataDir = env.DUET_DATA_DIR ?? fs.mkdtempSync(path.join(os.tmpdir(), "duet-e2e-"));
   const child = spawn(path.join(repoRoot, "target/release/duet"), args, {
     cwd: repoRoot,
     env: {
@@ -24,6 +29,7 @@ export async function startServer(args: string[] = [], env: Record<string, strin
       LEPTOS_OUTPUT_NAME: "duet",
       LEPTOS_ENV: "PROD",
       RUST_LOG: "info",
+      DUET_DATA_DIR: dataDir,
       ...env,
     },
     stdio: ["ignore", "pipe", "pipe"],
@@ -41,7 +47,7 @@ export async function startServer(args: string[] = [], env: Record<string, strin
     child.on("exit", (code) => reject(new Error(`duet exited with ${code} before listening:\n${output.join("")}`)));
     child.on("error", reject);
   });
-  return { url, process: child, output };
+  return { url, process: child, output, dataDir };
 }
 
 /** Stops a server with SIGTERM and waits for it to exit. */
@@ -54,22 +60,34 @@ export async function stopServer(server: DuetServer): Promise<void> {
 
 export type Visitor = { page: Page; errors: string[]; name: string };
 
+export type VisitOptions = {
+  /** Where to go (the lobby of the test's server by default). */
+  url?: string;
+  /** Extra request headers, e.g. X-Forwarded-For to pose as another address. */
+  headers?: Record<string, string>;
+  /** Wait for the lobby's Call button to turn on (default true). */
+  expectLobby?: boolean;
+};
+
 type Fixtures = {
+  /** Command-line flags for the test's server. */
+  serverArgs: string[];
   server: DuetServer;
-  /** Opens the lobby in a fresh browser context (a separate visitor). */
-  visit: (name: string, url?: string) => Promise<Visitor>;
+  /** Opens a page in a fresh browser context (a separate visitor). */
+  visit: (name: string, options?: VisitOptions) => Promise<Visitor>;
 };
 
 export const test = base.extend<Fixtures>({
-  server: async ({}, use) => {
-    const server = await startServer();
+  serverArgs: [[], { option: true }],
+  server: async ({ serverArgs }, use) => {
+    const server = await startServer(serverArgs);
     await use(server);
     await stopServer(server);
   },
   visit: async ({ browser, server }, use) => {
     const visitors: Visitor[] = [];
-    await use(async (name: string, url?: string) => {
-      const visitor = await openVisitor(browser, name, url ?? server.url);
+    await use(async (name: string, options: VisitOptions = {}) => {
+      const visitor = await openVisitor(browser, name, { url: server.url, ...options });
       visitors.push(visitor);
       return visitor;
     });
@@ -81,8 +99,8 @@ export const test = base.extend<Fixtures>({
   },
 });
 
-async function openVisitor(browser: Browser, name: string, url: string): Promise<Visitor> {
-  const context = await browser.newContext();
+async function openVisitor(browser: Browser, name: string, options: VisitOptions): Promise<Visitor> {
+  const context = await browser.newContext({ extraHTTPHeaders: options.headers });
   // Record every RTCPeerConnection the page creates, so tests can check which ones stay open.
   await context.addInitScript(() => {
     const Original = window.RTCPeerConnection;
@@ -102,9 +120,11 @@ async function openVisitor(browser: Browser, name: string, url: string): Promise
     if (msg.type() === "error") errors.push(msg.text());
   });
   page.on("pageerror", (err) => errors.push(err.message));
-  await page.goto(url);
-  // The buttons turn on when the wasm has hydrated the page.
-  await expect(page.getByRole("button", { name: "Call", exact: true })).toBeEnabled();
+  await page.goto(options.url!);
+  if (options.expectLobby ?? true) {
+    // The buttons turn on when the wasm has hydrated the page.
+    await expect(page.getByRole("button", { name: "Call", exact: true })).toBeEnabled();
+  }
   return { page, errors, name };
 }
 

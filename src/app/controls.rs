@@ -1,6 +1,7 @@
 //! The Call / Next / End buttons.
 
 use super::lobby::{CallState, LobbyView};
+use crate::protocol::ReportReason;
 use leptos::prelude::*;
 
 /// What a person can ask for.
@@ -12,6 +13,8 @@ pub enum Action {
     Next,
     /// Stop.
     End,
+    /// Report the stranger for this reason, then move on.
+    Report(ReportReason),
 }
 
 /// The call buttons. Until the page has hydrated they are disabled, so an early click is
@@ -42,6 +45,38 @@ pub fn CallControls(view: LobbyView, on_action: Callback<Action>) -> impl IntoVi
             >
                 "End"
             </button>
+            <ReportMenu view=view on_action=on_action/>
         </nav>
+    }
+}
+
+/// Report the current stranger: a menu of reasons, shown only during a call.
+#[component]
+fn ReportMenu(view: LobbyView, on_action: Callback<Action>) -> impl IntoView {
+    let in_call = move || {
+        view.ready.get()
+            && matches!(
+                view.call_state.get(),
+                CallState::Connecting | CallState::Connected
+            )
+    };
+    view! {
+        <Show when=in_call>
+            <details class="report">
+                <summary>"Report"</summary>
+                <div class="reasons" role="group" aria-label="Why are you reporting this stranger?">
+                    {ReportReason::ALL
+                        .into_iter()
+                        .map(|reason| {
+                            view! {
+                                <button on:click=move |_| on_action.run(Action::Report(reason))>
+                                    {reason.label()}
+                                </button>
+                            }
+                        })
+                        .collect_view()}
+                </div>
+            </details>
+        </Show>
     }
 }

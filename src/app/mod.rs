@@ -1,9 +1,11 @@
 //! The user interface, rendered on the server and hydrated in the browser.
 
+mod admin;
 mod controls;
 mod lobby;
 mod video;
 
+pub use admin::AdminPage;
 pub use controls::{Action, CallControls};
 pub use lobby::{CallState, Lobby, LobbyView, IDLE_STATUS};
 pub use video::{LocalVideo, RemoteVideo};
@@ -48,6 +50,7 @@ pub fn App() -> impl IntoView {
             // without JavaScript.
             <Routes fallback=|| view! { <p class="not-found">"Page not found."</p> }>
                 <Route path=StaticSegment("") view=Lobby ssr=SsrMode::Async/>
+                <Route path=StaticSegment("admin") view=AdminPage/>
             </Routes>
         </Router>
     }

@@ -12,7 +12,9 @@ use super::rtc::{self, PeerLink};
 use super::signaling::{SignalEvent, Signaling};
 use crate::api::{ice_servers, IceServer};
 use crate::app::{Action, CallState, LobbyView};
-use crate::protocol::{CallId, ClientMsg, EndReason, IceCandidate, Role, ServerMsg};
+use crate::protocol::{
+    CallId, ClientMsg, EndReason, ErrorCode, IceCandidate, ReportReason, Role, ServerMsg,
+};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use wasm_bindgen_futures::JsFuture;
@@ -23,6 +25,8 @@ const CONNECTING: &str = "Stranger found. Connecting…";
 const CONNECTED: &str = "Connected. Say hi!";
 const RECONNECTING: &str = "Connection to duet lost. Reconnecting…";
 const ENDED: &str = "Call ended. Press Call to meet someone new.";
+const REPORTED: &str = "Thanks, the stranger was reported. Finding someone new…";
+const RESTARTING: &str = "duet is restarting. Reconnecting…";
 
 /// Candidates that arrived before their connection could take them, by role.
 #[derive(Default)]
@@ -62,6 +66,8 @@ pub struct CallController {
     local_stream: RwSignal<Option<MediaStream>, LocalStorage>,
     pending_ice: StoredValue<PendingIce, LocalStorage>,
     ice_servers: StoredValue<Vec<IceServer>>,
+    /// Why the server is about to close the socket, to show instead of "reconnecting".
+    closing_reason: StoredValue<Option<String>>,
 }
 
 impl CallController {
@@ -77,6 +83,7 @@ impl CallController {
             local_stream: RwSignal::new_local(None),
             pending_ice: StoredValue::new_local(PendingIce::default()),
             ice_servers: StoredValue::new(Vec::new()),
+            closing_reason: StoredValue::new(None),
         };
         Effect::new(move |_| {
             let stream = controller.local_stream.get();
@@ -114,7 +121,20 @@ impl CallController {
             Action::Call => spawn_local(self.call()),
             Action::Next => self.next(),
             Action::End => self.end(),
+            Action::Report(reason) => self.report(reason),
         }
+    }
+
+    /// Reports the current stranger and moves on to the next one.
+    fn report(self, reason: ReportReason) {
+        let Some(call_id) = self.call_id.get_untracked() else {
+            return;
+        };
+        self.send(&ClientMsg::Report { call_id, reason });
+        self.hang_up();
+        self.view.call_state.set(CallState::Searching);
+        self.view.status.set(REPORTED.into());
+        self.send(&ClientMsg::Next);
     }
 
     async fn call(self) {
@@ -174,7 +194,12 @@ impl CallController {
                 // The server ends the call for the partner; this side cleans up the same way.
                 self.hang_up();
                 self.view.online.set(None);
-                self.view.status.set(RECONNECTING.into());
+                let status = self
+                    .closing_reason
+                    .try_update_value(Option::take)
+                    .flatten()
+                    .unwrap_or_else(|| RECONNECTING.into());
+                self.view.status.set(status);
                 if self.calling_clicked.get_untracked() {
                     self.view.call_state.set(CallState::Searching);
                 }
@@ -226,11 +251,42 @@ impl CallController {
                     self.view.status.set(ended_status(reason).into());
                 }
             }
-            ServerMsg::Error { code, message } => {
-                leptos::logging::warn!("server refused a message ({code:?}): {message}");
-            }
+            ServerMsg::Error { code, message } => self.refused(code, message),
+            ServerMsg::ShuttingDown => self.closing_reason.set_value(Some(RESTARTING.into())),
             // Idle confirms an End; anything else names a call that is over.
             _ => {}
+        }
+    }
+
+    /// The server refused something; say so where it matters to the visitor.
+    fn refused(self, code: ErrorCode, message: String) {
+        match code {
+            // Races the protocol expects (a late signal after Next); nothing to tell anyone.
+            ErrorCode::BadMessage | ErrorCode::NotInCall | ErrorCode::StaleCall => {
+                leptos::logging::warn!("server refused a message ({code:?}): {message}");
+            }
+            ErrorCode::Banned => {
+                self.hang_up();
+                self.calling_clicked.set(false);
+                self.view.call_state.set(CallState::Idle);
+                // Nothing works while banned, so the buttons say so.
+                self.view.ready.set(false);
+                if let Some(signaling) = self.signaling.get_value() {
+                    signaling.stop();
+                }
+                self.closing_reason.set_value(Some(message.clone()));
+                self.view.status.set(message);
+            }
+            ErrorCode::NextTooFast => {
+                // The server kept us in the call this side already left: end it properly.
+                self.end();
+                self.view.status.set(message);
+            }
+            code if code.closes_socket() => {
+                self.closing_reason.set_value(Some(message.clone()));
+                self.view.status.set(message);
+            }
+            _ => self.view.status.set(message),
         }
     }
 

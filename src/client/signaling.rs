@@ -35,6 +35,8 @@ pub struct Signaling {
     on_event: StoredValue<Rc<dyn Fn(SignalEvent)>, LocalStorage>,
     /// Failed attempts since the last open, for the reconnect delay.
     attempts: StoredValue<u32>,
+    /// Set by [`Signaling::stop`]: no more reconnecting (the server refused us for good).
+    stopped: StoredValue<bool>,
 }
 
 impl Signaling {
@@ -45,6 +47,7 @@ impl Signaling {
             handlers: StoredValue::new_local(None),
             on_event: StoredValue::new_local(Rc::new(on_event)),
             attempts: StoredValue::new(0),
+            stopped: StoredValue::new(false),
         };
         signaling.open();
         signaling
@@ -58,6 +61,11 @@ impl Signaling {
             }
             _ => false,
         })
+    }
+
+    /// Stops reconnecting once the current socket closes.
+    pub fn stop(&self) {
+        self.stopped.set_value(true);
     }
 
     fn emit(&self, event: SignalEvent) {
@@ -100,6 +108,9 @@ impl Signaling {
     }
 
     fn reconnect_later(self) {
+        if self.stopped.get_value() {
+            return;
+        }
         let attempts = self.attempts.get_value();
         self.attempts.set_value(attempts.saturating_add(1));
         // 250 ms, 500 ms, 1 s, 2 s, then every 4 s: quick after a blip, gentle when down.

@@ -1,0 +1,123 @@
+//! The moderators' page at `/admin`: recent reports, bans in force, and lifting a ban.
+//!
+//! Everything goes through token-checked server functions; the page itself holds the token
+//! only in memory (never in the URL, so it never reaches a log).
+
+use crate::api::{admin_overview, lift_ban, ModerationOverview};
+use leptos::prelude::*;
+
+/// The moderators' page.
+#[component]
+pub fn AdminPage() -> impl IntoView {
+    let typed = RwSignal::new(String::new());
+    let token = RwSignal::new(None::<String>);
+    let refresh = RwSignal::new(0u32);
+    let hydrated = RwSignal::new(false);
+    Effect::new(move |_| hydrated.set(true));
+
+    let overview = Resource::new(
+        move || (token.get(), refresh.get()),
+        |(token, _)| async move {
+            match token {
+                Some(token) => Some(admin_overview(token).await),
+                None => None,
+            }
+        },
+    );
+    let lift = Action::new(move |id: &i64| {
+        let (token, id) = (token.get_untracked().unwrap_or_default(), *id);
+        async move {
+            let result = lift_ban(token, id).await;
+            refresh.update(|n| *n += 1);
+            result
+        }
+    });
+
+    view! {
+        <main class="admin">
+            <h1>"duet moderators"</h1>
+            <div class="signin">
+                <label>
+                    "Admin token "
+                    <input
+                        type="password"
+                        autocomplete="off"
+                        data-testid="admin-token"
+                        prop:value=typed
+                        on:input=move |ev| typed.set(event_target_value(&ev))
+                    />
+                </label>
+                <button
+                    disabled=move || !hydrated.get()
+                    on:click=move |_| token.set(Some(typed.get_untracked()))
+                >
+                    "Sign in"
+                </button>
+            </div>
+            <Transition fallback=|| view! { <p>"Loading…"</p> }>
+                {move || {
+                    overview
+                        .get()
+                        .flatten()
+                        .map(|result| match result {
+                            Ok(data) => view! { <Overview data lift/> }.into_any(),
+                            Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+                        })
+                }}
+            </Transition>
+        </main>
+    }
+}
+
+#[component]
+fn Overview(
+    data: ModerationOverview,
+    lift: Action<i64, Result<bool, crate::api::AdminError>>,
+) -> impl IntoView {
+    let bans = data.bans.into_iter().map(|ban| {
+        let id = ban.id;
+        view! {
+            <tr>
+                <td>{ban.subject}</td>
+                <td>{ban.since}</td>
+                <td>{ban.until}</td>
+                <td>{ban.reason}</td>
+                <td>
+                    <button on:click=move |_| {
+                        lift.dispatch(id);
+                    }>"Lift ban"</button>
+                </td>
+            </tr>
+        }
+    });
+    let reports = data.reports.into_iter().map(|report| {
+        view! {
+            <tr>
+                <td>{report.at}</td>
+                <td>{report.reported}</td>
+                <td>{report.reporter}</td>
+                <td>{report.reason}</td>
+            </tr>
+        }
+    });
+    view! {
+        <section data-testid="bans">
+            <h2>"Bans in force"</h2>
+            <table>
+                <thead>
+                    <tr><th>"Address (hash)"</th><th>"Since"</th><th>"Until"</th><th>"Why"</th><th></th></tr>
+                </thead>
+                <tbody>{bans.collect_view()}</tbody>
+            </table>
+        </section>
+        <section data-testid="reports">
+            <h2>"Recent reports"</h2>
+            <table>
+                <thead>
+                    <tr><th>"When"</th><th>"Reported (hash)"</th><th>"By (hash)"</th><th>"Reason"</th></tr>
+                </thead>
+                <tbody>{reports.collect_view()}</tbody>
+            </table>
+        </section>
+    }
+}
