@@ -1,0 +1,115 @@
+//! Bounded property run of the protocol decoder, inside the normal test suite (the open-ended
+//! run is the `cargo fuzz` target in `fuzz/`): hostile JSON never panics the decoder, and
+//! every message round-trips through the encoder.
+
+use duet::protocol::{decode_client, encode, CallId, ClientMsg, IceCandidate, ReportReason, Role};
+use proptest::prelude::*;
+use serde_json::{json, Value};
+
+/// JSON values of any shape, a few levels deep.
+fn any_json() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(|n| json!(n)),
+        any::<f64>().prop_map(|f| json!(f)),
+        ".{0,40}".prop_map(Value::String),
+    ];
+    leaf.prop_recursive(3, 24, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+            prop::collection::btree_map(".{0,12}", inner, 0..6)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+/// Objects that look like messages: a real or made-up type and fields of any shape.
+fn message_like() -> impl Strategy<Value = Value> {
+    let types = prop_oneof![
+        Just("call"),
+        Just("next"),
+        Just("end"),
+        Just("offer"),
+        Just("answer"),
+        Just("ice"),
+        Just("connected"),
+        Just("report"),
+        Just("admin"),
+        Just(""),
+    ];
+    let field_names = prop_oneof![
+        Just("call_id"),
+        Just("sdp"),
+        Just("role"),
+        Just("candidate"),
+        Just("reason"),
+        Just("type"),
+    ];
+    (
+        types,
+        prop::collection::vec((field_names, any_json()), 0..5),
+    )
+        .prop_map(|(ty, fields)| {
+            let mut object = serde_json::Map::new();
+            object.insert("type".into(), json!(ty));
+            for (name, value) in fields {
+                object.insert(name.into(), value);
+            }
+            Value::Object(object)
+        })
+}
+
+fn any_client_msg() -> impl Strategy<Value = ClientMsg> {
+    let call_id = any::<u64>().prop_map(CallId);
+    let role = prop_oneof![Just(Role::Peer1), Just(Role::Peer2)];
+    let reason = prop::sample::select(ReportReason::ALL.to_vec());
+    prop_oneof![
+        Just(ClientMsg::Call),
+        Just(ClientMsg::Next),
+        Just(ClientMsg::End),
+        (call_id.clone(), ".{0,200}").prop_map(|(call_id, sdp)| ClientMsg::Offer { call_id, sdp }),
+        (call_id.clone(), ".{0,200}").prop_map(|(call_id, sdp)| ClientMsg::Answer { call_id, sdp }),
+        (
+            call_id.clone(),
+            role.clone(),
+            ".{0,80}",
+            proptest::option::of(".{0,4}"),
+            proptest::option::of(any::<u16>())
+        )
+            .prop_map(|(call_id, role, candidate, sdp_mid, sdp_m_line_index)| {
+                ClientMsg::Ice {
+                    call_id,
+                    role,
+                    candidate: IceCandidate {
+                        candidate,
+                        sdp_mid,
+                        sdp_m_line_index,
+                    },
+                }
+            }),
+        (call_id.clone(), role).prop_map(|(call_id, role)| ClientMsg::Connected { call_id, role }),
+        (call_id, reason).prop_map(|(call_id, reason)| ClientMsg::Report { call_id, reason }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn arbitrary_text_never_panics_the_decoder(text in ".{0,300}") {
+        let _ = decode_client(&text);
+    }
+
+    #[test]
+    fn message_like_json_decodes_or_errors_and_what_decodes_round_trips(value in message_like()) {
+        if let Ok(msg) = decode_client(&value.to_string()) {
+            prop_assert_eq!(decode_client(&encode(&msg)).unwrap(), msg);
+        }
+    }
+
+    #[test]
+    fn every_message_round_trips(msg in any_client_msg()) {
+        prop_assert_eq!(decode_client(&encode(&msg)).unwrap(), msg);
+    }
+}
