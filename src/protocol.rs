@@ -80,7 +80,16 @@ pub struct IceCandidate {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientMsg {
     /// Call was pressed: look for a stranger. Ignored while already searching or in a call.
-    Call,
+    /// `interests` (see [`normalize_interests`]) and `text_only` hold for Next too, until the
+    /// next Call.
+    Call {
+        /// Tags this visitor would like to share; a stranger with a common tag is preferred.
+        #[serde(default)]
+        interests: Vec<String>,
+        /// Meet strangers by text only (no camera); text-only visitors are preferably paired.
+        #[serde(default)]
+        text_only: bool,
+    },
     /// Leave the current stranger (if any) and look for another one.
     Next,
     /// Stop: leave the current stranger or the search and go idle.
@@ -102,6 +111,56 @@ pub enum ClientMsg {
         call_id: CallId,
         reason: ReportReason,
     },
+    /// A chat line for the stranger (at most [`MAX_CHAT_CHARS`] characters).
+    Chat { call_id: CallId, text: String },
+    /// This visitor started (`true`) or stopped (`false`) typing a chat line.
+    Typing { call_id: CallId, typing: bool },
+    /// This visitor's microphone and camera are on or off (sent on match and on every change).
+    Media {
+        call_id: CallId,
+        mic: bool,
+        camera: bool,
+    },
+}
+
+impl ClientMsg {
+    /// Call with no interests, with video: what a plain press of Call sends.
+    pub fn call() -> Self {
+        ClientMsg::Call {
+            interests: Vec::new(),
+            text_only: false,
+        }
+    }
+}
+
+/// The longest chat line, in characters.
+pub const MAX_CHAT_CHARS: usize = 500;
+/// How many interests a visitor may list.
+pub const MAX_INTERESTS: usize = 5;
+/// The longest interest, in characters.
+pub const MAX_INTEREST_CHARS: usize = 24;
+
+/// Interests as duet compares them: trimmed, lower-case, without empties or repeats, at most
+/// [`MAX_INTERESTS`] of at most [`MAX_INTEREST_CHARS`] characters each. Both the page and the
+/// server apply it; the server never trusts the page to have done so.
+pub fn normalize_interests<S: AsRef<str>>(raw: &[S]) -> Result<Vec<String>, String> {
+    let mut tags: Vec<String> = Vec::new();
+    for tag in raw {
+        let tag = tag.as_ref().trim().to_lowercase();
+        if tag.is_empty() || tags.contains(&tag) {
+            continue;
+        }
+        if tag.chars().count() > MAX_INTEREST_CHARS {
+            return Err(format!(
+                "Interests may be at most {MAX_INTEREST_CHARS} characters long."
+            ));
+        }
+        tags.push(tag);
+    }
+    if tags.len() > MAX_INTERESTS {
+        return Err(format!("At most {MAX_INTERESTS} interests, please."));
+    }
+    Ok(tags)
 }
 
 /// Why a visitor reported a stranger.
@@ -191,6 +250,10 @@ pub enum ErrorCode {
     MessageTooBig,
     /// The server could not do what was asked (for example, store a report); try again later.
     Unavailable,
+    /// A chat line longer than [`MAX_CHAT_CHARS`], or chatting faster than allowed.
+    ChatRefused,
+    /// The interests given with Call break the rules of [`normalize_interests`].
+    BadInterests,
 }
 
 impl ErrorCode {
@@ -218,8 +281,17 @@ pub enum ServerMsg {
     Online { count: u32 },
     /// The session is waiting in the pool for a stranger.
     Searching,
-    /// The session is paired with a stranger in a new call. Both sides now offer with `peer1`.
-    Matched { call_id: CallId },
+    /// The session is paired with a stranger in a new call. Both sides now offer with `peer1`,
+    /// unless either side is text-only: then the call is text chat only, with no WebRTC.
+    Matched {
+        call_id: CallId,
+        /// The interests both listed (empty when none made the match).
+        #[serde(default)]
+        shared_interests: Vec<String>,
+        /// The stranger meets by text only.
+        #[serde(default)]
+        partner_text_only: bool,
+    },
     /// The partner's offer, for this side's `peer2`.
     Offer { call_id: CallId, sdp: String },
     /// The partner's answer, for this side's `peer1`.
@@ -238,6 +310,16 @@ pub enum ServerMsg {
     Idle,
     /// The report about the stranger of `call_id` was recorded.
     Reported { call_id: CallId },
+    /// A chat line from the stranger. Plain text: never interpret it as HTML.
+    Chat { call_id: CallId, text: String },
+    /// The stranger started or stopped typing.
+    Typing { call_id: CallId, typing: bool },
+    /// The stranger's microphone and camera state.
+    Media {
+        call_id: CallId,
+        mic: bool,
+        camera: bool,
+    },
     /// The server is shutting down; the socket closes next. Reconnect after a moment.
     ShuttingDown,
     /// The last message was refused. Nothing else happened.
@@ -277,16 +359,24 @@ mod tests {
     fn call_id_travels_as_hex_string() {
         let msg = ServerMsg::Matched {
             call_id: CallId(0xdead_beef_0000_0001),
+            shared_interests: vec![],
+            partner_text_only: false,
         };
         let text = encode(&msg);
-        assert_eq!(text, r#"{"type":"matched","call_id":"deadbeef00000001"}"#);
+        assert_eq!(
+            text,
+            r#"{"type":"matched","call_id":"deadbeef00000001","shared_interests":[],"partner_text_only":false}"#
+        );
         assert_eq!(decode_server(&text).unwrap(), msg);
     }
 
     #[test]
     fn client_messages_round_trip() {
         let msgs = [
-            ClientMsg::Call,
+            ClientMsg::Call {
+                interests: vec!["chess".into()],
+                text_only: true,
+            },
             ClientMsg::Next,
             ClientMsg::End,
             ClientMsg::Offer {
@@ -325,6 +415,27 @@ mod tests {
         ] {
             assert!(decode_client(text).is_err(), "{text} should be refused");
         }
+    }
+
+    #[test]
+    fn a_bare_call_means_no_interests_and_video() {
+        assert_eq!(
+            decode_client(r#"{"type":"call"}"#).unwrap(),
+            ClientMsg::Call {
+                interests: vec![],
+                text_only: false
+            }
+        );
+    }
+
+    #[test]
+    fn interests_are_normalised_and_bounded() {
+        assert_eq!(
+            normalize_interests(&[" Chess ", "chess", "", "JAZZ"]).unwrap(),
+            vec!["chess".to_owned(), "jazz".to_owned()]
+        );
+        assert!(normalize_interests(&["a", "b", "c", "d", "e", "f"]).is_err());
+        assert!(normalize_interests(&["x".repeat(25)]).is_err());
     }
 
     #[test]

@@ -11,13 +11,20 @@ use std::sync::Arc;
 use tokio_tungstenite::tungstenite::{self, Message};
 
 async fn pair(a: &mut Client, b: &mut Client) -> CallId {
-    a.send(&ClientMsg::Call).await;
+    a.send(&ClientMsg::call()).await;
     assert_eq!(a.recv().await, ServerMsg::Searching);
-    b.send(&ClientMsg::Call).await;
-    let ServerMsg::Matched { call_id } = a.recv().await else {
+    b.send(&ClientMsg::call()).await;
+    let ServerMsg::Matched { call_id, .. } = a.recv().await else {
         panic!("a should be matched")
     };
-    assert_eq!(b.recv().await, ServerMsg::Matched { call_id });
+    assert_eq!(
+        b.recv().await,
+        ServerMsg::Matched {
+            call_id,
+            shared_interests: vec![],
+            partner_text_only: false
+        }
+    );
     call_id
 }
 
@@ -158,7 +165,7 @@ async fn a_flooding_session_is_told_and_its_excess_dropped() {
     let server = TestServer::start(&["--message-rate", "0.001", "--message-burst", "3"]).await;
     let mut a = server.connect().await;
     for _ in 0..3 {
-        a.send(&ClientMsg::Call).await;
+        a.send(&ClientMsg::call()).await;
     }
     assert_eq!(a.recv().await, ServerMsg::Searching);
     a.send(&ClientMsg::End).await;

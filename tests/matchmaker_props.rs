@@ -13,6 +13,9 @@ use std::collections::{HashMap, HashSet};
 enum Op {
     Join,
     Call(usize),
+    CallWith(usize, Vec<String>, bool),
+    /// Fires one of the pending preference-wait timers.
+    WaitOver(usize),
     Next(usize),
     End(usize),
     Leave(usize),
@@ -25,6 +28,9 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         2 => Just(Op::Join),
         4 => any::<usize>().prop_map(Op::Call),
+        3 => (any::<usize>(), prop::collection::vec(prop::sample::select(vec!["chess", "jazz", "go"]).prop_map(String::from), 0..3), any::<bool>())
+            .prop_map(|(i, tags, text)| Op::CallWith(i, tags, text)),
+        2 => any::<usize>().prop_map(Op::WaitOver),
         3 => any::<usize>().prop_map(Op::Next),
         2 => any::<usize>().prop_map(Op::End),
         2 => any::<usize>().prop_map(Op::Leave),
@@ -64,6 +70,7 @@ fn check_invariants(mm: &Matchmaker, calls_before: &HashSet<CallId>) -> Result<(
                 })
             );
         }
+        // Two strangers who just left each other meet again only if nobody else waits.
         if !calls_before.contains(&call)
             && mm.last_partner(a) == Some(b)
             && mm.last_partner(b) == Some(a)
@@ -76,6 +83,23 @@ fn check_invariants(mm: &Matchmaker, calls_before: &HashSet<CallId>) -> Result<(
         }
     }
     let mut searching = 0;
+    let waiting: Vec<SessionId> = online
+        .iter()
+        .copied()
+        .filter(|id| mm.state(*id) == Some(SessionState::Searching))
+        .collect();
+    // Matching is instant: two waiting sessions that would take each other (both take anyone,
+    // or they share a preference) would already be paired, unless they just left each other.
+    for (i, x) in waiting.iter().enumerate() {
+        for y in &waiting[i + 1..] {
+            let would =
+                (mm.takes_anyone(*x) && mm.takes_anyone(*y)) || mm.share_a_preference(*x, *y);
+            prop_assert!(
+                !would || just_left(mm, *x, *y),
+                "two strangers who would take each other both wait"
+            );
+        }
+    }
     for id in &online {
         let state = mm.state(*id).unwrap();
         match state {
@@ -90,13 +114,12 @@ fn check_invariants(mm: &Matchmaker, calls_before: &HashSet<CallId>) -> Result<(
         );
     }
     prop_assert_eq!(searching, mm.searching());
-    // Matching is instant: two searching sessions would already have been paired.
-    prop_assert!(
-        mm.searching() <= 1,
-        "{} sessions wait at once",
-        mm.searching()
-    );
     Ok(())
+}
+
+/// `a` and `b` just left each other (one is the other's last stranger).
+fn just_left(mm: &Matchmaker, a: SessionId, b: SessionId) -> bool {
+    mm.last_partner(a) == Some(b) || mm.last_partner(b) == Some(a)
 }
 
 proptest! {
@@ -106,6 +129,7 @@ proptest! {
     fn matching_invariants_hold_after_every_step(seed: u64, ops in prop::collection::vec(op(), 1..120)) {
         let mut mm = Matchmaker::new(StdRng::seed_from_u64(seed));
         let mut ids: Vec<SessionId> = Vec::new();
+        let mut waits: Vec<(SessionId, u64)> = Vec::new();
         for op in ops {
             let calls_before: HashSet<CallId> = mm.call_sides().into_iter().map(|(c, _)| c).collect();
             let mut sender_and_partner = None;
@@ -114,7 +138,13 @@ proptest! {
                     ids.push(mm.join());
                     None
                 }
-                Op::Call(i) => pick(&ids, i).map(|id| mm.handle(id, ClientMsg::Call).unwrap()),
+                Op::Call(i) => pick(&ids, i).map(|id| mm.handle(id, ClientMsg::call()).unwrap()),
+                Op::CallWith(i, interests, text_only) => pick(&ids, i)
+                    .map(|id| mm.handle(id, ClientMsg::Call { interests, text_only }).unwrap()),
+                Op::WaitOver(i) => (!waits.is_empty()).then(|| {
+                    let (id, gen) = waits.swap_remove(i % waits.len());
+                    mm.open_search(id, gen)
+                }),
                 Op::Next(i) => pick(&ids, i).map(|id| mm.handle(id, ClientMsg::Next).unwrap()),
                 Op::End(i) => pick(&ids, i).map(|id| mm.handle(id, ClientMsg::End).unwrap()),
                 Op::Leave(i) => pick(&ids, i).map(|id| {
@@ -150,6 +180,9 @@ proptest! {
                     }
                 }),
             };
+            if let Some(effects) = &effects {
+                waits.extend(effects.preference_waits.iter().copied());
+            }
             if let Some(effects) = effects {
                 let online: HashSet<SessionId> = mm.session_ids().into_iter().collect();
                 for (to, msg) in &effects.messages {

@@ -65,7 +65,12 @@ fn any_client_msg() -> impl Strategy<Value = ClientMsg> {
     let role = prop_oneof![Just(Role::Peer1), Just(Role::Peer2)];
     let reason = prop::sample::select(ReportReason::ALL.to_vec());
     prop_oneof![
-        Just(ClientMsg::Call),
+        (prop::collection::vec("[a-z]{1,8}", 0..5), any::<bool>()).prop_map(
+            |(interests, text_only)| ClientMsg::Call {
+                interests,
+                text_only
+            }
+        ),
         Just(ClientMsg::Next),
         Just(ClientMsg::End),
         (call_id.clone(), ".{0,200}").prop_map(|(call_id, sdp)| ClientMsg::Offer { call_id, sdp }),
@@ -89,7 +94,18 @@ fn any_client_msg() -> impl Strategy<Value = ClientMsg> {
                 }
             }),
         (call_id.clone(), role).prop_map(|(call_id, role)| ClientMsg::Connected { call_id, role }),
-        (call_id, reason).prop_map(|(call_id, reason)| ClientMsg::Report { call_id, reason }),
+        (call_id.clone(), reason)
+            .prop_map(|(call_id, reason)| ClientMsg::Report { call_id, reason }),
+        (call_id.clone(), ".{0,120}").prop_map(|(call_id, text)| ClientMsg::Chat { call_id, text }),
+        (call_id.clone(), any::<bool>())
+            .prop_map(|(call_id, typing)| ClientMsg::Typing { call_id, typing }),
+        (call_id, any::<bool>(), any::<bool>()).prop_map(|(call_id, mic, camera)| {
+            ClientMsg::Media {
+                call_id,
+                mic,
+                camera,
+            }
+        }),
     ]
 }
 

@@ -11,13 +11,20 @@ use duet::protocol::{CallId, ClientMsg, EndReason, ErrorCode, IceCandidate, Role
 async fn pair(server: &TestServer) -> (Client, Client, CallId) {
     let mut a = server.connect().await;
     let mut b = server.connect().await;
-    a.send(&ClientMsg::Call).await;
+    a.send(&ClientMsg::call()).await;
     assert_eq!(a.recv().await, ServerMsg::Searching);
-    b.send(&ClientMsg::Call).await;
-    let ServerMsg::Matched { call_id } = a.recv().await else {
+    b.send(&ClientMsg::call()).await;
+    let ServerMsg::Matched { call_id, .. } = a.recv().await else {
         panic!("a should be matched")
     };
-    assert_eq!(b.recv().await, ServerMsg::Matched { call_id });
+    assert_eq!(
+        b.recv().await,
+        ServerMsg::Matched {
+            call_id,
+            shared_interests: vec![],
+            partner_text_only: false
+        }
+    );
     (a, b, call_id)
 }
 
@@ -116,15 +123,25 @@ async fn signals_for_an_old_call_are_refused_and_reach_nobody() {
     let server = TestServer::start(&[]).await;
     let (mut a, mut b, old_call) = pair(&server).await;
     let mut c = server.connect().await;
-    c.send(&ClientMsg::Call).await;
+    c.send(&ClientMsg::call()).await;
     assert_eq!(c.recv().await, ServerMsg::Searching);
 
     // a moves on to c; b searches.
     a.send(&ClientMsg::Next).await;
-    let ServerMsg::Matched { call_id: new_call } = a.recv().await else {
+    let ServerMsg::Matched {
+        call_id: new_call, ..
+    } = a.recv().await
+    else {
         panic!("a should meet c")
     };
-    assert_eq!(c.recv().await, ServerMsg::Matched { call_id: new_call });
+    assert_eq!(
+        c.recv().await,
+        ServerMsg::Matched {
+            call_id: new_call,
+            shared_interests: vec![],
+            partner_text_only: false
+        }
+    );
     assert_eq!(
         b.recv().await,
         ServerMsg::CallEnded {
@@ -281,7 +298,7 @@ async fn bad_frames_get_an_error_and_the_session_goes_on() {
             }
         ));
     }
-    a.send(&ClientMsg::Call).await;
+    a.send(&ClientMsg::call()).await;
     assert_eq!(a.recv().await, ServerMsg::Searching);
 }
 
@@ -291,7 +308,7 @@ async fn presence_is_pushed_and_no_session_is_left_behind() {
     let mut watcher = server.connect().await;
     let (a, b, _) = pair(&server).await;
     let mut c = server.connect().await;
-    c.send(&ClientMsg::Call).await;
+    c.send(&ClientMsg::call()).await;
     assert_eq!(c.recv().await, ServerMsg::Searching);
     watcher.until_online(4).await;
 

@@ -35,6 +35,19 @@ pub struct Config {
     #[arg(long, env = "DUET_CONNECT_TIMEOUT", default_value = "20s", value_parser = humantime::parse_duration)]
     pub connect_timeout: Duration,
 
+    /// How long a visitor with interests (or text-only) waits for a stranger who shares one
+    /// before meeting anyone.
+    #[arg(long, env = "DUET_INTEREST_WAIT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub interest_wait: Duration,
+
+    /// Chat lines per second one session may send, on average.
+    #[arg(long, env = "DUET_CHAT_RATE", default_value_t = 2.0)]
+    pub chat_rate: f64,
+
+    /// Chat lines one session may send in a burst.
+    #[arg(long, env = "DUET_CHAT_BURST", default_value_t = 10)]
+    pub chat_burst: u32,
+
     /// How often the online count is sampled and pushed to browsers when it changed.
     #[arg(long, env = "DUET_PRESENCE_INTERVAL", default_value = "250ms", value_parser = humantime::parse_duration)]
     pub presence_interval: Duration,

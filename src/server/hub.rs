@@ -22,6 +22,8 @@ pub struct Hub {
     inner: Arc<Mutex<HubState>>,
     /// How long a new call may take to connect before both sides are sent searching again.
     connect_timeout: Duration,
+    /// How long a search with preferences looks only for a stranger who shares one.
+    preference_wait: Duration,
     /// How many messages may wait for one slow browser before it is cut off.
     outbox_capacity: usize,
     /// Counts matches and relayed messages.
@@ -46,7 +48,12 @@ pub struct HubStats {
 
 impl Hub {
     /// An empty hub.
-    pub fn new(connect_timeout: Duration, outbox_capacity: usize, metrics: Metrics) -> Self {
+    pub fn new(
+        connect_timeout: Duration,
+        preference_wait: Duration,
+        outbox_capacity: usize,
+        metrics: Metrics,
+    ) -> Self {
         Hub {
             inner: Arc::new(Mutex::new(HubState {
                 matchmaker: Matchmaker::default(),
@@ -54,6 +61,7 @@ impl Hub {
                 addresses: HashMap::new(),
             })),
             connect_timeout,
+            preference_wait,
             outbox_capacity: outbox_capacity.max(1),
             metrics,
         }
@@ -144,6 +152,12 @@ impl Hub {
         self.apply(&mut state, fx);
     }
 
+    fn open_search(&self, id: SessionId, search_gen: u64) {
+        let mut state = self.lock();
+        let fx = state.matchmaker.open_search(id, search_gen);
+        self.apply(&mut state, fx);
+    }
+
     fn lock(&self) -> MutexGuard<'_, HubState> {
         // A panic elsewhere while holding the lock must not take every later session down with
         // it: the matchmaker's state is updated field by field and stays usable.
@@ -152,7 +166,8 @@ impl Hub {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Delivers a transition's messages and arms a connect timer for each new call.
+    /// Delivers a transition's messages and arms its timers: a connect timeout for each new
+    /// video call, the end of the preference wait for each search that has one.
     fn apply(&self, state: &mut HubState, fx: Effects) {
         for (to, msg) in fx.messages {
             let Some(outbox) = state.outboxes.get(&to) else {
@@ -178,6 +193,14 @@ impl Hub {
             tokio::spawn(async move {
                 tokio::time::sleep(wait).await;
                 hub.expire(call);
+            });
+        }
+        for (id, search_gen) in fx.preference_waits {
+            let hub = self.clone();
+            let wait = self.preference_wait;
+            tokio::spawn(async move {
+                tokio::time::sleep(wait).await;
+                hub.open_search(id, search_gen);
             });
         }
     }

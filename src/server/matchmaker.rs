@@ -2,11 +2,18 @@
 //!
 //! This is the seed's GetRandomUser / Sendmatch / Checkmatch rule, run on the server as a
 //! synchronous state machine: no sockets, no `.await`, no clock. Every method takes one event
-//! (Call pressed, Next, End, a relayed signal, a disconnect) and returns the messages to send
-//! and to whom. [`crate::server::hub::Hub`] owns one behind a lock and does the delivery, so
-//! every transition is atomic and this file can be tested with plain `#[test]`s.
+//! (Call pressed, Next, End, a relayed signal, a disconnect, a timer) and returns the messages
+//! to send and to whom. [`crate::server::hub::Hub`] owns one behind a lock and does the
+//! delivery and the timers, so every transition is atomic and this file is tested with plain
+//! `#[test]`s.
+//!
+//! A search with preferences (shared interests, text-only) first looks only among strangers
+//! who share one, through an index by preference, never a scan; after a wait (a timer the hub
+//! runs, ending in [`Matchmaker::open_search`]) it takes anyone.
 
-use crate::protocol::{CallId, ClientMsg, EndReason, ErrorCode, Role, ServerMsg};
+use crate::protocol::{
+    normalize_interests, CallId, ClientMsg, EndReason, ErrorCode, Role, ServerMsg, MAX_CHAT_CHARS,
+};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::HashMap;
@@ -28,10 +35,17 @@ impl fmt::Display for SessionId {
 pub enum SessionState {
     /// Connected, Call not pressed.
     Idle,
-    /// Call pressed, waiting in the pool for a stranger.
+    /// Call pressed, waiting for a stranger.
     Searching,
     /// Paired with `partner` in `call`.
     InCall { call: CallId, partner: SessionId },
+}
+
+/// What a search looks for first, before it takes anyone.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Preference {
+    Interest(String),
+    TextOnly,
 }
 
 /// What the matchmaker knows of one session.
@@ -46,6 +60,29 @@ struct Session {
     /// The stranger of the last call, so Next never leads straight back to them while someone
     /// else waits.
     last_partner: Option<SessionId>,
+    /// Interests given with the last Call (normalised).
+    interests: Vec<String>,
+    /// Text only, as given with the last Call.
+    text_only: bool,
+    /// Counts searches, so the preference timer of an earlier search does nothing.
+    search_gen: u64,
+    /// The current search takes anyone (it had no preferences, or their wait is over).
+    open: bool,
+}
+
+impl Session {
+    fn preferences(&self) -> Vec<Preference> {
+        let mut prefs: Vec<Preference> = self
+            .interests
+            .iter()
+            .cloned()
+            .map(Preference::Interest)
+            .collect();
+        if self.text_only {
+            prefs.push(Preference::TextOnly);
+        }
+        prefs
+    }
 }
 
 /// One live call.
@@ -56,6 +93,8 @@ struct Call {
     /// The session whose offer (its `peer1`) carries the call, once a side reported
     /// `connected`. The first report wins; later ones are ignored.
     winner_offerer: Option<SessionId>,
+    /// Either side is text-only: the call is chat only, with no WebRTC connection to wait for.
+    text_only: bool,
 }
 
 /// A refusal of a client message. The session goes on; nothing was sent to anyone else.
@@ -65,6 +104,10 @@ pub enum RelayError {
     NotInCall,
     #[error("call {0} is not your current call")]
     StaleCall(CallId),
+    #[error("chat lines may be at most {MAX_CHAT_CHARS} characters long")]
+    ChatTooLong,
+    #[error("{0}")]
+    BadInterests(String),
 }
 
 impl RelayError {
@@ -73,6 +116,8 @@ impl RelayError {
         let code = match self {
             RelayError::NotInCall => ErrorCode::NotInCall,
             RelayError::StaleCall(_) => ErrorCode::StaleCall,
+            RelayError::ChatTooLong => ErrorCode::ChatRefused,
+            RelayError::BadInterests(_) => ErrorCode::BadInterests,
         };
         ServerMsg::error(code, self.to_string())
     }
@@ -83,9 +128,12 @@ impl RelayError {
 pub struct Effects {
     /// Messages to deliver, in order.
     pub messages: Vec<(SessionId, ServerMsg)>,
-    /// Calls formed by this transition; the hub gives up on each one that does not connect in
-    /// time by calling [`Matchmaker::expire`].
+    /// Video calls formed by this transition; the hub gives up on each one that does not
+    /// connect in time by calling [`Matchmaker::expire`].
     pub new_calls: Vec<CallId>,
+    /// Searches that wait for a preferred stranger; after the preference wait the hub calls
+    /// [`Matchmaker::open_search`] with the session and its search number.
+    pub preference_waits: Vec<(SessionId, u64)>,
 }
 
 impl Effects {
@@ -94,7 +142,7 @@ impl Effects {
     }
 }
 
-/// The set of searching sessions, with O(1) insert, remove and random pick.
+/// A set of searching sessions, with O(1) insert, remove and random pick.
 #[derive(Debug, Default)]
 struct SearchPool {
     members: Vec<SessionId>,
@@ -121,12 +169,30 @@ impl SearchPool {
     fn len(&self) -> usize {
         self.members.len()
     }
+
+    fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+}
+
+/// The outcome of looking through one pool.
+enum Pick {
+    /// A stranger to pair with.
+    Found(SessionId),
+    /// Only strangers just left (the first one seen), or nobody.
+    Excluded(Option<SessionId>),
 }
 
 /// The whole matching state. See the module header.
 pub struct Matchmaker {
     sessions: HashMap<SessionId, Session>,
-    pool: SearchPool,
+    /// Searching sessions that take anyone.
+    open_pool: SearchPool,
+    /// Searching sessions by preference (open or not yet), so a search finds a stranger with a
+    /// shared interest without scanning anyone.
+    by_preference: HashMap<Preference, SearchPool>,
+    /// How many sessions are searching (in any pool).
+    waiting: usize,
     calls: HashMap<CallId, Call>,
     rng: StdRng,
 }
@@ -142,7 +208,9 @@ impl Matchmaker {
     pub fn new(rng: StdRng) -> Self {
         Matchmaker {
             sessions: HashMap::new(),
-            pool: SearchPool::default(),
+            open_pool: SearchPool::default(),
+            by_preference: HashMap::new(),
+            waiting: 0,
             calls: HashMap::new(),
             rng,
         }
@@ -163,6 +231,10 @@ impl Matchmaker {
                 calling_clicked: false,
                 selected: None,
                 last_partner: None,
+                interests: Vec::new(),
+                text_only: false,
+                search_gen: 0,
+                open: false,
             },
         );
         id
@@ -172,7 +244,7 @@ impl Matchmaker {
     pub fn leave(&mut self, id: SessionId) -> Effects {
         let mut fx = Effects::default();
         let partner = self.hang_up(id, EndReason::PartnerLeft, &mut fx);
-        self.pool.remove(id);
+        self.leave_pool(id);
         self.sessions.remove(&id);
         if let Some(partner) = partner {
             self.search(partner, &mut fx);
@@ -184,9 +256,18 @@ impl Matchmaker {
     pub fn handle(&mut self, id: SessionId, msg: ClientMsg) -> Result<Effects, RelayError> {
         let mut fx = Effects::default();
         match msg {
-            ClientMsg::Call => {
-                if self.state(id) == Some(SessionState::Idle) {
-                    self.search(id, &mut fx);
+            ClientMsg::Call {
+                interests,
+                text_only,
+            } => {
+                let interests =
+                    normalize_interests(&interests).map_err(RelayError::BadInterests)?;
+                if let Some(me) = self.sessions.get_mut(&id) {
+                    if me.state == SessionState::Idle {
+                        me.interests = interests;
+                        me.text_only = text_only;
+                        self.search(id, &mut fx);
+                    }
                 }
             }
             ClientMsg::Next => match self.state(id) {
@@ -203,7 +284,7 @@ impl Matchmaker {
             },
             ClientMsg::End => {
                 let partner = self.hang_up(id, EndReason::PartnerEnded, &mut fx);
-                self.pool.remove(id);
+                self.leave_pool(id);
                 if let Some(me) = self.sessions.get_mut(&id) {
                     me.state = SessionState::Idle;
                     me.calling_clicked = false;
@@ -242,6 +323,32 @@ impl Matchmaker {
             ClientMsg::Report { call_id, .. } => {
                 self.partner_in(id, call_id)?;
             }
+            ClientMsg::Chat { call_id, text } => {
+                let partner = self.partner_in(id, call_id)?;
+                if text.chars().count() > MAX_CHAT_CHARS {
+                    return Err(RelayError::ChatTooLong);
+                }
+                fx.send(partner, ServerMsg::Chat { call_id, text });
+            }
+            ClientMsg::Typing { call_id, typing } => {
+                let partner = self.partner_in(id, call_id)?;
+                fx.send(partner, ServerMsg::Typing { call_id, typing });
+            }
+            ClientMsg::Media {
+                call_id,
+                mic,
+                camera,
+            } => {
+                let partner = self.partner_in(id, call_id)?;
+                fx.send(
+                    partner,
+                    ServerMsg::Media {
+                        call_id,
+                        mic,
+                        camera,
+                    },
+                );
+            }
             ClientMsg::Connected { call_id, role } => {
                 let partner = self.partner_in(id, call_id)?;
                 let call = self
@@ -269,14 +376,14 @@ impl Matchmaker {
         Ok(fx)
     }
 
-    /// Gives up on a call that has not connected yet; both sides are told and search again.
-    /// Does nothing if the call is over or connected.
+    /// Gives up on a video call that has not connected yet; both sides are told and search
+    /// again. Does nothing if the call is over, connected, or text-only.
     pub fn expire(&mut self, call_id: CallId) -> Effects {
         let mut fx = Effects::default();
         let Some(call) = self.calls.get(&call_id) else {
             return fx;
         };
-        if call.winner_offerer.is_some() {
+        if call.winner_offerer.is_some() || call.text_only {
             return fx;
         }
         let [a, b] = call.sides;
@@ -296,14 +403,32 @@ impl Matchmaker {
         fx
     }
 
+    /// The preference wait of search number `search_gen` of `id` is over: from now on it
+    /// takes anyone. Does nothing if that search has ended.
+    pub fn open_search(&mut self, id: SessionId, search_gen: u64) -> Effects {
+        let mut fx = Effects::default();
+        let Some(me) = self.sessions.get_mut(&id) else {
+            return fx;
+        };
+        if me.state != SessionState::Searching || me.search_gen != search_gen || me.open {
+            return fx;
+        }
+        me.open = true;
+        match self.pick_in_open_pool(id) {
+            Some(other) => self.confirm(id, other, &mut fx),
+            None => self.open_pool.insert(id),
+        }
+        fx
+    }
+
     /// Sessions online.
     pub fn online(&self) -> usize {
         self.sessions.len()
     }
 
-    /// Sessions waiting in the pool.
+    /// Sessions waiting for a stranger.
     pub fn searching(&self) -> usize {
-        self.pool.len()
+        self.waiting
     }
 
     /// Calls in progress.
@@ -324,6 +449,22 @@ impl Matchmaker {
     /// Whether `id` has Call pressed (the seed's `calling_clicked`).
     pub fn calling_clicked(&self, id: SessionId) -> bool {
         self.sessions.get(&id).is_some_and(|s| s.calling_clicked)
+    }
+
+    /// Whether `id`'s search takes anyone (checks in tests).
+    pub fn takes_anyone(&self, id: SessionId) -> bool {
+        self.sessions.get(&id).is_some_and(|s| s.open)
+    }
+
+    /// Whether `a` and `b` would prefer each other: a shared interest, or both text-only.
+    pub fn share_a_preference(&self, a: SessionId, b: SessionId) -> bool {
+        match (self.sessions.get(&a), self.sessions.get(&b)) {
+            (Some(sa), Some(sb)) => {
+                let theirs = sb.preferences();
+                sa.preferences().iter().any(|p| theirs.contains(p))
+            }
+            _ => false,
+        }
     }
 
     /// The two sides of every live call, for checks in tests.
@@ -380,46 +521,133 @@ impl Matchmaker {
         };
         me.calling_clicked = true;
         me.state = SessionState::Searching;
-        if let Some(other) = self.get_random_user(id) {
-            self.send_match(id, other);
-            if self.check_match(id, other) {
-                self.pair(id, other, fx);
+        me.search_gen += 1;
+        let prefs = me.preferences();
+        me.open = prefs.is_empty();
+        let (open, search_gen) = (me.open, me.search_gen);
+
+        let found = if open {
+            self.pick_in_open_pool(id)
+        } else {
+            self.pick_by_preference(id, &prefs)
+        };
+        if let Some(other) = found {
+            self.confirm(id, other, fx);
+            if self.state(id) != Some(SessionState::Searching) {
                 return;
             }
-            // Checkmatch failing here would be a bug in the bookkeeping above; waiting in the
-            // pool is still a safe place to be.
-            self.clear_selection(id, other);
         }
-        self.pool.insert(id);
+        self.waiting += 1;
+        for pref in prefs {
+            self.by_preference.entry(pref).or_default().insert(id);
+        }
+        if open {
+            self.open_pool.insert(id);
+        } else {
+            fx.preference_waits.push((id, search_gen));
+        }
         fx.send(id, ServerMsg::Searching);
     }
 
-    /// GetRandomUser: a random waiting stranger for `id`, never `id` itself, and not the
-    /// stranger it just left unless nobody else waits.
-    ///
-    /// Starts at a random place in the pool and walks on past the excluded few (the stranger
-    /// `id` just left, and those who just left `id`), so a pick costs O(1) however many wait.
-    fn get_random_user(&mut self, id: SessionId) -> Option<SessionId> {
-        let n = self.pool.len();
-        if n == 0 {
-            return None;
+    /// Sendmatch and Checkmatch for `id` and the `other` it picked; pairs them if confirmed.
+    fn confirm(&mut self, id: SessionId, other: SessionId, fx: &mut Effects) {
+        self.send_match(id, other);
+        if self.check_match(id, other) {
+            self.pair(id, other, fx);
+        } else {
+            // Checkmatch failing here would be a bug in the bookkeeping above; waiting is
+            // still a safe place to be.
+            self.clear_selection(id, other);
         }
-        let my_last = self.sessions.get(&id).and_then(|s| s.last_partner);
-        let start = self.rng.random_range(0..n);
-        let mut fallback = None;
+    }
+
+    /// Takes `id` out of every pool it waits in.
+    fn leave_pool(&mut self, id: SessionId) {
+        let Some(me) = self.sessions.get(&id) else {
+            return;
+        };
+        let was_waiting = self.open_pool.index.contains_key(&id)
+            || me.preferences().iter().any(|p| {
+                self.by_preference
+                    .get(p)
+                    .is_some_and(|pool| pool.index.contains_key(&id))
+            });
+        if !was_waiting {
+            return;
+        }
+        self.waiting -= 1;
+        self.open_pool.remove(id);
+        for pref in me.preferences() {
+            if let Some(pool) = self.by_preference.get_mut(&pref) {
+                pool.remove(id);
+                if pool.is_empty() {
+                    self.by_preference.remove(&pref);
+                }
+            }
+        }
+    }
+
+    /// GetRandomUser among those who take anyone.
+    fn pick_in_open_pool(&mut self, id: SessionId) -> Option<SessionId> {
+        let pick = Self::pick_in(&self.open_pool, id, &self.sessions, &mut self.rng);
+        self.settle(pick)
+    }
+
+    /// GetRandomUser among those who share one of `prefs`, trying the preferences in a random
+    /// order.
+    fn pick_by_preference(&mut self, id: SessionId, prefs: &[Preference]) -> Option<SessionId> {
+        let start = self.rng.random_range(0..prefs.len());
+        let mut excluded = None;
+        for step in 0..prefs.len() {
+            let Some(pool) = self.by_preference.get(&prefs[(start + step) % prefs.len()]) else {
+                continue;
+            };
+            match Self::pick_in(pool, id, &self.sessions, &mut self.rng) {
+                Pick::Found(other) => return Some(other),
+                Pick::Excluded(first) => excluded = excluded.or(first),
+            }
+        }
+        self.settle(Pick::Excluded(excluded))
+    }
+
+    /// A pick, allowing the stranger just left only when nobody else at all is waiting.
+    fn settle(&self, pick: Pick) -> Option<SessionId> {
+        match pick {
+            Pick::Found(other) => Some(other),
+            Pick::Excluded(Some(only)) if self.waiting == 1 => Some(only),
+            Pick::Excluded(_) => None,
+        }
+    }
+
+    /// GetRandomUser in one pool: a random member that is not `id`, not the stranger `id`
+    /// just left, and did not just leave `id`. Starts at a random place and walks past the
+    /// excluded few, so a pick costs O(1) however many wait.
+    fn pick_in(
+        pool: &SearchPool,
+        id: SessionId,
+        sessions: &HashMap<SessionId, Session>,
+        rng: &mut StdRng,
+    ) -> Pick {
+        let n = pool.len();
+        if n == 0 {
+            return Pick::Excluded(None);
+        }
+        let my_last = sessions.get(&id).and_then(|s| s.last_partner);
+        let start = rng.random_range(0..n);
+        let mut excluded = None;
         for step in 0..n {
-            let candidate = self.pool.members[(start + step) % n];
+            let candidate = pool.members[(start + step) % n];
             if candidate == id {
                 continue;
             }
-            let their_last = self.sessions.get(&candidate).and_then(|s| s.last_partner);
+            let their_last = sessions.get(&candidate).and_then(|s| s.last_partner);
             if my_last == Some(candidate) || their_last == Some(id) {
-                fallback.get_or_insert(candidate);
+                excluded.get_or_insert(candidate);
                 continue;
             }
-            return Some(candidate);
+            return Pick::Found(candidate);
         }
-        fallback
+        Pick::Excluded(excluded)
     }
 
     /// Sendmatch: record that `a` selected `b`; a waiting `b` accepts whoever selects it.
@@ -454,24 +682,38 @@ impl Matchmaker {
         }
     }
 
-    /// Moves a confirmed pair out of the pool into a new call and tells both sides.
+    /// Moves a confirmed pair out of the pools into a new call and tells both sides.
     fn pair(&mut self, a: SessionId, b: SessionId, fx: &mut Effects) {
-        self.pool.remove(a);
-        self.pool.remove(b);
+        self.leave_pool(a);
+        self.leave_pool(b);
         let call_id = loop {
             let id = CallId(self.rng.random());
             if !self.calls.contains_key(&id) {
                 break id;
             }
         };
+        let (Some(sa), Some(sb)) = (self.sessions.get(&a), self.sessions.get(&b)) else {
+            return;
+        };
+        let shared: Vec<String> = sa
+            .interests
+            .iter()
+            .filter(|tag| sb.interests.contains(tag))
+            .cloned()
+            .collect();
+        let text_only = sa.text_only || sb.text_only;
+        let partner_text_only = [(a, sb.text_only), (b, sa.text_only)];
         self.calls.insert(
             call_id,
             Call {
                 sides: [a, b],
                 winner_offerer: None,
+                text_only,
             },
         );
-        for (me, partner) in [(a, b), (b, a)] {
+        for ((me, partner), (_, partner_text_only)) in
+            [(a, b), (b, a)].into_iter().zip(partner_text_only)
+        {
             if let Some(s) = self.sessions.get_mut(&me) {
                 s.state = SessionState::InCall {
                     call: call_id,
@@ -479,9 +721,18 @@ impl Matchmaker {
                 };
                 s.selected = None;
             }
-            fx.send(me, ServerMsg::Matched { call_id });
+            fx.send(
+                me,
+                ServerMsg::Matched {
+                    call_id,
+                    shared_interests: shared.clone(),
+                    partner_text_only,
+                },
+            );
         }
-        fx.new_calls.push(call_id);
+        if !text_only {
+            fx.new_calls.push(call_id);
+        }
     }
 }
 
@@ -505,21 +756,31 @@ mod tests {
     fn a_lone_caller_waits_and_the_next_one_pairs_with_it() {
         let mut mm = seeded();
         let (a, b) = (mm.join(), mm.join());
-        let fx = mm.handle(a, ClientMsg::Call).unwrap();
+        let fx = mm.handle(a, ClientMsg::call()).unwrap();
         assert_eq!(fx.messages, vec![(a, ServerMsg::Searching)]);
         assert_eq!(mm.searching(), 1);
 
-        let fx = mm.handle(b, ClientMsg::Call).unwrap();
+        let fx = mm.handle(b, ClientMsg::call()).unwrap();
         let (call, partner) = call_of(&mm, b).unwrap();
         assert_eq!(partner, a);
         assert_eq!(call_of(&mm, a), Some((call, b)));
         assert_eq!(fx.new_calls, vec![call]);
-        assert!(fx
-            .messages
-            .contains(&(a, ServerMsg::Matched { call_id: call })));
-        assert!(fx
-            .messages
-            .contains(&(b, ServerMsg::Matched { call_id: call })));
+        assert!(fx.messages.contains(&(
+            a,
+            ServerMsg::Matched {
+                call_id: call,
+                shared_interests: vec![],
+                partner_text_only: false
+            }
+        )));
+        assert!(fx.messages.contains(&(
+            b,
+            ServerMsg::Matched {
+                call_id: call,
+                shared_interests: vec![],
+                partner_text_only: false
+            }
+        )));
         assert_eq!(mm.searching(), 0);
     }
 
@@ -527,7 +788,7 @@ mod tests {
     fn idle_sessions_are_never_picked() {
         let mut mm = seeded();
         let (a, _idle) = (mm.join(), mm.join());
-        mm.handle(a, ClientMsg::Call).unwrap();
+        mm.handle(a, ClientMsg::call()).unwrap();
         assert_eq!(mm.state(a), Some(SessionState::Searching));
     }
 
@@ -535,8 +796,8 @@ mod tests {
     fn pressing_call_twice_changes_nothing() {
         let mut mm = seeded();
         let a = mm.join();
-        mm.handle(a, ClientMsg::Call).unwrap();
-        let fx = mm.handle(a, ClientMsg::Call).unwrap();
+        mm.handle(a, ClientMsg::call()).unwrap();
+        let fx = mm.handle(a, ClientMsg::call()).unwrap();
         assert!(fx.messages.is_empty());
         assert_eq!(mm.searching(), 1);
     }
@@ -545,9 +806,9 @@ mod tests {
     fn next_prefers_a_waiting_stranger_over_the_one_just_left() {
         let mut mm = seeded();
         let (a, b, c) = (mm.join(), mm.join(), mm.join());
-        mm.handle(a, ClientMsg::Call).unwrap();
-        mm.handle(b, ClientMsg::Call).unwrap();
-        mm.handle(c, ClientMsg::Call).unwrap();
+        mm.handle(a, ClientMsg::call()).unwrap();
+        mm.handle(b, ClientMsg::call()).unwrap();
+        mm.handle(c, ClientMsg::call()).unwrap();
         assert_eq!(mm.state(c), Some(SessionState::Searching));
 
         let (old_call, _) = call_of(&mm, a).unwrap();
@@ -567,8 +828,8 @@ mod tests {
     fn with_nobody_else_waiting_the_two_may_meet_again() {
         let mut mm = seeded();
         let (a, b) = (mm.join(), mm.join());
-        mm.handle(a, ClientMsg::Call).unwrap();
-        mm.handle(b, ClientMsg::Call).unwrap();
+        mm.handle(a, ClientMsg::call()).unwrap();
+        mm.handle(b, ClientMsg::call()).unwrap();
         mm.handle(a, ClientMsg::Next).unwrap();
         assert_eq!(call_of(&mm, a).map(|(_, p)| p), Some(b));
     }
@@ -577,8 +838,8 @@ mod tests {
     fn end_makes_one_side_idle_and_sends_the_other_searching() {
         let mut mm = seeded();
         let (a, b) = (mm.join(), mm.join());
-        mm.handle(a, ClientMsg::Call).unwrap();
-        mm.handle(b, ClientMsg::Call).unwrap();
+        mm.handle(a, ClientMsg::call()).unwrap();
+        mm.handle(b, ClientMsg::call()).unwrap();
         let fx = mm.handle(a, ClientMsg::End).unwrap();
         assert!(fx.messages.contains(&(a, ServerMsg::Idle)));
         assert!(fx.messages.contains(&(b, ServerMsg::Searching)));
@@ -591,8 +852,8 @@ mod tests {
     fn leaving_frees_the_partner_and_forgets_the_session() {
         let mut mm = seeded();
         let (a, b) = (mm.join(), mm.join());
-        mm.handle(a, ClientMsg::Call).unwrap();
-        mm.handle(b, ClientMsg::Call).unwrap();
+        mm.handle(a, ClientMsg::call()).unwrap();
+        mm.handle(b, ClientMsg::call()).unwrap();
         let (call, _) = call_of(&mm, a).unwrap();
         let fx = mm.leave(a);
         assert_eq!(
@@ -614,8 +875,8 @@ mod tests {
     fn signals_reach_only_the_partner_of_the_named_call() {
         let mut mm = seeded();
         let (a, b, c) = (mm.join(), mm.join(), mm.join());
-        mm.handle(a, ClientMsg::Call).unwrap();
-        mm.handle(b, ClientMsg::Call).unwrap();
+        mm.handle(a, ClientMsg::call()).unwrap();
+        mm.handle(b, ClientMsg::call()).unwrap();
         let (call, _) = call_of(&mm, a).unwrap();
 
         let fx = mm
@@ -665,8 +926,8 @@ mod tests {
     fn ice_is_delivered_to_the_counterpart_connection() {
         let mut mm = seeded();
         let (a, b) = (mm.join(), mm.join());
-        mm.handle(a, ClientMsg::Call).unwrap();
-        mm.handle(b, ClientMsg::Call).unwrap();
+        mm.handle(a, ClientMsg::call()).unwrap();
+        mm.handle(b, ClientMsg::call()).unwrap();
         let (call, _) = call_of(&mm, a).unwrap();
         let candidate = IceCandidate {
             candidate: "c".into(),
@@ -700,8 +961,8 @@ mod tests {
     fn the_first_connected_report_wins_and_both_sides_agree() {
         let mut mm = seeded();
         let (a, b) = (mm.join(), mm.join());
-        mm.handle(a, ClientMsg::Call).unwrap();
-        mm.handle(b, ClientMsg::Call).unwrap();
+        mm.handle(a, ClientMsg::call()).unwrap();
+        mm.handle(b, ClientMsg::call()).unwrap();
         let (call, _) = call_of(&mm, a).unwrap();
         // Both connect at once: a reports its peer2 (b's offer), b reports its peer1 (b's offer)
         // and then its peer2 (a's offer). b's offer wins for both.
@@ -751,9 +1012,9 @@ mod tests {
     fn a_call_that_never_connects_expires_and_both_search_again() {
         let mut mm = seeded();
         let (a, b, c) = (mm.join(), mm.join(), mm.join());
-        mm.handle(a, ClientMsg::Call).unwrap();
-        mm.handle(b, ClientMsg::Call).unwrap();
-        mm.handle(c, ClientMsg::Call).unwrap();
+        mm.handle(a, ClientMsg::call()).unwrap();
+        mm.handle(b, ClientMsg::call()).unwrap();
+        mm.handle(c, ClientMsg::call()).unwrap();
         let (call, _) = call_of(&mm, a).unwrap();
         let fx = mm.expire(call);
         assert!(fx.messages.contains(&(
@@ -772,12 +1033,151 @@ mod tests {
         assert_eq!(mm.searching(), 1);
     }
 
+    fn call_with(interests: &[&str], text_only: bool) -> ClientMsg {
+        ClientMsg::Call {
+            interests: interests.iter().map(|s| s.to_string()).collect(),
+            text_only,
+        }
+    }
+
+    fn matched_msg(fx: &Effects, to: SessionId) -> Option<ServerMsg> {
+        fx.messages
+            .iter()
+            .find(|(who, m)| *who == to && matches!(m, ServerMsg::Matched { .. }))
+            .map(|(_, m)| m.clone())
+    }
+
+    #[test]
+    fn a_shared_interest_is_preferred_over_whoever_waits() {
+        let mut mm = seeded();
+        let (anyone, jazz_fan, chess_fan) = (mm.join(), mm.join(), mm.join());
+        mm.handle(anyone, ClientMsg::call()).unwrap();
+        let fx = mm.handle(jazz_fan, call_with(&["Jazz"], false)).unwrap();
+        // jazz_fan waits for a fellow fan rather than taking `anyone` at once.
+        assert_eq!(mm.state(jazz_fan), Some(SessionState::Searching));
+        let (_, gen) = fx.preference_waits[0];
+        let fx = mm
+            .handle(chess_fan, call_with(&["chess", "jazz"], false))
+            .unwrap();
+        let Some(ServerMsg::Matched {
+            shared_interests, ..
+        }) = matched_msg(&fx, chess_fan)
+        else {
+            panic!("chess_fan should meet jazz_fan")
+        };
+        assert_eq!(shared_interests, vec!["jazz".to_owned()]);
+        assert_eq!(call_of(&mm, jazz_fan).map(|(_, p)| p), Some(chess_fan));
+        // The old wait's timer finds the search over and does nothing.
+        assert_eq!(mm.open_search(jazz_fan, gen), Effects::default());
+        assert_eq!(mm.state(anyone), Some(SessionState::Searching));
+    }
+
+    #[test]
+    fn after_the_wait_a_search_with_interests_takes_anyone() {
+        let mut mm = seeded();
+        let (anyone, jazz_fan) = (mm.join(), mm.join());
+        mm.handle(anyone, ClientMsg::call()).unwrap();
+        let fx = mm.handle(jazz_fan, call_with(&["jazz"], false)).unwrap();
+        let (id, gen) = fx.preference_waits[0];
+        let fx = mm.open_search(id, gen);
+        let Some(ServerMsg::Matched {
+            shared_interests, ..
+        }) = matched_msg(&fx, jazz_fan)
+        else {
+            panic!("jazz_fan should meet anyone now")
+        };
+        assert!(shared_interests.is_empty());
+        assert!(mm.takes_anyone(jazz_fan) || mm.state(jazz_fan) != Some(SessionState::Searching));
+    }
+
+    #[test]
+    fn text_only_visitors_meet_each_other_in_a_call_with_no_connect_timeout() {
+        let mut mm = seeded();
+        let (video, text_a, text_b) = (mm.join(), mm.join(), mm.join());
+        mm.handle(video, ClientMsg::call()).unwrap();
+        mm.handle(text_a, call_with(&[], true)).unwrap();
+        let fx = mm.handle(text_b, call_with(&[], true)).unwrap();
+        assert_eq!(call_of(&mm, text_a).map(|(_, p)| p), Some(text_b));
+        assert!(fx.new_calls.is_empty(), "no WebRTC to wait for");
+        assert_eq!(
+            matched_msg(&fx, text_a),
+            Some(ServerMsg::Matched {
+                call_id: call_of(&mm, text_a).unwrap().0,
+                shared_interests: vec![],
+                partner_text_only: true
+            })
+        );
+        let (call, _) = call_of(&mm, text_a).unwrap();
+        assert_eq!(mm.expire(call), Effects::default());
+    }
+
+    #[test]
+    fn bad_interests_are_refused_and_nothing_changes() {
+        let mut mm = seeded();
+        let a = mm.join();
+        let long = "x".repeat(40);
+        assert!(matches!(
+            mm.handle(a, call_with(&[long.as_str()], false)),
+            Err(RelayError::BadInterests(_))
+        ));
+        assert_eq!(mm.state(a), Some(SessionState::Idle));
+    }
+
+    #[test]
+    fn chat_typing_and_media_reach_the_partner_only_and_long_lines_are_refused() {
+        let mut mm = seeded();
+        let (a, b, _c) = (mm.join(), mm.join(), mm.join());
+        mm.handle(a, ClientMsg::call()).unwrap();
+        mm.handle(b, ClientMsg::call()).unwrap();
+        let (call, _) = call_of(&mm, a).unwrap();
+        let fx = mm
+            .handle(
+                a,
+                ClientMsg::Chat {
+                    call_id: call,
+                    text: "<b>hi</b>".into(),
+                },
+            )
+            .unwrap();
+        assert_eq!(
+            fx.messages,
+            vec![(
+                b,
+                ServerMsg::Chat {
+                    call_id: call,
+                    text: "<b>hi</b>".into()
+                }
+            )]
+        );
+        assert_eq!(
+            mm.handle(
+                a,
+                ClientMsg::Chat {
+                    call_id: call,
+                    text: "y".repeat(MAX_CHAT_CHARS + 1)
+                }
+            ),
+            Err(RelayError::ChatTooLong)
+        );
+        let fx = mm
+            .handle(
+                b,
+                ClientMsg::Media {
+                    call_id: call,
+                    mic: false,
+                    camera: true,
+                },
+            )
+            .unwrap();
+        assert_eq!(fx.messages[0].0, a);
+    }
+
     #[test]
     fn a_connected_call_does_not_expire() {
         let mut mm = seeded();
         let (a, b) = (mm.join(), mm.join());
-        mm.handle(a, ClientMsg::Call).unwrap();
-        mm.handle(b, ClientMsg::Call).unwrap();
+        mm.handle(a, ClientMsg::call()).unwrap();
+        mm.handle(b, ClientMsg::call()).unwrap();
         let (call, _) = call_of(&mm, a).unwrap();
         mm.handle(
             a,

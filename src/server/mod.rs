@@ -70,6 +70,7 @@ impl AppState {
         let metrics = Metrics::default();
         let hub = Hub::new(
             config.connect_timeout,
+            config.interest_wait,
             config.outbox_capacity,
             metrics.clone(),
         );

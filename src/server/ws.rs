@@ -215,6 +215,7 @@ async fn run_session(
 struct SessionGuard {
     messages: TokenBucket,
     nexts: TokenBucket,
+    chats: TokenBucket,
     /// When the client was last told it is rate limited, so a flood does not earn a flood of
     /// replies.
     last_rate_warning: Option<Instant>,
@@ -226,6 +227,7 @@ impl SessionGuard {
         SessionGuard {
             messages: TokenBucket::new(c.message_burst, c.message_rate, now),
             nexts: TokenBucket::new(c.next_burst, c.next_rate, now),
+            chats: TokenBucket::new(c.chat_burst, c.chat_rate, now),
             last_rate_warning: None,
         }
     }
@@ -266,6 +268,10 @@ impl SessionGuard {
             ClientMsg::Next if !self.nexts.try_take(now) => Some(ServerMsg::error(
                 ErrorCode::NextTooFast,
                 "Slow down: wait a moment before pressing Next again.",
+            )),
+            ClientMsg::Chat { .. } if !self.chats.try_take(now) => Some(ServerMsg::error(
+                ErrorCode::ChatRefused,
+                "You are chatting too fast; that line was not sent.",
             )),
             ClientMsg::Report { call_id, reason } => {
                 let reported = match state.hub.report_target(id, call_id) {
