@@ -1,4 +1,5 @@
-// A visitor who does not allow the camera gets a clear message, not a silent failure.
+// A visitor who does not allow the camera gets a clear message, and can still meet strangers
+// by text.
 import { test, expect } from "./fixtures";
 
 // Without --use-fake-ui-for-media-stream and without the permission, Chromium refuses
@@ -11,12 +12,28 @@ test.use({
   },
 });
 
-test("a blocked camera says so and leaves the visitor idle", async ({ visit }) => {
-  const { page } = await visit("A");
-  await page.getByRole("button", { name: "Call", exact: true }).click();
-  await expect(page.getByTestId("call-state")).toHaveText(
-    "Camera or microphone blocked. Allow access in your browser, then press Call.",
+test("a blocked camera is explained, and text-only still meets strangers", async ({ visit }) => {
+  const a = await visit("A");
+  await a.page.getByRole("button", { name: "Call", exact: true }).click();
+  await expect(a.page.getByTestId("call-state")).toHaveText(
+    'Camera or microphone blocked. Allow access in your browser, then press Call. Or tick "Text only" to meet strangers by chat.',
   );
-  await expect(page.getByTestId("call-state")).toHaveAttribute("data-state", "idle");
-  await expect(page.getByRole("button", { name: "Call", exact: true })).toBeEnabled();
+  await expect(a.page.getByTestId("call-state")).toHaveAttribute("data-state", "idle");
+
+  const b = await visit("B");
+  for (const { page } of [a, b]) {
+    await page.getByTestId("text-only").check();
+    await page.getByRole("button", { name: "Call", exact: true }).click();
+  }
+  for (const { page } of [a, b]) {
+    await expect(page.getByTestId("call-state")).toHaveAttribute("data-state", "connected");
+    await expect(page.getByTestId("remote-placeholder")).toHaveText(
+      "This stranger is in text-only mode: say hi in the chat.",
+    );
+  }
+  await a.page.getByTestId("chat-input").fill("no camera, no problem");
+  await a.page.getByTestId("chat-input").press("Enter");
+  await expect(b.page.getByTestId("chat-log").locator('[data-from="stranger"]')).toHaveText(
+    "Stranger: no camera, no problem",
+  );
 });

@@ -67,6 +67,10 @@ export type VisitOptions = {
   headers?: Record<string, string>;
   /** Wait for the lobby's Call button to turn on (default true). */
   expectLobby?: boolean;
+  /** Come back as a visitor who already accepted the rules (default true). */
+  acceptedTerms?: boolean;
+  /** Browser window size (default: Playwright's 1280×720). */
+  viewport?: { width: number; height: number };
 };
 
 type Fixtures = {
@@ -100,7 +104,10 @@ export const test = base.extend<Fixtures>({
 });
 
 async function openVisitor(browser: Browser, name: string, options: VisitOptions): Promise<Visitor> {
-  const context = await browser.newContext({ extraHTTPHeaders: options.headers });
+  const context = await browser.newContext({ extraHTTPHeaders: options.headers, viewport: options.viewport });
+  if (options.acceptedTerms ?? true) {
+    await context.addInitScript(() => window.localStorage.setItem("duet.termsAccepted", "yes"));
+  }
   // Record every RTCPeerConnection the page creates, so tests can check which ones stay open.
   await context.addInitScript(() => {
     const Original = window.RTCPeerConnection;

@@ -5,7 +5,7 @@ use crate::protocol::ReportReason;
 use leptos::prelude::*;
 
 /// What a person can ask for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
     /// Start looking for a stranger.
     Call,
@@ -15,6 +15,14 @@ pub enum Action {
     End,
     /// Report the stranger for this reason, then move on.
     Report(ReportReason),
+    /// Send a chat line to the stranger.
+    SendChat(String),
+    /// The chat input has (true) or no longer has (false) text being typed.
+    Typing(bool),
+    /// Switch the microphone off or back on.
+    ToggleMic,
+    /// Switch the camera off or back on.
+    ToggleCamera,
 }
 
 /// The call buttons. Until the page has hydrated they are disabled, so an early click is
@@ -26,7 +34,7 @@ pub fn CallControls(view: LobbyView, on_action: Callback<Action>) -> impl IntoVi
         <nav class="controls" aria-label="Call controls">
             <button
                 class="call"
-                disabled=move || !view.ready.get() || !idle()
+                disabled=move || !view.ready.get() || !idle() || !view.terms_accepted.get()
                 on:click=move |_| on_action.run(Action::Call)
             >
                 "Call"
@@ -35,6 +43,7 @@ pub fn CallControls(view: LobbyView, on_action: Callback<Action>) -> impl IntoVi
                 class="next"
                 disabled=move || !view.ready.get() || idle()
                 on:click=move |_| on_action.run(Action::Next)
+                aria-keyshortcuts="Escape"
             >
                 "Next"
             </button>
@@ -47,19 +56,14 @@ pub fn CallControls(view: LobbyView, on_action: Callback<Action>) -> impl IntoVi
             </button>
             <ReportMenu view=view on_action=on_action/>
         </nav>
+        <p class="hint" aria-hidden="true">"Press " <kbd>"Esc"</kbd> " for the next stranger."</p>
     }
 }
 
 /// Report the current stranger: a menu of reasons, shown only during a call.
 #[component]
 fn ReportMenu(view: LobbyView, on_action: Callback<Action>) -> impl IntoView {
-    let in_call = move || {
-        view.ready.get()
-            && matches!(
-                view.call_state.get(),
-                CallState::Connecting | CallState::Connected
-            )
-    };
+    let in_call = move || view.ready.get() && view.call_state.get().in_call();
     view! {
         <Show when=in_call>
             <details class="report">

@@ -1,7 +1,9 @@
-//! The lobby: the one page of duet. Shows the online count, both videos, the status line and
-//! the call buttons. The browser build drives it through [`LobbyView`].
+//! The lobby: the one page of duet. Shows the online count, both videos, the status line, the
+//! call buttons and the chat. The browser build drives it through [`LobbyView`].
 
+use super::chat::ChatPanel;
 use super::controls::{Action, CallControls};
+use super::preferences::{Preferences, TermsGate};
 use super::video::{LocalVideo, RemoteVideo};
 use crate::api::online_count;
 use leptos::html::Video;
@@ -18,7 +20,7 @@ pub enum CallState {
     Searching,
     /// Matched; the WebRTC connection is coming up.
     Connecting,
-    /// Seeing and hearing the stranger.
+    /// Seeing and hearing the stranger (or chatting, in a text-only call).
     Connected,
 }
 
@@ -32,6 +34,21 @@ impl CallState {
             CallState::Connected => "connected",
         }
     }
+
+    /// Matched with a stranger (connecting or connected).
+    pub fn in_call(self) -> bool {
+        matches!(self, CallState::Connecting | CallState::Connected)
+    }
+}
+
+/// One line of the chat log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChatLine {
+    /// Numbers lines within a call, for the list's keys.
+    pub id: u32,
+    /// Written by this visitor (otherwise by the stranger).
+    pub from_me: bool,
+    pub text: String,
 }
 
 /// The lobby's reactive state: what the page shows, written by the browser build.
@@ -43,10 +60,32 @@ pub struct LobbyView {
     pub status: RwSignal<String>,
     /// The live online count from the signaling socket, once it has spoken.
     pub online: RwSignal<Option<u32>>,
-    /// The page has hydrated: the buttons work.
+    /// The page has hydrated and its controls work (false again if the visitor is banned).
     pub ready: RwSignal<bool>,
     pub local_video: NodeRef<Video>,
     pub remote_video: NodeRef<Video>,
+    /// This call's chat, cleared when the call ends.
+    pub chat: RwSignal<Vec<ChatLine>>,
+    /// The stranger is typing right now.
+    pub stranger_typing: RwSignal<bool>,
+    /// The interests both listed, when they made the match.
+    pub shared_interests: RwSignal<Vec<String>>,
+    /// The interests field, as typed (comma-separated).
+    pub interests: RwSignal<String>,
+    /// Meet strangers by text only.
+    pub text_only: RwSignal<bool>,
+    /// The stranger meets by text only.
+    pub partner_text_only: RwSignal<bool>,
+    /// This visitor's microphone and camera are on.
+    pub mic_on: RwSignal<bool>,
+    pub camera_on: RwSignal<bool>,
+    /// The stranger's microphone and camera are on.
+    pub stranger_mic: RwSignal<bool>,
+    pub stranger_camera: RwSignal<bool>,
+    /// Round-trip time and packet loss of the call, once measured.
+    pub quality: RwSignal<Option<String>>,
+    /// The visitor accepted the rules (18+, behave); Call works only then.
+    pub terms_accepted: RwSignal<bool>,
 }
 
 impl LobbyView {
@@ -58,7 +97,24 @@ impl LobbyView {
             ready: RwSignal::new(false),
             local_video: NodeRef::new(),
             remote_video: NodeRef::new(),
+            chat: RwSignal::new(Vec::new()),
+            stranger_typing: RwSignal::new(false),
+            shared_interests: RwSignal::new(Vec::new()),
+            interests: RwSignal::new(String::new()),
+            text_only: RwSignal::new(false),
+            partner_text_only: RwSignal::new(false),
+            mic_on: RwSignal::new(true),
+            camera_on: RwSignal::new(true),
+            stranger_mic: RwSignal::new(true),
+            stranger_camera: RwSignal::new(true),
+            quality: RwSignal::new(None),
+            terms_accepted: RwSignal::new(false),
         }
+    }
+
+    /// Whether this call has no video: this visitor or the stranger is text-only.
+    pub fn text_call(&self) -> bool {
+        self.text_only.get() || self.partner_text_only.get()
     }
 }
 
@@ -92,9 +148,10 @@ pub fn Lobby() -> impl IntoView {
                     <Suspense fallback=|| "…">{online_text}</Suspense>
                 </p>
             </header>
+            <TermsGate view=view/>
             <section class="stage">
-                <RemoteVideo node_ref=view.remote_video/>
-                <LocalVideo node_ref=view.local_video/>
+                <RemoteVideo view=view/>
+                <LocalVideo view=view on_action=on_action/>
             </section>
             <p
                 class="status"
@@ -105,7 +162,14 @@ pub fn Lobby() -> impl IntoView {
             >
                 {move || view.status.get()}
             </p>
+            <Show when=move || !view.shared_interests.get().is_empty()>
+                <p class="shared" data-testid="shared-interests">
+                    "You both like: " {move || view.shared_interests.get().join(", ")}
+                </p>
+            </Show>
             <CallControls view=view on_action=on_action/>
+            <Preferences view=view/>
+            <ChatPanel view=view on_action=on_action/>
             <noscript>
                 <p class="noscript">"duet needs JavaScript for video calls."</p>
             </noscript>

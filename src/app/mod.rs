@@ -1,13 +1,15 @@
 //! The user interface, rendered on the server and hydrated in the browser.
 
 mod admin;
+mod chat;
 mod controls;
 mod lobby;
+mod preferences;
 mod video;
 
 pub use admin::AdminPage;
 pub use controls::{Action, CallControls};
-pub use lobby::{CallState, Lobby, LobbyView, IDLE_STATUS};
+pub use lobby::{CallState, ChatLine, Lobby, LobbyView, IDLE_STATUS};
 pub use video::{LocalVideo, RemoteVideo};
 
 use leptos::prelude::*;

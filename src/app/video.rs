@@ -1,16 +1,19 @@
 //! The two video panes. The browser build attaches streams to them through their `NodeRef`s.
 
-use leptos::html::Video;
+use super::controls::Action;
+use super::lobby::LobbyView;
 use leptos::prelude::*;
 
-/// The visitor's own camera, mirrored like a looking glass, and muted so nobody hears
-/// themselves.
+/// The visitor's own camera, mirrored like a looking glass and muted so nobody hears
+/// themselves, with the microphone and camera switches.
 #[component]
-pub fn LocalVideo(node_ref: NodeRef<Video>) -> impl IntoView {
+pub fn LocalVideo(view: LobbyView, on_action: Callback<Action>) -> impl IntoView {
+    let muted = move || !view.mic_on.get();
+    let camera_off = move || !view.camera_on.get();
     view! {
         <figure class="pane local">
             <video
-                node_ref=node_ref
+                node_ref=view.local_video
                 data-testid="local-video"
                 class="mirrored"
                 autoplay=true
@@ -19,17 +22,69 @@ pub fn LocalVideo(node_ref: NodeRef<Video>) -> impl IntoView {
                 prop:muted=true
             ></video>
             <figcaption>"You"</figcaption>
+            <div class="media-switches">
+                <button
+                    data-testid="mute"
+                    aria-pressed=move || muted().to_string()
+                    disabled=move || !view.ready.get() || view.text_only.get()
+                    on:click=move |_| on_action.run(Action::ToggleMic)
+                >
+                    {move || if muted() { "Unmute" } else { "Mute" }}
+                </button>
+                <button
+                    data-testid="camera"
+                    aria-pressed=move || camera_off().to_string()
+                    disabled=move || !view.ready.get() || view.text_only.get()
+                    on:click=move |_| on_action.run(Action::ToggleCamera)
+                >
+                    {move || if camera_off() { "Camera on" } else { "Camera off" }}
+                </button>
+            </div>
         </figure>
     }
 }
 
-/// The stranger's video and sound.
+/// The stranger's video and sound, or a placeholder when the call is text-only, with what
+/// the stranger has switched off and the call's quality.
 #[component]
-pub fn RemoteVideo(node_ref: NodeRef<Video>) -> impl IntoView {
+pub fn RemoteVideo(view: LobbyView) -> impl IntoView {
+    let on_off = |on: bool| if on { "on" } else { "off" };
+    let in_call = move || view.call_state.get().in_call();
     view! {
         <figure class="pane remote">
-            <video node_ref=node_ref data-testid="remote-video" autoplay=true playsinline=true></video>
+            <video
+                node_ref=view.remote_video
+                data-testid="remote-video"
+                autoplay=true
+                playsinline=true
+                class:hidden=move || in_call() && view.text_call()
+            ></video>
+            <Show when=move || in_call() && view.text_call()>
+                <div class="placeholder" data-testid="remote-placeholder">
+                    {move || {
+                        if view.partner_text_only.get() {
+                            "This stranger is in text-only mode: say hi in the chat."
+                        } else {
+                            "You are in text-only mode: chat below."
+                        }
+                    }}
+                </div>
+            </Show>
             <figcaption>"Stranger"</figcaption>
+            <Show when=move || in_call() && !view.text_call()>
+                <p
+                    class="stranger-media"
+                    data-testid="stranger-media"
+                    data-mic=move || on_off(view.stranger_mic.get())
+                    data-camera=move || on_off(view.stranger_camera.get())
+                >
+                    {move || (!view.stranger_mic.get()).then_some("Stranger is muted. ")}
+                    {move || (!view.stranger_camera.get()).then_some("Stranger's camera is off.")}
+                </p>
+            </Show>
+            <Show when=move || view.quality.get().is_some()>
+                <p class="quality" data-testid="call-quality">{move || view.quality.get()}</p>
+            </Show>
         </figure>
     }
 }

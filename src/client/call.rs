@@ -10,15 +10,19 @@
 use super::media;
 use super::rtc::{self, PeerLink};
 use super::signaling::{SignalEvent, Signaling};
+use super::stats;
 use crate::api::{ice_servers, IceServer};
-use crate::app::{Action, CallState, LobbyView};
+use crate::app::{Action, CallState, ChatLine, LobbyView};
 use crate::protocol::{
-    CallId, ClientMsg, EndReason, ErrorCode, IceCandidate, ReportReason, Role, ServerMsg,
+    normalize_interests, CallId, ClientMsg, EndReason, ErrorCode, IceCandidate, ReportReason, Role,
+    ServerMsg,
 };
 use leptos::prelude::*;
 use leptos::task::spawn_local;
+use std::time::Duration;
+use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{MediaStream, RtcSdpType};
+use web_sys::{MediaStream, MediaStreamTrack, RtcSdpType};
 
 const LOOKING: &str = "Looking for a stranger…";
 const CONNECTING: &str = "Stranger found. Connecting…";
@@ -27,6 +31,14 @@ const RECONNECTING: &str = "Connection to duet lost. Reconnecting…";
 const ENDED: &str = "Call ended. Press Call to meet someone new.";
 const REPORTED: &str = "Thanks, the stranger was reported. Finding someone new…";
 const RESTARTING: &str = "duet is restarting. Reconnecting…";
+const TEXT_CONNECTED: &str = "Connected by text. Say hi!";
+
+/// After this long without a keystroke, this side tells the stranger it stopped typing.
+const TYPING_IDLE: Duration = Duration::from_secs(3);
+/// A "typing" from the stranger that is not refreshed or withdrawn fades after this long.
+const TYPING_FADE: Duration = Duration::from_secs(6);
+/// How often the call's quality is measured.
+const QUALITY_EVERY: Duration = Duration::from_secs(2);
 
 /// Candidates that arrived before their connection could take them, by role.
 #[derive(Default)]
@@ -68,6 +80,14 @@ pub struct CallController {
     ice_servers: StoredValue<Vec<IceServer>>,
     /// Why the server is about to close the socket, to show instead of "reconnecting".
     closing_reason: StoredValue<Option<String>>,
+    /// Chat lines numbered within the page's life.
+    next_line: StoredValue<u32>,
+    /// This side told the stranger it is typing, and when it last typed (ms since epoch).
+    typing_since: StoredValue<Option<f64>>,
+    /// Bumped by every "typing" from the stranger, so an older fade timer does nothing.
+    typing_fade: StoredValue<u32>,
+    /// The running quality measurement, while a video call is connected.
+    quality_timer: StoredValue<Option<IntervalHandle>>,
 }
 
 impl CallController {
@@ -84,6 +104,10 @@ impl CallController {
             pending_ice: StoredValue::new_local(PendingIce::default()),
             ice_servers: StoredValue::new(Vec::new()),
             closing_reason: StoredValue::new(None),
+            next_line: StoredValue::new(0),
+            typing_since: StoredValue::new(None),
+            typing_fade: StoredValue::new(0),
+            quality_timer: StoredValue::new(None),
         };
         Effect::new(move |_| {
             let stream = controller.local_stream.get();
@@ -122,6 +146,111 @@ impl CallController {
             Action::Next => self.next(),
             Action::End => self.end(),
             Action::Report(reason) => self.report(reason),
+            Action::SendChat(text) => self.send_chat(text),
+            Action::Typing(active) => self.typing(active),
+            Action::ToggleMic => self.toggle_media(true),
+            Action::ToggleCamera => self.toggle_media(false),
+        }
+    }
+
+    fn send_chat(self, text: String) {
+        let Some(call_id) = self.call_id.get_untracked() else {
+            return;
+        };
+        self.typing(false);
+        self.send(&ClientMsg::Chat {
+            call_id,
+            text: text.clone(),
+        });
+        self.add_line(true, text);
+    }
+
+    fn add_line(self, from_me: bool, text: String) {
+        let id = self.next_line.get_value();
+        self.next_line.set_value(id.wrapping_add(1));
+        self.view
+            .chat
+            .update(|lines| lines.push(ChatLine { id, from_me, text }));
+    }
+
+    /// Tells the stranger this side is typing, at most once until it stops: after
+    /// [`TYPING_IDLE`] without a keystroke, or when the line is sent or erased.
+    fn typing(self, active: bool) {
+        let Some(call_id) = self.call_id.get_untracked() else {
+            return;
+        };
+        let now = js_sys::Date::now();
+        let was = self.typing_since.get_value();
+        if active {
+            self.typing_since.set_value(Some(now));
+            if was.is_none() {
+                self.send(&ClientMsg::Typing {
+                    call_id,
+                    typing: true,
+                });
+                self.check_typing_later(call_id);
+            }
+        } else if was.is_some() {
+            self.typing_since.set_value(None);
+            self.send(&ClientMsg::Typing {
+                call_id,
+                typing: false,
+            });
+        }
+    }
+
+    fn check_typing_later(self, call_id: CallId) {
+        set_timeout(
+            move || {
+                let Some(last) = self.typing_since.get_value() else {
+                    return;
+                };
+                if !self.is_current(call_id) {
+                    self.typing_since.set_value(None);
+                } else if js_sys::Date::now() - last >= TYPING_IDLE.as_millis() as f64 {
+                    self.typing(false);
+                } else {
+                    self.check_typing_later(call_id);
+                }
+            },
+            TYPING_IDLE,
+        );
+    }
+
+    /// Switches the microphone (`mic`) or the camera on or off: the track keeps flowing, only
+    /// disabled, so nothing is renegotiated. The stranger is told.
+    fn toggle_media(self, mic: bool) {
+        let switch = if mic {
+            self.view.mic_on
+        } else {
+            self.view.camera_on
+        };
+        switch.update(|on| *on = !*on);
+        let on = switch.get_untracked();
+        self.local_stream.with_untracked(|stream| {
+            let Some(stream) = stream else { return };
+            let tracks = if mic {
+                stream.get_audio_tracks()
+            } else {
+                stream.get_video_tracks()
+            };
+            for track in tracks.iter() {
+                if let Ok(track) = track.dyn_into::<MediaStreamTrack>() {
+                    track.set_enabled(on);
+                }
+            }
+        });
+        self.tell_media();
+    }
+
+    /// Tells the stranger of the current call whether this side's mic and camera are on.
+    fn tell_media(self) {
+        if let Some(call_id) = self.call_id.get_untracked() {
+            self.send(&ClientMsg::Media {
+                call_id,
+                mic: self.view.mic_on.get_untracked(),
+                camera: self.view.camera_on.get_untracked(),
+            });
         }
     }
 
@@ -138,18 +267,30 @@ impl CallController {
     }
 
     async fn call(self) {
-        if self.view.call_state.get_untracked() != CallState::Idle {
+        if self.view.call_state.get_untracked() != CallState::Idle
+            || !self.view.terms_accepted.get_untracked()
+        {
             return;
         }
+        let call = match self.call_msg() {
+            Ok(call) => call,
+            Err(problem) => {
+                self.view.status.set(problem);
+                return;
+            }
+        };
         // Searching at once, so a second click while the camera opens does nothing.
         self.view.call_state.set(CallState::Searching);
-        if self.local_stream.with_untracked(Option::is_none) {
+        let text_only = self.view.text_only.get_untracked();
+        if !text_only && self.local_stream.with_untracked(Option::is_none) {
             self.view.status.set("Starting your camera…".into());
             match media::open_camera().await {
                 Ok(stream) => self.local_stream.set(Some(stream)),
                 Err(e) => {
                     self.view.call_state.set(CallState::Idle);
-                    self.view.status.set(e.to_string());
+                    self.view.status.set(format!(
+                        "{e} Or tick \"Text only\" to meet strangers by chat."
+                    ));
                     return;
                 }
             }
@@ -157,7 +298,17 @@ impl CallController {
         self.calling_clicked.set(true);
         self.view.status.set(LOOKING.into());
         // If the socket is down, `on_open` sends Call once it is back.
-        self.send(&ClientMsg::Call);
+        self.send(&call);
+    }
+
+    /// Call, with this visitor's interests and text-only choice; or what is wrong with the
+    /// interests. (The fields cannot change while searching or in a call.)
+    fn call_msg(self) -> Result<ClientMsg, String> {
+        let typed = self.view.interests.get_untracked();
+        Ok(ClientMsg::Call {
+            interests: normalize_interests(&typed.split(',').collect::<Vec<_>>())?,
+            text_only: self.view.text_only.get_untracked(),
+        })
     }
 
     fn next(self) {
@@ -185,7 +336,7 @@ impl CallController {
                 if self.calling_clicked.get_untracked() {
                     self.view.call_state.set(CallState::Searching);
                     self.view.status.set(LOOKING.into());
-                    self.send(&ClientMsg::Call);
+                    self.send(&self.call_msg().unwrap_or_else(|_| ClientMsg::call()));
                 } else if self.view.status.get_untracked() == RECONNECTING {
                     self.view.status.set(crate::app::IDLE_STATUS.into());
                 }
@@ -219,16 +370,56 @@ impl CallController {
                 self.view.call_state.set(CallState::Searching);
                 self.view.status.set(LOOKING.into());
             }
-            ServerMsg::Matched { call_id } => {
+            ServerMsg::Matched {
+                call_id,
+                shared_interests,
+                partner_text_only,
+            } => {
                 // An End still on its way to the server will end this call there.
                 if !self.calling_clicked.get_untracked() {
                     return;
                 }
                 self.hang_up();
                 self.call_id.set(Some(call_id));
-                self.view.call_state.set(CallState::Connecting);
-                self.view.status.set(CONNECTING.into());
-                spawn_local(self.offer(call_id));
+                self.view.shared_interests.set(shared_interests);
+                self.view.partner_text_only.set(partner_text_only);
+                if self.view.text_only.get_untracked() || partner_text_only {
+                    // Nothing to connect: the chat goes through the server.
+                    self.view.call_state.set(CallState::Connected);
+                    self.view.status.set(TEXT_CONNECTED.into());
+                } else {
+                    self.view.call_state.set(CallState::Connecting);
+                    self.view.status.set(CONNECTING.into());
+                    self.tell_media();
+                    spawn_local(self.offer(call_id));
+                }
+            }
+            ServerMsg::Chat { call_id, text } if self.is_current(call_id) => {
+                self.view.stranger_typing.set(false);
+                self.add_line(false, text);
+            }
+            ServerMsg::Typing { call_id, typing } if self.is_current(call_id) => {
+                self.view.stranger_typing.set(typing);
+                let fade = self.typing_fade.get_value().wrapping_add(1);
+                self.typing_fade.set_value(fade);
+                if typing {
+                    set_timeout(
+                        move || {
+                            if self.typing_fade.get_value() == fade {
+                                self.view.stranger_typing.set(false);
+                            }
+                        },
+                        TYPING_FADE,
+                    );
+                }
+            }
+            ServerMsg::Media {
+                call_id,
+                mic,
+                camera,
+            } if self.is_current(call_id) => {
+                self.view.stranger_mic.set(mic);
+                self.view.stranger_camera.set(camera);
             }
             ServerMsg::Offer { call_id, sdp } if self.is_current(call_id) => {
                 spawn_local(self.answer(call_id, sdp));
@@ -418,6 +609,34 @@ impl CallController {
         self.remote_stream.set(stream);
         self.view.call_state.set(CallState::Connected);
         self.view.status.set(CONNECTED.into());
+        self.measure_quality(winner);
+    }
+
+    /// Samples the winning connection's round-trip time and loss every [`QUALITY_EVERY`].
+    fn measure_quality(self, winner: Role) {
+        let timer = set_interval_with_handle(
+            move || {
+                let Some(pc) = self
+                    .link(winner)
+                    .with_untracked(|l| l.as_ref().map(|l| l.pc.clone()))
+                else {
+                    return;
+                };
+                spawn_local(async move {
+                    if let Some(summary) = stats::quality(&pc).await {
+                        self.view.quality.set(Some(summary));
+                    }
+                });
+            },
+            QUALITY_EVERY,
+        );
+        if let Some(old) = self
+            .quality_timer
+            .try_update_value(|t| std::mem::replace(t, timer.ok()))
+            .flatten()
+        {
+            old.clear();
+        }
     }
 
     /// The seed's ending, on this side: clear queued candidates, remove tracks from and close
@@ -428,6 +647,19 @@ impl CallController {
         close_link(self.peer2);
         self.remote_stream.set(None);
         self.call_id.set(None);
+        // What belonged to this stranger goes with them.
+        if let Some(timer) = self.quality_timer.try_update_value(Option::take).flatten() {
+            timer.clear();
+        }
+        self.typing_since.set_value(None);
+        let v = self.view;
+        v.quality.set(None);
+        v.chat.set(Vec::new());
+        v.stranger_typing.set(false);
+        v.shared_interests.set(Vec::new());
+        v.partner_text_only.set(false);
+        v.stranger_mic.set(true);
+        v.stranger_camera.set(true);
     }
 
     fn link(self, role: Role) -> RwSignal<Option<PeerLink>, LocalStorage> {

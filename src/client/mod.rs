@@ -3,10 +3,12 @@
 
 mod call;
 mod media;
+mod prefs;
 mod rtc;
 mod signaling;
+mod stats;
 
-use crate::app::{Action, LobbyView};
+use crate::app::{Action, CallState, LobbyView};
 use call::CallController;
 use leptos::prelude::*;
 
@@ -15,7 +17,17 @@ use leptos::prelude::*;
 pub fn start(view: LobbyView) -> Callback<Action> {
     let controller = CallController::new(view);
     controller.connect();
+    prefs::remember(view);
     // Effects run only after hydration, so the buttons turn on exactly when they work.
     Effect::new(move |_| view.ready.set(true));
+    // Esc is Next, wherever the focus is (the page shows the hint).
+    let _esc = window_event_listener(leptos::ev::keydown, move |ev| {
+        if ev.key() == "Escape"
+            && view.ready.get_untracked()
+            && view.call_state.get_untracked() != CallState::Idle
+        {
+            controller.act(Action::Next);
+        }
+    });
     Callback::new(move |action| controller.act(action))
 }

@@ -1,0 +1,65 @@
+//! What a visitor chooses before calling: interests, text-only, and accepting the rules.
+//! The browser build remembers all three for the next visit.
+
+use super::lobby::LobbyView;
+use crate::protocol::{MAX_INTERESTS, MAX_INTEREST_CHARS};
+use leptos::prelude::*;
+
+/// Interests (comma-separated tags) and the text-only choice. Fixed while searching or in a
+/// call; they apply from the next Call.
+#[component]
+pub fn Preferences(view: LobbyView) -> impl IntoView {
+    let locked = move || !view.ready.get() || view.call_state.get() != super::CallState::Idle;
+    view! {
+        <section class="preferences">
+            <label class="interests">
+                "Interests "
+                <input
+                    type="text"
+                    data-testid="interests"
+                    placeholder="music, chess, travel"
+                    title=format!(
+                        "Up to {MAX_INTERESTS} tags of at most {MAX_INTEREST_CHARS} characters, separated by commas"
+                    )
+                    prop:value=view.interests
+                    disabled=locked
+                    on:input=move |ev| view.interests.set(event_target_value(&ev))
+                />
+            </label>
+            <label class="text-only">
+                <input
+                    type="checkbox"
+                    data-testid="text-only"
+                    prop:checked=view.text_only
+                    disabled=locked
+                    on:change=move |ev| view.text_only.set(event_target_checked(&ev))
+                />
+                " Text only (no camera)"
+            </label>
+        </section>
+    }
+}
+
+/// The first-visit notice: 18+ and the rules, to accept before Call works.
+#[component]
+pub fn TermsGate(view: LobbyView) -> impl IntoView {
+    view! {
+        <Show when=move || !view.terms_accepted.get()>
+            <section class="terms" aria-labelledby="terms-title">
+                <h2 id="terms-title">"Before you call"</h2>
+                <ul>
+                    <li>"You must be 18 or older."</li>
+                    <li>"No nudity, harassment, hate or spam. Strangers can report you, and reports lead to bans."</li>
+                    <li>"Calls go directly between browsers and are not recorded by duet; the stranger could still record you."</li>
+                </ul>
+                <button
+                    data-testid="terms-accept"
+                    disabled=move || !view.ready.get()
+                    on:click=move |_| view.terms_accepted.set(true)
+                >
+                    "I am 18+ and accept the rules"
+                </button>
+            </section>
+        </Show>
+    }
+}

@@ -1,0 +1,46 @@
+//! Remembers the visitor's choices in `localStorage` for the next visit: the accepted rules,
+//! the interests and text-only.
+
+use crate::app::LobbyView;
+use leptos::prelude::*;
+use web_sys::Storage;
+
+const TERMS: &str = "duet.termsAccepted";
+const INTERESTS: &str = "duet.interests";
+const TEXT_ONLY: &str = "duet.textOnly";
+
+/// Loads the stored choices once the page has hydrated, then stores every change.
+pub fn remember(view: LobbyView) {
+    // An effect, not the component body: the first paint must match the server's HTML, so the
+    // stored values arrive just after hydration.
+    Effect::new(move |first_run: Option<()>| {
+        let accepted = view.terms_accepted.get();
+        let interests = view.interests.get();
+        let text_only = view.text_only.get();
+        let Some(storage) = storage() else {
+            return;
+        };
+        if first_run.is_none() {
+            let read = |key| storage.get_item(key).ok().flatten();
+            if read(TERMS).as_deref() == Some("yes") {
+                view.terms_accepted.set(true);
+            }
+            if let Some(saved) = read(INTERESTS) {
+                view.interests.set(saved);
+            }
+            if read(TEXT_ONLY).as_deref() == Some("yes") {
+                view.text_only.set(true);
+            }
+        } else {
+            let yes_no = |on: bool| if on { "yes" } else { "no" };
+            // A full or disabled storage only means the choice is not remembered.
+            let _ = storage.set_item(TERMS, yes_no(accepted));
+            let _ = storage.set_item(INTERESTS, &interests);
+            let _ = storage.set_item(TEXT_ONLY, yes_no(text_only));
+        }
+    });
+}
+
+fn storage() -> Option<Storage> {
+    window().local_storage().ok().flatten()
+}
