@@ -22,6 +22,11 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 use tokio::time::Instant;
 
+/// Bytes read from a socket at a time.
+const READ_BUFFER: usize = 8 * 1024;
+/// How far past `--max-message-bytes` tungstenite itself gives up on a message.
+const HARD_CAP_FACTOR: usize = 16;
+
 /// `GET /ws`: checks who is asking, then upgrades with the configured size limit.
 pub async fn upgrade(
     ws: WebSocketUpgrade,
@@ -39,9 +44,19 @@ pub async fn upgrade(
     }
     let ip = client_ip(peer, &headers, &state.config.trusted_proxies);
     let admission = admit(&state, ip);
-    let limit = state.config.max_message_bytes;
-    ws.max_message_size(limit)
-        .max_frame_size(limit)
+    // The documented limit is checked on whole messages in the session loop, so an oversized
+    // message is read to its end and the 1009 close reaches the client cleanly. tungstenite
+    // only enforces a hard cap far above it, against a client that sends without end.
+    let hard_cap = state
+        .config
+        .max_message_bytes
+        .saturating_mul(HARD_CAP_FACTOR);
+    // Small buffers: signaling messages are a few KiB at most, and tungstenite's defaults
+    // (128 KiB each way, per socket) would cost gigabytes with tens of thousands of idle tabs.
+    ws.max_message_size(hard_cap)
+        .max_frame_size(hard_cap)
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(0)
         .on_upgrade(move |socket| async move {
             match admission {
                 Ok(permit) => run_session(socket, state, ip, permit).await,
@@ -137,6 +152,9 @@ async fn run_session(
                 frame = socket.recv() => {
                     last_heard = Instant::now();
                     let reply = match frame {
+                        Some(Ok(ref message)) if payload_len(message) > config.max_message_bytes => {
+                            break Exit::MessageTooBig;
+                        }
                         Some(Ok(Message::Text(text))) => {
                             guard.handle(&state, id, ip, &text).await
                         }
@@ -299,6 +317,15 @@ impl SessionGuard {
             }
             msg => state.hub.handle(id, msg).err().map(|e| e.to_msg()),
         }
+    }
+}
+
+/// The size of a data message's payload (control frames count as empty).
+fn payload_len(message: &Message) -> usize {
+    match message {
+        Message::Text(text) => text.len(),
+        Message::Binary(bytes) => bytes.len(),
+        _ => 0,
     }
 }
 
