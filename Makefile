@@ -5,7 +5,7 @@ SHELL := /bin/bash
 # Tools installed by setup: cargo's bin dir and the npm-installed wasm-opt.
 export PATH := $(CURDIR)/tools/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: run test dev setup setup-test build lint unit e2e
+.PHONY: run test dev bench setup setup-test build lint unit e2e
 
 ## Install what is missing, build the release site and serve it at http://127.0.0.1:3000.
 run: setup
@@ -13,6 +13,10 @@ run: setup
 
 ## Install what is missing, then every check: format, lints, Rust tests, browser tests.
 test: setup-test lint unit e2e
+
+## Run the benchmark set (about 5 minutes) and print a table like docs/BENCHMARKS.md.
+bench:
+	scripts/bench.sh
 
 ## Rebuild and reload on every change while developing.
 dev: setup

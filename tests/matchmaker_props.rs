@@ -70,16 +70,23 @@ fn check_invariants(mm: &Matchmaker, calls_before: &HashSet<CallId>) -> Result<(
                 })
             );
         }
-        // Two strangers who just left each other meet again only if nobody else waits.
+        // Two strangers who just left each other meet again only if nobody else either of
+        // them would take is waiting.
         if !calls_before.contains(&call)
             && mm.last_partner(a) == Some(b)
             && mm.last_partner(b) == Some(a)
         {
-            prop_assert_eq!(
-                mm.searching(),
-                0,
-                "two strangers who just left each other met again while someone else waits"
-            );
+            for z in mm.session_ids() {
+                if z == a || z == b || mm.state(z) != Some(SessionState::Searching) {
+                    continue;
+                }
+                for side in [a, b] {
+                    prop_assert!(
+                        !would_take(mm, side, z) || just_left(mm, side, z),
+                        "two strangers who just left each other met again while someone else waits"
+                    );
+                }
+            }
         }
     }
     let mut searching = 0;
@@ -115,6 +122,16 @@ fn check_invariants(mm: &Matchmaker, calls_before: &HashSet<CallId>) -> Result<(
     }
     prop_assert_eq!(searching, mm.searching());
     Ok(())
+}
+
+/// Whether `who`'s search would take the waiting `other`: both take anyone, or `who` is still
+/// looking for a shared preference and `other` has one.
+fn would_take(mm: &Matchmaker, who: SessionId, other: SessionId) -> bool {
+    if mm.takes_anyone(who) {
+        mm.takes_anyone(other)
+    } else {
+        mm.share_a_preference(who, other)
+    }
 }
 
 /// `a` and `b` just left each other (one is the other's last stranger).

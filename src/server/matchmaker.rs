@@ -610,12 +610,13 @@ impl Matchmaker {
         self.settle(Pick::Excluded(excluded))
     }
 
-    /// A pick, allowing the stranger just left only when nobody else at all is waiting.
+    /// A pick, allowing the stranger just left only when nobody else this search would take
+    /// is waiting. (Strangers waiting for other interests do not count: they would not take
+    /// this session, and counting them would leave both waiting for nobody.)
     fn settle(&self, pick: Pick) -> Option<SessionId> {
         match pick {
             Pick::Found(other) => Some(other),
-            Pick::Excluded(Some(only)) if self.waiting == 1 => Some(only),
-            Pick::Excluded(_) => None,
+            Pick::Excluded(only) => only,
         }
     }
 
@@ -1170,6 +1171,20 @@ mod tests {
             )
             .unwrap();
         assert_eq!(fx.messages[0].0, a);
+    }
+
+    #[test]
+    fn strangers_waiting_for_other_interests_do_not_keep_two_who_just_left_apart() {
+        let mut mm = seeded();
+        let (fan, a, b) = (mm.join(), mm.join(), mm.join());
+        // Someone waits, but only for a fellow chess fan.
+        mm.handle(fan, call_with(&["chess"], false)).unwrap();
+        mm.handle(a, ClientMsg::call()).unwrap();
+        mm.handle(b, ClientMsg::call()).unwrap();
+        mm.handle(a, ClientMsg::Next).unwrap();
+        // Nobody else would take either of them, so they meet again rather than both wait.
+        assert_eq!(call_of(&mm, a).map(|(_, p)| p), Some(b));
+        assert_eq!(mm.state(fan), Some(SessionState::Searching));
     }
 
     #[test]

@@ -246,8 +246,15 @@ pub async fn run(config: Config) -> Result<(), StartError> {
 
 /// Serves the app on `listener` until `state.shutdown` is cancelled.
 pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
     let shutdown = state.shutdown.clone();
     tracing::info!("listening on http://{}", listener.local_addr()?);
+    // Signaling messages are small and latency matters: no Nagle delay.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("could not set TCP_NODELAY: {e}");
+        }
+    });
     axum::serve(
         listener,
         app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),

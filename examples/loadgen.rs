@@ -1,0 +1,594 @@
+//! duet's load generator: real sessions speaking the real protocol to a running server over
+//! real sockets, on loopback only. Every run is bounded in count and time and prints its
+//! progress. `scripts/bench.sh` (`make bench`) runs the whole set; `docs/BENCHMARKS.md` has
+//! the results and the exact commands.
+//!
+//! ```text
+//! loadgen match --url ws://127.0.0.1:3000/ws --waiting 10000
+//! loadgen relay --url ws://127.0.0.1:3000/ws --pairs 200 --idle 10000 --size sdp --seconds 10
+//! loadgen idle  --url ws://127.0.0.1:3000/ws --sessions 50000 --server-pid 1234
+//! loadgen seed-sim --searchers 1000
+//! ```
+
+use clap::{Parser, Subcommand, ValueEnum};
+use duet::protocol::{self, CallId, ClientMsg, IceCandidate, Role, ServerMsg};
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use std::error::Error;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::sync::Semaphore;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+
+type Ws = WebSocketStream<TcpStream>;
+type Fallible<T> = Result<T, Box<dyn Error + Send + Sync>>;
+
+/// No single wait for the server may take longer than this; a run never hangs.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+#[derive(Parser)]
+#[command(about = "Load generator for duet: real sessions over real sockets, loopback only")]
+struct Cli {
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+#[derive(Subcommand)]
+enum Scenario {
+    /// Time to match: N sessions wait (each with an interest nobody else has), then pairs of
+    /// probes call with a shared interest; measured from the second Call to both `matched`.
+    Match {
+        #[command(flatten)]
+        target: Target,
+        /// Sessions left searching while the probes run.
+        #[arg(long)]
+        waiting: usize,
+        /// Probe pairs to time.
+        #[arg(long, default_value_t = 300)]
+        probes: usize,
+    },
+    /// Relay throughput and latency between matched pairs, with idle sockets open besides.
+    Relay {
+        #[command(flatten)]
+        target: Target,
+        /// Matched pairs sending to each other.
+        #[arg(long, default_value_t = 100)]
+        pairs: usize,
+        /// Extra idle sessions kept open during the run.
+        #[arg(long, default_value_t = 0)]
+        idle: usize,
+        /// Message size: an ICE candidate (~200 B) or an SDP offer (~3 KB).
+        #[arg(long, value_enum)]
+        size: Size,
+        /// Messages per second in total; without it, as fast as the server takes them.
+        #[arg(long)]
+        rate: Option<f64>,
+        /// How long to send.
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+    },
+    /// The most idle sessions held, and the server's resident memory per session.
+    Idle {
+        #[command(flatten)]
+        target: Target,
+        /// Sessions to open.
+        #[arg(long)]
+        sessions: usize,
+        /// The server's process id, to read its resident memory.
+        #[arg(long)]
+        server_pid: u32,
+    },
+    /// The seed design's matching, simulated: each searcher picks a random online user every
+    /// 500 ms, and a pair forms only when two picked each other in the same round.
+    SeedSim {
+        /// Searchers, all online and searching from the start.
+        #[arg(long)]
+        searchers: usize,
+        /// Simulated time after which the simulation stops.
+        #[arg(long, default_value_t = 600.0)]
+        max_seconds: f64,
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+    },
+}
+
+#[derive(clap::Args, Clone)]
+struct Target {
+    /// The server's signaling socket.
+    #[arg(long, default_value = "ws://127.0.0.1:3000/ws")]
+    url: String,
+    /// Loopback source addresses to spread sockets over (each has ~28,000 ports).
+    #[arg(long, value_delimiter = ',', default_value = "127.0.0.1")]
+    sources: Vec<IpAddr>,
+    /// Sockets being opened at once.
+    #[arg(long, default_value_t = 256)]
+    concurrency: usize,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Size {
+    Ice,
+    Sdp,
+}
+
+#[tokio::main]
+async fn main() -> Fallible<()> {
+    match Cli::parse().scenario {
+        Scenario::Match {
+            target,
+            waiting,
+            probes,
+        } => time_to_match(&target, waiting, probes).await,
+        Scenario::Relay {
+            target,
+            pairs,
+            idle,
+            size,
+            rate,
+            seconds,
+        } => relay(&target, pairs, idle, size, rate, seconds).await,
+        Scenario::Idle {
+            target,
+            sessions,
+            server_pid,
+        } => idle(&target, sessions, server_pid).await,
+        Scenario::SeedSim {
+            searchers,
+            max_seconds,
+            seed,
+        } => {
+            seed_simulation(searchers, max_seconds, seed);
+            Ok(())
+        }
+    }
+}
+
+/// Opens one session from `source` and reads its greeting.
+async fn open(target: &Target, source: IpAddr) -> Fallible<Ws> {
+    let addr = server_addr(&target.url)?;
+    let socket = match source {
+        IpAddr::V4(_) => TcpSocket::new_v4()?,
+        IpAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    socket.bind(SocketAddr::new(source, 0))?;
+    let stream = socket.connect(addr).await?;
+    stream.set_nodelay(true)?;
+    // Small buffers, as the server uses: tens of thousands of these live in this process.
+    let config = WebSocketConfig::default()
+        .read_buffer_size(8 * 1024)
+        .write_buffer_size(0);
+    let (mut ws, _) =
+        tokio_tungstenite::client_async_with_config(target.url.as_str(), stream, Some(config))
+            .await?;
+    let greeting = tokio::time::timeout(PATIENCE, ws.next())
+        .await?
+        .ok_or("the server closed the socket")??;
+    match greeting {
+        Message::Text(text) => match protocol::decode_server(&text)? {
+            ServerMsg::Online { .. } => Ok(ws),
+            other => Err(format!("expected the online count first, got {other:?}").into()),
+        },
+        other => Err(format!("expected the online count first, got {other:?}").into()),
+    }
+}
+
+fn server_addr(url: &str) -> Fallible<SocketAddr> {
+    let rest = url
+        .strip_prefix("ws://")
+        .ok_or("the URL must start with ws://")?;
+    let authority = rest.split('/').next().unwrap_or(rest);
+    let addr: SocketAddr = authority.parse()?;
+    if !addr.ip().is_loopback() {
+        return Err("the load generator only targets loopback addresses".into());
+    }
+    Ok(addr)
+}
+
+/// Opens `count` sessions concurrently, each handed to `then` (which may keep it).
+async fn open_many<F, Fut>(target: &Target, count: usize, label: &str, then: F) -> Fallible<()>
+where
+    F: Fn(usize, Ws) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Fallible<()>> + Send,
+{
+    let gate = Arc::new(Semaphore::new(target.concurrency.max(1)));
+    let then = Arc::new(then);
+    let done = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..count {
+        let permit = gate.clone().acquire_owned().await?;
+        let (target, then, done) = (target.clone(), then.clone(), done.clone());
+        let source = target.sources[i % target.sources.len()];
+        let label = label.to_owned();
+        tasks.spawn(async move {
+            let ws = tokio::time::timeout(PATIENCE, open(&target, source)).await??;
+            then(i, ws).await?;
+            drop(permit);
+            let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+            if n % 5000 == 0 {
+                eprintln!(
+                    "  {label}: {n} open ({:.1} s)",
+                    started.elapsed().as_secs_f64()
+                );
+            }
+            Fallible::Ok(())
+        });
+    }
+    while let Some(result) = tasks.join_next().await {
+        result??;
+    }
+    eprintln!(
+        "  {label}: {count} open in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// Keeps a session alive in the background: reads (and so answers pings) until it closes.
+fn hold(ws: Ws) {
+    tokio::spawn(async move {
+        let mut ws = ws;
+        while let Some(Ok(_)) = ws.next().await {}
+    });
+}
+
+async fn send(ws: &mut Ws, msg: &ClientMsg) -> Fallible<()> {
+    ws.send(Message::text(protocol::encode(msg))).await?;
+    Ok(())
+}
+
+/// The next protocol message that is not an online count.
+async fn next_msg(ws: &mut Ws) -> Fallible<ServerMsg> {
+    loop {
+        let frame = tokio::time::timeout(PATIENCE, ws.next())
+            .await?
+            .ok_or("the server closed the socket")??;
+        if let Message::Text(text) = frame {
+            match protocol::decode_server(&text)? {
+                ServerMsg::Online { .. } => continue,
+                msg => return Ok(msg),
+            }
+        }
+    }
+}
+
+async fn until_matched(ws: &mut Ws) -> Fallible<CallId> {
+    loop {
+        if let ServerMsg::Matched { call_id, .. } = next_msg(ws).await? {
+            return Ok(call_id);
+        }
+    }
+}
+
+async fn until_idle(ws: &mut Ws) -> Fallible<()> {
+    while next_msg(ws).await? != ServerMsg::Idle {}
+    Ok(())
+}
+
+fn call_with(tag: String) -> ClientMsg {
+    ClientMsg::Call {
+        interests: vec![tag],
+        text_only: false,
+    }
+}
+
+async fn time_to_match(target: &Target, waiting: usize, probes: usize) -> Fallible<()> {
+    eprintln!("match: {waiting} sessions searching, {probes} probe pairs");
+    open_many(target, waiting, "searching", |i, mut ws| async move {
+        // An interest nobody else has: this session stays in the search.
+        send(&mut ws, &call_with(format!("w{i}"))).await?;
+        if next_msg(&mut ws).await? != ServerMsg::Searching {
+            return Err("a waiting session was matched; is --interest-wait long?".into());
+        }
+        hold(ws);
+        Ok(())
+    })
+    .await?;
+
+    let source = target.sources[0];
+    let (mut a, mut b) = (open(target, source).await?, open(target, source).await?);
+    let mut samples = Vec::with_capacity(probes);
+    for k in 0..probes {
+        let tag = format!("p{k}");
+        send(&mut a, &call_with(tag.clone())).await?;
+        if next_msg(&mut a).await? != ServerMsg::Searching {
+            return Err("the first probe should wait".into());
+        }
+        let second_call = Instant::now();
+        send(&mut b, &call_with(tag)).await?;
+        let (for_a, for_b) = tokio::join!(until_matched(&mut a), until_matched(&mut b));
+        samples.push(second_call.elapsed());
+        if for_a? != for_b? {
+            return Err("the probes were matched into different calls".into());
+        }
+        for ws in [&mut a, &mut b] {
+            send(ws, &ClientMsg::End).await?;
+            until_idle(ws).await?;
+        }
+    }
+    let (p50, p99) = percentiles(&mut samples);
+    println!(
+        "RESULT match waiting={waiting} probes={probes} p50_ms={:.3} p99_ms={:.3}",
+        ms(p50),
+        ms(p99)
+    );
+    Ok(())
+}
+
+/// One side of a matched pair, split for a sender and a receiver task.
+struct Side {
+    call_id: CallId,
+    sink: SplitSink<Ws, Message>,
+    stream: SplitStream<Ws>,
+}
+
+async fn relay(
+    target: &Target,
+    pairs: usize,
+    idle_count: usize,
+    size: Size,
+    rate: Option<f64>,
+    seconds: f64,
+) -> Fallible<()> {
+    let size_name = match size {
+        Size::Ice => "ice",
+        Size::Sdp => "sdp",
+    };
+    eprintln!(
+        "relay: {pairs} pairs, {idle_count} idle sockets, {size_name} messages, {} for {seconds} s",
+        rate.map_or("as fast as possible".to_owned(), |r| format!(
+            "{r:.0} msg/s"
+        ))
+    );
+    open_many(target, idle_count, "idle", |_, ws| async move {
+        hold(ws);
+        Ok(())
+    })
+    .await?;
+
+    let mut sides = Vec::with_capacity(pairs * 2);
+    for i in 0..pairs {
+        let source = target.sources[i % target.sources.len()];
+        let (mut a, mut b) = (open(target, source).await?, open(target, source).await?);
+        send(&mut a, &ClientMsg::call()).await?;
+        if next_msg(&mut a).await? != ServerMsg::Searching {
+            return Err("the first of a pair should wait".into());
+        }
+        send(&mut b, &ClientMsg::call()).await?;
+        let (call_a, call_b) = (until_matched(&mut a).await?, until_matched(&mut b).await?);
+        for (ws, call_id) in [(a, call_a), (b, call_b)] {
+            let (sink, stream) = ws.split();
+            sides.push(Side {
+                call_id,
+                sink,
+                stream,
+            });
+        }
+    }
+    eprintln!("  {pairs} pairs matched; sending");
+
+    let clock = Instant::now();
+    let stop = Arc::new(AtomicBool::new(false));
+    let received = Arc::new(AtomicU64::new(0));
+    let latencies = Arc::new(Mutex::new(Vec::<Duration>::new()));
+    let per_sender = rate.map(|r| r / (pairs * 2) as f64);
+    // Closed loop: a sender keeps at most WINDOW messages in flight to its partner, so "as fast
+    // as possible" measures what the server sustains, not how deep queues can grow.
+    const WINDOW: u64 = 64;
+    let flows: Vec<Arc<(AtomicU64, tokio::sync::Notify)>> = (0..sides.len())
+        .map(|_| Arc::new((AtomicU64::new(0), tokio::sync::Notify::new())))
+        .collect();
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, side) in sides.into_iter().enumerate() {
+        let Side {
+            call_id,
+            mut sink,
+            mut stream,
+        } = side;
+        // Sides come in pairs (0,1), (2,3), …: side i receives what side i^1 sends.
+        let (from_partner, own) = (flows[i ^ 1].clone(), flows[i].clone());
+        let (stop_r, received, latencies) = (stop.clone(), received.clone(), latencies.clone());
+        tasks.spawn(async move {
+            let mut mine = Vec::new();
+            while !stop_r.load(Ordering::Relaxed) {
+                let Ok(Some(Ok(Message::Text(text)))) =
+                    tokio::time::timeout(Duration::from_millis(200), stream.next()).await
+                else {
+                    continue;
+                };
+                let stamp = match protocol::decode_server(&text) {
+                    Ok(ServerMsg::Offer { sdp, .. }) => stamp_of(&sdp),
+                    Ok(ServerMsg::Ice { candidate, .. }) => stamp_of(&candidate.candidate),
+                    _ => None,
+                };
+                if let Some(sent) = stamp {
+                    received.fetch_add(1, Ordering::Relaxed);
+                    mine.push(clock.elapsed().saturating_sub(sent));
+                    from_partner.0.fetch_add(1, Ordering::Release);
+                    from_partner.1.notify_one();
+                }
+            }
+            latencies
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .extend(mine);
+            Fallible::Ok(())
+        });
+        let stop_s = stop.clone();
+        tasks.spawn(async move {
+            let mut tick = per_sender.map(|r| {
+                let mut t = tokio::time::interval(Duration::from_secs_f64(1.0 / r.max(0.001)));
+                t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                t
+            });
+            let mut sent = 0u64;
+            while !stop_s.load(Ordering::Relaxed) {
+                if let Some(t) = tick.as_mut() {
+                    t.tick().await;
+                }
+                while sent - own.0.load(Ordering::Acquire) >= WINDOW {
+                    // Bounded, so the run still ends if the partner stops reading.
+                    let _ =
+                        tokio::time::timeout(Duration::from_millis(100), own.1.notified()).await;
+                    if stop_s.load(Ordering::Relaxed) {
+                        return Fallible::Ok(());
+                    }
+                }
+                let msg = relay_message(size, call_id, clock.elapsed());
+                sink.send(Message::text(protocol::encode(&msg))).await?;
+                sent += 1;
+            }
+            Fallible::Ok(())
+        });
+    }
+    // Let the pipes fill, then count a clean window.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let start_count = received.load(Ordering::Relaxed);
+    let window = Instant::now();
+    tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
+    let delivered = received.load(Ordering::Relaxed) - start_count;
+    let elapsed = window.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    while let Some(result) = tasks.join_next().await {
+        // A sender stopped mid-send by the end of the run is expected.
+        let _ = result;
+    }
+    let mut samples = std::mem::take(&mut *latencies.lock().unwrap_or_else(|p| p.into_inner()));
+    let (p50, p99) = percentiles(&mut samples);
+    println!(
+        "RESULT relay size={size_name} pairs={pairs} idle={idle_count} target_rate={} msgs_per_s={:.0} p50_ms={:.3} p99_ms={:.3}",
+        rate.map_or("max".to_owned(), |r| format!("{r:.0}")),
+        delivered as f64 / elapsed,
+        ms(p50),
+        ms(p99)
+    );
+    Ok(())
+}
+
+/// A relayed message of the chosen size carrying its send time, in microseconds since the
+/// run's clock started, as the first 20 characters.
+fn relay_message(size: Size, call_id: CallId, at: Duration) -> ClientMsg {
+    let stamp = format!("{:020}", at.as_micros());
+    match size {
+        Size::Ice => ClientMsg::Ice {
+            call_id,
+            role: Role::Peer1,
+            candidate: IceCandidate {
+                candidate: format!(
+                    "{stamp} candidate:842163049 1 udp 1677729535 198.51.100.7 61234 typ srflx raddr 0.0.0.0 rport 0 generation 0 ufrag aBcD network-cost 999"
+                ),
+                sdp_mid: Some("0".into()),
+                sdp_m_line_index: Some(0),
+            },
+        },
+        Size::Sdp => ClientMsg::Offer {
+            call_id,
+            sdp: format!("{stamp}{}", "a=x-padding-to-a-realistic-sdp-size\r\n".repeat(80)),
+        },
+    }
+}
+
+fn stamp_of(text: &str) -> Option<Duration> {
+    text.get(..20)?
+        .parse::<u64>()
+        .ok()
+        .map(Duration::from_micros)
+}
+
+async fn idle(target: &Target, sessions: usize, server_pid: u32) -> Fallible<()> {
+    eprintln!("idle: opening {sessions} sessions");
+    let before = resident_kib(server_pid)?;
+    open_many(target, sessions, "idle", |_, ws| async move {
+        hold(ws);
+        Ok(())
+    })
+    .await?;
+    // The server registers each session before its greeting, so all are counted by now.
+    let after = resident_kib(server_pid)?;
+    println!(
+        "RESULT idle sessions={sessions} rss_before_mib={:.1} rss_after_mib={:.1} per_session_kib={:.2}",
+        before as f64 / 1024.0,
+        after as f64 / 1024.0,
+        after.saturating_sub(before) as f64 / sessions.max(1) as f64
+    );
+    Ok(())
+}
+
+fn resident_kib(pid: u32) -> Fallible<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .ok_or("no VmRSS line")?;
+    Ok(line
+        .split_whitespace()
+        .nth(1)
+        .ok_or("malformed VmRSS")?
+        .parse()?)
+}
+
+/// The seed's clients, simulated: every 500 ms each unmatched searcher picks a random other
+/// online user (all searchers are online for the whole run, matched or not); two who picked
+/// each other in the same round are matched.
+fn seed_simulation(searchers: usize, max_seconds: f64, seed: u64) {
+    const ROUND: f64 = 0.5;
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut matched_at: Vec<Option<f64>> = vec![None; searchers];
+    let mut picks = vec![usize::MAX; searchers];
+    let rounds = (max_seconds / ROUND) as usize;
+    let mut unmatched: Vec<usize> = (0..searchers).collect();
+    for round in 1..=rounds {
+        if unmatched.len() < 2 || searchers < 2 {
+            break;
+        }
+        for &i in &unmatched {
+            let mut pick = rng.random_range(0..searchers - 1);
+            if pick >= i {
+                pick += 1;
+            }
+            picks[i] = pick;
+        }
+        let now = round as f64 * ROUND;
+        for &i in &unmatched {
+            let j = picks[i];
+            if i < j && picks[j] == i && matched_at[j].is_none() && matched_at[i].is_none() {
+                matched_at[i] = Some(now);
+                matched_at[j] = Some(now);
+            }
+        }
+        unmatched.retain(|&i| matched_at[i].is_none());
+    }
+    let mut times: Vec<Duration> = matched_at
+        .iter()
+        .flatten()
+        .map(|s| Duration::from_secs_f64(*s))
+        .collect();
+    let matched = times.len();
+    let (p50, p99) = percentiles(&mut times);
+    println!(
+        "RESULT seed-sim searchers={searchers} matched={matched} within_s={max_seconds} p50_ms={} p99_ms={}",
+        if matched > searchers / 2 { format!("{:.0}", ms(p50)) } else { "none".into() },
+        if matched * 100 >= searchers * 99 { format!("{:.0}", ms(p99)) } else { "none".into() },
+    );
+}
+
+fn percentiles(samples: &mut [Duration]) -> (Duration, Duration) {
+    if samples.is_empty() {
+        return (Duration::ZERO, Duration::ZERO);
+    }
+    samples.sort_unstable();
+    let at =
+        |q: f64| samples[((samples.len() as f64 * q).ceil() as usize).clamp(1, samples.len()) - 1];
+    (at(0.50), at(0.99))
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}

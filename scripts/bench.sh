@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# Runs duet's whole benchmark set on this machine (loopback only) and prints a table shaped
+# like docs/BENCHMARKS.md. Every run is bounded; the set takes about 5 minutes on 2 cores.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/tools/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+
+scripts/setup.sh --test
+if ! command -v wrk >/dev/null; then
+  echo "==> wrk (Debian package) for the SSR benchmark"
+  if [[ $(id -u) -eq 0 ]]; then apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y wrk
+  else sudo apt-get update && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y wrk; fi
+fi
+
+echo "==> building the release site, server and load generator"
+cargo leptos build --release
+# Its own target folder: cargo-leptos builds the same crate with other environment variables,
+# and sharing one folder would make each build redo the other's work.
+cargo build --release --features ssr --example loadgen --target-dir target/bench
+LOADGEN=target/bench/release/examples/loadgen
+
+# As many open files as this machine allows (the sessions scenarios need tens of thousands).
+ulimit -n "$(ulimit -Hn)"
+FD_LIMIT=$(ulimit -n)
+SOURCES=127.0.0.1,127.0.0.2,127.0.0.3,127.0.0.4
+WORK=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
+
+# The benchmarks measure the machinery, not the abuse limits: those are lifted here.
+BENCH_FLAGS=(--message-rate 1e9 --message-burst 1000000000 --next-rate 1e9 --next-burst 1000000000
+  --max-connections-per-ip 1000000 --connections-per-minute 1000000000 --heartbeat-interval 60s)
+
+start_server() {
+  local log="$WORK/server.log"
+  LEPTOS_SITE_ADDR=127.0.0.1:0 LEPTOS_SITE_ROOT=target/site LEPTOS_SITE_PKG_DIR=pkg \
+    LEPTOS_OUTPUT_NAME=duet LEPTOS_ENV=PROD RUST_LOG=warn,duet::server=info \
+    target/release/duet --data-dir "$WORK/data" "${BENCH_FLAGS[@]}" "$@" >"$log" 2>&1 &
+  SERVER_PID=$!
+  # grep stops at the first match; tail then dies of SIGPIPE, which is expected.
+  { timeout 20 tail -n +1 -f "$log" || true; } | grep -q -m1 'listening on' || true
+  ADDR=$(grep -o 'listening on http://[0-9.:]*' "$log" | sed 's#.*http://##')
+  if [[ -z "$ADDR" ]]; then echo "the server did not start:"; cat "$log"; exit 1; fi
+  URL="ws://$ADDR/ws"
+}
+stop_server() { kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; }
+result() { grep '^RESULT' | tail -1; }
+field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
+# A latency field in ms, or "not reached" where too few matched to have that percentile.
+ms() { local v; v=$(field "$1" "$2"); [[ "$v" == none ]] && echo "not reached" || echo "$v ms"; }
+
+echo "==> 1. time to match, and 2. the seed's rule simulated"
+declare -A MATCH SEED
+for n in 10 1000 10000; do
+  start_server --interest-wait 1h
+  MATCH[$n]=$($LOADGEN match --url "$URL" --waiting "$n" --probes 300 --sources "$SOURCES" | result)
+  stop_server
+  SEED[$n]=$($LOADGEN seed-sim --searchers "$n" --max-seconds 600 | result)
+  echo "   $n: ${MATCH[$n]}"
+  echo "   $n: ${SEED[$n]}"
+done
+
+echo "==> 3. relay throughput, and latency at half of it, with 10,000 sockets open"
+declare -A RELAY_MAX RELAY_HALF
+for size in ice sdp; do
+  start_server
+  RELAY_MAX[$size]=$($LOADGEN relay --url "$URL" --pairs 100 --idle 9800 --size "$size" --seconds 10 --sources "$SOURCES" | result)
+  max=$(field msgs_per_s "${RELAY_MAX[$size]}")
+  RELAY_HALF[$size]=$($LOADGEN relay --url "$URL" --pairs 100 --idle 9800 --size "$size" --seconds 10 --rate "$((max / 2))" --sources "$SOURCES" | result)
+  stop_server
+  echo "   $size max:  ${RELAY_MAX[$size]}"
+  echo "   $size half: ${RELAY_HALF[$size]}"
+done
+
+echo "==> 4. idle sessions held and memory per session (bounded by this machine's open-files limit: $FD_LIMIT)"
+IDLE_N=$((FD_LIMIT - 500))
+start_server
+IDLE=$($LOADGEN idle --url "$URL" --sessions "$IDLE_N" --server-pid "$SERVER_PID" --sources "$SOURCES" | result)
+stop_server
+echo "   $IDLE"
+
+echo "==> 5. click-to-video in the browser (3 runs of the Playwright call test)"
+CLICKS=()
+for _ in 1 2 3; do
+  ms=$(cd end2end && npx playwright test -g "two strangers see each other" 2>&1 | sed -n 's/^click-to-video: \([0-9]*\) ms.*/\1/p')
+  CLICKS+=("$ms")
+done
+CLICK_MEDIAN=$(printf '%s\n' "${CLICKS[@]}" | sort -n | sed -n 2p)
+echo "   ${CLICKS[*]} ms (median $CLICK_MEDIAN)"
+
+echo "==> 6. hydrate bundle"
+BUNDLE=$(node -e '
+const fs = require("fs"), z = require("zlib");
+let rows = [], total = [0, 0, 0];
+for (const f of ["duet.wasm", "duet.js"]) {
+  const b = fs.readFileSync("target/site/pkg/" + f);
+  const s = [b.length, z.gzipSync(b, { level: 9 }).length,
+    z.brotliCompressSync(b, { params: { [z.constants.BROTLI_PARAM_QUALITY]: 11 } }).length];
+  s.forEach((v, i) => total[i] += v);
+  rows.push(`| ${f} | ${s.map((v) => (v / 1024).toFixed(1) + " KiB").join(" | ")} |`);
+}
+rows.push(`| wasm + JS | ${total.map((v) => (v / 1024).toFixed(1) + " KiB").join(" | ")} |`);
+console.log(rows.join("\n"));')
+echo "$BUNDLE"
+
+echo "==> 7. lobby SSR requests per second (wrk, 2 threads, 64 connections, 10 s)"
+start_server
+WRK=$(wrk -t2 -c64 -d10s --latency "http://$ADDR/")
+stop_server
+RPS=$(awk '/Requests\/sec/ {print $2}' <<<"$WRK")
+WRK_P99=$(awk '$1 == "99%" {print $2}' <<<"$WRK")
+echo "   $RPS requests/s, p99 $WRK_P99"
+
+cat <<TABLE
+
+## Results ($(date -u +%Y-%m-%d), $(nproc) cores, $(uname -m))
+
+| # | measure | result |
+|---|---|---|
+| 1 | time to match, 10 searching | p50 $(field p50_ms "${MATCH[10]}") ms, p99 $(field p99_ms "${MATCH[10]}") ms |
+| 1 | time to match, 1,000 searching | p50 $(field p50_ms "${MATCH[1000]}") ms, p99 $(field p99_ms "${MATCH[1000]}") ms |
+| 1 | time to match, 10,000 searching | p50 $(field p50_ms "${MATCH[10000]}") ms, p99 $(field p99_ms "${MATCH[10000]}") ms |
+| 2 | seed's rule, 10 searching | matched $(field matched "${SEED[10]}")/10 in 600 s, p50 $(ms p50_ms "${SEED[10]}"), p99 $(ms p99_ms "${SEED[10]}") |
+| 2 | seed's rule, 1,000 searching | matched $(field matched "${SEED[1000]}")/1000 in 600 s, p50 $(ms p50_ms "${SEED[1000]}"), p99 $(ms p99_ms "${SEED[1000]}") |
+| 2 | seed's rule, 10,000 searching | matched $(field matched "${SEED[10000]}")/10000 in 600 s, p50 $(ms p50_ms "${SEED[10000]}"), p99 $(ms p99_ms "${SEED[10000]}") |
+| 3 | relay, ICE-sized (~200 B), max | $(field msgs_per_s "${RELAY_MAX[ice]}") msg/s |
+| 3 | relay, ICE-sized, at half load | $(field msgs_per_s "${RELAY_HALF[ice]}") msg/s, p50 $(field p50_ms "${RELAY_HALF[ice]}") ms, p99 $(field p99_ms "${RELAY_HALF[ice]}") ms |
+| 3 | relay, SDP-sized (~3 KB), max | $(field msgs_per_s "${RELAY_MAX[sdp]}") msg/s |
+| 3 | relay, SDP-sized, at half load | $(field msgs_per_s "${RELAY_HALF[sdp]}") msg/s, p50 $(field p50_ms "${RELAY_HALF[sdp]}") ms, p99 $(field p99_ms "${RELAY_HALF[sdp]}") ms |
+| 4 | idle sessions held | $(field sessions "$IDLE") (the open-files limit here) |
+| 4 | resident memory per idle session | $(field per_session_kib "$IDLE") KiB ($(field rss_after_mib "$IDLE") MiB in all) |
+| 5 | second Call click to both remote videos playing | median $CLICK_MEDIAN ms (runs: ${CLICKS[*]}) |
+| 7 | lobby SSR | $RPS requests/s, p99 $WRK_P99 |
+
+Hydrate bundle (6):
+
+| file | raw | gzip -9 | brotli 11 |
+|---|---|---|---|
+$BUNDLE
+TABLE
