@@ -3,7 +3,7 @@
 # there. Everything comes from the package registries: crates.io, npm and Debian.
 #
 #   scripts/setup.sh          build tools: wasm target, cargo-leptos, wasm-bindgen, wasm-opt
-#   scripts/setup.sh --test   also the test tools: Chromium and the Playwright package
+#   scripts/setup.sh --test   also the test tools: Chromium, coturn and the Playwright package
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -62,12 +62,20 @@ else
 fi
 
 if $want_test; then
-  step "Chromium (Debian package) for the browser tests"
-  if [[ -x /usr/bin/chromium ]]; then
+  step "Chromium and coturn (Debian packages) for the browser tests"
+  missing=()
+  [[ -x /usr/bin/chromium ]] || missing+=(chromium)
+  command -v turnserver >/dev/null || missing+=(coturn)
+  if [[ ${#missing[@]} -eq 0 ]]; then
     ok "$(/usr/bin/chromium --version 2>/dev/null)"
+    ok "coturn $(turnserver --version 2>/dev/null | head -1)"
   else
     as_root apt-get update
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
+    # coturn's package would start a system TURN server; the tests start their own.
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+    if command -v systemctl >/dev/null && systemctl is-active --quiet coturn 2>/dev/null; then
+      as_root systemctl stop coturn || true
+    fi
   fi
 
   step "Playwright (npm, pinned in end2end/package-lock.json; uses Debian's Chromium, downloads no browser)"

@@ -19,10 +19,13 @@ pub async fn online_count() -> Result<u32, ServerFnError> {
     Ok(crate::server::presence::count(&state.hub))
 }
 
-/// The STUN/TURN servers the browser should use for its calls (none by default).
+/// The STUN/TURN servers the browser should use for its calls (none by default), with
+/// short-lived TURN credentials made for this browser.
 #[server(endpoint = "ice_servers")]
 pub async fn ice_servers() -> Result<Vec<IceServer>, ServerFnError> {
-    Ok(server_state()?.config.ice_servers())
+    Ok(server_state()?
+        .config
+        .ice_servers(std::time::SystemTime::now()))
 }
 
 #[cfg(feature = "ssr")]

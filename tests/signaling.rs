@@ -360,3 +360,46 @@ async fn server_functions_and_health_answer() {
     assert_eq!(health["status"], "ok");
     assert_eq!(health["online"], 1);
 }
+
+#[tokio::test]
+async fn turn_credentials_are_fresh_short_lived_and_never_reveal_the_secret() {
+    let server = TestServer::start(&[
+        "--turn-urls",
+        "turn:127.0.0.1:3478",
+        "--turn-secret",
+        "the-shared-secret",
+        "--turn-ttl",
+        "10m",
+    ])
+    .await;
+    let fetch = || async {
+        reqwest::Client::new()
+            .post(server.url("/api/ice_servers"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let (first, second) = (fetch().await, fetch().await);
+    assert!(!first.contains("the-shared-secret"));
+    let servers: Vec<duet::api::IceServer> = serde_json::from_str(&first).unwrap();
+    let turn = &servers[0];
+    assert_eq!(turn.urls, vec!["turn:127.0.0.1:3478".to_owned()]);
+    let username = turn.username.clone().unwrap();
+    let expiry: u64 = username.split(':').next().unwrap().parse().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(
+        (now + 590..=now + 610).contains(&expiry),
+        "{expiry} vs {now}"
+    );
+    assert_eq!(
+        turn.credential.as_deref(),
+        Some(duet::server::turn::password("the-shared-secret", &username).as_str())
+    );
+    assert_ne!(first, second, "each browser gets its own credentials");
+}

@@ -120,6 +120,14 @@ async function openVisitor(browser: Browser, name: string, options: VisitOptions
     } as unknown as typeof RTCPeerConnection;
     Recorded.prototype = Original.prototype;
     window.RTCPeerConnection = Recorded;
+    // And every candidate the stranger sent that the page added.
+    const received: string[] = [];
+    (window as any).__duetRemoteCandidates = received;
+    const addIceCandidate = Original.prototype.addIceCandidate;
+    Original.prototype.addIceCandidate = function (this: RTCPeerConnection, candidate?: RTCIceCandidateInit) {
+      if (candidate?.candidate) received.push(candidate.candidate);
+      return addIceCandidate.call(this, candidate as RTCIceCandidateInit);
+    } as typeof addIceCandidate;
   });
   const page = await context.newPage();
   const errors: string[] = [];
@@ -136,3 +144,55 @@ async function openVisitor(browser: Browser, name: string, options: VisitOptions
 }
 
 export { expect };
+
+export type TurnServer = { url: string; process: ChildProcess };
+
+/** Starts Debian's coturn on 127.0.0.1 with a shared secret (REST-scheme credentials). */
+export async function startTurn(secret: string): Promise<TurnServer> {
+  const port = await freePort();
+  // A relay port range of its own, so parallel runs on one machine do not collide.
+  const minPort = 40000 + Math.floor(Math.random() * 200) * 100;
+  const child = spawn(
+    "turnserver",
+    [
+      "-n", "--no-cli", "--no-tls", "--no-dtls", "--simple-log", "--log-file=stdout",
+      "--listening-ip=127.0.0.1", "--relay-ip=127.0.0.1", `--listening-port=${port}`,
+      `--min-port=${minPort}`, `--max-port=${minPort + 99}`,
+      "--use-auth-secret", `--static-auth-secret=${secret}`, "--realm=duet.test",
+      // The test's browsers and relay all live on loopback.
+      "--allow-loopback-peers",
+    ],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  );
+  const output: string[] = [];
+  await new Promise<void>((resolve, reject) => {
+    const onData = (chunk: Buffer) => {
+      output.push(chunk.toString());
+      if (output.join("").includes("Relay ports initialization done")) resolve();
+    };
+    child.stdout!.on("data", onData);
+    child.stderr!.on("data", onData);
+    child.on("exit", (code) => reject(new Error(`turnserver exited with ${code}:\n${output.join("")}`)));
+    child.on("error", reject);
+  });
+  return { url: `turn:127.0.0.1:${port}?transport=udp`, process: child };
+}
+
+export async function stopTurn(turn: TurnServer): Promise<void> {
+  if (turn.process.exitCode !== null) return;
+  const exited = new Promise((resolve) => turn.process.once("exit", resolve));
+  turn.process.kill("SIGTERM");
+  await exited;
+}
+
+async function freePort(): Promise<number> {
+  const net = await import("node:net");
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.listen(0, "127.0.0.1", () => {
+      const port = (server.address() as { port: number }).port;
+      server.close(() => resolve(port));
+    });
+    server.on("error", reject);
+  });
+}

@@ -86,6 +86,8 @@ pub struct LobbyView {
     pub quality: RwSignal<Option<String>>,
     /// The visitor accepted the rules (18+, behave); Call works only then.
     pub terms_accepted: RwSignal<bool>,
+    /// Calls go only through the TURN relay, so strangers never see this visitor's address.
+    pub hide_ip: RwSignal<bool>,
 }
 
 impl LobbyView {
@@ -109,6 +111,7 @@ impl LobbyView {
             stranger_camera: RwSignal::new(true),
             quality: RwSignal::new(None),
             terms_accepted: RwSignal::new(false),
+            hide_ip: RwSignal::new(false),
         }
     }
 

@@ -36,6 +36,16 @@ pub fn Preferences(view: LobbyView) -> impl IntoView {
                 />
                 " Text only (no camera)"
             </label>
+            <label class="hide-ip">
+                <input
+                    type="checkbox"
+                    data-testid="hide-ip"
+                    prop:checked=view.hide_ip
+                    disabled=locked
+                    on:change=move |ev| view.hide_ip.set(event_target_checked(&ev))
+                />
+                " Hide my IP from strangers (calls go through a relay)"
+            </label>
         </section>
     }
 }

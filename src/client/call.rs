@@ -32,6 +32,12 @@ const ENDED: &str = "Call ended. Press Call to meet someone new.";
 const REPORTED: &str = "Thanks, the stranger was reported. Finding someone new…";
 const RESTARTING: &str = "duet is restarting. Reconnecting…";
 const TEXT_CONNECTED: &str = "Connected by text. Say hi!";
+const RELAY_FAILED: &str =
+    "Could not connect through the relay server (TURN), so the call cannot start. duet will try someone else.";
+const DIRECT_FAILED: &str =
+    "Could not connect to this stranger's browser. duet will try someone else.";
+const NO_RELAY: &str =
+    "Hiding your IP needs a relay (TURN) server, and this site has none set up. Untick it to call.";
 
 /// After this long without a keystroke, this side tells the stranger it stopped typing.
 const TYPING_IDLE: Duration = Duration::from_secs(3);
@@ -279,6 +285,11 @@ impl CallController {
                 return;
             }
         };
+        let text_only_now = self.view.text_only.get_untracked();
+        if self.view.hide_ip.get_untracked() && !text_only_now && !self.has_relay() {
+            self.view.status.set(NO_RELAY.into());
+            return;
+        }
         // Searching at once, so a second click while the camera opens does nothing.
         self.view.call_state.set(CallState::Searching);
         let text_only = self.view.text_only.get_untracked();
@@ -299,6 +310,16 @@ impl CallController {
         self.view.status.set(LOOKING.into());
         // If the socket is down, `on_open` sends Call once it is back.
         self.send(&call);
+    }
+
+    /// Whether the site gave us a TURN server to relay through.
+    fn has_relay(self) -> bool {
+        self.ice_servers.with_value(|servers| {
+            servers
+                .iter()
+                .flat_map(|s| &s.urls)
+                .any(|u| u.starts_with("turn:") || u.starts_with("turns:"))
+        })
     }
 
     /// Call, with this visitor's interests and text-only choice; or what is wrong with the
@@ -536,6 +557,7 @@ impl CallController {
         let link = PeerLink::new(
             call_id,
             &servers,
+            self.view.hide_ip.get_untracked(),
             &local,
             move |candidate| {
                 self.send_for(
@@ -547,7 +569,21 @@ impl CallController {
                     },
                 )
             },
-            move || self.send_for(call_id, ClientMsg::Connected { call_id, role }),
+            move |up| {
+                if up {
+                    self.send_for(call_id, ClientMsg::Connected { call_id, role });
+                } else if self.is_current(call_id)
+                    && self.view.call_state.get_untracked() == CallState::Connecting
+                {
+                    // The server gives up on the match after the connect timeout; until then,
+                    // say why the pane stays dark.
+                    self.view.status.set(if self.view.hide_ip.get_untracked() {
+                        RELAY_FAILED.into()
+                    } else {
+                        DIRECT_FAILED.into()
+                    });
+                }
+            },
         );
         match link {
             Ok(link) => {

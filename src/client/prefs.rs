@@ -1,5 +1,5 @@
 //! Remembers the visitor's choices in `localStorage` for the next visit: the accepted rules,
-//! the interests and text-only.
+//! the interests, text-only and hiding the IP address.
 
 use crate::app::LobbyView;
 use leptos::prelude::*;
@@ -8,6 +8,7 @@ use web_sys::Storage;
 const TERMS: &str = "duet.termsAccepted";
 const INTERESTS: &str = "duet.interests";
 const TEXT_ONLY: &str = "duet.textOnly";
+const HIDE_IP: &str = "duet.hideIp";
 
 /// Loads the stored choices once the page has hydrated, then stores every change.
 pub fn remember(view: LobbyView) {
@@ -17,6 +18,7 @@ pub fn remember(view: LobbyView) {
         let accepted = view.terms_accepted.get();
         let interests = view.interests.get();
         let text_only = view.text_only.get();
+        let hide_ip = view.hide_ip.get();
         let Some(storage) = storage() else {
             return;
         };
@@ -31,12 +33,16 @@ pub fn remember(view: LobbyView) {
             if read(TEXT_ONLY).as_deref() == Some("yes") {
                 view.text_only.set(true);
             }
+            if read(HIDE_IP).as_deref() == Some("yes") {
+                view.hide_ip.set(true);
+            }
         } else {
             let yes_no = |on: bool| if on { "yes" } else { "no" };
             // A full or disabled storage only means the choice is not remembered.
             let _ = storage.set_item(TERMS, yes_no(accepted));
             let _ = storage.set_item(INTERESTS, &interests);
             let _ = storage.set_item(TEXT_ONLY, yes_no(text_only));
+            let _ = storage.set_item(HIDE_IP, yes_no(hide_ip));
         }
     });
 }

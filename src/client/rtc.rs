@@ -9,8 +9,8 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{
     Event, MediaStream, MediaStreamTrack, RtcConfiguration, RtcIceCandidateInit, RtcIceServer,
-    RtcPeerConnection, RtcPeerConnectionIceEvent, RtcPeerConnectionState, RtcRtpSender, RtcSdpType,
-    RtcSessionDescriptionInit, RtcTrackEvent,
+    RtcIceTransportPolicy, RtcPeerConnection, RtcPeerConnectionIceEvent, RtcPeerConnectionState,
+    RtcRtpSender, RtcSdpType, RtcSessionDescriptionInit, RtcTrackEvent,
 };
 
 /// One peer connection and what belongs to it.
@@ -28,28 +28,41 @@ pub struct PeerLink {
 
 impl PeerLink {
     /// A new connection sending `local`'s tracks. `on_candidate` hears each local ICE
-    /// candidate; `on_connected` hears the connection reach `connected`.
+    /// candidate; `on_state` hears whether the connection came up (`true`) or failed
+    /// (`false`). With `relay_only`, the browser gathers only TURN relay candidates, and
+    /// anything else is never passed on: the stranger cannot learn this visitor's address.
     pub fn new(
         call_id: CallId,
         ice_servers: &[IceServer],
+        relay_only: bool,
         local: &MediaStream,
         on_candidate: impl Fn(IceCandidate) + 'static,
-        on_connected: impl Fn() + 'static,
+        on_state: impl Fn(bool) + 'static,
     ) -> Result<Self, JsValue> {
-        let pc = RtcPeerConnection::new_with_configuration(&configuration(ice_servers))?;
+        let pc =
+            RtcPeerConnection::new_with_configuration(&configuration(ice_servers, relay_only))?;
         let stream = MediaStream::new()?;
+        let on_state = std::rc::Rc::new(on_state);
+        let gathering_failed = on_state.clone();
+        let mut gathered = 0usize;
 
         let candidate = Closure::<dyn FnMut(Event)>::new(move |e: Event| {
-            let Some(found) = e
+            let found = e
                 .dyn_ref::<RtcPeerConnectionIceEvent>()
                 .and_then(|e| e.candidate())
-            else {
+                .filter(|c| !c.candidate().is_empty());
+            let Some(found) = found else {
+                // Gathering is over. Relay-only with no relay candidate (say, the TURN server
+                // refused the credentials) can never connect, and the browser would not say so.
+                if relay_only && gathered == 0 {
+                    gathering_failed(false);
+                }
                 return;
             };
-            // An empty candidate marks the end of gathering; there is nothing to send.
-            if found.candidate().is_empty() {
+            if relay_only && !found.candidate().contains(" typ relay") {
                 return;
             }
+            gathered += 1;
             on_candidate(IceCandidate {
                 candidate: found.candidate(),
                 sdp_mid: found.sdp_mid(),
@@ -64,12 +77,14 @@ impl PeerLink {
             }
         });
         let state = Closure::<dyn FnMut(Event)>::new(move |e: Event| {
-            let connected = e
+            let state = e
                 .target()
                 .and_then(|t| t.dyn_into::<RtcPeerConnection>().ok())
-                .is_some_and(|pc| pc.connection_state() == RtcPeerConnectionState::Connected);
-            if connected {
-                on_connected();
+                .map(|pc| pc.connection_state());
+            match state {
+                Some(RtcPeerConnectionState::Connected) => on_state(true),
+                Some(RtcPeerConnectionState::Failed) => on_state(false),
+                _ => {}
             }
         });
         pc.set_onicecandidate(Some(candidate.as_ref().unchecked_ref()));
@@ -153,7 +168,7 @@ fn sdp_of(description: &JsValue) -> Result<String, JsValue> {
         .ok_or_else(|| JsValue::from_str("description without SDP"))
 }
 
-fn configuration(ice_servers: &[IceServer]) -> RtcConfiguration {
+fn configuration(ice_servers: &[IceServer], relay_only: bool) -> RtcConfiguration {
     let servers = Array::new();
     for server in ice_servers {
         let entry = RtcIceServer::new();
@@ -172,5 +187,8 @@ fn configuration(ice_servers: &[IceServer]) -> RtcConfiguration {
     }
     let config = RtcConfiguration::new();
     config.set_ice_servers(&servers);
+    if relay_only {
+        config.set_ice_transport_policy(RtcIceTransportPolicy::Relay);
+    }
     config
 }

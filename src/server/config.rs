@@ -5,6 +5,7 @@
 
 use crate::api::IceServer;
 use crate::server::moderation;
+use crate::server::turn::TurnSettings;
 use clap::Parser;
 use ipnet::IpNet;
 use std::net::SocketAddr;
@@ -74,6 +75,20 @@ pub struct Config {
     #[arg(long, env = "DUET_ICE_CREDENTIAL", hide_env_values = true)]
     pub ice_credential: Option<String>,
 
+    /// TURN server URLs for which duet hands out short-lived credentials (coturn's REST
+    /// scheme), comma-separated, e.g. `turn:turn.example.org:3478,turns:turn.example.org:5349`.
+    #[arg(long, env = "DUET_TURN_URLS", value_delimiter = ',')]
+    pub turn_urls: Vec<String>,
+
+    /// The secret shared with the TURN server (coturn's `static-auth-secret`). Never sent to
+    /// browsers.
+    #[arg(long, env = "DUET_TURN_SECRET", hide_env_values = true)]
+    pub turn_secret: Option<String>,
+
+    /// How long TURN credentials handed to a browser stay valid.
+    #[arg(long, env = "DUET_TURN_TTL", default_value = "1h", value_parser = humantime::parse_duration)]
+    pub turn_ttl: Duration,
+
     /// Log filter in `tracing` syntax (e.g. `info`, `duet=debug`).
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     pub log: String,
@@ -141,6 +156,14 @@ pub struct Config {
     pub admin_token: Option<String>,
 }
 
+/// URLs as given, trimmed, without empties.
+fn clean(urls: &[String]) -> Vec<String> {
+    urls.iter()
+        .map(|u| u.trim().to_owned())
+        .filter(|u| !u.is_empty())
+        .collect()
+}
+
 /// An address (`127.0.0.1`, a network of one) or a network (`10.0.0.0/8`).
 fn parse_network(text: &str) -> Result<IpNet, String> {
     let text = text.trim();
@@ -161,21 +184,32 @@ impl Config {
         }
     }
 
-    /// The ICE servers browsers should use, as the `ice_servers` server function returns them.
-    pub fn ice_servers(&self) -> Vec<IceServer> {
-        let urls: Vec<String> = self
-            .ice_urls
-            .iter()
-            .map(|u| u.trim().to_owned())
-            .filter(|u| !u.is_empty())
-            .collect();
-        if urls.is_empty() {
-            return Vec::new();
+    /// The ICE servers browsers should use, as the `ice_servers` server function returns them:
+    /// the fixed ones, and the TURN servers with fresh credentials.
+    pub fn ice_servers(&self, now: std::time::SystemTime) -> Vec<IceServer> {
+        let mut servers = Vec::new();
+        let fixed = clean(&self.ice_urls);
+        if !fixed.is_empty() {
+            servers.push(IceServer {
+                urls: fixed,
+                username: self.ice_username.clone(),
+                credential: self.ice_credential.clone(),
+            });
         }
-        vec![IceServer {
+        if let Some(turn) = self.turn() {
+            servers.push(turn.credentials(now));
+        }
+        servers
+    }
+
+    /// The TURN settings, when both URLs and a secret are given.
+    pub fn turn(&self) -> Option<TurnSettings> {
+        let urls = clean(&self.turn_urls);
+        let secret = self.turn_secret.clone().filter(|s| !s.is_empty())?;
+        (!urls.is_empty()).then_some(TurnSettings {
             urls,
-            username: self.ice_username.clone(),
-            credential: self.ice_credential.clone(),
-        }]
+            secret,
+            ttl: self.turn_ttl,
+        })
     }
 }

@@ -12,6 +12,7 @@ pub mod matchmaker;
 pub mod metrics;
 pub mod moderation;
 pub mod presence;
+pub mod turn;
 pub mod ws;
 
 use crate::app::{shell, App};
