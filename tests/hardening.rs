@@ -4,29 +4,11 @@
 
 mod common;
 
-use common::{Client, TestServer};
-use duet::protocol::{CallId, ClientMsg, EndReason, ErrorCode, ReportReason, ServerMsg};
+use common::{pair, TestServer};
+use duet::protocol::{ClientMsg, EndReason, ErrorCode, ReportReason, ServerMsg};
 use futures_util::{SinkExt, StreamExt};
 use std::sync::Arc;
 use tokio_tungstenite::tungstenite::{self, Message};
-
-async fn pair(a: &mut Client, b: &mut Client) -> CallId {
-    a.send(&ClientMsg::call()).await;
-    assert_eq!(a.recv().await, ServerMsg::Searching);
-    b.send(&ClientMsg::call()).await;
-    let ServerMsg::Matched { call_id, .. } = a.recv().await else {
-        panic!("a should be matched")
-    };
-    assert_eq!(
-        b.recv().await,
-        ServerMsg::Matched {
-            call_id,
-            shared_interests: vec![],
-            partner_text_only: false
-        }
-    );
-    call_id
-}
 
 fn error_code(msg: &ServerMsg) -> Option<ErrorCode> {
     match msg {

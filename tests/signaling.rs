@@ -9,22 +9,8 @@ use duet::protocol::{CallId, ClientMsg, EndReason, ErrorCode, IceCandidate, Role
 
 /// Connects two clients and pairs them; returns them with their call id.
 async fn pair(server: &TestServer) -> (Client, Client, CallId) {
-    let mut a = server.connect().await;
-    let mut b = server.connect().await;
-    a.send(&ClientMsg::call()).await;
-    assert_eq!(a.recv().await, ServerMsg::Searching);
-    b.send(&ClientMsg::call()).await;
-    let ServerMsg::Matched { call_id, .. } = a.recv().await else {
-        panic!("a should be matched")
-    };
-    assert_eq!(
-        b.recv().await,
-        ServerMsg::Matched {
-            call_id,
-            shared_interests: vec![],
-            partner_text_only: false
-        }
-    );
+    let (mut a, mut b) = (server.connect().await, server.connect().await);
+    let call_id = common::pair(&mut a, &mut b).await;
     (a, b, call_id)
 }
 

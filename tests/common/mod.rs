@@ -3,7 +3,7 @@
 #![allow(dead_code)] // each test file uses its own part of this module
 
 use clap::Parser;
-use duet::protocol::{self, ClientMsg, ServerMsg};
+use duet::protocol::{self, CallId, ClientMsg, ServerMsg};
 use duet::server::config::Config;
 use duet::server::AppState;
 use futures_util::{SinkExt, StreamExt};
@@ -88,6 +88,18 @@ impl TestServer {
         let (ws, _) = tokio_tungstenite::connect_async(request).await?;
         Ok(Client { ws, close: None })
     }
+}
+
+/// Pairs two idle clients: `a` calls and waits, `b` calls and both are matched.
+pub async fn pair(a: &mut Client, b: &mut Client) -> CallId {
+    a.send(&ClientMsg::call()).await;
+    assert_eq!(a.recv().await, ServerMsg::Searching);
+    b.send(&ClientMsg::call()).await;
+    let ServerMsg::Matched { call_id, .. } = a.recv().await else {
+        panic!("a should be matched")
+    };
+    assert!(matches!(b.recv().await, ServerMsg::Matched { call_id: c, .. } if c == call_id));
+    call_id
 }
 
 /// One browser tab, as far as the server can tell.
