@@ -20,7 +20,7 @@ use leptos_router::{SsrMode, StaticSegment};
 /// The HTML document around the app.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     #[cfg(feature = "ssr")]
-    crate::server::headers::set_page_csp();
+    crate::server::headers::set_page_csp(&options);
     view! {
         <!DOCTYPE html>
         <html lang="en">

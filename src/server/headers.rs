@@ -33,18 +33,27 @@ pub fn add_to<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> 
 }
 
 /// Sets this page response's CSP, allowing the inline scripts that carry its nonce. Called
-/// while the server renders the page shell.
-pub fn set_page_csp() {
+/// while the server renders the page shell. In development (`cargo leptos watch`), it also
+/// allows the live-reload socket.
+pub fn set_page_csp(options: &LeptosOptions) {
     let (Some(nonce), Some(response)) = (
         leptos::nonce::use_nonce(),
         use_context::<leptos_axum::ResponseOptions>(),
     ) else {
         return;
     };
+    let reload = match options.env {
+        leptos::config::Env::DEV => format!(
+            " ws://{}:{port} ws://localhost:{port}",
+            options.site_addr.ip(),
+            port = options.reload_port
+        ),
+        leptos::config::Env::PROD => String::new(),
+    };
     let policy = format!(
         "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
          style-src 'self'; img-src 'self' data:; media-src 'self' blob: mediastream:; \
-         connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
+         connect-src 'self'{reload}; object-src 'none'; base-uri 'none'; form-action 'self'; \
          frame-ancestors 'none'"
     );
     if let Ok(value) = HeaderValue::from_str(&policy) {
