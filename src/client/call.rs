@@ -285,14 +285,13 @@ impl CallController {
                 return;
             }
         };
-        let text_only_now = self.view.text_only.get_untracked();
-        if self.view.hide_ip.get_untracked() && !text_only_now && !self.has_relay() {
+        let text_only = self.view.text_only.get_untracked();
+        if self.view.hide_ip.get_untracked() && !text_only && !self.has_relay() {
             self.view.status.set(NO_RELAY.into());
             return;
         }
         // Searching at once, so a second click while the camera opens does nothing.
         self.view.call_state.set(CallState::Searching);
-        let text_only = self.view.text_only.get_untracked();
         if !text_only && self.local_stream.with_untracked(Option::is_none) {
             self.view.status.set("Starting your camera…".into());
             match media::open_camera().await {

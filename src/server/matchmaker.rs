@@ -563,11 +563,11 @@ impl Matchmaker {
 
     /// Takes `id` out of every pool it waits in.
     fn leave_pool(&mut self, id: SessionId) {
-        let Some(me) = self.sessions.get(&id) else {
+        let Some(prefs) = self.sessions.get(&id).map(Session::preferences) else {
             return;
         };
         let was_waiting = self.open_pool.index.contains_key(&id)
-            || me.preferences().iter().any(|p| {
+            || prefs.iter().any(|p| {
                 self.by_preference
                     .get(p)
                     .is_some_and(|pool| pool.index.contains_key(&id))
@@ -577,7 +577,7 @@ impl Matchmaker {
         }
         self.waiting -= 1;
         self.open_pool.remove(id);
-        for pref in me.preferences() {
+        for pref in prefs {
             if let Some(pool) = self.by_preference.get_mut(&pref) {
                 pool.remove(id);
                 if pool.is_empty() {
