@@ -3,7 +3,7 @@
 # there. Everything comes from the package registries: crates.io, npm and Debian.
 #
 #   scripts/setup.sh          build tools: wasm target, cargo-leptos, wasm-bindgen, wasm-opt
-#   scripts/setup.sh --test   also the test tools: Chromium, coturn and the Playwright package
+#   scripts/setup.sh --test   also the test tools: Chromium, coturn, Redis and the Playwright package
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -62,20 +62,24 @@ else
 fi
 
 if $want_test; then
-  step "Chromium and coturn (Debian packages) for the browser tests"
+  step "Chromium, coturn and Redis (Debian packages) for the tests"
   missing=()
   [[ -x /usr/bin/chromium ]] || missing+=(chromium)
   command -v turnserver >/dev/null || missing+=(coturn)
+  command -v redis-server >/dev/null && command -v redis-cli >/dev/null || missing+=(redis-server redis-tools)
   if [[ ${#missing[@]} -eq 0 ]]; then
     ok "$(/usr/bin/chromium --version 2>/dev/null)"
     ok "coturn $(turnserver --version 2>/dev/null | head -1)"
+    ok "$(redis-server --version)"
   else
     as_root apt-get update
-    # coturn's package would start a system TURN server; the tests start their own.
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
-    if command -v systemctl >/dev/null && systemctl is-active --quiet coturn 2>/dev/null; then
-      as_root systemctl stop coturn || true
-    fi
+    # The packages may start system services; the tests start their own on free ports.
+    for service in coturn redis-server; do
+      if command -v systemctl >/dev/null && systemctl is-active --quiet "$service" 2>/dev/null; then
+        as_root systemctl stop "$service" || true
+      fi
+    done
   fi
 
   step "Playwright (npm, pinned in end2end/package-lock.json; uses Debian's Chromium, downloads no browser)"

@@ -131,6 +131,46 @@ impl ClientMsg {
             text_only: false,
         }
     }
+
+    /// For a message the server passes on to the partner (offer, answer, candidate, chat,
+    /// typing, media): the call it names and what the partner receives. Any other message is
+    /// handed back.
+    pub fn for_partner(self) -> Result<(CallId, ServerMsg), ClientMsg> {
+        Ok(match self {
+            ClientMsg::Offer { call_id, sdp } => (call_id, ServerMsg::Offer { call_id, sdp }),
+            ClientMsg::Answer { call_id, sdp } => (call_id, ServerMsg::Answer { call_id, sdp }),
+            ClientMsg::Ice {
+                call_id,
+                role,
+                candidate,
+            } => (
+                call_id,
+                // The sender's peer1 talks to the partner's peer2, and the other way round.
+                ServerMsg::Ice {
+                    call_id,
+                    role: role.counterpart(),
+                    candidate,
+                },
+            ),
+            ClientMsg::Chat { call_id, text } => (call_id, ServerMsg::Chat { call_id, text }),
+            ClientMsg::Typing { call_id, typing } => {
+                (call_id, ServerMsg::Typing { call_id, typing })
+            }
+            ClientMsg::Media {
+                call_id,
+                mic,
+                camera,
+            } => (
+                call_id,
+                ServerMsg::Media {
+                    call_id,
+                    mic,
+                    camera,
+                },
+            ),
+            other => return Err(other),
+        })
+    }
 }
 
 /// The longest chat line, in characters.
@@ -254,6 +294,10 @@ pub enum ErrorCode {
     ChatRefused,
     /// The interests given with Call break the rules of [`normalize_interests`].
     BadInterests,
+    /// Matching is paused: this server lost its connection to the store it shares with the
+    /// other servers. Any call or search of the session has ended; Call works again once the
+    /// server is back (it recovers by itself).
+    MatchingUnavailable,
 }
 
 impl ErrorCode {
@@ -332,6 +376,27 @@ impl ServerMsg {
         ServerMsg::Error {
             code,
             message: message.into(),
+        }
+    }
+
+    /// The call a message about a call names.
+    pub fn call_id(&self) -> Option<CallId> {
+        match self {
+            ServerMsg::Matched { call_id, .. }
+            | ServerMsg::Offer { call_id, .. }
+            | ServerMsg::Answer { call_id, .. }
+            | ServerMsg::Ice { call_id, .. }
+            | ServerMsg::Winner { call_id, .. }
+            | ServerMsg::CallEnded { call_id, .. }
+            | ServerMsg::Reported { call_id }
+            | ServerMsg::Chat { call_id, .. }
+            | ServerMsg::Typing { call_id, .. }
+            | ServerMsg::Media { call_id, .. } => Some(*call_id),
+            ServerMsg::Online { .. }
+            | ServerMsg::Searching
+            | ServerMsg::Idle
+            | ServerMsg::ShuttingDown
+            | ServerMsg::Error { .. } => None,
         }
     }
 }

@@ -488,6 +488,13 @@ impl CallController {
                 self.closing_reason.set_value(Some(message.clone()));
                 self.view.status.set(message);
             }
+            ErrorCode::MatchingUnavailable => {
+                // The server ended this side's call or search; Call works again shortly.
+                self.hang_up();
+                self.calling_clicked.set(false);
+                self.view.call_state.set(CallState::Idle);
+                self.view.status.set(message);
+            }
             ErrorCode::NextTooFast => {
                 // The server kept us in the call this side already left: end it properly.
                 self.end();

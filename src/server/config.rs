@@ -151,6 +151,17 @@ pub struct Config {
     #[arg(long, env = "DUET_REPORT_RETENTION", default_value = "30days", value_parser = humantime::parse_duration)]
     pub report_retention: Duration,
 
+    /// Redis shared by several duet nodes, e.g. `redis://10.0.0.5:6379/0`: with it, presence,
+    /// matching and relaying span every node using that Redis. Without it, this server works
+    /// alone, in memory.
+    #[arg(long, env = "DUET_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+
+    /// With Redis: a node not heard from for this long is taken for dead; its visitors leave
+    /// the pool and their partners on other nodes are told. Nodes beat five times as often.
+    #[arg(long, env = "DUET_NODE_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub node_timeout: Duration,
+
     /// Token for the moderators' page at /admin. Without one, the page is switched off.
     #[arg(long, env = "DUET_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,

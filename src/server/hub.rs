@@ -1,44 +1,29 @@
-//! The hub: the one place where all sessions of this server meet.
+//! The hub: where sessions meet. The seam between one server and many.
 //!
-//! It owns the [`Matchmaker`] and each session's outbound queue behind one lock, so a match,
-//! a relay or a hang-up is decided and delivered in one atomic step. Delivery never waits:
-//! a session whose queue is full is cut off (its socket task sees the queue close), so one
-//! slow browser can never stall anybody else.
+//! Presence, matching and relaying go through [`Hub`], which has two back ends:
+//! - [`LocalHub`]: everything in this process (the default; one server needs nothing else);
+//! - [`RedisHub`]: several servers ("nodes") share one pool of strangers through Redis
+//!   (`--redis-url`).
+//!
+//! Socket tasks and server functions only ever see this enum, so they cannot tell which one
+//! runs.
 
 use crate::protocol::{CallId, ClientMsg, ServerMsg};
-use crate::server::matchmaker::{Effects, Matchmaker, RelayError, SessionId};
-use crate::server::metrics::Metrics;
+use crate::server::local_hub::LocalHub;
+use crate::server::matchmaker::{RelayError, SessionId};
+use crate::server::redis_hub::RedisHub;
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 use tokio::sync::mpsc;
 
-/// A cheap-to-clone handle on the shared state.
+/// Sessions, matching and relaying, in this process or shared through Redis.
 #[derive(Clone)]
-pub struct Hub {
-    /// A std mutex, not a tokio one: every critical section is short and synchronous (no
-    /// `.await` inside), which is exactly what a std mutex is for.
-    inner: Arc<Mutex<HubState>>,
-    /// How long a new call may take to connect before both sides are sent searching again.
-    connect_timeout: Duration,
-    /// How long a search with preferences looks only for a stranger who shares one.
-    preference_wait: Duration,
-    /// How many messages may wait for one slow browser before it is cut off.
-    outbox_capacity: usize,
-    /// Counts matches and relayed messages.
-    metrics: Metrics,
+pub enum Hub {
+    Local(LocalHub),
+    Redis(RedisHub),
 }
 
-struct HubState {
-    matchmaker: Matchmaker,
-    /// Each online session's queue of messages for its socket task.
-    outboxes: HashMap<SessionId, mpsc::Sender<ServerMsg>>,
-    /// Each online session's client address: whom a report is about, whom a ban removes.
-    addresses: HashMap<SessionId, IpAddr>,
-}
-
-/// Counts for logs, `/healthz` and tests.
+/// Counts for `/healthz`, `/metrics` and tests: this server's own sessions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct HubStats {
     pub online: usize,
@@ -47,161 +32,104 @@ pub struct HubStats {
 }
 
 impl Hub {
-    /// An empty hub.
-    pub fn new(
-        connect_timeout: Duration,
-        preference_wait: Duration,
-        outbox_capacity: usize,
-        metrics: Metrics,
-    ) -> Self {
-        Hub {
-            inner: Arc::new(Mutex::new(HubState {
-                matchmaker: Matchmaker::default(),
-                outboxes: HashMap::new(),
-                addresses: HashMap::new(),
-            })),
-            connect_timeout,
-            preference_wait,
-            outbox_capacity: outbox_capacity.max(1),
-            metrics,
-        }
-    }
-
     /// Adds a session from `address`; returns its id and the queue its socket task sends from.
     pub fn register(&self, address: IpAddr) -> (SessionId, mpsc::Receiver<ServerMsg>) {
-        let (tx, rx) = mpsc::channel(self.outbox_capacity);
-        let mut state = self.lock();
-        let id = state.matchmaker.join();
-        state.outboxes.insert(id, tx);
-        state.addresses.insert(id, address);
-        (id, rx)
+        match self {
+            Hub::Local(hub) => hub.register(address),
+            Hub::Redis(hub) => hub.register(address),
+        }
     }
 
     /// Removes a session whose socket is gone, telling its partner.
-    pub fn unregister(&self, id: SessionId) {
-        let mut state = self.lock();
-        state.outboxes.remove(&id);
-        state.addresses.remove(&id);
-        let fx = state.matchmaker.leave(id);
-        self.apply(&mut state, fx);
+    pub async fn unregister(&self, id: SessionId) {
+        match self {
+            Hub::Local(hub) => hub.unregister(id),
+            Hub::Redis(hub) => hub.unregister(id).await,
+        }
     }
 
     /// Handles one message from session `id`; a refusal is returned for the caller to report.
-    pub fn handle(&self, id: SessionId, msg: ClientMsg) -> Result<(), RelayError> {
-        let relayed = match &msg {
-            ClientMsg::Offer { .. } => Some("offer"),
-            ClientMsg::Answer { .. } => Some("answer"),
-            ClientMsg::Ice { .. } => Some("ice"),
-            _ => None,
-        };
-        let mut state = self.lock();
-        let fx = state.matchmaker.handle(id, msg)?;
-        self.apply(&mut state, fx);
-        if let Some(kind) = relayed {
-            self.metrics.relayed(kind);
+    pub async fn handle(&self, id: SessionId, msg: ClientMsg) -> Result<(), RelayError> {
+        match self {
+            Hub::Local(hub) => hub.handle(id, msg),
+            Hub::Redis(hub) => hub.handle(id, msg).await,
         }
-        Ok(())
     }
 
     /// The address of the stranger `id` is in call `call_id` with: whom a report is about.
-    pub fn report_target(&self, id: SessionId, call_id: CallId) -> Result<IpAddr, RelayError> {
-        let state = self.lock();
-        let partner = state.matchmaker.partner_in(id, call_id)?;
-        state
-            .addresses
-            .get(&partner)
-            .copied()
-            .ok_or(RelayError::NotInCall)
-    }
-
-    /// Sends `farewell` to every session from `address` and disconnects them (a new ban).
-    pub fn disconnect_address(&self, address: IpAddr, farewell: ServerMsg) {
-        let mut state = self.lock();
-        let leaving: Vec<SessionId> = state
-            .addresses
-            .iter()
-            .filter(|(_, a)| **a == address)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in leaving {
-            // Dropping the queue after the farewell closes the socket once it is sent.
-            if let Some(outbox) = state.outboxes.remove(&id) {
-                let _ = outbox.try_send(farewell.clone());
-            }
+    pub async fn report_target(
+        &self,
+        id: SessionId,
+        call_id: CallId,
+    ) -> Result<IpAddr, RelayError> {
+        match self {
+            Hub::Local(hub) => hub.report_target(id, call_id),
+            Hub::Redis(hub) => hub.report_target(id, call_id).await,
         }
     }
 
-    /// Sessions online on this server.
+    /// Sends `farewell` to every session from `address` and disconnects them (a new ban), on
+    /// every node.
+    pub async fn disconnect_address(&self, address: IpAddr, farewell: ServerMsg) {
+        match self {
+            Hub::Local(hub) => hub.disconnect_address(address, farewell),
+            Hub::Redis(hub) => hub.disconnect_address(address, farewell).await,
+        }
+    }
+
+    /// Sessions online on the whole site.
     pub fn online(&self) -> usize {
-        self.lock().matchmaker.online()
+        match self {
+            Hub::Local(hub) => hub.online(),
+            Hub::Redis(hub) => hub.online(),
+        }
     }
 
-    /// Online, searching and in-call counts, read at one instant.
+    /// This server's online, searching and in-call counts.
     pub fn stats(&self) -> HubStats {
-        let state = self.lock();
-        HubStats {
-            online: state.matchmaker.online(),
-            searching: state.matchmaker.searching(),
-            calls: state.matchmaker.calls(),
+        match self {
+            Hub::Local(hub) => hub.stats(),
+            Hub::Redis(hub) => hub.stats(),
         }
     }
 
-    fn expire(&self, call: CallId) {
-        let mut state = self.lock();
-        let fx = state.matchmaker.expire(call);
-        self.apply(&mut state, fx);
-    }
-
-    fn open_search(&self, id: SessionId, search_gen: u64) {
-        let mut state = self.lock();
-        let fx = state.matchmaker.open_search(id, search_gen);
-        self.apply(&mut state, fx);
-    }
-
-    fn lock(&self) -> MutexGuard<'_, HubState> {
-        // A panic elsewhere while holding the lock must not take every later session down with
-        // it: the matchmaker's state is updated field by field and stays usable.
-        self.inner
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// Delivers a transition's messages and arms its timers: a connect timeout for each new
-    /// video call, the end of the preference wait for each search that has one.
-    fn apply(&self, state: &mut HubState, fx: Effects) {
-        for (to, msg) in fx.messages {
-            let Some(outbox) = state.outboxes.get(&to) else {
-                continue;
-            };
-            match outbox.try_send(msg) {
-                Ok(()) => {}
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    // Dropping the sender closes the queue: that socket task ends and the
-                    // session leaves through the normal teardown.
-                    tracing::warn!(session = %to, "outbound queue full; disconnecting slow client");
-                    state.outboxes.remove(&to);
-                }
-                Err(mpsc::error::TrySendError::Closed(_)) => {}
-            }
+    /// Whether matching works: always with one server; with Redis, while this node reaches it.
+    pub fn matching_available(&self) -> bool {
+        match self {
+            Hub::Local(_) => true,
+            Hub::Redis(hub) => hub.healthy(),
         }
-        for _ in &fx.new_calls {
-            self.metrics.matches.inc();
-        }
-        for call in fx.new_calls {
-            let hub = self.clone();
-            let wait = self.connect_timeout;
-            tokio::spawn(async move {
-                tokio::time::sleep(wait).await;
-                hub.expire(call);
-            });
-        }
-        for (id, search_gen) in fx.preference_waits {
-            let hub = self.clone();
-            let wait = self.preference_wait;
-            tokio::spawn(async move {
-                tokio::time::sleep(wait).await;
-                hub.open_search(id, search_gen);
-            });
+    }
+}
+
+/// Each session's queue of messages for its socket task.
+pub type Outboxes = HashMap<SessionId, mpsc::Sender<ServerMsg>>;
+
+/// Puts `msg` in `to`'s queue without waiting. A session whose queue is full is cut off
+/// (dropping the sender closes the queue, so its socket task ends and the session leaves
+/// through the normal teardown): one slow browser never stalls anybody else.
+pub fn deliver(outboxes: &mut Outboxes, to: SessionId, msg: ServerMsg) {
+    let Some(outbox) = outboxes.get(&to) else {
+        return;
+    };
+    if let Err(mpsc::error::TrySendError::Full(_)) = outbox.try_send(msg) {
+        tracing::warn!(session = %to, "outbound queue full; disconnecting slow client");
+        outboxes.remove(&to);
+    }
+}
+
+/// Sends `farewell` to every session from `address` and closes their queues, which ends
+/// their socket tasks (a new ban).
+pub fn disconnect(
+    outboxes: &mut Outboxes,
+    addresses: &HashMap<SessionId, IpAddr>,
+    address: IpAddr,
+    farewell: &ServerMsg,
+) {
+    for (id, _) in addresses.iter().filter(|(_, a)| **a == address) {
+        // Dropping the queue after the farewell closes the socket once it is sent.
+        if let Some(outbox) = outboxes.remove(id) {
+            let _ = outbox.try_send(farewell.clone());
         }
     }
 }

@@ -19,9 +19,26 @@ use rand::{Rng, SeedableRng};
 use std::collections::HashMap;
 use std::fmt;
 
-/// A connected tab. Drawn at random by the server and never sent to any browser.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// A connected tab. Drawn at random by the server and never sent to any browser (nodes
+/// sharing a Redis name sessions to each other as 32 hex digits).
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(into = "String", try_from = "String")]
 pub struct SessionId(pub u128);
+
+impl From<SessionId> for String {
+    fn from(id: SessionId) -> String {
+        format!("{:032x}", id.0)
+    }
+}
+
+impl TryFrom<String> for SessionId {
+    type Error = std::num::ParseIntError;
+    fn try_from(hex: String) -> Result<Self, Self::Error> {
+        u128::from_str_radix(&hex, 16).map(SessionId)
+    }
+}
 
 impl fmt::Display for SessionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -108,6 +125,8 @@ pub enum RelayError {
     ChatTooLong,
     #[error("{0}")]
     BadInterests(String),
+    #[error("Matching is paused for a moment: this server lost touch with the others. Press Call again shortly.")]
+    MatchingUnavailable,
 }
 
 impl RelayError {
@@ -118,8 +137,19 @@ impl RelayError {
             RelayError::StaleCall(_) => ErrorCode::StaleCall,
             RelayError::ChatTooLong => ErrorCode::ChatRefused,
             RelayError::BadInterests(_) => ErrorCode::BadInterests,
+            RelayError::MatchingUnavailable => ErrorCode::MatchingUnavailable,
         };
         ServerMsg::error(code, self.to_string())
+    }
+}
+
+/// The server's own rules for what one side sends the other: chat lines have a length limit.
+pub fn check_relayable(msg: &ServerMsg) -> Result<(), RelayError> {
+    match msg {
+        ServerMsg::Chat { text, .. } if text.chars().count() > MAX_CHAT_CHARS => {
+            Err(RelayError::ChatTooLong)
+        }
+        _ => Ok(()),
     }
 }
 
@@ -294,60 +324,10 @@ impl Matchmaker {
                     self.search(partner, &mut fx);
                 }
             }
-            ClientMsg::Offer { call_id, sdp } => {
-                let partner = self.partner_in(id, call_id)?;
-                fx.send(partner, ServerMsg::Offer { call_id, sdp });
-            }
-            ClientMsg::Answer { call_id, sdp } => {
-                let partner = self.partner_in(id, call_id)?;
-                fx.send(partner, ServerMsg::Answer { call_id, sdp });
-            }
-            ClientMsg::Ice {
-                call_id,
-                role,
-                candidate,
-            } => {
-                let partner = self.partner_in(id, call_id)?;
-                // The sender's peer1 talks to the partner's peer2, and the other way round.
-                fx.send(
-                    partner,
-                    ServerMsg::Ice {
-                        call_id,
-                        role: role.counterpart(),
-                        candidate,
-                    },
-                );
-            }
             // Recording a report is the moderation store's job (see `ws.rs`); the matching
             // state only vouches that the call is the sender's own.
             ClientMsg::Report { call_id, .. } => {
                 self.partner_in(id, call_id)?;
-            }
-            ClientMsg::Chat { call_id, text } => {
-                let partner = self.partner_in(id, call_id)?;
-                if text.chars().count() > MAX_CHAT_CHARS {
-                    return Err(RelayError::ChatTooLong);
-                }
-                fx.send(partner, ServerMsg::Chat { call_id, text });
-            }
-            ClientMsg::Typing { call_id, typing } => {
-                let partner = self.partner_in(id, call_id)?;
-                fx.send(partner, ServerMsg::Typing { call_id, typing });
-            }
-            ClientMsg::Media {
-                call_id,
-                mic,
-                camera,
-            } => {
-                let partner = self.partner_in(id, call_id)?;
-                fx.send(
-                    partner,
-                    ServerMsg::Media {
-                        call_id,
-                        mic,
-                        camera,
-                    },
-                );
             }
             ClientMsg::Connected { call_id, role } => {
                 let partner = self.partner_in(id, call_id)?;
@@ -370,6 +350,14 @@ impl Matchmaker {
                         };
                         fx.send(side, ServerMsg::Winner { call_id, role });
                     }
+                }
+            }
+            // What is left is passed on to the partner, within the sender's own call only.
+            relayed => {
+                if let Ok((call_id, relayed)) = relayed.for_partner() {
+                    let partner = self.partner_in(id, call_id)?;
+                    check_relayable(&relayed)?;
+                    fx.send(partner, relayed);
                 }
             }
         }

@@ -146,6 +146,7 @@ fn error_kind(code: ErrorCode) -> &'static str {
         ErrorCode::Banned => "banned",
         ErrorCode::MessageTooBig => "message_too_big",
         ErrorCode::Unavailable => "unavailable",
+        ErrorCode::MatchingUnavailable => "matching_unavailable",
         ErrorCode::ChatRefused => "chat_refused",
         ErrorCode::BadInterests => "bad_interests",
     }

@@ -8,15 +8,18 @@ pub mod config;
 pub mod headers;
 pub mod hub;
 pub mod limits;
+pub mod local_hub;
 pub mod matchmaker;
 pub mod metrics;
 pub mod moderation;
 pub mod presence;
+pub mod redis_hub;
 pub mod turn;
 pub mod ws;
 
 use crate::app::{shell, App};
 use axum::extract::{FromRef, State};
+use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use config::Config;
@@ -24,8 +27,10 @@ use hub::{Hub, HubStats};
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use limits::ConnectionLimiter;
+use local_hub::LocalHub;
 use metrics::Metrics;
 use moderation::{Moderation, ModerationError};
+use redis_hub::RedisHub;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -65,16 +70,33 @@ impl FromRef<AppState> for LeptosOptions {
 }
 
 impl AppState {
-    /// Builds the state for `config`: opens the moderation database and starts the background
-    /// tasks (presence, housekeeping). Must run inside a tokio runtime.
-    pub fn new(config: Config) -> Result<Self, ModerationError> {
+    /// Builds the state for `config`: opens the moderation database, joins the other nodes
+    /// when there is a Redis, and starts the background tasks (presence, housekeeping).
+    pub async fn new(config: Config) -> Result<Self, StartError> {
         let metrics = Metrics::default();
-        let hub = Hub::new(
-            config.connect_timeout,
-            config.interest_wait,
-            config.outbox_capacity,
-            metrics.clone(),
-        );
+        let shutdown = CancellationToken::new();
+        let hub = match &config.redis_url {
+            None => Hub::Local(LocalHub::new(
+                config.connect_timeout,
+                config.interest_wait,
+                config.outbox_capacity,
+                metrics.clone(),
+            )),
+            Some(url) => Hub::Redis(
+                RedisHub::connect(
+                    redis_hub::Settings {
+                        url: url.clone(),
+                        node_timeout: config.node_timeout,
+                        connect_timeout: config.connect_timeout,
+                        preference_wait: config.interest_wait,
+                        outbox_capacity: config.outbox_capacity,
+                    },
+                    metrics.clone(),
+                    shutdown.clone(),
+                )
+                .await?,
+            ),
+        };
         let presence = presence::spawn(hub.clone(), config.presence_interval);
         let state = AppState {
             leptos_options: leptos_options(&config),
@@ -86,7 +108,7 @@ impl AppState {
             config: Arc::new(config),
             hub,
             presence,
-            shutdown: CancellationToken::new(),
+            shutdown,
             sessions: TaskTracker::new(),
             metrics,
         };
@@ -187,19 +209,32 @@ async fn metrics(State(state): State<AppState>) -> impl axum::response::IntoResp
     )
 }
 
-/// `GET /healthz`: the server is up; with the counts it sees.
-async fn healthz(State(state): State<AppState>) -> Json<serde_json::Value> {
+/// `GET /healthz`: the server is up, with the counts it sees. With Redis, also whether this
+/// node reaches it: while it does not, matching is paused here and the answer is a 503, so a
+/// load balancer sends new visitors to a node that works.
+async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<serde_json::Value>) {
     let HubStats {
         online,
         searching,
         calls,
     } = state.hub.stats();
-    Json(serde_json::json!({
+    let mut body = serde_json::json!({
         "status": "ok",
         "online": online,
         "searching": searching,
         "calls": calls,
-    }))
+    });
+    let mut code = StatusCode::OK;
+    if let Hub::Redis(_) = &state.hub {
+        let up = state.hub.matching_available();
+        body["redis"] = if up { "up" } else { "down" }.into();
+        body["site_online"] = state.hub.online().into();
+        if !up {
+            body["status"] = "redis_unavailable".into();
+            code = StatusCode::SERVICE_UNAVAILABLE;
+        }
+    }
+    (code, Json(body))
 }
 
 /// Why the server could not start.
@@ -212,6 +247,8 @@ pub enum StartError {
     },
     #[error(transparent)]
     Moderation(#[from] ModerationError),
+    #[error(transparent)]
+    Redis(#[from] redis_hub::ConnectError),
     #[error("server error: {0}")]
     Serve(#[from] std::io::Error),
 }
@@ -223,7 +260,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| StartError::Listen { addr, source })?;
-    let state = AppState::new(config)?;
+    let state = AppState::new(config).await?;
     let shutdown = state.shutdown.clone();
     tokio::spawn(async move {
         shutdown_signal().await;

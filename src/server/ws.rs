@@ -204,7 +204,7 @@ async fn run_session(
         }
     };
 
-    state.hub.unregister(id);
+    state.hub.unregister(id).await;
     match exit {
         Exit::MessageTooBig => {
             state.metrics.error(ErrorCode::MessageTooBig);
@@ -292,7 +292,7 @@ impl SessionGuard {
                 "You are chatting too fast; that line was not sent.",
             )),
             ClientMsg::Report { call_id, reason } => {
-                let reported = match state.hub.report_target(id, call_id) {
+                let reported = match state.hub.report_target(id, call_id).await {
                     Ok(ip) => ip,
                     Err(e) => return Some(e.to_msg()),
                 };
@@ -302,7 +302,10 @@ impl SessionGuard {
                         if let Some(ban) = ban {
                             state.metrics.bans.inc();
                             tracing::info!("an address was banned after reports");
-                            state.hub.disconnect_address(reported, banned(ban.until));
+                            state
+                                .hub
+                                .disconnect_address(reported, banned(ban.until))
+                                .await;
                         }
                         Some(ServerMsg::Reported { call_id })
                     }
@@ -315,7 +318,7 @@ impl SessionGuard {
                     }
                 }
             }
-            msg => state.hub.handle(id, msg).err().map(|e| e.to_msg()),
+            msg => state.hub.handle(id, msg).await.err().map(|e| e.to_msg()),
         }
     }
 }

@@ -37,6 +37,13 @@ impl TestServer {
 
     /// Starts a server on an existing data directory (to see what survives a restart).
     pub async fn start_with_data(flags: &[&str], data_dir: Arc<TempDir>) -> TestServer {
+        // DUET_TEST_LOG=debug shows the servers' logs when a test needs explaining.
+        if let Ok(filter) = std::env::var("DUET_TEST_LOG") {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_test_writer()
+                .try_init();
+        }
         let dir = data_dir.path().to_str().unwrap().to_owned();
         let args = ["duet", "--data-dir", &dir]
             .into_iter()
@@ -44,7 +51,7 @@ impl TestServer {
         let config = Config::parse_from(args);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let state = AppState::new(config).expect("server state");
+        let state = AppState::new(config).await.expect("server state");
         tokio::spawn(duet::server::serve(listener, state.clone()));
         TestServer {
             addr,
@@ -78,15 +85,152 @@ impl TestServer {
 
     /// Opens a socket without reading anything; the upgrade's HTTP error if refused.
     pub async fn open_with(&self, headers: &[(&str, &str)]) -> Result<Client, tungstenite::Error> {
-        let mut request = format!("ws://{}/ws", self.addr).into_client_request()?;
-        for (name, value) in headers {
-            request.headers_mut().insert(
-                tungstenite::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
-                value.parse().unwrap(),
-            );
+        open_socket(self.addr, headers).await
+    }
+}
+
+/// Opens a signaling socket to the server at `addr` without reading anything.
+pub async fn open_socket(
+    addr: SocketAddr,
+    headers: &[(&str, &str)],
+) -> Result<Client, tungstenite::Error> {
+    let mut request = format!("ws://{addr}/ws").into_client_request()?;
+    for (name, value) in headers {
+        request.headers_mut().insert(
+            tungstenite::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            value.parse().unwrap(),
+        );
+    }
+    let (ws, _) = tokio_tungstenite::connect_async(request).await?;
+    Ok(Client { ws, close: None })
+}
+
+/// Opens a signaling socket to `addr` and reads the greeting (the online count).
+pub async fn connect_to(addr: SocketAddr) -> Client {
+    let mut client = open_socket(addr, &[]).await.expect("WebSocket connects");
+    match client.next_any().await {
+        Some(ServerMsg::Online { .. }) => client,
+        other => panic!("expected the online count first, got {other:?}"),
+    }
+}
+
+/// A port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A real `redis-server` (Debian's package) on a free loopback port, with nothing saved to
+/// disk; stopped when dropped.
+pub struct TestRedis {
+    pub port: u16,
+    child: Option<tokio::process::Child>,
+}
+
+impl TestRedis {
+    pub async fn start() -> TestRedis {
+        let mut redis = TestRedis {
+            port: free_port(),
+            child: None,
+        };
+        redis.restart().await;
+        redis
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// Starts (again) on the same port, empty, and waits until it accepts connections.
+    pub async fn restart(&mut self) {
+        use tokio::io::{AsyncBufReadExt, BufReader};
+        let port = self.port.to_string();
+        let mut child = tokio::process::Command::new("redis-server")
+            .args(["--port", &port, "--bind", "127.0.0.1", "--save", ""])
+            .args(["--appendonly", "no", "--protected-mode", "no"])
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("redis-server is installed (scripts/setup.sh --test installs it)");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        loop {
+            let line = tokio::time::timeout(PATIENCE, lines.next_line())
+                .await
+                .expect("redis-server starts in time")
+                .unwrap()
+                .expect("redis-server says when it is ready");
+            if line.contains("Ready to accept connections") {
+                break;
+            }
         }
-        let (ws, _) = tokio_tungstenite::connect_async(request).await?;
-        Ok(Client { ws, close: None })
+        // Keep draining its log so it never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        self.child = Some(child);
+    }
+
+    /// Kills the server at once (as a crash would), and waits until it is gone.
+    pub async fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().await.unwrap();
+        }
+    }
+
+    /// Runs one command with redis-cli and returns its output.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = std::process::Command::new("redis-cli")
+            .args(["-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .expect("redis-cli runs");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+}
+
+/// The real duet binary as a separate process (a node that can be killed), on a free port.
+pub struct ChildServer {
+    pub addr: SocketAddr,
+    child: tokio::process::Child,
+    _data_dir: TempDir,
+}
+
+impl ChildServer {
+    pub async fn start(flags: &[&str]) -> ChildServer {
+        use tokio::io::{AsyncBufReadExt, BufReader};
+        let data_dir = TempDir::new().unwrap();
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_duet"))
+            .args(["--site-addr", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir.path())
+            .args(flags)
+            .env("RUST_LOG", "info")
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let addr = loop {
+            let line = tokio::time::timeout(PATIENCE, lines.next_line())
+                .await
+                .expect("the server starts in time")
+                .unwrap()
+                .expect("the server logs its address");
+            if let Some(rest) = line.split("listening on http://").nth(1) {
+                break rest.trim().parse().unwrap();
+            }
+        };
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        ChildServer {
+            addr,
+            child,
+            _data_dir: data_dir,
+        }
+    }
+
+    /// SIGKILL: the node dies without a word to anyone.
+    pub async fn kill(&mut self) {
+        self.child.kill().await.unwrap();
     }
 }
 

@@ -1,0 +1,349 @@
+-- duet's matchmaker on Redis: the seed's GetRandomUser / Sendmatch / Checkmatch rule, run
+-- for every node that shares this Redis. Redis runs a script alone, so each call below is
+-- one atomic step across the whole site: nobody can be picked by two searches at once, and
+-- a pair is confirmed (both still searching, Call still pressed) in the same step that
+-- picked it. The in-memory twin of this file is src/server/matchmaker.rs; the rules match.
+--
+-- EVALSHA <sha> 0 <op> <node> <seed> <args...>
+--   op    what happened (see the end of this file)
+--   node  the calling node's id
+--   seed  128 random bits from the caller: call ids are minted from it (Redis seeds Lua's
+--         own random generator the same way on every call, so it cannot be used)
+--
+-- Keys (all under "duet:"):
+--   s:<session>         hash: node, state (idle|searching|call), call, partner, last, tags
+--                       (JSON list), text (1|0), gen (search number), open (1|0), addr;
+--                       made at the session's first Call, deleted when its tab closes
+--   c:<call>            hash: a, b, text (1|0), winner (the session whose peer1 won)
+--   pool:open           set: searching sessions that take anyone
+--   pool:p:<pref>       set: searching sessions preferring i:<interest> or text (text-only)
+--   node:<node>         the node's heartbeat: its online count, with a time to live
+--   node:<node>:sessions set: the node's sessions, so a dead node's can be found
+--   nodes               set: every node that has beaten
+-- Messages for a node's sessions are published, one JSON list per node per step, on the
+-- channel duet:events:<node>.
+
+local op, node, seed = ARGV[1], ARGV[2], ARGV[3]
+local P = 'duet:'
+local OPEN = P .. 'pool:open'
+local NODES = P .. 'nodes'
+-- How many pool members one look at a pool draws. Only the stranger just left can be
+-- excluded (and the rare few who last left us), so a handful always finds someone.
+local SAMPLE = 8
+
+local function session_key(id) return P .. 's:' .. id end
+local function call_key(id) return P .. 'c:' .. id end
+local function pool_key(pref) return P .. 'pool:p:' .. pref end
+local function alive_key(n) return P .. 'node:' .. n end
+local function members_key(n) return P .. 'node:' .. n .. ':sessions' end
+
+local function alive(n)
+  return n and redis.call('EXISTS', alive_key(n)) == 1
+end
+
+-- Messages, batched per node so a node applies one step's messages together (both sides of
+-- a pair on one node see their match before either can relay to the other).
+local batches, nodes_told = {}, {}
+local function emit(to_node, event)
+  if not to_node then return end
+  if not batches[to_node] then
+    batches[to_node] = {}
+    nodes_told[#nodes_told + 1] = to_node
+  end
+  table.insert(batches[to_node], event)
+end
+local function flush()
+  for _, n in ipairs(nodes_told) do
+    redis.call('PUBLISH', P .. 'events:' .. n, cjson.encode(batches[n]))
+  end
+end
+
+local minted = 0
+local function new_call_id()
+  minted = minted + 1
+  return string.sub(redis.sha1hex(seed .. ':' .. minted), 1, 16)
+end
+
+local function preferences(id)
+  local rec = redis.call('HMGET', session_key(id), 'tags', 'text')
+  local prefs = {}
+  for _, tag in ipairs(cjson.decode(rec[1] or '[]')) do prefs[#prefs + 1] = 'i:' .. tag end
+  if rec[2] == '1' then prefs[#prefs + 1] = 'text' end
+  return prefs
+end
+
+local function leave_pool(id)
+  redis.call('SREM', OPEN, id)
+  for _, pref in ipairs(preferences(id)) do redis.call('SREM', pool_key(pref), id) end
+end
+
+-- GetRandomUser in one pool: a random member that is not `me`, not the stranger `me` just
+-- left, and did not just leave `me`. Members left behind by a node that died are tidied
+-- away on sight (each only once, so a pick stays O(1) amortised). Returns the pick, and the
+-- first excluded member seen.
+local function pick_in(pool, me, my_last)
+  local excluded = false
+  repeat
+    local tidied = false
+    for _, c in ipairs(redis.call('SRANDMEMBER', pool, SAMPLE)) do
+      if c ~= me then
+        local rec = redis.call('HMGET', session_key(c), 'node', 'state', 'last')
+        if rec[2] ~= 'searching' or not alive(rec[1]) then
+          redis.call('SREM', pool, c)
+          tidied = true
+        elseif c == my_last or rec[3] == me then
+          excluded = excluded or c
+        else
+          return c, excluded
+        end
+      end
+    end
+  until not tidied
+  return false, excluded
+end
+
+-- GetRandomUser among those sharing one of `prefs`, trying them from a random place.
+local function pick_by_preference(me, prefs, my_last)
+  local start = tonumber(string.sub(seed, 1, 6), 16) % #prefs
+  local excluded = false
+  for step = 0, #prefs - 1 do
+    local found, first = pick_in(pool_key(prefs[(start + step) % #prefs + 1]), me, my_last)
+    if found then return found end
+    excluded = excluded or first
+  end
+  return excluded
+end
+
+-- The stranger just left is taken only when nobody else this search would take waits.
+local function settle(found, excluded) return found or excluded end
+
+-- Sendmatch + Checkmatch, confirmed in this same atomic step: both are searching (Call still
+-- pressed); both leave the pools and enter a new call; both are told.
+local function pair(a, b)
+  leave_pool(a)
+  leave_pool(b)
+  local call = new_call_id()
+  local ra = redis.call('HMGET', session_key(a), 'node', 'tags', 'text')
+  local rb = redis.call('HMGET', session_key(b), 'node', 'tags', 'text')
+  local theirs = {}
+  for _, tag in ipairs(cjson.decode(rb[2] or '[]')) do theirs[tag] = true end
+  local shared = {}
+  for _, tag in ipairs(cjson.decode(ra[2] or '[]')) do
+    if theirs[tag] then shared[#shared + 1] = tag end
+  end
+  -- cjson writes an empty table as {}, so the list travels as JSON text of its own.
+  shared = #shared == 0 and '[]' or cjson.encode(shared)
+  local text = ra[3] == '1' or rb[3] == '1'
+  redis.call('HSET', call_key(call), 'a', a, 'b', b, 'text', text and '1' or '0')
+  redis.call('HSET', session_key(a), 'state', 'call', 'call', call, 'partner', b)
+  redis.call('HSET', session_key(b), 'state', 'call', 'call', call, 'partner', a)
+  emit(ra[1], { ev = 'matched', to = a, call = call, partner = b, partner_node = rb[1],
+    shared = shared, partner_text = rb[3] == '1', text = text, first = true })
+  emit(rb[1], { ev = 'matched', to = b, call = call, partner = a, partner_node = ra[1],
+    shared = shared, partner_text = ra[3] == '1', text = text, first = false })
+end
+
+-- Call is pressed for `id`: pair it with a waiting stranger at once, or make it wait.
+local function search(id)
+  local k = session_key(id)
+  local n = redis.call('HGET', k, 'node')
+  if not alive(n) then return end
+  local gen = redis.call('HINCRBY', k, 'gen', 1)
+  local prefs = preferences(id)
+  local open = #prefs == 0
+  redis.call('HSET', k, 'state', 'searching', 'open', open and '1' or '0')
+  redis.call('HDEL', k, 'call', 'partner')
+  local my_last = redis.call('HGET', k, 'last')
+  local other
+  if open then
+    other = settle(pick_in(OPEN, id, my_last))
+  else
+    other = pick_by_preference(id, prefs, my_last)
+  end
+  if other then
+    pair(id, other)
+    return
+  end
+  for _, pref in ipairs(prefs) do redis.call('SADD', pool_key(pref), id) end
+  if open then redis.call('SADD', OPEN, id) end
+  emit(n, { ev = 'searching', to = id, gen = gen, open = open })
+end
+
+-- Marks `id` out of its call with `partner`, remembering whom it left.
+local function call_over(id, partner)
+  redis.call('HSET', session_key(id), 'state', 'idle', 'last', partner)
+  redis.call('HDEL', session_key(id), 'call', 'partner')
+end
+
+-- Ends `id`'s call, if it has one; the partner is told why. Returns the partner.
+local function hang_up(id, reason)
+  local rec = redis.call('HMGET', session_key(id), 'state', 'call', 'partner')
+  if rec[1] ~= 'call' then return false end
+  local call, partner = rec[2], rec[3]
+  redis.call('DEL', call_key(call))
+  call_over(id, partner)
+  local partner_node = redis.call('HGET', session_key(partner), 'node')
+  if not partner_node then return false end
+  call_over(partner, id)
+  emit(partner_node, { ev = 'ended', to = partner, call = call, reason = reason })
+  return partner
+end
+
+-- Forgets a session that is gone; its partner is told and searches again.
+local function leave(id)
+  local n = redis.call('HGET', session_key(id), 'node')
+  local partner = hang_up(id, 'partner_left')
+  leave_pool(id)
+  redis.call('DEL', session_key(id))
+  if n then redis.call('SREM', members_key(n), id) end
+  if partner then search(partner) end
+end
+
+-- Forgets every session of node `n`, which stopped beating (or is starting over).
+local function reap(n)
+  for _, id in ipairs(redis.call('SMEMBERS', members_key(n))) do leave(id) end
+  redis.call('DEL', members_key(n))
+  redis.call('SREM', NODES, n)
+end
+
+-- The record of a session of this node, made when it first presses Call (or Next); `addr`
+-- is whom a report about it concerns.
+local function ensure_session(id, addr)
+  local k = session_key(id)
+  if redis.call('EXISTS', k) == 0 then
+    redis.call('HSET', k, 'node', node, 'state', 'idle', 'tags', '[]', 'text', '0', 'gen', 0,
+      'open', '0')
+    redis.call('SADD', members_key(node), id)
+  end
+  redis.call('HSET', k, 'addr', addr)
+end
+
+local ops = {}
+
+-- A node starts, or starts over after losing Redis: whatever Redis still holds of its
+-- sessions is forgotten (their partners elsewhere are told), then it beats.
+-- ARGV: count ttl_ms
+function ops.hello()
+  reap(node)
+  redis.call('SET', alive_key(node), ARGV[4], 'PX', ARGV[5])
+  redis.call('SADD', NODES, node)
+  return 'ok'
+end
+
+-- The heartbeat: refreshes this node's online count and time to live, forgets nodes that
+-- stopped beating, and returns the whole site's online count (or -1 when this node's own
+-- heartbeat had already expired: it must say hello again). ARGV: count ttl_ms
+function ops.beat()
+  if not redis.call('SET', alive_key(node), ARGV[4], 'PX', ARGV[5], 'XX') then return -1 end
+  redis.call('SADD', NODES, node)
+  local total = 0
+  for _, n in ipairs(redis.call('SMEMBERS', NODES)) do
+    local count = redis.call('GET', alive_key(n))
+    if count then total = total + tonumber(count) else reap(n) end
+  end
+  return total
+end
+
+-- A tab closed. ARGV: session
+function ops.leave()
+  leave(ARGV[4])
+  return 'ok'
+end
+
+-- Call pressed, with its preferences; ignored unless idle. ARGV: session addr tags_json text
+function ops.call()
+  local id = ARGV[4]
+  ensure_session(id, ARGV[5])
+  if redis.call('HGET', session_key(id), 'state') ~= 'idle' then return 'ok' end
+  redis.call('HSET', session_key(id), 'tags', ARGV[6], 'text', ARGV[7])
+  search(id)
+  return 'ok'
+end
+
+-- Next: leave the call (the partner searches too) and search; or search from idle.
+-- ARGV: session addr
+function ops.next()
+  local id = ARGV[4]
+  ensure_session(id, ARGV[5])
+  local state = redis.call('HGET', session_key(id), 'state')
+  if state == 'call' then
+    -- The one who pressed Next searches first, so a waiting stranger meets them.
+    local partner = hang_up(id, 'partner_next')
+    search(id)
+    if partner then search(partner) end
+  elseif state == 'idle' then
+    search(id)
+  end
+  return 'ok'
+end
+
+-- End: leave the call or the search and stay idle; the partner searches again.
+-- ARGV: session
+ops['end'] = function()
+  local id = ARGV[4]
+  if not redis.call('HGET', session_key(id), 'state') then return 'ok' end
+  local partner = hang_up(id, 'partner_ended')
+  leave_pool(id)
+  redis.call('HSET', session_key(id), 'state', 'idle')
+  emit(node, { ev = 'idle', to = id })
+  if partner then search(partner) end
+  return 'ok'
+end
+
+-- A side's connection reached `connected`: the first report per call wins, both are told.
+-- ARGV: session call role
+function ops.connected()
+  local id, call, role = ARGV[4], ARGV[5], ARGV[6]
+  local rec = redis.call('HMGET', session_key(id), 'state', 'call', 'partner')
+  if rec[1] ~= 'call' then return 'not_in_call' end
+  if rec[2] ~= call then return 'stale_call' end
+  local partner = rec[3]
+  local offerer = role == 'peer1' and id or partner
+  if redis.call('HSETNX', call_key(call), 'winner', offerer) == 1 then
+    for _, side in ipairs({ id, partner }) do
+      emit(redis.call('HGET', session_key(side), 'node'), { ev = 'winner', to = side,
+        call = call, role = side == offerer and 'peer1' or 'peer2' })
+    end
+  end
+  return 'ok'
+end
+
+-- The connect timeout of `call` ran out: unless it connected (or is text-only), both sides
+-- are told and search again. ARGV: call
+function ops.expire()
+  local call = ARGV[4]
+  local c = redis.call('HMGET', call_key(call), 'a', 'b', 'winner', 'text')
+  if not c[1] or c[3] or c[4] == '1' then return 'ok' end
+  redis.call('DEL', call_key(call))
+  for _, pair_of in ipairs({ { c[1], c[2] }, { c[2], c[1] } }) do
+    local side, other = pair_of[1], pair_of[2]
+    local side_node = redis.call('HGET', session_key(side), 'node')
+    if side_node then
+      call_over(side, other)
+      emit(side_node, { ev = 'ended', to = side, call = call, reason = 'connect_timeout' })
+    end
+  end
+  search(c[1])
+  search(c[2])
+  return 'ok'
+end
+
+-- The preference wait of search number `gen` is over: from now on it takes anyone.
+-- ARGV: session gen
+function ops.open()
+  local id = ARGV[4]
+  local rec = redis.call('HMGET', session_key(id), 'state', 'gen', 'open', 'last')
+  if rec[1] ~= 'searching' or rec[2] ~= ARGV[5] or rec[3] == '1' then return 'ok' end
+  redis.call('HSET', session_key(id), 'open', '1')
+  local other = settle(pick_in(OPEN, id, rec[4]))
+  if other then pair(id, other) else redis.call('SADD', OPEN, id) end
+  return 'ok'
+end
+
+local run = ops[op]
+if not run then return redis.error_reply('unknown op ' .. tostring(op)) end
+-- A node whose heartbeat expired may have been reaped: it must start over, not act.
+if op ~= 'hello' and op ~= 'beat' and not alive(node) then return 'node_lost' end
+local result = run()
+flush()
+return result

@@ -1,0 +1,481 @@
+//! Several duet nodes sharing one real `redis-server`: strangers on different nodes meet,
+//! signals cross between nodes only within a call, a dead node's calls end, and a node that
+//! loses Redis pauses and recovers by itself.
+
+mod common;
+
+use common::{connect_to, pair, ChildServer, Client, TestRedis, TestServer, PATIENCE};
+use duet::protocol::{CallId, ClientMsg, EndReason, ErrorCode, IceCandidate, Role, ServerMsg};
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// A node on `redis` with a short node timeout, plus any other flags.
+async fn node(redis: &TestRedis, flags: &[&str]) -> TestServer {
+    let url = redis.url();
+    let mut all = vec!["--redis-url", &url, "--node-timeout", "1s"];
+    all.extend_from_slice(flags);
+    TestServer::start(&all).await
+}
+
+fn candidate(text: &str) -> IceCandidate {
+    IceCandidate {
+        candidate: text.into(),
+        sdp_mid: Some("0".into()),
+        sdp_m_line_index: Some(0),
+    }
+}
+
+fn error_code(msg: &ServerMsg) -> Option<ErrorCode> {
+    match msg {
+        ServerMsg::Error { code, .. } => Some(*code),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn strangers_on_two_nodes_meet_and_signal_each_other() {
+    let redis = TestRedis::start().await;
+    let (one, two) = (node(&redis, &[]).await, node(&redis, &[]).await);
+    let mut a = one.connect().await;
+    let mut b = two.connect().await;
+    // The online count is the whole site's (a saw 1 when it came, b may have come to 2).
+    a.until_online(2).await;
+    assert_eq!(two.state.hub.online(), 2);
+
+    let call_id = pair(&mut a, &mut b).await;
+
+    a.send(&ClientMsg::Offer {
+        call_id,
+        sdp: "offer-sdp".into(),
+    })
+    .await;
+    assert_eq!(
+        b.recv().await,
+        ServerMsg::Offer {
+            call_id,
+            sdp: "offer-sdp".into()
+        }
+    );
+    b.send(&ClientMsg::Answer {
+        call_id,
+        sdp: "answer-sdp".into(),
+    })
+    .await;
+    assert_eq!(
+        a.recv().await,
+        ServerMsg::Answer {
+            call_id,
+            sdp: "answer-sdp".into()
+        }
+    );
+    b.send(&ClientMsg::Ice {
+        call_id,
+        role: Role::Peer1,
+        candidate: candidate("candidate:1"),
+    })
+    .await;
+    assert_eq!(
+        a.recv().await,
+        ServerMsg::Ice {
+            call_id,
+            role: Role::Peer2,
+            candidate: candidate("candidate:1")
+        }
+    );
+    a.send(&ClientMsg::Chat {
+        call_id,
+        text: "hello from node one".into(),
+    })
+    .await;
+    assert_eq!(
+        b.recv().await,
+        ServerMsg::Chat {
+            call_id,
+            text: "hello from node one".into()
+        }
+    );
+
+    // The first `connected` wins for both sides, whichever node hears it.
+    b.send(&ClientMsg::Connected {
+        call_id,
+        role: Role::Peer2,
+    })
+    .await;
+    a.send(&ClientMsg::Connected {
+        call_id,
+        role: Role::Peer2,
+    })
+    .await;
+    assert_eq!(
+        b.recv().await,
+        ServerMsg::Winner {
+            call_id,
+            role: Role::Peer2
+        }
+    );
+    assert_eq!(
+        a.recv().await,
+        ServerMsg::Winner {
+            call_id,
+            role: Role::Peer1
+        }
+    );
+    // Each node counts its side of the call.
+    assert_eq!(one.state.hub.stats().calls, 1);
+    assert_eq!(two.state.hub.stats().calls, 1);
+}
+
+#[tokio::test]
+async fn signals_cross_nodes_only_within_the_senders_own_call() {
+    let redis = TestRedis::start().await;
+    let (one, two) = (node(&redis, &[]).await, node(&redis, &[]).await);
+    let mut a = one.connect().await;
+    let mut b = two.connect().await;
+    let call_id = pair(&mut a, &mut b).await;
+    let mut c = two.connect().await;
+    let mut d = one.connect().await;
+
+    // A stranger not in any call names the call: refused, nobody hears it.
+    c.send(&ClientMsg::Offer {
+        call_id,
+        sdp: "intruder".into(),
+    })
+    .await;
+    assert_eq!(error_code(&c.recv().await), Some(ErrorCode::NotInCall));
+
+    // c and d in a call of their own name a's call: refused as stale.
+    let other = pair(&mut c, &mut d).await;
+    assert_ne!(other, call_id);
+    d.send(&ClientMsg::Chat {
+        call_id,
+        text: "not yours".into(),
+    })
+    .await;
+    assert_eq!(error_code(&d.recv().await), Some(ErrorCode::StaleCall));
+
+    // a and b hear only each other.
+    a.send(&ClientMsg::Chat {
+        call_id,
+        text: "only b".into(),
+    })
+    .await;
+    assert_eq!(
+        b.recv().await,
+        ServerMsg::Chat {
+            call_id,
+            text: "only b".into()
+        }
+    );
+    c.send(&ClientMsg::Chat {
+        call_id: other,
+        text: "only d".into(),
+    })
+    .await;
+    assert_eq!(
+        d.recv().await,
+        ServerMsg::Chat {
+            call_id: other,
+            text: "only d".into()
+        }
+    );
+}
+
+#[tokio::test]
+async fn next_end_and_closed_tabs_free_the_partner_on_the_other_node() {
+    let redis = TestRedis::start().await;
+    let (one, two) = (node(&redis, &[]).await, node(&redis, &[]).await);
+    let mut a = one.connect().await;
+    let mut b = two.connect().await;
+    let first = pair(&mut a, &mut b).await;
+
+    // c waits on node two; a presses Next: b is told, a meets c (not b again).
+    let mut c = two.connect().await;
+    c.send(&ClientMsg::call()).await;
+    assert_eq!(c.recv().await, ServerMsg::Searching);
+    a.send(&ClientMsg::Next).await;
+    assert_eq!(
+        b.recv().await,
+        ServerMsg::CallEnded {
+            call_id: first,
+            reason: EndReason::PartnerNext
+        }
+    );
+    let ServerMsg::Matched {
+        call_id: second, ..
+    } = a.recv().await
+    else {
+        panic!("a meets the waiting stranger")
+    };
+    assert!(matches!(c.recv().await, ServerMsg::Matched { call_id, .. } if call_id == second));
+    // b, with nobody else waiting, searches.
+    assert_eq!(b.recv().await, ServerMsg::Searching);
+
+    // c presses End: a searches again and meets b, the only one waiting (a's last stranger
+    // was c now).
+    c.send(&ClientMsg::End).await;
+    assert_eq!(c.recv().await, ServerMsg::Idle);
+    assert_eq!(
+        a.recv().await,
+        ServerMsg::CallEnded {
+            call_id: second,
+            reason: EndReason::PartnerEnded
+        }
+    );
+    let ServerMsg::Matched { call_id: third, .. } = a.recv().await else {
+        panic!("a meets b")
+    };
+    assert!(matches!(b.recv().await, ServerMsg::Matched { call_id, .. } if call_id == third));
+
+    // b closes the tab: a is told and searches.
+    drop(b);
+    assert_eq!(
+        a.recv().await,
+        ServerMsg::CallEnded {
+            call_id: third,
+            reason: EndReason::PartnerLeft
+        }
+    );
+    assert_eq!(a.recv().await, ServerMsg::Searching);
+}
+
+#[tokio::test]
+async fn interests_and_the_connect_timeout_work_across_nodes() {
+    let redis = TestRedis::start().await;
+    let flags = ["--interest-wait", "30s", "--connect-timeout", "1s"];
+    let (one, two) = (node(&redis, &flags).await, node(&redis, &flags).await);
+    let call_with = |tags: &[&str]| ClientMsg::Call {
+        interests: tags.iter().map(|t| t.to_string()).collect(),
+        text_only: false,
+    };
+    // Someone who takes anyone waits; a chess fan does not take them yet.
+    let mut anyone = one.connect().await;
+    anyone.send(&ClientMsg::call()).await;
+    assert_eq!(anyone.recv().await, ServerMsg::Searching);
+    let mut fan = two.connect().await;
+    fan.send(&call_with(&["chess", "jazz"])).await;
+    assert_eq!(fan.recv().await, ServerMsg::Searching);
+    // Another chess fan on the other node meets the first, with the shared interest named.
+    let mut other_fan = one.connect().await;
+    other_fan.send(&call_with(&["Chess"])).await;
+    let ServerMsg::Matched {
+        call_id,
+        shared_interests,
+        ..
+    } = other_fan.recv().await
+    else {
+        panic!("the two chess fans meet")
+    };
+    assert_eq!(shared_interests, vec!["chess".to_string()]);
+    assert!(matches!(fan.recv().await, ServerMsg::Matched { call_id: c, .. } if c == call_id));
+
+    // Nobody reports `connected`: after the connect timeout both are told and search again.
+    for side in [&mut fan, &mut other_fan] {
+        assert_eq!(
+            side.recv().await,
+            ServerMsg::CallEnded {
+                call_id,
+                reason: EndReason::ConnectTimeout
+            }
+        );
+    }
+    // Both are searching again; the next message each gets is about the new search.
+    let next_fan = fan.recv().await;
+    let next_other = other_fan.recv().await;
+    assert!(
+        matches!(next_fan, ServerMsg::Searching | ServerMsg::Matched { .. }),
+        "{next_fan:?}"
+    );
+    assert!(
+        matches!(next_other, ServerMsg::Searching | ServerMsg::Matched { .. }),
+        "{next_other:?}"
+    );
+    let _ = anyone;
+}
+
+#[tokio::test]
+async fn a_killed_node_is_noticed_and_its_strangers_partners_are_told() {
+    let redis = TestRedis::start().await;
+    let one = node(&redis, &[]).await;
+    let url = redis.url();
+    let mut two = ChildServer::start(&["--redis-url", &url, "--node-timeout", "1s"]).await;
+    let mut a = one.connect().await;
+    let mut b = connect_to(two.addr).await;
+    let call_id = pair(&mut a, &mut b).await;
+    a.until_online(2).await;
+
+    let killed_at = std::time::Instant::now();
+    two.kill().await;
+    assert_eq!(
+        a.recv().await,
+        ServerMsg::CallEnded {
+            call_id,
+            reason: EndReason::PartnerLeft
+        }
+    );
+    let noticed = killed_at.elapsed();
+    // Within the node timeout, plus one beat of the surviving node.
+    assert!(noticed < Duration::from_millis(1_600), "took {noticed:?}");
+    assert_eq!(a.recv().await, ServerMsg::Searching);
+    a.until_online(1).await;
+    // Nothing of the dead node is left in Redis.
+    assert_eq!(redis.cli(&["SCARD", "duet:nodes"]), "1");
+    assert_eq!(redis.cli(&["SCARD", "duet:pool:open"]), "1");
+}
+
+#[tokio::test]
+async fn losing_redis_pauses_matching_and_it_resumes_by_itself() {
+    let mut redis = TestRedis::start().await;
+    let (one, two) = (node(&redis, &[]).await, node(&redis, &[]).await);
+    let mut a = one.connect().await;
+    let mut b = two.connect().await;
+    pair(&mut a, &mut b).await;
+    let mut c = one.connect().await;
+    c.send(&ClientMsg::call()).await;
+    assert_eq!(c.recv().await, ServerMsg::Searching);
+
+    redis.kill().await;
+    // Everyone in a call or searching is told; the call and the search are over.
+    for side in [&mut a, &mut b, &mut c] {
+        assert_eq!(
+            error_code(&side.recv().await),
+            Some(ErrorCode::MatchingUnavailable)
+        );
+    }
+    let health = reqwest::get(one.url("/healthz")).await.unwrap();
+    assert_eq!(health.status(), 503);
+    let body: serde_json::Value = health.json().await.unwrap();
+    assert_eq!(body["redis"], "down");
+    // A new search is refused with a clear message.
+    a.send(&ClientMsg::call()).await;
+    match a.recv().await {
+        ServerMsg::Error { code, message } => {
+            assert_eq!(code, ErrorCode::MatchingUnavailable);
+            assert!(message.contains("Press Call again"), "{message}");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+
+    // Redis comes back (empty): both nodes notice by themselves.
+    redis.restart().await;
+    for server in [&one, &two] {
+        until_healthy(server).await;
+    }
+    let call_id = pair(&mut a, &mut b).await;
+    a.send(&ClientMsg::Chat {
+        call_id,
+        text: "back".into(),
+    })
+    .await;
+    assert_eq!(
+        b.recv().await,
+        ServerMsg::Chat {
+            call_id,
+            text: "back".into()
+        }
+    );
+}
+
+/// Waits until the node's `/healthz` says Redis is up again.
+async fn until_healthy(server: &TestServer) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let mut poll = tokio::time::interval(Duration::from_millis(50));
+    loop {
+        poll.tick().await;
+        let up = server.state.hub.matching_available();
+        if up {
+            let health = reqwest::get(server.url("/healthz")).await.unwrap();
+            assert_eq!(health.status(), 200);
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the node did not recover"
+        );
+    }
+}
+
+/// Many strangers on three nodes pressing Call and Next at once: every call has at most two
+/// sides, and when everyone has ended, Redis holds no call and no searcher.
+#[tokio::test]
+async fn a_crowd_on_three_nodes_never_shares_a_stranger() {
+    let redis = TestRedis::start().await;
+    let flags = [
+        "--next-burst",
+        "1000",
+        "--next-rate",
+        "1000",
+        "--message-burst",
+        "1000",
+        "--message-rate",
+        "1000",
+    ];
+    let nodes = [
+        node(&redis, &flags).await,
+        node(&redis, &flags).await,
+        node(&redis, &flags).await,
+    ];
+    const PEOPLE: usize = 24;
+    const CALLS_EACH: usize = 3;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let (reached, mut reports) = tokio::sync::mpsc::channel(PEOPLE);
+    let mut tasks = Vec::new();
+    for person in 0..PEOPLE {
+        let addr = nodes[person % 3].addr;
+        let mut stopped = stopped.clone();
+        let reached = reached.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut me = connect_to(addr).await;
+            me.send(&ClientMsg::call()).await;
+            let mut calls: Vec<CallId> = Vec::new();
+            // Everyone presses Next on every match until all have had a few calls.
+            loop {
+                tokio::select! {
+                    msg = me.recv() => match msg {
+                        ServerMsg::Matched { call_id, .. } => {
+                            calls.push(call_id);
+                            if calls.len() == CALLS_EACH {
+                                reached.send(()).await.unwrap();
+                            }
+                            me.send(&ClientMsg::Next).await;
+                        }
+                        ServerMsg::Searching | ServerMsg::CallEnded { .. } => {}
+                        other => panic!("unexpected {other:?}"),
+                    },
+                    _ = stopped.changed() => break,
+                }
+            }
+            me.send(&ClientMsg::End).await;
+            loop {
+                match me.recv().await {
+                    ServerMsg::Idle => break,
+                    ServerMsg::Matched { call_id, .. } => calls.push(call_id),
+                    _ => {}
+                }
+            }
+            (calls, me)
+        }));
+    }
+    for _ in 0..PEOPLE {
+        tokio::time::timeout(PATIENCE, reports.recv())
+            .await
+            .expect("everyone gets a few calls")
+            .unwrap();
+    }
+    stop.send(true).unwrap();
+    let mut sides: HashMap<CallId, usize> = HashMap::new();
+    let mut everyone: Vec<Client> = Vec::new();
+    for task in tasks {
+        let (calls, me) = task.await.unwrap();
+        for call in calls {
+            *sides.entry(call).or_default() += 1;
+        }
+        everyone.push(me);
+    }
+    for (call, count) in &sides {
+        assert!(*count <= 2, "call {call} had {count} sides");
+    }
+    let full_calls = sides.values().filter(|c| **c == 2).count();
+    assert!(full_calls >= PEOPLE * CALLS_EACH / 2, "{full_calls} calls");
+    assert_eq!(redis.cli(&["SCARD", "duet:pool:open"]), "0");
+    assert_eq!(redis.cli(&["--scan", "--pattern", "duet:c:*"]), "");
+}
