@@ -1,39 +1,9 @@
 // Random calls end to end: three visitors with fake cameras, real WebRTC between them.
-import { test, expect, Visitor, startServer, stopServer } from "./fixtures";
+import { test, expect, Visitor, startServer, stopServer, inCall } from "./fixtures";
 import type { Page } from "@playwright/test";
 
 const button = (page: Page, name: string) => page.getByRole("button", { name, exact: true });
 const state = (page: Page) => page.getByTestId("call-state");
-
-/** Resolves once the remote video has a picture and its frame count keeps going up. */
-async function remoteVideoPlays(page: Page) {
-  const handle = await page.getByTestId("remote-video").elementHandle();
-  const start = await page.waitForFunction(
-    (video) => {
-      const v = video as HTMLVideoElement;
-      return v.videoWidth > 0 && v.videoHeight > 0 && v.getVideoPlaybackQuality().totalVideoFrames > 0
-        ? v.getVideoPlaybackQuality().totalVideoFrames
-        : false;
-    },
-    handle,
-    { timeout: 20_000 },
-  );
-  const firstCount = await start.jsonValue();
-  await page.waitForFunction(
-    ([video, count]) => (video as HTMLVideoElement).getVideoPlaybackQuality().totalVideoFrames > (count as number) + 5,
-    [handle, firstCount] as const,
-    { timeout: 20_000 },
-  );
-}
-
-async function inCall(...visitors: Visitor[]) {
-  await Promise.all(
-    visitors.map(async ({ page }) => {
-      await expect(state(page)).toHaveAttribute("data-state", "connected", { timeout: 20_000 });
-      await remoteVideoPlays(page);
-    }),
-  );
-}
 
 async function localVideoPlays(page: Page) {
   await page.waitForFunction(() => {

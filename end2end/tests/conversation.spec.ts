@@ -126,7 +126,7 @@ test("text-only visitors are paired with each other first", async ({ visit }) =>
   await expect(t1.page.getByTestId("text-only")).toBeChecked();
 });
 
-test("mute and camera-off reach the stranger, the quality shows, and Esc is Next", async ({ visit }) => {
+test("mute and camera-off reach the stranger, the quality shows, and Esc is Next", async ({ visit, server }) => {
   const a = await visit("A");
   const b = await visit("B");
   const c = await visit("C");
@@ -153,8 +153,12 @@ test("mute and camera-off reach the stranger, the quality shows, and Esc is Next
 
   await expect(b.page.getByTestId("call-quality")).toHaveText(/^RTT \d+ ms · loss \d+\.\d%$/, { timeout: 10_000 });
 
-  // Esc: A leaves B for the waiting C.
+  // Esc: A leaves B for the waiting C (once the server has C waiting: C's first Call leaves
+  // only when its camera is open).
   await call(c);
+  await expect
+    .poll(async () => (await (await fetch(`${server.url}/healthz`)).json()).searching)
+    .toBe(1);
   await a.page.keyboard.press("Escape");
   await connected(a, c);
   await expect(state(b.page)).toHaveAttribute("data-state", "searching");

@@ -145,6 +145,36 @@ async function openVisitor(browser: Browser, name: string, options: VisitOptions
 
 export { expect };
 
+/** Resolves once the remote video has a picture and its frame count keeps going up. */
+export async function remoteVideoPlays(page: Page) {
+  const handle = await page.getByTestId("remote-video").elementHandle();
+  const start = await page.waitForFunction(
+    (video) => {
+      const v = video as HTMLVideoElement;
+      return v.videoWidth > 0 && v.videoHeight > 0 && v.getVideoPlaybackQuality().totalVideoFrames > 0
+        ? v.getVideoPlaybackQuality().totalVideoFrames
+        : false;
+    },
+    handle,
+    { timeout: 20_000 },
+  );
+  const firstCount = await start.jsonValue();
+  await page.waitForFunction(
+    ([video, count]) => (video as HTMLVideoElement).getVideoPlaybackQuality().totalVideoFrames > (count as number) + 5,
+    [handle, firstCount] as const,
+    { timeout: 20_000 },
+  );
+}
+
+export async function inCall(...visitors: Visitor[]) {
+  await Promise.all(
+    visitors.map(async ({ page }) => {
+      await expect(page.getByTestId("call-state")).toHaveAttribute("data-state", "connected", { timeout: 20_000 });
+      await remoteVideoPlays(page);
+    }),
+  );
+}
+
 export type TurnServer = { url: string; process: ChildProcess };
 
 /** Starts Debian's coturn on 127.0.0.1 with a shared secret (REST-scheme credentials). */
@@ -195,4 +225,37 @@ async function freePort(): Promise<number> {
     });
     server.on("error", reject);
   });
+}
+
+export type RedisServer = { url: string; port: number; process: ChildProcess };
+
+/** Starts Debian's redis-server on 127.0.0.1 (a free port, or `port` to come back on the same
+ *  one), keeping nothing on disk; resolves once it accepts connections. */
+export async function startRedis(port?: number): Promise<RedisServer> {
+  const chosen = port ?? (await freePort());
+  const child = spawn(
+    "redis-server",
+    ["--port", String(chosen), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  );
+  const output: string[] = [];
+  await new Promise<void>((resolve, reject) => {
+    const onData = (chunk: Buffer) => {
+      output.push(chunk.toString());
+      if (output.join("").includes("Ready to accept connections")) resolve();
+    };
+    child.stdout!.on("data", onData);
+    child.stderr!.on("data", onData);
+    child.on("exit", (code) => reject(new Error(`redis-server exited with ${code}:\n${output.join("")}`)));
+    child.on("error", reject);
+  });
+  return { url: `redis://127.0.0.1:${chosen}/`, port: chosen, process: child };
+}
+
+/** Kills redis-server at once (as a crash would) and waits until it is gone. */
+export async function killRedis(redis: RedisServer): Promise<void> {
+  if (redis.process.exitCode !== null || redis.process.signalCode !== null) return;
+  const exited = new Promise((resolve) => redis.process.once("exit", resolve));
+  redis.process.kill("SIGKILL");
+  await exited;
 }
