@@ -110,6 +110,26 @@ struct Target {
     /// Sockets being opened at once.
     #[arg(long, default_value_t = 256)]
     concurrency: usize,
+    /// Another node of the same site (several nodes sharing a Redis): the second side of each
+    /// pair, and every other background socket, connect there instead.
+    #[arg(long)]
+    peer_url: Option<String>,
+}
+
+impl Target {
+    /// Where the second side of a pair connects.
+    fn peer(&self) -> &str {
+        self.peer_url.as_deref().unwrap_or(&self.url)
+    }
+
+    /// Where background socket `i` connects: alternating between the nodes, if there are two.
+    fn url_for(&self, i: usize) -> &str {
+        if i % 2 == 0 {
+            &self.url
+        } else {
+            self.peer()
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -150,9 +170,9 @@ async fn main() -> Fallible<()> {
     }
 }
 
-/// Opens one session from `source` and reads its greeting.
-async fn open(target: &Target, source: IpAddr) -> Fallible<Ws> {
-    let addr = server_addr(&target.url)?;
+/// Opens one session on `url` from `source` and reads its greeting.
+async fn open(url: &str, source: IpAddr) -> Fallible<Ws> {
+    let addr = server_addr(url)?;
     let socket = match source {
         IpAddr::V4(_) => TcpSocket::new_v4()?,
         IpAddr::V6(_) => TcpSocket::new_v6()?,
@@ -165,8 +185,7 @@ async fn open(target: &Target, source: IpAddr) -> Fallible<Ws> {
         .read_buffer_size(8 * 1024)
         .write_buffer_size(0);
     let (mut ws, _) =
-        tokio_tungstenite::client_async_with_config(target.url.as_str(), stream, Some(config))
-            .await?;
+        tokio_tungstenite::client_async_with_config(url, stream, Some(config)).await?;
     let greeting = tokio::time::timeout(PATIENCE, ws.next())
         .await?
         .ok_or("the server closed the socket")??;
@@ -208,7 +227,7 @@ where
         let source = target.sources[i % target.sources.len()];
         let label = label.to_owned();
         tasks.spawn(async move {
-            let ws = tokio::time::timeout(PATIENCE, open(&target, source)).await??;
+            let ws = tokio::time::timeout(PATIENCE, open(target.url_for(i), source)).await??;
             then(i, ws).await?;
             drop(permit);
             let n = done.fetch_add(1, Ordering::Relaxed) + 1;
@@ -293,7 +312,10 @@ async fn time_to_match(target: &Target, waiting: usize, probes: usize) -> Fallib
     .await?;
 
     let source = target.sources[0];
-    let (mut a, mut b) = (open(target, source).await?, open(target, source).await?);
+    let (mut a, mut b) = (
+        open(&target.url, source).await?,
+        open(target.peer(), source).await?,
+    );
     let mut samples = Vec::with_capacity(probes);
     for k in 0..probes {
         let tag = format!("p{k}");
@@ -356,7 +378,10 @@ async fn relay(
     let mut sides = Vec::with_capacity(pairs * 2);
     for i in 0..pairs {
         let source = target.sources[i % target.sources.len()];
-        let (mut a, mut b) = (open(target, source).await?, open(target, source).await?);
+        let (mut a, mut b) = (
+            open(&target.url, source).await?,
+            open(target.peer(), source).await?,
+        );
         send(&mut a, &ClientMsg::call()).await?;
         if next_msg(&mut a).await? != ServerMsg::Searching {
             return Err("the first of a pair should wait".into());

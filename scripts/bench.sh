@@ -30,11 +30,14 @@ trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 BENCH_FLAGS=(--message-rate 1e9 --message-burst 1000000000 --next-rate 1e9 --next-burst 1000000000
   --max-connections-per-ip 1000000 --connections-per-minute 1000000000 --heartbeat-interval 60s)
 
+SERVERS_STARTED=0
 start_server() {
-  local log="$WORK/server.log"
+  # A log and a data folder of its own: two may run at once (the several-nodes benchmark).
+  SERVERS_STARTED=$((SERVERS_STARTED + 1))
+  local log="$WORK/server-$SERVERS_STARTED.log"
   LEPTOS_SITE_ADDR=127.0.0.1:0 LEPTOS_SITE_ROOT=target/site LEPTOS_SITE_PKG_DIR=pkg \
     LEPTOS_OUTPUT_NAME=duet LEPTOS_ENV=PROD RUST_LOG=warn,duet::server=info \
-    target/release/duet --data-dir "$WORK/data" "${BENCH_FLAGS[@]}" "$@" >"$log" 2>&1 &
+    target/release/duet --data-dir "$WORK/data-$SERVERS_STARTED" "${BENCH_FLAGS[@]}" "$@" >"$log" 2>&1 &
   SERVER_PID=$!
   # grep stops at the first match; tail then dies of SIGPIPE, which is expected.
   { timeout 20 tail -n +1 -f "$log" || true; } | grep -q -m1 'listening on' || true
@@ -110,6 +113,27 @@ RPS=$(awk '/Requests\/sec/ {print $2}' <<<"$WRK")
 WRK_P99=$(awk '$1 == "99%" {print $2}' <<<"$WRK")
 echo "   $RPS requests/s, p99 $WRK_P99"
 
+echo "==> 8. two nodes sharing one Redis: cross-node time to match and relay"
+REDIS_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no >"$WORK/redis.log" 2>&1 &
+REDIS_PID=$!
+{ timeout 20 tail -n +1 -f "$WORK/redis.log" || true; } | grep -q -m1 'Ready to accept' || true
+NODE_FLAGS=(--redis-url "redis://127.0.0.1:$REDIS_PORT/" --interest-wait 1h)
+start_server "${NODE_FLAGS[@]}"; NODE1_PID=$SERVER_PID; NODE1_URL=$URL
+start_server "${NODE_FLAGS[@]}"; NODE2_PID=$SERVER_PID; NODE2_URL=$URL
+TWO_NODES=(--url "$NODE1_URL" --peer-url "$NODE2_URL" --sources "$SOURCES")
+CROSS_MATCH=$($LOADGEN match "${TWO_NODES[@]}" --waiting 1000 --probes 300 | result)
+echo "   match: $CROSS_MATCH"
+declare -A CROSS_MAX CROSS_HALF
+for size in ice sdp; do
+  CROSS_MAX[$size]=$($LOADGEN relay "${TWO_NODES[@]}" --pairs 100 --idle 2000 --size "$size" --seconds 10 | result)
+  max=$(field msgs_per_s "${CROSS_MAX[$size]}")
+  CROSS_HALF[$size]=$($LOADGEN relay "${TWO_NODES[@]}" --pairs 100 --idle 2000 --size "$size" --seconds 10 --rate "$((max / 2))" | result)
+  echo "   $size max:  ${CROSS_MAX[$size]}"
+  echo "   $size half: ${CROSS_HALF[$size]}"
+done
+kill "$NODE1_PID" "$NODE2_PID" "$REDIS_PID"; wait "$NODE1_PID" "$NODE2_PID" "$REDIS_PID" 2>/dev/null || true
+
 cat <<TABLE
 
 ## Results ($(date -u +%Y-%m-%d), $(nproc) cores, $(uname -m))
@@ -130,6 +154,11 @@ cat <<TABLE
 | 4 | resident memory per idle session | $(field per_session_kib "$IDLE") KiB ($(field rss_after_mib "$IDLE") MiB in all) |
 | 5 | second Call click to both remote videos playing | median $CLICK_MEDIAN ms (runs: ${CLICKS[*]}) |
 | 7 | lobby SSR | $RPS requests/s, p99 $WRK_P99 |
+| 8 | two nodes, one Redis: time to match across nodes, 1,000 searching | p50 $(field p50_ms "$CROSS_MATCH") ms, p99 $(field p99_ms "$CROSS_MATCH") ms |
+| 8 | two nodes: relay across nodes, ICE-sized, max | $(field msgs_per_s "${CROSS_MAX[ice]}") msg/s |
+| 8 | two nodes: relay across nodes, ICE-sized, at half load | $(field msgs_per_s "${CROSS_HALF[ice]}") msg/s, p50 $(field p50_ms "${CROSS_HALF[ice]}") ms, p99 $(field p99_ms "${CROSS_HALF[ice]}") ms |
+| 8 | two nodes: relay across nodes, SDP-sized, max | $(field msgs_per_s "${CROSS_MAX[sdp]}") msg/s |
+| 8 | two nodes: relay across nodes, SDP-sized, at half load | $(field msgs_per_s "${CROSS_HALF[sdp]}") msg/s, p50 $(field p50_ms "${CROSS_HALF[sdp]}") ms, p99 $(field p99_ms "${CROSS_HALF[sdp]}") ms |
 
 Hydrate bundle (6):
 

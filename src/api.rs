@@ -102,10 +102,16 @@ pub async fn lift_ban(token: String, id: i64) -> Result<bool, AdminError> {
         .lift_ban(id)
         .await
         .map_err(|e| AdminError::Server(e.to_string()))?;
-    if lifted {
-        tracing::info!(ban = id, "ban lifted by a moderator");
-    }
-    Ok(lifted)
+    let Some(subject) = lifted else {
+        return Ok(false);
+    };
+    tracing::info!(ban = id, "ban lifted by a moderator");
+    // With several nodes, the others lift it too.
+    state
+        .hub
+        .share_moderation(crate::server::moderation::Shared::Lift { subject })
+        .await;
+    Ok(true)
 }
 
 /// The server state, once `token` is checked against the configured admin token.

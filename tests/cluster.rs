@@ -1,11 +1,13 @@
 //! Several duet nodes sharing one real `redis-server`: strangers on different nodes meet,
 //! signals cross between nodes only within a call, a dead node's calls end, and a node that
-//! loses Redis pauses and recovers by itself.
+//! loses Redis pauses and recovers by itself; reports and bans hold across nodes.
 
 mod common;
 
 use common::{connect_to, pair, ChildServer, Client, TestRedis, TestServer, PATIENCE};
-use duet::protocol::{CallId, ClientMsg, EndReason, ErrorCode, IceCandidate, Role, ServerMsg};
+use duet::protocol::{
+    CallId, ClientMsg, EndReason, ErrorCode, IceCandidate, ReportReason, Role, ServerMsg,
+};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -478,4 +480,108 @@ async fn a_crowd_on_three_nodes_never_shares_a_stranger() {
     assert!(full_calls >= PEOPLE * CALLS_EACH / 2, "{full_calls} calls");
     assert_eq!(redis.cli(&["SCARD", "duet:pool:open"]), "0");
     assert_eq!(redis.cli(&["--scan", "--pattern", "duet:c:*"]), "");
+}
+
+/// Waits until `done` holds (something another node shares arrives asynchronously).
+async fn eventually(mut done: impl AsyncFnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let mut poll = tokio::time::interval(Duration::from_millis(20));
+    loop {
+        poll.tick().await;
+        if done().await {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "it never happened");
+    }
+}
+
+#[tokio::test]
+async fn reports_made_on_two_nodes_ban_on_every_node_until_lifted() {
+    let redis = TestRedis::start().await;
+    let flags = [
+        "--trusted-proxies",
+        "127.0.0.1",
+        "--ban-after-reports",
+        "2",
+        "--admin-token",
+        "s3cret",
+    ];
+    let (one, two) = (node(&redis, &flags).await, node(&redis, &flags).await);
+    let bad_ip: std::net::IpAddr = "203.0.113.66".parse().unwrap();
+    let bad_addr = [("x-forwarded-for", "203.0.113.66")];
+    let mut bad = two.connect_with(&bad_addr).await;
+
+    let reporters = [(&one, "198.51.100.1"), (&two, "198.51.100.2")];
+    for (n, (server, reporter_addr)) in reporters.into_iter().enumerate() {
+        let mut reporter = server
+            .connect_with(&[("x-forwarded-for", reporter_addr)])
+            .await;
+        let call_id = pair(&mut bad, &mut reporter).await;
+        reporter
+            .send(&ClientMsg::Report {
+                call_id,
+                reason: ReportReason::Harassment,
+            })
+            .await;
+        assert_eq!(reporter.recv().await, ServerMsg::Reported { call_id });
+        if n == 0 {
+            // Below the threshold; the report made on node one reaches node two's store.
+            eventually(async || {
+                two.state
+                    .moderation
+                    .overview(10)
+                    .await
+                    .unwrap()
+                    .reports
+                    .len()
+                    == 1
+            })
+            .await;
+            reporter.send(&ClientMsg::End).await;
+            assert_eq!(reporter.recv().await, ServerMsg::Idle);
+            assert!(matches!(bad.recv().await, ServerMsg::CallEnded { .. }));
+            assert_eq!(bad.recv().await, ServerMsg::Searching);
+            bad.send(&ClientMsg::End).await;
+            assert_eq!(bad.recv().await, ServerMsg::Idle);
+        }
+    }
+    // The report on node two completes the threshold with the one made on node one.
+    let said = bad.until_closed().await;
+    assert_eq!(said.last().and_then(error_code), Some(ErrorCode::Banned));
+
+    // Every node refuses the address now.
+    eventually(async || one.state.moderation.banned_until(bad_ip).is_some()).await;
+    for server in [&one, &two] {
+        let mut again = server.open_with(&bad_addr).await.unwrap();
+        assert_eq!(
+            again.until_closed().await.first().and_then(error_code),
+            Some(ErrorCode::Banned)
+        );
+    }
+
+    // A moderator lifts the ban on node one; node two lifts it too.
+    let http = reqwest::Client::new();
+    let overview: serde_json::Value = http
+        .post(one.url("/api/admin/overview"))
+        .form(&[("token", "s3cret")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(overview["reports"].as_array().unwrap().len(), 2);
+    let ban_id = overview["bans"][0]["id"].as_i64().unwrap();
+    let lifted: bool = http
+        .post(one.url("/api/admin/lift_ban"))
+        .form(&[("token", "s3cret"), ("id", &ban_id.to_string())])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(lifted);
+    eventually(async || two.state.moderation.banned_until(bad_ip).is_none()).await;
+    let _welcome_back = two.connect_with(&bad_addr).await;
 }

@@ -11,6 +11,7 @@
 use crate::protocol::{CallId, ClientMsg, ServerMsg};
 use crate::server::local_hub::LocalHub;
 use crate::server::matchmaker::{RelayError, SessionId};
+use crate::server::moderation::Shared;
 use crate::server::redis_hub::RedisHub;
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -68,12 +69,19 @@ impl Hub {
         }
     }
 
-    /// Sends `farewell` to every session from `address` and disconnects them (a new ban), on
-    /// every node.
-    pub async fn disconnect_address(&self, address: IpAddr, farewell: ServerMsg) {
+    /// Sends `farewell` to every session of this server whose address passes `banned`, and
+    /// disconnects them (a new ban).
+    pub fn disconnect_where(&self, banned: impl Fn(IpAddr) -> bool, farewell: ServerMsg) {
         match self {
-            Hub::Local(hub) => hub.disconnect_address(address, farewell),
-            Hub::Redis(hub) => hub.disconnect_address(address, farewell).await,
+            Hub::Local(hub) => hub.disconnect_where(banned, farewell),
+            Hub::Redis(hub) => hub.disconnect_where(banned, farewell),
+        }
+    }
+
+    /// Tells the other nodes about a report, a ban or a lifted ban (nothing to do alone).
+    pub async fn share_moderation(&self, shared: Shared) {
+        if let Hub::Redis(hub) = self {
+            hub.share_moderation(shared).await;
         }
     }
 
@@ -118,15 +126,15 @@ pub fn deliver(outboxes: &mut Outboxes, to: SessionId, msg: ServerMsg) {
     }
 }
 
-/// Sends `farewell` to every session from `address` and closes their queues, which ends
-/// their socket tasks (a new ban).
+/// Sends `farewell` to every session whose address passes `banned` and closes their queues,
+/// which ends their socket tasks (a new ban).
 pub fn disconnect(
     outboxes: &mut Outboxes,
     addresses: &HashMap<SessionId, IpAddr>,
-    address: IpAddr,
+    banned: impl Fn(IpAddr) -> bool,
     farewell: &ServerMsg,
 ) {
-    for (id, _) in addresses.iter().filter(|(_, a)| **a == address) {
+    for (id, _) in addresses.iter().filter(|(_, a)| banned(**a)) {
         // Dropping the queue after the farewell closes the socket once it is sent.
         if let Some(outbox) = outboxes.remove(id) {
             let _ = outbox.try_send(farewell.clone());

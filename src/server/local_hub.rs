@@ -107,15 +107,15 @@ impl LocalHub {
             .ok_or(RelayError::NotInCall)
     }
 
-    /// Sends `farewell` to every session from `address` and disconnects them (a new ban).
-    pub fn disconnect_address(&self, address: IpAddr, farewell: ServerMsg) {
+    /// Sends `farewell` to every session whose address passes `banned` and disconnects them.
+    pub fn disconnect_where(&self, banned: impl Fn(IpAddr) -> bool, farewell: ServerMsg) {
         let mut state = self.lock();
         let HubState {
             outboxes,
             addresses,
             ..
         } = &mut *state;
-        disconnect(outboxes, addresses, address, &farewell);
+        disconnect(outboxes, addresses, banned, &farewell);
     }
 
     /// Sessions online on this server.

@@ -29,11 +29,11 @@ use leptos_axum::{generate_route_list, LeptosRoutes};
 use limits::ConnectionLimiter;
 use local_hub::LocalHub;
 use metrics::Metrics;
-use moderation::{Moderation, ModerationError};
+use moderation::{Moderation, ModerationError, Shared};
 use redis_hub::RedisHub;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower_http::compression::CompressionLayer;
@@ -75,6 +75,9 @@ impl AppState {
     pub async fn new(config: Config) -> Result<Self, StartError> {
         let metrics = Metrics::default();
         let shutdown = CancellationToken::new();
+        let mut moderation = Moderation::open(config.moderation())?;
+        // What other nodes share about moderation (with Redis), for this node's store.
+        let (shared_tx, shared_rx) = mpsc::channel(1024);
         let hub = match &config.redis_url {
             None => Hub::Local(LocalHub::new(
                 config.connect_timeout,
@@ -93,14 +96,27 @@ impl AppState {
                     },
                     metrics.clone(),
                     shutdown.clone(),
+                    shared_tx,
                 )
                 .await?,
             ),
         };
+        if let Hub::Redis(redis) = &hub {
+            let agreed = redis
+                .agree_on_key(moderation.key())
+                .await
+                .map_err(|source| {
+                    StartError::Redis(redis_hub::ConnectError::new(url_of(&config), source))
+                })?;
+            if agreed != moderation.key() {
+                tracing::info!("adopted the other nodes' key for hashing addresses");
+            }
+            moderation.adopt_key(agreed)?;
+        }
         let presence = presence::spawn(hub.clone(), config.presence_interval);
         let state = AppState {
             leptos_options: leptos_options(&config),
-            moderation: Moderation::open(config.moderation())?,
+            moderation,
             limiter: ConnectionLimiter::new(
                 config.max_connections_per_ip,
                 config.connections_per_minute,
@@ -113,7 +129,40 @@ impl AppState {
             metrics,
         };
         tokio::spawn(housekeeping(state.clone()));
+        tokio::spawn(store_shared_moderation(state.clone(), shared_rx));
         Ok(state)
+    }
+}
+
+fn url_of(config: &Config) -> String {
+    config.redis_url.clone().unwrap_or_default()
+}
+
+/// Stores what other nodes share (reports, bans, lifted bans), so this node enforces the
+/// whole site's bans; a new ban also disconnects this node's sessions from that address.
+async fn store_shared_moderation(state: AppState, mut shared: mpsc::Receiver<Shared>) {
+    while let Some(item) = shared.recv().await {
+        let stored = match item {
+            Shared::Report(report) => state
+                .moderation
+                .record_report(report, false)
+                .await
+                .map(drop),
+            Shared::Ban(ban) => {
+                let (subject, until) = (ban.subject.clone(), ban.until);
+                let stored = state.moderation.record_ban(ban).await;
+                let moderation = state.moderation.clone();
+                state.hub.disconnect_where(
+                    move |ip| moderation.is_subject(ip, &subject),
+                    ws::banned(until),
+                );
+                stored
+            }
+            Shared::Lift { subject } => state.moderation.lift_subject(subject).await,
+        };
+        if let Err(e) = stored {
+            tracing::warn!("could not store moderation shared by another node: {e}");
+        }
     }
 }
 

@@ -4,6 +4,10 @@
 //! (`--ban-after-reports`) report the same address within `--report-window`, that address is
 //! banned for `--ban-duration`. Addresses are stored only as keyed hashes (see the migration).
 //! Active bans are mirrored in memory, so the check on every new connection is a map lookup.
+//!
+//! With several nodes (Redis), the nodes agree on one hashing key, so a hash means the same
+//! address everywhere, and share every report, ban and lifted ban as it happens (see
+//! [`Shared`]): each node's database holds the whole site's moderation from the time it joined.
 
 use crate::api::{BanEntry, ModerationOverview, ReportEntry};
 use crate::protocol::ReportReason;
@@ -43,11 +47,35 @@ pub enum ModerationError {
     TaskFailed,
 }
 
-/// A ban that was just issued.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A report as it is stored: addresses as keyed hashes, the time in unix seconds.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Report {
+    pub at: i64,
+    pub reporter: String,
+    pub reported: String,
+    pub reason: ReportReason,
+}
+
+/// A ban as it is stored: the banned address as a keyed hash, times in unix seconds.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Ban {
-    /// When it ends, in unix seconds.
+    pub subject: String,
+    pub at: i64,
+    /// When it ends.
     pub until: i64,
+    pub reason: String,
+}
+
+/// What one node tells the others, so every node's store holds the whole site's moderation.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Shared {
+    /// A report made on the sending node (which alone decides whether it leads to a ban).
+    Report(Report),
+    /// A ban the sending node issued.
+    Ban(Ban),
+    /// A moderator lifted the bans of this subject on the sending node.
+    Lift { subject: String },
 }
 
 /// Handle on the store; cheap to clone.
@@ -76,7 +104,7 @@ impl Moderation {
             path: dir.clone(),
             source,
         })?;
-        let key = load_or_create_key(&dir.join("address-key"))?;
+        let key = load_or_create_key(&dir.join(KEY_FILE))?;
         let mut conn = Connection::open(dir.join("duet.sqlite3"))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.busy_timeout(Duration::from_secs(5))?;
@@ -122,55 +150,105 @@ impl Moderation {
     }
 
     /// Records a report by `reporter` about `reported`; bans `reported` if this report
-    /// completes the threshold, and returns the new ban.
+    /// completes the threshold. Returns the report as stored, and the new ban.
     pub async fn report(
         &self,
         reporter: IpAddr,
         reported: IpAddr,
         reason: ReportReason,
+    ) -> Result<(Report, Option<Ban>), ModerationError> {
+        let report = Report {
+            at: unix_now(),
+            reporter: self.subject(reporter),
+            reported: self.subject(reported),
+            reason,
+        };
+        let ban = self.record_report(report.clone(), true).await?;
+        Ok((report, ban))
+    }
+
+    /// Stores a report (made here, or shared by another node). With `decide`, bans its
+    /// subject if it completes the threshold and returns the new ban.
+    pub async fn record_report(
+        &self,
+        report: Report,
+        decide: bool,
     ) -> Result<Option<Ban>, ModerationError> {
-        let (reporter, reported) = (self.subject(reporter), self.subject(reported));
         let settings = self.settings.clone();
         let ban = self
             .with_db(move |db| {
-                let now = unix_now();
                 db.execute(
                     "INSERT INTO reports (created_at, reporter, reported, reason) VALUES (?1, ?2, ?3, ?4)",
-                    params![now, reporter, reported, reason.as_str()],
+                    params![report.at, report.reporter, report.reported, report.reason.as_str()],
                 )?;
+                if !decide {
+                    return Ok(None);
+                }
+                let now = unix_now();
                 let since = now - seconds(settings.report_window);
                 let reporters: u32 = db.query_row(
                     "SELECT COUNT(DISTINCT reporter) FROM reports WHERE reported = ?1 AND created_at >= ?2",
-                    params![reported, since],
+                    params![report.reported, since],
                     |row| row.get(0),
                 )?;
-                let already: Option<i64> = db
-                    .query_row(
-                        "SELECT id FROM bans WHERE subject = ?1 AND lifted_at IS NULL AND expires_at > ?2",
-                        params![reported, now],
-                        |row| row.get(0),
-                    )
-                    .optional()?;
-                if reporters < settings.ban_after_reports || already.is_some() {
+                if reporters < settings.ban_after_reports || active_ban(db, &report.reported, now)? {
                     return Ok(None);
                 }
-                let until = now + seconds(settings.ban_duration);
-                db.execute(
-                    "INSERT INTO bans (subject, created_at, expires_at, reason) VALUES (?1, ?2, ?3, ?4)",
-                    params![
-                        reported,
-                        now,
-                        until,
-                        format!("{reporters} reports within {}", humantime::format_duration(settings.report_window))
-                    ],
-                )?;
-                Ok(Some((reported, until)))
+                let ban = Ban {
+                    subject: report.reported,
+                    at: now,
+                    until: now + seconds(settings.ban_duration),
+                    reason: format!(
+                        "{reporters} reports within {}",
+                        humantime::format_duration(settings.report_window)
+                    ),
+                };
+                insert_ban(db, &ban)?;
+                Ok(Some(ban))
             })
             .await?;
-        Ok(ban.map(|(subject, until)| {
+        if let Some(ban) = &ban {
+            lock(&self.bans).insert(ban.subject.clone(), ban.until);
+        }
+        Ok(ban)
+    }
+
+    /// Stores a ban another node issued, unless its subject is banned here already.
+    pub async fn record_ban(&self, ban: Ban) -> Result<(), ModerationError> {
+        let (subject, until) = (ban.subject.clone(), ban.until);
+        let stored = self
+            .with_db(move |db| {
+                if active_ban(db, &ban.subject, unix_now())? {
+                    return Ok(false);
+                }
+                insert_ban(db, &ban)?;
+                Ok(true)
+            })
+            .await?;
+        if stored {
             lock(&self.bans).insert(subject, until);
-            Ban { until }
-        }))
+        }
+        Ok(())
+    }
+
+    /// Whether `ip` is the address `subject` stands for.
+    pub fn is_subject(&self, ip: IpAddr, subject: &str) -> bool {
+        self.subject(ip) == subject
+    }
+
+    /// The key address hashes are made with (nodes sharing a Redis agree on one).
+    pub fn key(&self) -> [u8; 32] {
+        *self.key
+    }
+
+    /// Hashes addresses with `key` from now on, and keeps it in the data directory. Bans
+    /// stored under an earlier key no longer match anyone.
+    pub fn adopt_key(&mut self, key: [u8; 32]) -> Result<(), ModerationError> {
+        if key != *self.key {
+            write_key(&self.settings.data_dir.join(KEY_FILE), &key)?;
+            self.key = Arc::new(key);
+        }
+        Ok(())
     }
 
     /// Recent reports and active bans, for the moderators' page.
@@ -211,8 +289,8 @@ impl Moderation {
         .await
     }
 
-    /// Lifts ban `id`; returns whether there was such an active ban.
-    pub async fn lift_ban(&self, id: i64) -> Result<bool, ModerationError> {
+    /// Lifts ban `id`; returns the subject it banned, if there was such an active ban.
+    pub async fn lift_ban(&self, id: i64) -> Result<Option<String>, ModerationError> {
         let lifted = self
             .with_db(move |db| {
                 let subject: Option<String> = db
@@ -225,13 +303,23 @@ impl Moderation {
                 Ok(subject)
             })
             .await?;
-        Ok(match lifted {
-            Some(subject) => {
-                lock(&self.bans).remove(&subject);
-                true
-            }
-            None => false,
+        if let Some(subject) = &lifted {
+            lock(&self.bans).remove(subject);
+        }
+        Ok(lifted)
+    }
+
+    /// Lifts every active ban of `subject` (a moderator lifted it on another node).
+    pub async fn lift_subject(&self, subject: String) -> Result<(), ModerationError> {
+        lock(&self.bans).remove(&subject);
+        self.with_db(move |db| {
+            db.execute(
+                "UPDATE bans SET lifted_at = ?1 WHERE subject = ?2 AND lifted_at IS NULL",
+                params![unix_now(), subject],
+            )
+            .map(drop)
         })
+        .await
     }
 
     /// Deletes reports older than the retention period and bans that ended before it.
@@ -266,11 +354,29 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Whether `subject` has an active ban.
+fn active_ban(db: &Connection, subject: &str, now: i64) -> Result<bool, rusqlite::Error> {
+    db.query_row(
+        "SELECT id FROM bans WHERE subject = ?1 AND lifted_at IS NULL AND expires_at > ?2",
+        params![subject, now],
+        |row| row.get::<_, i64>(0),
+    )
+    .optional()
+    .map(|id| id.is_some())
+}
+
+fn insert_ban(db: &Connection, ban: &Ban) -> Result<(), rusqlite::Error> {
+    db.execute(
+        "INSERT INTO bans (subject, created_at, expires_at, reason) VALUES (?1, ?2, ?3, ?4)",
+        params![ban.subject, ban.at, ban.until, ban.reason],
+    )
+    .map(drop)
+}
+
+/// The file in the data directory that holds the hashing key.
+const KEY_FILE: &str = "address-key";
+
 fn load_or_create_key(path: &Path) -> Result<[u8; 32], ModerationError> {
-    let io = |source| ModerationError::DataDir {
-        path: path.to_owned(),
-        source,
-    };
     if let Ok(text) = std::fs::read_to_string(path) {
         if let Ok(bytes) = hex::decode(text.trim()) {
             if let Ok(key) = <[u8; 32]>::try_from(bytes.as_slice()) {
@@ -279,13 +385,23 @@ fn load_or_create_key(path: &Path) -> Result<[u8; 32], ModerationError> {
         }
     }
     let key: [u8; 32] = rand::random();
+    write_key(path, &key)?;
+    Ok(key)
+}
+
+/// Writes the key readable by its owner only.
+fn write_key(path: &Path, key: &[u8; 32]) -> Result<(), ModerationError> {
+    let io = |source| ModerationError::DataDir {
+        path: path.to_owned(),
+        source,
+    };
     std::fs::write(path, hex::encode(key)).map_err(io)?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
     }
-    Ok(key)
+    Ok(())
 }
 
 fn unix_now() -> i64 {
@@ -334,25 +450,18 @@ mod tests {
         let store = Moderation::open(settings(dir.path())).unwrap();
         let bad = ip("203.0.113.5");
         // The same reporter twice counts once.
-        assert_eq!(
-            store
+        for _ in 0..2 {
+            let (_, ban) = store
                 .report(ip("198.51.100.1"), bad, ReportReason::Spam)
                 .await
-                .unwrap(),
-            None
-        );
-        assert_eq!(
-            store
-                .report(ip("198.51.100.1"), bad, ReportReason::Spam)
-                .await
-                .unwrap(),
-            None
-        );
-        let ban = store
+                .unwrap();
+            assert_eq!(ban, None);
+        }
+        let (_, ban) = store
             .report(ip("198.51.100.2"), bad, ReportReason::Nudity)
             .await
-            .unwrap()
-            .expect("a second reporter completes the threshold");
+            .unwrap();
+        let ban = ban.expect("a second reporter completes the threshold");
         assert_eq!(store.banned_until(bad), Some(ban.until));
         assert_eq!(store.banned_until(ip("198.51.100.1")), None);
         drop(store);
@@ -362,9 +471,50 @@ mod tests {
         let overview = reopened.overview(10).await.unwrap();
         assert_eq!(overview.reports.len(), 3);
         assert_eq!(overview.bans.len(), 1);
-        assert!(reopened.lift_ban(overview.bans[0].id).await.unwrap());
+        assert!(reopened
+            .lift_ban(overview.bans[0].id)
+            .await
+            .unwrap()
+            .is_some());
         assert_eq!(reopened.banned_until(bad), None);
-        assert!(!reopened.lift_ban(overview.bans[0].id).await.unwrap());
+        assert!(reopened
+            .lift_ban(overview.bans[0].id)
+            .await
+            .unwrap()
+            .is_none());
+    }
+
+    #[tokio::test]
+    async fn what_another_node_shares_is_stored_and_enforced() {
+        let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let first = Moderation::open(settings(one.path())).unwrap();
+        let mut second = Moderation::open(settings(two.path())).unwrap();
+        second.adopt_key(first.key()).unwrap();
+        let bad = ip("203.0.113.5");
+        // A report made on the first node counts on the second, which then bans.
+        let (shared, _) = first
+            .report(ip("198.51.100.1"), bad, ReportReason::Spam)
+            .await
+            .unwrap();
+        assert_eq!(second.record_report(shared, false).await.unwrap(), None);
+        let (_, ban) = second
+            .report(ip("198.51.100.2"), bad, ReportReason::Spam)
+            .await
+            .unwrap();
+        let ban = ban.expect("two distinct reporters across the nodes");
+        // The ban reaches the first node, which enforces it, once.
+        first.record_ban(ban.clone()).await.unwrap();
+        first.record_ban(ban.clone()).await.unwrap();
+        assert_eq!(first.banned_until(bad), Some(ban.until));
+        assert_eq!(first.overview(10).await.unwrap().bans.len(), 1);
+        // Lifted on one node, lifted on the other.
+        first.lift_subject(ban.subject.clone()).await.unwrap();
+        assert_eq!(first.banned_until(bad), None);
+        assert!(first.overview(10).await.unwrap().bans.is_empty());
+        // The adopted key survives a restart.
+        drop(second);
+        let reopened = Moderation::open(settings(two.path())).unwrap();
+        assert!(reopened.is_subject(bad, &ban.subject));
     }
 
     #[tokio::test]

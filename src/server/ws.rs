@@ -12,7 +12,7 @@
 use crate::protocol::{self, ClientMsg, ErrorCode, ServerMsg};
 use crate::server::client_ip::{client_ip, origin_allowed};
 use crate::server::limits::{ConnectionPermit, Refusal, TokenBucket};
-use crate::server::moderation::timestamp;
+use crate::server::moderation::{timestamp, Shared};
 use crate::server::AppState;
 use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
@@ -297,15 +297,15 @@ impl SessionGuard {
                     Err(e) => return Some(e.to_msg()),
                 };
                 match state.moderation.report(ip, reported, reason).await {
-                    Ok(ban) => {
+                    Ok((report, ban)) => {
                         state.metrics.reports.inc();
+                        state.hub.share_moderation(Shared::Report(report)).await;
                         if let Some(ban) = ban {
                             state.metrics.bans.inc();
                             tracing::info!("an address was banned after reports");
-                            state
-                                .hub
-                                .disconnect_address(reported, banned(ban.until))
-                                .await;
+                            let until = ban.until;
+                            state.hub.share_moderation(Shared::Ban(ban)).await;
+                            state.hub.disconnect_where(|a| a == reported, banned(until));
                         }
                         Some(ServerMsg::Reported { call_id })
                     }

@@ -22,6 +22,7 @@ use crate::protocol::{normalize_interests, CallId, ClientMsg, EndReason, Role, S
 use crate::server::hub::{deliver, disconnect, HubStats, Outboxes};
 use crate::server::matchmaker::{check_relayable, RelayError, SessionId};
 use crate::server::metrics::Metrics;
+use crate::server::moderation::Shared as SharedModeration;
 use futures_util::StreamExt;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, PubSub};
 use redis::{FromRedisValue, RedisResult, Script};
@@ -36,7 +37,7 @@ use tokio_util::sync::CancellationToken;
 
 /// The whole matchmaker, as one script (see its header for the keys it keeps).
 const MATCHMAKER: &str = include_str!("matchmaker.lua");
-/// The channel every node listens to, for what concerns all of them (a new ban).
+/// The channel every node listens to, for what concerns all of them (moderation).
 const BROADCAST: &str = "duet:events:all";
 /// How long one Redis request may take before this node counts Redis as lost.
 const REDIS_PATIENCE: Duration = Duration::from_secs(2);
@@ -82,6 +83,8 @@ struct Shared {
     settings: Settings,
     metrics: Metrics,
     shutdown: CancellationToken,
+    /// Where moderation shared by other nodes goes (the server stores it).
+    moderation: mpsc::Sender<SharedModeration>,
 }
 
 /// This node's sessions.
@@ -145,10 +148,10 @@ enum Event {
         to: SessionId,
         msg: ServerMsg,
     },
-    /// A new ban: every session from `address` gets `farewell` and is disconnected.
-    Disconnect {
-        address: IpAddr,
-        farewell: ServerMsg,
+    /// Moderation on node `origin`, for the other nodes' stores.
+    Moderation {
+        origin: String,
+        shared: SharedModeration,
     },
 }
 
@@ -160,6 +163,12 @@ pub struct ConnectError {
     source: redis::RedisError,
 }
 
+impl ConnectError {
+    pub fn new(url: String, source: redis::RedisError) -> Self {
+        ConnectError { url, source }
+    }
+}
+
 impl RedisHub {
     /// Connects to Redis, subscribes to this node's channel, says hello and starts beating.
     /// Fails (rather than starting half-working) when Redis cannot be reached at start.
@@ -167,6 +176,7 @@ impl RedisHub {
         settings: Settings,
         metrics: Metrics,
         shutdown: CancellationToken,
+        moderation: mpsc::Sender<SharedModeration>,
     ) -> Result<RedisHub, ConnectError> {
         let url = settings.url.clone();
         let failed = |source| ConnectError {
@@ -197,6 +207,7 @@ impl RedisHub {
                 settings,
                 metrics,
                 shutdown,
+                moderation,
             }),
         };
         let pubsub = hub.subscribe().await.map_err(failed)?;
@@ -331,13 +342,43 @@ impl RedisHub {
             .ok_or(RelayError::NotInCall)
     }
 
-    /// Disconnects every session from `address`, here and on every other node.
-    pub async fn disconnect_address(&self, address: IpAddr, farewell: ServerMsg) {
-        self.disconnect_here(address, &farewell);
-        let batch = encode_batch(&[Event::Disconnect { address, farewell }]);
+    /// Sends `farewell` to this node's sessions whose address passes `banned` and
+    /// disconnects them. (The other nodes do the same when the ban reaches them.)
+    pub fn disconnect_where(&self, banned: impl Fn(IpAddr) -> bool, farewell: ServerMsg) {
+        let mut sessions = self.sessions();
+        let Sessions {
+            outboxes,
+            addresses,
+            ..
+        } = &mut *sessions;
+        disconnect(outboxes, addresses, banned, &farewell);
+    }
+
+    /// Tells every other node about a report, a ban or a lifted ban.
+    pub async fn share_moderation(&self, shared: SharedModeration) {
+        let origin = self.shared.node.to_string();
+        let batch = encode_batch(&[Event::Moderation { origin, shared }]);
         if let Err(e) = self.publish(BROADCAST, batch).await {
-            tracing::warn!("could not tell the other nodes about a ban: {e}");
+            tracing::warn!("could not tell the other nodes about moderation: {e}");
         }
+    }
+
+    /// Agrees with the other nodes on the key addresses are hashed with: the first node's
+    /// wins, so a hash means the same address on every node.
+    pub async fn agree_on_key(&self, mine: [u8; 32]) -> RedisResult<[u8; 32]> {
+        const KEY: &str = "duet:moderation-key";
+        let mut redis = self.shared.redis.clone();
+        let _: Option<String> = redis::cmd("SET")
+            .arg(KEY)
+            .arg(hex::encode(mine))
+            .arg("NX")
+            .query_async(&mut redis)
+            .await?;
+        let agreed: String = redis::cmd("GET").arg(KEY).query_async(&mut redis).await?;
+        Ok(hex::decode(agreed)
+            .ok()
+            .and_then(|bytes| <[u8; 32]>::try_from(bytes.as_slice()).ok())
+            .unwrap_or(mine))
     }
 
     /// Sessions online on the whole site: this node's now, the others' as of the last beat.
@@ -757,26 +798,15 @@ impl RedisHub {
                 );
             }
             Event::Relay { to, msg } => deliver_in_call(sessions, to, msg),
-            Event::Disconnect { address, farewell } => {
-                disconnect(
-                    &mut sessions.outboxes,
-                    &sessions.addresses,
-                    address,
-                    &farewell,
-                );
+            Event::Moderation { origin, shared } => {
+                if *origin != *self.shared.node {
+                    if let Err(e) = self.shared.moderation.try_send(shared) {
+                        tracing::warn!("moderation from another node dropped: {e}");
+                    }
+                }
             }
         }
         timer
-    }
-
-    fn disconnect_here(&self, address: IpAddr, farewell: &ServerMsg) {
-        let mut sessions = self.sessions();
-        let Sessions {
-            outboxes,
-            addresses,
-            ..
-        } = &mut *sessions;
-        disconnect(outboxes, addresses, address, farewell);
     }
 }
 
