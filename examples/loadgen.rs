@@ -124,7 +124,7 @@ impl Target {
 
     /// Where background socket `i` connects: alternating between the nodes, if there are two.
     fn url_for(&self, i: usize) -> &str {
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             &self.url
         } else {
             self.peer()
