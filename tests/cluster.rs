@@ -325,6 +325,31 @@ async fn a_killed_node_is_noticed_and_its_strangers_partners_are_told() {
 }
 
 #[tokio::test]
+async fn a_node_shutting_down_tells_the_others_at_once() {
+    let redis = TestRedis::start().await;
+    let url = redis.url();
+    // A node timeout far longer than the test: only the goodbye can explain a quick notice.
+    let flags = ["--redis-url", url.as_str(), "--node-timeout", "60s"];
+    let one = TestServer::start(&flags).await;
+    let mut two = ChildServer::start(&flags).await;
+    let mut a = one.connect().await;
+    let mut b = connect_to(two.addr).await;
+    let call_id = pair(&mut a, &mut b).await;
+
+    assert!(two.terminate().await, "the node exits cleanly");
+    assert_eq!(
+        a.recv().await,
+        ServerMsg::CallEnded {
+            call_id,
+            reason: EndReason::PartnerLeft
+        }
+    );
+    assert_eq!(a.recv().await, ServerMsg::Searching);
+    // Redis holds nothing of the node that left.
+    assert_eq!(redis.cli(&["SCARD", "duet:nodes"]), "1");
+}
+
+#[tokio::test]
 async fn losing_redis_pauses_matching_and_it_resumes_by_itself() {
     let mut redis = TestRedis::start().await;
     let (one, two) = (node(&redis, &[]).await, node(&redis, &[]).await);

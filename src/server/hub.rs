@@ -101,6 +101,13 @@ impl Hub {
         }
     }
 
+    /// On shutdown, after the sockets closed: with Redis, the other nodes forget this one now.
+    pub async fn leave_site(&self) {
+        if let Hub::Redis(hub) = self {
+            hub.leave_site().await;
+        }
+    }
+
     /// Whether matching works: always with one server; with Redis, while this node reaches it.
     pub fn matching_available(&self) -> bool {
         match self {

@@ -327,6 +327,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
             "sockets still open after the shutdown grace period; exiting anyway"
         );
     }
+    state.hub.leave_site().await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -233,6 +233,18 @@ impl ChildServer {
     pub async fn kill(&mut self) {
         self.child.kill().await.unwrap();
     }
+
+    /// SIGTERM: the node shuts down cleanly; waits until it has exited and returns whether it
+    /// exited with success.
+    pub async fn terminate(&mut self) -> bool {
+        let pid = self.child.id().expect("still running").to_string();
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        self.child.wait().await.unwrap().success()
+    }
 }
 
 /// Pairs two idle clients: `a` calls and waits, `b` calls and both are matched.

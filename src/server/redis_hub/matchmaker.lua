@@ -230,6 +230,14 @@ function ops.hello()
   return 'ok'
 end
 
+-- A node shuts down: its sessions are forgotten at once (partners elsewhere are told) rather
+-- than when its heartbeat would have expired.
+function ops.bye()
+  reap(node)
+  redis.call('DEL', alive_key(node))
+  return 'ok'
+end
+
 -- The heartbeat: refreshes this node's online count and time to live, forgets nodes that
 -- stopped beating, and returns the whole site's online count (or -1 when this node's own
 -- heartbeat had already expired: it must say hello again). ARGV: count ttl_ms
@@ -343,7 +351,9 @@ end
 local run = ops[op]
 if not run then return redis.error_reply('unknown op ' .. tostring(op)) end
 -- A node whose heartbeat expired may have been reaped: it must start over, not act.
-if op ~= 'hello' and op ~= 'beat' and not alive(node) then return 'node_lost' end
+if op ~= 'hello' and op ~= 'beat' and op ~= 'bye' and not alive(node) then
+  return 'node_lost'
+end
 local result = run()
 flush()
 return result

@@ -409,6 +409,15 @@ impl RedisHub {
         }
     }
 
+    /// Leaves the site on shutdown: stops beating and has Redis forget this node's sessions at
+    /// once, so their partners on other nodes are told now, not after the node timeout.
+    pub async fn leave_site(&self) {
+        self.shared.healthy.store(false, Ordering::SeqCst);
+        if let Err(e) = self.invoke::<String>("bye", &[]).await {
+            tracing::warn!("could not say goodbye to the other nodes: {e}");
+        }
+    }
+
     /// Whether matching works: Redis answers and this node's channel is subscribed.
     pub fn healthy(&self) -> bool {
         self.shared.healthy.load(Ordering::SeqCst)
