@@ -106,7 +106,7 @@ impl AppState {
                 .agree_on_key(moderation.key())
                 .await
                 .map_err(|source| {
-                    StartError::Redis(redis_hub::ConnectError::new(url_of(&config), source))
+                    StartError::Redis(redis_hub::ConnectError::new(&url_of(&config), source))
                 })?;
             if agreed != moderation.key() {
                 tracing::info!("adopted the other nodes' key for hashing addresses");

@@ -164,8 +164,21 @@ pub struct ConnectError {
 }
 
 impl ConnectError {
-    pub fn new(url: String, source: redis::RedisError) -> Self {
-        ConnectError { url, source }
+    pub fn new(url: &str, source: redis::RedisError) -> Self {
+        ConnectError {
+            url: without_password(url),
+            source,
+        }
+    }
+}
+
+/// `url` fit for a log: any user and password replaced by `***`.
+fn without_password(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_owned(),
     }
 }
 
@@ -179,10 +192,7 @@ impl RedisHub {
         moderation: mpsc::Sender<SharedModeration>,
     ) -> Result<RedisHub, ConnectError> {
         let url = settings.url.clone();
-        let failed = |source| ConnectError {
-            url: url.clone(),
-            source,
-        };
+        let failed = |source| ConnectError::new(&url, source);
         let client = redis::Client::open(settings.url.as_str()).map_err(failed)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(REDIS_PATIENCE))
@@ -840,4 +850,22 @@ fn deliver_in_call(sessions: &mut Sessions, to: SessionId, msg: ServerMsg) {
 
 fn encode_batch(events: &[Event]) -> String {
     serde_json::to_string(events).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_password;
+
+    #[test]
+    fn a_redis_password_never_reaches_the_log() {
+        assert_eq!(
+            without_password("redis://user:s3cret@10.0.0.5:6379/0"),
+            "redis://***@10.0.0.5:6379/0"
+        );
+        assert_eq!(
+            without_password("rediss://:p@ss@host/"),
+            "rediss://***@host/"
+        );
+        assert_eq!(without_password("redis://host:6379/"), "redis://host:6379/");
+    }
 }
