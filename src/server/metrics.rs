@@ -33,6 +33,8 @@ pub struct Metrics {
     online: Gauge,
     searching: Gauge,
     calls: Gauge,
+    /// 1 while matching works (always alone; with Redis, while this node reaches it).
+    matching_available: Gauge,
     /// Pairs formed.
     pub matches: Counter,
     /// Offers, answers and candidates delivered to a partner, by kind.
@@ -55,6 +57,7 @@ impl Default for Metrics {
             online: Gauge::default(),
             searching: Gauge::default(),
             calls: Gauge::default(),
+            matching_available: Gauge::default(),
             matches: Counter::default(),
             relayed: Family::default(),
             errors: Family::default(),
@@ -73,6 +76,11 @@ impl Default for Metrics {
             metrics.searching.clone(),
         );
         registry.register("calls_active", "Calls in progress", metrics.calls.clone());
+        registry.register(
+            "matching_available",
+            "1 while matching works (with Redis: while this node reaches it), else 0",
+            metrics.matching_available.clone(),
+        );
         registry.register("matches", "Pairs formed", metrics.matches.clone());
         registry.register(
             "messages_relayed",
@@ -118,8 +126,9 @@ impl Metrics {
         self.relayed.get_or_create(&Kind { kind }).inc();
     }
 
-    /// The text exposition, with the gauges set from `stats`.
-    pub fn render(&self, stats: HubStats) -> String {
+    /// The text exposition, with the gauges set from `stats` and `matching_available`.
+    pub fn render(&self, stats: HubStats, matching_available: bool) -> String {
+        self.matching_available.set(i64::from(matching_available));
         self.online.set(gauge_value(stats.online));
         self.searching.set(gauge_value(stats.searching));
         self.calls.set(gauge_value(stats.calls));

@@ -254,7 +254,9 @@ async fn metrics(State(state): State<AppState>) -> impl axum::response::IntoResp
             axum::http::header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        state.metrics.render(state.hub.stats()),
+        state
+            .metrics
+            .render(state.hub.stats(), state.hub.matching_available()),
     )
 }
 
