@@ -592,28 +592,10 @@ async fn reports_made_on_two_nodes_ban_on_every_node_until_lifted() {
     }
 
     // A moderator lifts the ban on node one; node two lifts it too.
-    let http = reqwest::Client::new();
-    let overview: serde_json::Value = http
-        .post(one.url("/api/admin/overview"))
-        .form(&[("token", "s3cret")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let overview = one.admin_overview("s3cret").await;
     assert_eq!(overview["reports"].as_array().unwrap().len(), 2);
     let ban_id = overview["bans"][0]["id"].as_i64().unwrap();
-    let lifted: bool = http
-        .post(one.url("/api/admin/lift_ban"))
-        .form(&[("token", "s3cret"), ("id", &ban_id.to_string())])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert!(lifted);
+    assert!(one.lift_ban("s3cret", ban_id).await);
     eventually(async || two.state.moderation.banned_until(bad_ip).is_none()).await;
     let _welcome_back = two.connect_with(&bad_addr).await;
 }

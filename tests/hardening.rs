@@ -4,9 +4,9 @@
 
 mod common;
 
-use common::{pair, TestServer};
+use common::{connect_to, pair, ChildServer, TestServer};
 use duet::protocol::{ClientMsg, EndReason, ErrorCode, ReportReason, ServerMsg};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use std::sync::Arc;
 use tokio_tungstenite::tungstenite::{self, Message};
 
@@ -297,27 +297,10 @@ async fn reports_from_distinct_visitors_ban_an_address_across_restarts_until_lif
         .unwrap();
     assert_eq!(wrong.status(), 403);
     assert!(wrong.text().await.unwrap().contains("WrongToken"));
-    let overview: serde_json::Value = http
-        .post(restarted.url("/api/admin/overview"))
-        .form(&[("token", "s3cret")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let overview = restarted.admin_overview("s3cret").await;
     assert_eq!(overview["reports"].as_array().unwrap().len(), 2);
     let ban_id = overview["bans"][0]["id"].as_i64().unwrap();
-    let lifted: bool = http
-        .post(restarted.url("/api/admin/lift_ban"))
-        .form(&[("token", "s3cret"), ("id", &ban_id.to_string())])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert!(lifted);
+    assert!(restarted.lift_ban("s3cret", ban_id).await);
     let _welcome_back = restarted.connect_with(&bad_addr).await;
 }
 
@@ -427,53 +410,15 @@ async fn metrics_count_sessions_matches_relays_and_errors() {
 /// The real binary: SIGTERM tells every socket, closes it, and exits 0.
 #[tokio::test]
 async fn sigterm_drains_and_exits_cleanly() {
-    use tokio::io::{AsyncBufReadExt, BufReader};
-    let data = tempfile::tempdir().unwrap();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_duet"))
-        .args(["--site-addr", "127.0.0.1:0", "--data-dir"])
-        .arg(data.path())
-        .env("RUST_LOG", "info")
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines
-            .next_line()
-            .await
-            .unwrap()
-            .expect("the server logs its address");
-        if let Some(rest) = line.split("listening on http://").nth(1) {
-            break rest.trim().to_owned();
-        }
-    };
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws"))
-        .await
-        .unwrap();
-
-    // The greeting first, so the session is registered before the signal.
-    assert!(matches!(ws.next().await, Some(Ok(Message::Text(_)))));
-
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().unwrap().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let mut told = false;
-    let mut code = None;
-    while let Some(Ok(frame)) = ws.next().await {
-        match frame {
-            Message::Text(t) => told |= t.contains("shutting_down"),
-            Message::Close(f) => code = f.map(|f| u16::from(f.code)),
-            _ => {}
-        }
-    }
-    assert!(told, "the client was told the server is shutting down");
-    assert_eq!(code, Some(1001));
-    let exit = tokio::time::timeout(std::time::Duration::from_secs(10), child.wait())
-        .await
-        .expect("exits within the grace period")
-        .unwrap();
-    assert!(exit.success(), "{exit:?}");
+    let mut server = ChildServer::start(&[]).await;
+    // Connected (greeting read), so the session is registered before the signal.
+    let mut client = connect_to(server.addr).await;
+    server.send_sigterm();
+    let said = client.until_closed().await;
+    assert!(
+        said.contains(&ServerMsg::ShuttingDown),
+        "the client was told the server is shutting down: {said:?}"
+    );
+    assert_eq!(client.close_code(), Some(1001));
+    assert!(server.exited().await, "exits with success");
 }

@@ -69,6 +69,32 @@ impl TestServer {
         format!("http://{}{}", self.addr, path)
     }
 
+    /// The moderators' overview (reports and active bans), asked with `token`.
+    pub async fn admin_overview(&self, token: &str) -> serde_json::Value {
+        reqwest::Client::new()
+            .post(self.url("/api/admin/overview"))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Lifts ban `id` as a moderator with `token`; whether there was such a ban.
+    pub async fn lift_ban(&self, token: &str, id: i64) -> bool {
+        reqwest::Client::new()
+            .post(self.url("/api/admin/lift_ban"))
+            .form(&[("token", token), ("id", &id.to_string())])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     /// Opens a signaling socket and reads the greeting (the online count).
     pub async fn connect(&self) -> Client {
         self.connect_with(&[]).await
@@ -234,16 +260,29 @@ impl ChildServer {
         self.child.kill().await.unwrap();
     }
 
-    /// SIGTERM: the node shuts down cleanly; waits until it has exited and returns whether it
-    /// exited with success.
-    pub async fn terminate(&mut self) -> bool {
+    /// Sends SIGTERM: the server starts shutting down cleanly.
+    pub fn send_sigterm(&self) {
         let pid = self.child.id().expect("still running").to_string();
         let sent = std::process::Command::new("kill")
             .args(["-TERM", &pid])
             .status()
             .unwrap();
         assert!(sent.success());
-        self.child.wait().await.unwrap().success()
+    }
+
+    /// Waits (a bounded time) until the server has exited; whether it exited with success.
+    pub async fn exited(&mut self) -> bool {
+        tokio::time::timeout(PATIENCE * 2, self.child.wait())
+            .await
+            .expect("the server exits in time")
+            .unwrap()
+            .success()
+    }
+
+    /// SIGTERM, then waits until it has exited; whether it exited with success.
+    pub async fn terminate(&mut self) -> bool {
+        self.send_sigterm();
+        self.exited().await
     }
 }
 
