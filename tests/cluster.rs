@@ -136,6 +136,9 @@ async fn signals_cross_nodes_only_within_the_senders_own_call() {
     let call_id = pair(&mut a, &mut b).await;
     let mut c = two.connect().await;
     let mut d = one.connect().await;
+    // End before ever calling is confirmed, as on one server.
+    c.send(&ClientMsg::End).await;
+    assert_eq!(c.recv().await, ServerMsg::Idle);
 
     // A stranger not in any call names the call: refused, nobody hears it.
     c.send(&ClientMsg::Offer {

@@ -289,7 +289,11 @@ end
 -- ARGV: session
 ops['end'] = function()
   local id = ARGV[4]
-  if not redis.call('HGET', session_key(id), 'state') then return 'ok' end
+  if redis.call('EXISTS', session_key(id)) == 0 then
+    -- Never pressed Call: nothing to end, but End is still confirmed.
+    emit(node, { ev = 'idle', to = id })
+    return 'ok'
+  end
   local partner = hang_up(id, 'partner_ended')
   leave_pool(id)
   redis.call('HSET', session_key(id), 'state', 'idle')
