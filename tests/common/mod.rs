@@ -262,9 +262,14 @@ impl ChildServer {
 
     /// Sends SIGTERM: the server starts shutting down cleanly.
     pub fn send_sigterm(&self) {
+        self.signal("-TERM");
+    }
+
+    /// Sends a signal (`-TERM`, `-STOP`, `-CONT`) to the server.
+    pub fn signal(&self, which: &str) {
         let pid = self.child.id().expect("still running").to_string();
         let sent = std::process::Command::new("kill")
-            .args(["-TERM", &pid])
+            .args([which, &pid])
             .status()
             .unwrap();
         assert!(sent.success());
