@@ -85,8 +85,8 @@ impl AppState {
                 config.outbox_capacity,
                 metrics.clone(),
             )),
-            Some(url) => Hub::Redis(
-                RedisHub::connect(
+            Some(url) => {
+                let redis = RedisHub::connect(
                     redis_hub::Settings {
                         url: url.clone(),
                         node_timeout: config.node_timeout,
@@ -98,21 +98,19 @@ impl AppState {
                     shutdown.clone(),
                     shared_tx,
                 )
-                .await?,
-            ),
-        };
-        if let Hub::Redis(redis) = &hub {
-            let agreed = redis
-                .agree_on_key(moderation.key())
-                .await
-                .map_err(|source| {
-                    StartError::Redis(redis_hub::ConnectError::new(&url_of(&config), source))
-                })?;
-            if agreed != moderation.key() {
-                tracing::info!("adopted the other nodes' key for hashing addresses");
+                .await?;
+                // One hashing key for every node, so an address hash means the same everywhere.
+                let agreed = redis
+                    .agree_on_key(moderation.key())
+                    .await
+                    .map_err(|source| redis_hub::ConnectError::new(url, source))?;
+                if agreed != moderation.key() {
+                    tracing::info!("adopted the other nodes' key for hashing addresses");
+                }
+                moderation.adopt_key(agreed)?;
+                Hub::Redis(redis)
             }
-            moderation.adopt_key(agreed)?;
-        }
+        };
         let presence = presence::spawn(hub.clone(), config.presence_interval);
         let state = AppState {
             leptos_options: leptos_options(&config),
@@ -132,10 +130,6 @@ impl AppState {
         tokio::spawn(store_shared_moderation(state.clone(), shared_rx));
         Ok(state)
     }
-}
-
-fn url_of(config: &Config) -> String {
-    config.redis_url.clone().unwrap_or_default()
 }
 
 /// Stores what other nodes share (reports, bans, lifted bans), so this node enforces the

@@ -624,7 +624,6 @@ impl RedisHub {
                     .await
                 {
                     Ok(total) if total >= 0 => {
-                        tracing::trace!(total, "beat");
                         let others = usize::try_from(total).unwrap_or(0).saturating_sub(count);
                         self.shared.others_online.store(others, Ordering::Relaxed);
                     }
