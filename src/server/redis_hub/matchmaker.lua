@@ -20,6 +20,7 @@
 --   node:<node>         the node's heartbeat: its online count, with a time to live
 --   node:<node>:sessions set: the node's sessions, so a dead node's can be found
 --   nodes               set: every node that has beaten
+--   (moderation-key, the shared secret for address hashes, is the nodes' own: see mod.rs)
 -- Messages for a node's sessions are published, one JSON list per node per step, on the
 -- channel duet:events:<node>.
 
