@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs duet's whole benchmark set on this machine (loopback only) and prints a table shaped
-# like docs/BENCHMARKS.md. Every run is bounded; the set takes about 5 minutes on 2 cores.
+# like docs/BENCHMARKS.md. Every run is bounded; the set takes about 6 minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/tools/node_modules/.bin:$HOME/.cargo/bin:$PATH"
