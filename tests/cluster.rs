@@ -4,10 +4,10 @@
 
 mod common;
 
-use common::{connect_to, pair, ChildServer, Client, TestRedis, TestServer, PATIENCE};
-use duet::protocol::{
-    CallId, ClientMsg, EndReason, ErrorCode, IceCandidate, ReportReason, Role, ServerMsg,
+use common::{
+    both_end, connect_to, pair, report, ChildServer, Client, TestRedis, TestServer, PATIENCE,
 };
+use duet::protocol::{CallId, ClientMsg, EndReason, ErrorCode, IceCandidate, Role, ServerMsg};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -585,13 +585,7 @@ async fn reports_made_on_two_nodes_ban_on_every_node_until_lifted() {
             .connect_with(&[("x-forwarded-for", reporter_addr)])
             .await;
         let call_id = pair(&mut bad, &mut reporter).await;
-        reporter
-            .send(&ClientMsg::Report {
-                call_id,
-                reason: ReportReason::Harassment,
-            })
-            .await;
-        assert_eq!(reporter.recv().await, ServerMsg::Reported { call_id });
+        report(&mut reporter, call_id).await;
         if n == 0 {
             // Below the threshold; the report made on node one reaches node two's store.
             eventually(async || {
@@ -605,12 +599,7 @@ async fn reports_made_on_two_nodes_ban_on_every_node_until_lifted() {
                     == 1
             })
             .await;
-            reporter.send(&ClientMsg::End).await;
-            assert_eq!(reporter.recv().await, ServerMsg::Idle);
-            assert!(matches!(bad.recv().await, ServerMsg::CallEnded { .. }));
-            assert_eq!(bad.recv().await, ServerMsg::Searching);
-            bad.send(&ClientMsg::End).await;
-            assert_eq!(bad.recv().await, ServerMsg::Idle);
+            both_end(&mut reporter, &mut bad).await;
         }
     }
     // The report on node two completes the threshold with the one made on node one.

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{connect_to, pair, ChildServer, TestServer};
+use common::{both_end, connect_to, pair, report, ChildServer, TestServer};
 use duet::protocol::{ClientMsg, EndReason, ErrorCode, ReportReason, ServerMsg};
 use futures_util::SinkExt;
 use std::sync::Arc;
@@ -248,22 +248,10 @@ async fn reports_from_distinct_visitors_ban_an_address_across_restarts_until_lif
             .connect_with(&[("x-forwarded-for", reporter_addr)])
             .await;
         let call_id = pair(&mut bad, &mut reporter).await;
-        reporter
-            .send(&ClientMsg::Report {
-                call_id,
-                reason: ReportReason::Harassment,
-            })
-            .await;
-        assert_eq!(reporter.recv().await, ServerMsg::Reported { call_id });
+        report(&mut reporter, call_id).await;
         if n == 0 {
             // Below the threshold: the call simply ends.
-            reporter.send(&ClientMsg::End).await;
-            assert_eq!(reporter.recv().await, ServerMsg::Idle);
-            assert!(matches!(bad.recv().await, ServerMsg::CallEnded { .. }));
-            assert_eq!(bad.recv().await, ServerMsg::Searching);
-            // `pair` starts from idle.
-            bad.send(&ClientMsg::End).await;
-            assert_eq!(bad.recv().await, ServerMsg::Idle);
+            both_end(&mut reporter, &mut bad).await;
         }
     }
     // The second report completes the threshold: bad is told and disconnected.

@@ -3,7 +3,7 @@
 #![allow(dead_code)] // each test file uses its own part of this module
 
 use clap::Parser;
-use duet::protocol::{self, CallId, ClientMsg, ServerMsg};
+use duet::protocol::{self, CallId, ClientMsg, ReportReason, ServerMsg};
 use duet::server::config::Config;
 use duet::server::AppState;
 use futures_util::{SinkExt, StreamExt};
@@ -301,6 +301,28 @@ pub async fn pair(a: &mut Client, b: &mut Client) -> CallId {
     };
     assert!(matches!(b.recv().await, ServerMsg::Matched { call_id: c, .. } if c == call_id));
     call_id
+}
+
+/// `reporter` reports the stranger of `call_id`, and the server confirms.
+pub async fn report(reporter: &mut Client, call_id: CallId) {
+    reporter
+        .send(&ClientMsg::Report {
+            call_id,
+            reason: ReportReason::Harassment,
+        })
+        .await;
+    assert_eq!(reporter.recv().await, ServerMsg::Reported { call_id });
+}
+
+/// `leaver` ends its call; `partner`, told and searching again, ends too, so both are idle
+/// (where [`pair`] starts).
+pub async fn both_end(leaver: &mut Client, partner: &mut Client) {
+    leaver.send(&ClientMsg::End).await;
+    assert_eq!(leaver.recv().await, ServerMsg::Idle);
+    assert!(matches!(partner.recv().await, ServerMsg::CallEnded { .. }));
+    assert_eq!(partner.recv().await, ServerMsg::Searching);
+    partner.send(&ClientMsg::End).await;
+    assert_eq!(partner.recv().await, ServerMsg::Idle);
 }
 
 /// One browser tab, as far as the server can tell.
