@@ -81,18 +81,13 @@ impl LocalHub {
 
     /// Handles one message from session `id`; a refusal is returned for the caller to report.
     pub fn handle(&self, id: SessionId, msg: ClientMsg) -> Result<(), RelayError> {
-        let relayed = match &msg {
-            ClientMsg::Offer { .. } => Some("offer"),
-            ClientMsg::Answer { .. } => Some("answer"),
-            ClientMsg::Ice { .. } => Some("ice"),
-            _ => None,
-        };
         let mut state = self.lock();
         let fx = state.matchmaker.handle(id, msg)?;
-        self.apply(&mut state, fx);
-        if let Some(kind) = relayed {
-            self.metrics.relayed(kind);
+        // Offers, answers and candidates in a client's transition can only be relays.
+        for (_, sent) in &fx.messages {
+            self.metrics.relayed(sent);
         }
+        self.apply(&mut state, fx);
         Ok(())
     }
 

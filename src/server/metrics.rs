@@ -4,7 +4,7 @@
 //! servers in one process). Counters are bumped where things happen; the gauges for sessions
 //! and calls are read from the hub when scraped, so they can never drift.
 
-use crate::protocol::ErrorCode;
+use crate::protocol::{ErrorCode, ServerMsg};
 use crate::server::hub::HubStats;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -121,8 +121,15 @@ impl Metrics {
         self.rejected.get_or_create(&Reason { reason }).inc();
     }
 
-    /// Counts a relayed signaling message.
-    pub fn relayed(&self, kind: &'static str) {
+    /// Counts `msg` if it is a signaling message (offer, answer, candidate) passed on to a
+    /// partner; other messages are not counted here.
+    pub fn relayed(&self, msg: &ServerMsg) {
+        let kind = match msg {
+            ServerMsg::Offer { .. } => "offer",
+            ServerMsg::Answer { .. } => "answer",
+            ServerMsg::Ice { .. } => "ice",
+            _ => return,
+        };
         self.relayed.get_or_create(&Kind { kind }).inc();
     }
 

@@ -499,22 +499,17 @@ impl RedisHub {
     ) -> Result<(), RelayError> {
         let (partner, partner_node) = self.partner_of(id, call_id)?;
         check_relayable(&msg)?;
-        let kind = match &msg {
-            ServerMsg::Offer { .. } => Some("offer"),
-            ServerMsg::Answer { .. } => Some("answer"),
-            ServerMsg::Ice { .. } => Some("ice"),
-            _ => None,
-        };
         if partner_node == self.shared.node {
+            self.shared.metrics.relayed(&msg);
             deliver_in_call(&mut self.sessions(), partner, msg);
         } else {
-            let batch = encode_batch(&[Event::Relay { to: partner, msg }]);
-            self.publish(&format!("duet:events:{partner_node}"), batch)
+            let relay = [Event::Relay { to: partner, msg }];
+            self.publish(&format!("duet:events:{partner_node}"), encode_batch(&relay))
                 .await
                 .map_err(|e| self.lose(&e.to_string()))?;
-        }
-        if let Some(kind) = kind {
-            self.shared.metrics.relayed(kind);
+            if let [Event::Relay { msg, .. }] = &relay {
+                self.shared.metrics.relayed(msg);
+            }
         }
         Ok(())
     }
