@@ -1,16 +1,8 @@
 //! Server functions: plain verbs the page calls over HTTP (and the server calls directly while
 //! rendering). Each is a public endpoint, so each takes no input it does not check.
 
+use crate::model::{AdminError, IceServer, ModerationOverview};
 use leptos::prelude::*;
-use serde::{Deserialize, Serialize};
-
-/// One STUN or TURN server as `RTCIceServer` takes it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct IceServer {
-    pub urls: Vec<String>,
-    pub username: Option<String>,
-    pub credential: Option<String>,
-}
 
 /// How many visitors are online now, for the lobby's first paint.
 #[server(endpoint = "online_count")]
@@ -32,54 +24,6 @@ pub async fn ice_servers() -> Result<Vec<IceServer>, ServerFnError> {
 fn server_state() -> Result<crate::server::AppState, ServerFnError> {
     use_context::<crate::server::AppState>()
         .ok_or_else(|| ServerFnError::new("server state is missing from the request context"))
-}
-
-/// What the moderators' page shows.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ModerationOverview {
-    /// The newest reports first.
-    pub reports: Vec<ReportEntry>,
-    /// Bans in force, newest first.
-    pub bans: Vec<BanEntry>,
-}
-
-/// One report. Addresses appear only as short prefixes of their keyed hashes.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReportEntry {
-    pub id: i64,
-    pub at: String,
-    pub reporter: String,
-    pub reported: String,
-    pub reason: String,
-}
-
-/// One ban in force.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BanEntry {
-    pub id: i64,
-    pub subject: String,
-    pub since: String,
-    pub until: String,
-    pub reason: String,
-}
-
-/// Why a moderator request failed; the page shows each case differently.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
-pub enum AdminError {
-    #[error("The moderators' page is switched off on this server (no admin token is set).")]
-    Disabled,
-    #[error("Wrong token.")]
-    WrongToken,
-    #[error("The server could not do that: {0}")]
-    Server(String),
-}
-
-impl leptos::server_fn::error::FromServerFnError for AdminError {
-    type Encoder = leptos::server_fn::codec::JsonEncoding;
-
-    fn from_server_fn_error(value: leptos::server_fn::error::ServerFnErrorErr) -> Self {
-        AdminError::Server(value.to_string())
-    }
 }
 
 /// Recent reports and active bans. Needs the admin token.

@@ -5,6 +5,7 @@ pub mod api;
 pub mod app;
 #[cfg(feature = "hydrate")]
 pub mod client;
+pub mod model;
 pub mod protocol;
 #[cfg(feature = "ssr")]
 pub mod server;

@@ -370,7 +370,7 @@ async fn turn_credentials_are_fresh_short_lived_and_never_reveal_the_secret() {
     };
     let (first, second) = (fetch().await, fetch().await);
     assert!(!first.contains("the-shared-secret"));
-    let servers: Vec<duet::api::IceServer> = serde_json::from_str(&first).unwrap();
+    let servers: Vec<duet::model::IceServer> = serde_json::from_str(&first).unwrap();
     let turn = &servers[0];
     assert_eq!(turn.urls, vec!["turn:127.0.0.1:3478".to_owned()]);
     let username = turn.username.clone().unwrap();

@@ -3,7 +3,8 @@
 //! Everything goes through token-checked server functions; the page itself holds the token
 //! only in memory (never in the URL, so it never reaches a log).
 
-use crate::api::{admin_overview, lift_ban, ModerationOverview};
+use crate::api::{admin_overview, lift_ban};
+use crate::model::{AdminError, ModerationOverview};
 use leptos::prelude::*;
 
 /// The moderators' page.
@@ -72,7 +73,7 @@ pub fn AdminPage() -> impl IntoView {
 #[component]
 fn Overview(
     data: ModerationOverview,
-    lift: Action<i64, Result<bool, crate::api::AdminError>>,
+    lift: Action<i64, Result<bool, AdminError>>,
 ) -> impl IntoView {
     let bans = data.bans.into_iter().map(|ban| {
         let id = ban.id;

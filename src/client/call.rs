@@ -11,7 +11,8 @@ use super::media;
 use super::rtc::{self, PeerLink};
 use super::signaling::{SignalEvent, Signaling};
 use super::stats;
-use crate::api::{ice_servers, IceServer};
+use crate::api::ice_servers;
+use crate::model::IceServer;
 use crate::app::{Action, CallState, ChatLine, LobbyView};
 use crate::protocol::{
     normalize_interests, CallId, ClientMsg, EndReason, ErrorCode, IceCandidate, ReportReason, Role,

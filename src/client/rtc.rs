@@ -2,7 +2,7 @@
 //! answer to the partner's offer). Creating, describing, adding candidates and closing; which
 //! link to use when is the call controller's business.
 
-use crate::api::IceServer;
+use crate::model::IceServer;
 use crate::protocol::{CallId, IceCandidate};
 use js_sys::{Array, Reflect};
 use wasm_bindgen::prelude::*;

@@ -3,7 +3,7 @@
 //! `duet --help` lists them all. The site address and root use Leptos' own variable names, so
 //! `cargo leptos serve` and a bare `target/release/duet` read the same settings.
 
-use crate::api::IceServer;
+use crate::model::IceServer;
 use crate::server::moderation;
 use crate::server::turn::TurnSettings;
 use clap::Parser;

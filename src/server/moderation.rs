@@ -9,7 +9,7 @@
 //! address everywhere, and share every report, ban and lifted ban as it happens (see
 //! [`Shared`]): each node's database holds the whole site's moderation from the time it joined.
 
-use crate::api::{BanEntry, ModerationOverview, ReportEntry};
+use crate::model::{BanEntry, ModerationOverview, ReportEntry};
 use crate::protocol::ReportReason;
 use hmac::{Hmac, Mac};
 use rusqlite::{params, Connection, OptionalExtension};

@@ -5,7 +5,7 @@
 //! password and refuses it once the expiry has passed. The secret itself never leaves the
 //! server; each browser gets its own credentials, valid for `--turn-ttl`.
 
-use crate::api::IceServer;
+use crate::model::IceServer;
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha1::Sha1;
