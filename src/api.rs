@@ -8,7 +8,7 @@ use leptos::prelude::*;
 #[server(endpoint = "online_count")]
 pub async fn online_count() -> Result<u32, ServerFnError> {
     let state = server_state()?;
-    Ok(crate::server::presence::count(&state.hub))
+    Ok(crate::server::presence::count(&state.switchboard))
 }
 
 /// The STUN/TURN servers the browser should use for its calls (none by default), with
@@ -21,8 +21,8 @@ pub async fn ice_servers() -> Result<Vec<IceServer>, ServerFnError> {
 }
 
 #[cfg(feature = "ssr")]
-fn server_state() -> Result<crate::server::AppState, ServerFnError> {
-    use_context::<crate::server::AppState>()
+fn server_state() -> Result<crate::server::state::AppState, ServerFnError> {
+    use_context::<crate::server::state::AppState>()
         .ok_or_else(|| ServerFnError::new("server state is missing from the request context"))
 }
 
@@ -41,27 +41,17 @@ pub async fn admin_overview(token: String) -> Result<ModerationOverview, AdminEr
 #[server(endpoint = "admin/lift_ban")]
 pub async fn lift_ban(token: String, id: i64) -> Result<bool, AdminError> {
     let state = admin_state(&token)?;
-    let lifted = state
-        .moderation
-        .lift_ban(id)
-        .await
-        .map_err(|e| AdminError::Server(e.to_string()))?;
-    let Some(subject) = lifted else {
-        return Ok(false);
-    };
-    tracing::info!(ban = id, "ban lifted by a moderator");
-    // With several nodes, the others lift it too.
     state
-        .hub
-        .share_moderation(crate::server::moderation::Shared::Lift { subject })
-        .await;
-    Ok(true)
+        .moderation
+        .lift(id)
+        .await
+        .map_err(|e| AdminError::Server(e.to_string()))
 }
 
 /// The server state, once `token` is checked against the configured admin token.
 #[cfg(feature = "ssr")]
-fn admin_state(token: &str) -> Result<crate::server::AppState, AdminError> {
-    let state = use_context::<crate::server::AppState>()
+fn admin_state(token: &str) -> Result<crate::server::state::AppState, AdminError> {
+    let state = use_context::<crate::server::state::AppState>()
         .ok_or_else(|| AdminError::Server("server state is missing".into()))?;
     let refuse = |status: axum::http::StatusCode, error: AdminError| {
         if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {

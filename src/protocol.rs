@@ -225,19 +225,8 @@ impl ReportReason {
     ];
 
     /// The wire name, also stored in the reports table.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ReportReason::Nudity => "nudity",
-            ReportReason::Harassment => "harassment",
-            ReportReason::Spam => "spam",
-            ReportReason::Underage => "underage",
-            ReportReason::Other => "other",
-        }
-    }
-
-    /// The wire name back to a reason.
-    pub fn parse(name: &str) -> Option<ReportReason> {
-        ReportReason::ALL.into_iter().find(|r| r.as_str() == name)
+    pub fn name(self) -> String {
+        wire_name(&self)
     }
 
     /// What the Report menu shows.
@@ -401,6 +390,20 @@ impl ServerMsg {
     }
 }
 
+/// The name a value travels as: a unit variant's string, or a message's `type` tag, as serde
+/// writes them, so no wire name is spelled twice (metrics labels and stored reasons use it).
+pub fn wire_name<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(name)) => name,
+        Ok(serde_json::Value::Object(fields)) => fields
+            .get("type")
+            .and_then(|t| t.as_str())
+            .unwrap_or_default()
+            .to_owned(),
+        _ => String::new(),
+    }
+}
+
 /// Parses one text frame from a browser.
 pub fn decode_client(text: &str) -> Result<ClientMsg, serde_json::Error> {
     serde_json::from_str(text)
@@ -501,6 +504,17 @@ mod tests {
         );
         assert!(normalize_interests(&["a", "b", "c", "d", "e", "f"]).is_err());
         assert!(normalize_interests(&["x".repeat(25)]).is_err());
+    }
+
+    #[test]
+    fn wire_names_are_what_serde_writes() {
+        assert_eq!(wire_name(&ErrorCode::StaleCall), "stale_call");
+        assert_eq!(wire_name(&ReportReason::Underage), "underage");
+        assert_eq!(wire_name(&ServerMsg::Searching), "searching");
+        for reason in ReportReason::ALL {
+            let json = encode(&reason);
+            assert_eq!(json, format!("\"{}\"", reason.name()));
+        }
     }
 
     #[test]

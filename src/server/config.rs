@@ -4,7 +4,7 @@
 //! `cargo leptos serve` and a bare `target/release/duet` read the same settings.
 
 use crate::model::IceServer;
-use crate::server::moderation;
+use crate::server::moderation::store;
 use crate::server::turn::TurnSettings;
 use clap::Parser;
 use ipnet::IpNet;
@@ -185,8 +185,8 @@ fn parse_network(text: &str) -> Result<IpNet, String> {
 
 impl Config {
     /// The moderation store's settings.
-    pub fn moderation(&self) -> moderation::Settings {
-        moderation::Settings {
+    pub fn moderation(&self) -> store::Settings {
+        store::Settings {
             data_dir: self.data_dir.clone(),
             ban_after_reports: self.ban_after_reports.max(1),
             report_window: self.report_window,

@@ -2,10 +2,10 @@
 //!
 //! One registry per server (prometheus-client keeps no global state, so tests can run several
 //! servers in one process). Counters are bumped where things happen; the gauges for sessions
-//! and calls are read from the hub when scraped, so they can never drift.
+//! and calls are read from the switchboard when scraped, so they can never drift. Label
+//! values are the protocol's own wire names ([`wire_name`]), never spelled here.
 
-use crate::protocol::{ErrorCode, ServerMsg};
-use crate::server::hub::HubStats;
+use crate::protocol::{wire_name, CallId, ErrorCode, IceCandidate, Role, ServerMsg};
 use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -17,7 +17,15 @@ use std::sync::Arc;
 /// A label with one fixed-vocabulary value.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct Kind {
-    pub kind: &'static str,
+    pub kind: String,
+}
+
+/// Counts for `/healthz`, `/metrics` and tests: this server's own sessions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Stats {
+    pub online: usize,
+    pub searching: usize,
+    pub calls: usize,
 }
 
 /// A label naming why a connection was refused.
@@ -38,7 +46,9 @@ pub struct Metrics {
     /// Pairs formed.
     pub matches: Counter,
     /// Offers, answers and candidates delivered to a partner, by kind.
-    pub relayed: Family<Kind, Counter>,
+    relayed: Family<Kind, Counter>,
+    /// The three counters of `relayed`, made once: offer, answer, ice.
+    relayed_by_kind: [Counter; 3],
     /// Error messages sent to clients, by error code.
     pub errors: Family<Kind, Counter>,
     /// Sockets refused or closed at connect, by reason.
@@ -60,6 +70,7 @@ impl Default for Metrics {
             matching_available: Gauge::default(),
             matches: Counter::default(),
             relayed: Family::default(),
+            relayed_by_kind: Default::default(),
             errors: Family::default(),
             rejected: Family::default(),
             reports: Counter::default(),
@@ -99,8 +110,29 @@ impl Default for Metrics {
         );
         registry.register("reports", "Reports recorded", metrics.reports.clone());
         registry.register("bans", "Bans issued", metrics.bans.clone());
+        // Label each counter with the message type as it travels.
+        let (call_id, sdp) = (CallId(0), String::new());
+        let candidate = IceCandidate {
+            candidate: String::new(),
+            sdp_mid: None,
+            sdp_m_line_index: None,
+        };
+        let samples = [
+            ServerMsg::Offer { call_id, sdp: sdp.clone() },
+            ServerMsg::Answer { call_id, sdp },
+            ServerMsg::Ice { call_id, role: Role::Peer1, candidate },
+        ];
+        let relayed_by_kind = samples.map(|sample| {
+            metrics
+                .relayed
+                .get_or_create(&Kind {
+                    kind: wire_name(&sample),
+                })
+                .clone()
+        });
         Metrics {
             registry: Arc::new(registry),
+            relayed_by_kind,
             ..metrics
         }
     }
@@ -111,7 +143,7 @@ impl Metrics {
     pub fn error(&self, code: ErrorCode) {
         self.errors
             .get_or_create(&Kind {
-                kind: error_kind(code),
+                kind: wire_name(&code),
             })
             .inc();
     }
@@ -124,17 +156,17 @@ impl Metrics {
     /// Counts `msg` if it is a signaling message (offer, answer, candidate) passed on to a
     /// partner; other messages are not counted here.
     pub fn relayed(&self, msg: &ServerMsg) {
-        let kind = match msg {
-            ServerMsg::Offer { .. } => "offer",
-            ServerMsg::Answer { .. } => "answer",
-            ServerMsg::Ice { .. } => "ice",
+        let counter = match msg {
+            ServerMsg::Offer { .. } => 0,
+            ServerMsg::Answer { .. } => 1,
+            ServerMsg::Ice { .. } => 2,
             _ => return,
         };
-        self.relayed.get_or_create(&Kind { kind }).inc();
+        self.relayed_by_kind[counter].inc();
     }
 
     /// The text exposition, with the gauges set from `stats` and `matching_available`.
-    pub fn render(&self, stats: HubStats, matching_available: bool) -> String {
+    pub fn render(&self, stats: Stats, matching_available: bool) -> String {
         self.matching_available.set(i64::from(matching_available));
         self.online.set(gauge_value(stats.online));
         self.searching.set(gauge_value(stats.searching));
@@ -148,22 +180,4 @@ impl Metrics {
 
 fn gauge_value(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
-}
-
-fn error_kind(code: ErrorCode) -> &'static str {
-    match code {
-        ErrorCode::BadMessage => "bad_message",
-        ErrorCode::NotInCall => "not_in_call",
-        ErrorCode::StaleCall => "stale_call",
-        ErrorCode::RateLimited => "rate_limited",
-        ErrorCode::NextTooFast => "next_too_fast",
-        ErrorCode::TooManyConnections => "too_many_connections",
-        ErrorCode::ConnectingTooFast => "connecting_too_fast",
-        ErrorCode::Banned => "banned",
-        ErrorCode::MessageTooBig => "message_too_big",
-        ErrorCode::Unavailable => "unavailable",
-        ErrorCode::MatchingUnavailable => "matching_unavailable",
-        ErrorCode::ChatRefused => "chat_refused",
-        ErrorCode::BadInterests => "bad_interests",
-    }
 }

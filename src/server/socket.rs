@@ -12,8 +12,9 @@
 use crate::protocol::{self, ClientMsg, ErrorCode, ServerMsg};
 use crate::server::client_ip::{client_ip, origin_allowed};
 use crate::server::limits::{ConnectionPermit, Refusal, TokenBucket};
-use crate::server::moderation::{timestamp, Shared};
-use crate::server::AppState;
+use crate::server::moderation::farewell;
+use crate::server::session::SessionId;
+use crate::server::state::AppState;
 use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -70,7 +71,7 @@ pub async fn upgrade(
 fn admit(state: &AppState, ip: IpAddr) -> Result<ConnectionPermit, ServerMsg> {
     if let Some(until) = state.moderation.banned_until(ip) {
         state.metrics.rejected("banned");
-        return Err(banned(until));
+        return Err(farewell(until));
     }
     state
         .limiter
@@ -93,17 +94,6 @@ fn admit(state: &AppState, ip: IpAddr) -> Result<ConnectionPermit, ServerMsg> {
         })
 }
 
-/// The message a banned visitor gets.
-pub fn banned(until: i64) -> ServerMsg {
-    ServerMsg::error(
-        ErrorCode::Banned,
-        format!(
-            "You have been banned after reports from other visitors, until {} (UTC).",
-            timestamp(until)
-        ),
-    )
-}
-
 /// Why a session's loop ended, for the log.
 #[derive(Debug)]
 enum Exit {
@@ -111,7 +101,7 @@ enum Exit {
     SocketError,
     HeartbeatTimeout,
     MessageTooBig,
-    /// The hub dropped the session's queue: it fell too far behind, or it was banned.
+    /// The switchboard dropped the session's queue: it fell too far behind, or it was banned.
     Disconnected,
     ServerShutdown,
 }
@@ -128,7 +118,7 @@ async fn run_session(
     _permit: ConnectionPermit,
 ) {
     let _tracked = state.sessions.token();
-    let (id, mut outbox) = state.hub.register(ip);
+    let (id, mut outbox) = state.switchboard.register(ip);
     let mut online = state.presence.clone();
     online.borrow_and_update();
     tracing::debug!(session = %id, "connected");
@@ -142,7 +132,7 @@ async fn run_session(
     let mut guard = SessionGuard::new(&state, Instant::now());
 
     let hello = ServerMsg::Online {
-        count: crate::server::presence::count(&state.hub),
+        count: crate::server::presence::count(&state.switchboard),
     };
     let exit = if send(&mut socket, &hello).await.is_err() {
         Exit::SocketError
@@ -204,7 +194,7 @@ async fn run_session(
         }
     };
 
-    state.hub.unregister(id).await;
+    state.switchboard.unregister(id).await;
     match exit {
         Exit::MessageTooBig => {
             state.metrics.error(ErrorCode::MessageTooBig);
@@ -254,7 +244,7 @@ impl SessionGuard {
     async fn handle(
         &mut self,
         state: &AppState,
-        id: crate::server::matchmaker::SessionId,
+        id: SessionId,
         ip: IpAddr,
         text: &str,
     ) -> Option<ServerMsg> {
@@ -292,33 +282,9 @@ impl SessionGuard {
                 "You are chatting too fast; that line was not sent.",
             )),
             ClientMsg::Report { call_id, reason } => {
-                let reported = match state.hub.report_target(id, call_id).await {
-                    Ok(ip) => ip,
-                    Err(e) => return Some(e.to_msg()),
-                };
-                match state.moderation.report(ip, reported, reason).await {
-                    Ok((report, ban)) => {
-                        state.metrics.reports.inc();
-                        state.hub.share_moderation(Shared::Report(report)).await;
-                        if let Some(ban) = ban {
-                            state.metrics.bans.inc();
-                            tracing::info!("an address was banned after reports");
-                            let until = ban.until;
-                            state.hub.share_moderation(Shared::Ban(ban)).await;
-                            state.hub.disconnect_where(|a| a == reported, banned(until));
-                        }
-                        Some(ServerMsg::Reported { call_id })
-                    }
-                    Err(e) => {
-                        tracing::warn!("could not record a report: {e}");
-                        Some(ServerMsg::error(
-                            ErrorCode::Unavailable,
-                            "The report could not be recorded; please try again.",
-                        ))
-                    }
-                }
+                Some(state.moderation.report(id, ip, call_id, reason).await)
             }
-            msg => state.hub.handle(id, msg).await.err().map(|e| e.to_msg()),
+            msg => state.switchboard.handle(id, msg).await.err().map(|e| e.to_msg()),
         }
     }
 }

@@ -7,7 +7,8 @@
 //!
 //! With several nodes (Redis), the nodes agree on one hashing key, so a hash means the same
 //! address everywhere, and share every report, ban and lifted ban as it happens (see
-//! [`Shared`]): each node's database holds the whole site's moderation from the time it joined.
+//! [`super::gossip`]): each node's database holds the whole site's moderation from the time
+//! it joined.
 
 use crate::model::{BanEntry, ModerationOverview, ReportEntry};
 use crate::protocol::ReportReason;
@@ -66,21 +67,9 @@ pub struct Ban {
     pub reason: String,
 }
 
-/// What one node tells the others, so every node's store holds the whole site's moderation.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Shared {
-    /// A report made on the sending node (which alone decides whether it leads to a ban).
-    Report(Report),
-    /// A ban the sending node issued.
-    Ban(Ban),
-    /// A moderator lifted the bans of this subject on the sending node.
-    Lift { subject: String },
-}
-
 /// Handle on the store; cheap to clone.
 #[derive(Clone)]
-pub struct Moderation {
+pub struct Store {
     /// One connection behind a std mutex: statements are short, and they run on the blocking
     /// pool (`spawn_blocking`), never on the async workers.
     db: Arc<Mutex<Connection>>,
@@ -93,10 +82,10 @@ pub struct Moderation {
 }
 
 const MIGRATIONS: &[M<'static>] = &[M::up(include_str!(
-    "../../migrations/0001_reports_and_bans.sql"
+    "../../../migrations/0001_reports_and_bans.sql"
 ))];
 
-impl Moderation {
+impl Store {
     /// Opens (or creates) the database in the data directory and applies migrations.
     pub fn open(settings: Settings) -> Result<Self, ModerationError> {
         let dir = &settings.data_dir;
@@ -118,7 +107,7 @@ impl Moderation {
             let rows = stmt.query_map([now], |row| Ok((row.get(0)?, row.get(1)?)))?;
             rows.collect::<Result<HashMap<String, i64>, _>>()?
         };
-        Ok(Moderation {
+        Ok(Store {
             db: Arc::new(Mutex::new(conn)),
             bans: Arc::new(Mutex::new(bans)),
             key: Arc::new(key),
@@ -179,7 +168,7 @@ impl Moderation {
             .with_db(move |db| {
                 db.execute(
                     "INSERT INTO reports (created_at, reporter, reported, reason) VALUES (?1, ?2, ?3, ?4)",
-                    params![report.at, report.reporter, report.reported, report.reason.as_str()],
+                    params![report.at, report.reporter, report.reported, report.reason.name()],
                 )?;
                 if !decide {
                     return Ok(None);
@@ -327,7 +316,7 @@ impl Moderation {
         self.purge_at(unix_now()).await
     }
 
-    /// [`Moderation::purge`] as if the time were `now` (unix seconds).
+    /// [`Store::purge`] as if the time were `now` (unix seconds).
     pub async fn purge_at(&self, now: i64) -> Result<usize, ModerationError> {
         let cutoff = now - seconds(self.settings.retention);
         self.with_db(move |db| {
@@ -447,7 +436,7 @@ mod tests {
     #[tokio::test]
     async fn distinct_reporters_ban_and_the_ban_survives_a_restart() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Moderation::open(settings(dir.path())).unwrap();
+        let store = Store::open(settings(dir.path())).unwrap();
         let bad = ip("203.0.113.5");
         // The same reporter twice counts once.
         for _ in 0..2 {
@@ -466,7 +455,7 @@ mod tests {
         assert_eq!(store.banned_until(ip("198.51.100.1")), None);
         drop(store);
 
-        let reopened = Moderation::open(settings(dir.path())).unwrap();
+        let reopened = Store::open(settings(dir.path())).unwrap();
         assert_eq!(reopened.banned_until(bad), Some(ban.until));
         let overview = reopened.overview(10).await.unwrap();
         assert_eq!(overview.reports.len(), 3);
@@ -487,8 +476,8 @@ mod tests {
     #[tokio::test]
     async fn what_another_node_shares_is_stored_and_enforced() {
         let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        let first = Moderation::open(settings(one.path())).unwrap();
-        let mut second = Moderation::open(settings(two.path())).unwrap();
+        let first = Store::open(settings(one.path())).unwrap();
+        let mut second = Store::open(settings(two.path())).unwrap();
         second.adopt_key(first.key()).unwrap();
         let bad = ip("203.0.113.5");
         // A report made on the first node counts on the second, which then bans.
@@ -513,14 +502,14 @@ mod tests {
         assert!(first.overview(10).await.unwrap().bans.is_empty());
         // The adopted key survives a restart.
         drop(second);
-        let reopened = Moderation::open(settings(two.path())).unwrap();
+        let reopened = Store::open(settings(two.path())).unwrap();
         assert!(reopened.is_subject(bad, &ban.subject));
     }
 
     #[tokio::test]
     async fn addresses_are_stored_only_as_keyed_hashes() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Moderation::open(settings(dir.path())).unwrap();
+        let store = Store::open(settings(dir.path())).unwrap();
         store
             .report(ip("198.51.100.77"), ip("203.0.113.88"), ReportReason::Other)
             .await
@@ -536,7 +525,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut s = settings(dir.path());
         s.retention = Duration::ZERO;
-        let store = Moderation::open(s).unwrap();
+        let store = Store::open(s).unwrap();
         store
             .report(ip("198.51.100.1"), ip("203.0.113.5"), ReportReason::Spam)
             .await

@@ -1,42 +1,46 @@
--- duet's matchmaker on Redis: the seed's GetRandomUser / Sendmatch / Checkmatch rule, run
--- for every node that shares this Redis. Redis runs a script alone, so each call below is
--- one atomic step across the whole site: nobody can be picked by two searches at once, and
--- a pair is confirmed (both still searching, Call still pressed) in the same step that
--- picked it. The in-memory twin of this file is src/server/matchmaker.rs; the rules match.
+-- duet's matchmaker on Redis: the design's GetRandomUser / Sendmatch / Checkmatch rule (see
+-- src/server/matching/mod.rs), run for every node that shares this Redis. Redis runs a script
+-- alone, so each call below is one atomic step across the whole site: nobody can be picked by
+-- two searches at once, and a pair is confirmed (both still searching, Call still pressed) in
+-- the same step that picked it. Its twin for one server is src/server/matching/memory.rs;
+-- tests/matching_differential.rs drives both with the same steps and compares them.
 --
--- EVALSHA <sha> 0 <op> <node> <seed> <args...>
---   op    what happened (see the end of this file)
---   node  the calling node's id
---   seed  128 random bits from the caller: call ids are minted from it (Redis seeds Lua's
---         own random generator the same way on every call, so it cannot be used)
+-- EVALSHA <sha> 0 <node> <seed> <command>
+--   node     the calling node's id
+--   seed     128 random bits from the caller: call ids are minted from it (Redis seeds Lua's
+--            own random generator the same way on every call, so it cannot be used)
+--   command  JSON: one of Rust's `matching::Op` (session ops) or `redis::script::NodeOp`
+--            (hello, beat, bye), tagged by "op"
+-- Replies are JSON too: "ok", {"refused": <ErrorCode>}, "node_lost", or {"online": N}.
 --
--- Keys (all under "duet:"):
---   s:<session>         hash: node, state (idle|searching|call), call, partner, last, tags
+-- Keys: the table KEY, written before this file from src/server/matching/redis/keys.rs (the
+-- one place key names are spelled). Under them:
+--   session <id>        hash: node, state (idle|searching|call), call, partner, last, tags
 --                       (JSON list), text (1|0), gen (search number), open (1|0), addr;
 --                       made at the session's first Call, deleted when its tab closes
---   c:<call>            hash: a, b, text (1|0), winner (the session whose peer1 won)
---   pool:open           set: searching sessions that take anyone
---   pool:p:<pref>       set: searching sessions preferring i:<interest> or text (text-only)
---   node:<node>         the node's heartbeat: its online count, with a time to live
---   node:<node>:sessions set: the node's sessions, so a dead node's can be found
+--   call <id>           hash: a, b, text (1|0), winner (the session whose peer1 won)
+--   open_pool           set: searching sessions that take anyone
+--   pool <pref>         set: searching sessions preferring i:<interest> or text (text-only)
+--   node <node>         the node's heartbeat: its online count, with a time to live
+--   node_sessions <n>   set: the node's sessions, so a dead node's can be found
 --   nodes               set: every node that has beaten
---   (moderation-key, the shared secret for address hashes, is the nodes' own: see mod.rs)
--- Messages for a node's sessions are published, one JSON list per node per step, on the
--- channel duet:events:<node>.
+-- What each node must tell its sessions is published, one message per node per step, on its
+-- channel (KEY.channel .. node) as {"kind": "effects", "effects": [Rust's `matching::Effect`]}.
 
-local op, node, seed = ARGV[1], ARGV[2], ARGV[3]
-local P = 'duet:'
-local OPEN = P .. 'pool:open'
-local NODES = P .. 'nodes'
+local node, seed = ARGV[1], ARGV[2]
+local cmd = cjson.decode(ARGV[3])
+local op = cmd.op
+local OPEN = KEY.open_pool
+local NODES = KEY.nodes
 -- How many pool members one look at a pool draws. Only the stranger just left can be
 -- excluded (and the rare few who last left us), so a handful always finds someone.
 local SAMPLE = 8
 
-local function session_key(id) return P .. 's:' .. id end
-local function call_key(id) return P .. 'c:' .. id end
-local function pool_key(pref) return P .. 'pool:p:' .. pref end
-local function alive_key(n) return P .. 'node:' .. n end
-local function members_key(n) return P .. 'node:' .. n .. ':sessions' end
+local function session_key(id) return KEY.session .. id end
+local function call_key(id) return KEY.call .. id end
+local function pool_key(pref) return KEY.pool .. pref end
+local function alive_key(n) return KEY.node .. n end
+local function members_key(n) return KEY.node .. n .. KEY.node_sessions_suffix end
 
 local function alive(n)
   return n and redis.call('EXISTS', alive_key(n)) == 1
@@ -55,7 +59,7 @@ local function emit(to_node, event)
 end
 local function flush()
   for _, n in ipairs(nodes_told) do
-    redis.call('PUBLISH', P .. 'events:' .. n, cjson.encode(batches[n]))
+    redis.call('PUBLISH', KEY.channel .. n, cjson.encode({ kind = 'effects', effects = batches[n] }))
   end
 end
 
@@ -119,29 +123,32 @@ end
 local function settle(found, excluded) return found or excluded end
 
 -- Sendmatch + Checkmatch, confirmed in this same atomic step: both are searching (Call still
--- pressed); both leave the pools and enter a new call; both are told.
+-- pressed); both leave the pools and enter a new call; both are told. `a` is the side whose
+-- search made the pair (`first`).
 local function pair(a, b)
   leave_pool(a)
   leave_pool(b)
   local call = new_call_id()
-  local ra = redis.call('HMGET', session_key(a), 'node', 'tags', 'text')
-  local rb = redis.call('HMGET', session_key(b), 'node', 'tags', 'text')
+  local ra = redis.call('HMGET', session_key(a), 'node', 'tags', 'text', 'addr')
+  local rb = redis.call('HMGET', session_key(b), 'node', 'tags', 'text', 'addr')
   local theirs = {}
   for _, tag in ipairs(cjson.decode(rb[2] or '[]')) do theirs[tag] = true end
   local shared = {}
   for _, tag in ipairs(cjson.decode(ra[2] or '[]')) do
     if theirs[tag] then shared[#shared + 1] = tag end
   end
-  -- cjson writes an empty table as {}, so the list travels as JSON text of its own.
-  shared = #shared == 0 and '[]' or cjson.encode(shared)
+  -- cjson writes an empty table as {}, not []: an empty list is left out (Rust's default).
+  if #shared == 0 then shared = nil end
   local text = ra[3] == '1' or rb[3] == '1'
   redis.call('HSET', call_key(call), 'a', a, 'b', b, 'text', text and '1' or '0')
   redis.call('HSET', session_key(a), 'state', 'call', 'call', call, 'partner', b)
   redis.call('HSET', session_key(b), 'state', 'call', 'call', call, 'partner', a)
   emit(ra[1], { ev = 'matched', to = a, call = call, partner = b, partner_node = rb[1],
-    shared = shared, partner_text = rb[3] == '1', text = text, first = true })
+    partner_addr = rb[4], shared_interests = shared, partner_text_only = rb[3] == '1',
+    text_only = text, first = true })
   emit(rb[1], { ev = 'matched', to = b, call = call, partner = a, partner_node = ra[1],
-    shared = shared, partner_text = ra[3] == '1', text = text, first = false })
+    partner_addr = ra[4], shared_interests = shared, partner_text_only = ra[3] == '1',
+    text_only = text, first = false })
 end
 
 -- Call is pressed for `id`: pair it with a waiting stranger at once, or make it wait.
@@ -167,7 +174,7 @@ local function search(id)
   end
   for _, pref in ipairs(prefs) do redis.call('SADD', pool_key(pref), id) end
   if open then redis.call('SADD', OPEN, id) end
-  emit(n, { ev = 'searching', to = id, gen = gen, open = open })
+  emit(n, { ev = 'searching', to = id, search = gen, open = open })
 end
 
 -- Marks `id` out of its call with `partner`, remembering whom it left.
@@ -219,16 +226,19 @@ local function ensure_session(id, addr)
   redis.call('HSET', k, 'addr', addr)
 end
 
+-- Replies, as Rust's `script::Reply` reads them.
+local OK = cjson.encode('ok')
+local function refused(code) return cjson.encode({ refused = code }) end
+
 local ops = {}
 
 -- A node starts, or starts over after losing Redis: whatever Redis still holds of its
 -- sessions is forgotten (their partners elsewhere are told), then it beats.
--- ARGV: count ttl_ms
 function ops.hello()
   reap(node)
-  redis.call('SET', alive_key(node), ARGV[4], 'PX', ARGV[5])
+  redis.call('SET', alive_key(node), cmd.online, 'PX', cmd.ttl_ms)
   redis.call('SADD', NODES, node)
-  return 'ok'
+  return OK
 end
 
 -- A node shuts down: its sessions are forgotten at once (partners elsewhere are told) rather
@@ -236,44 +246,46 @@ end
 function ops.bye()
   reap(node)
   redis.call('DEL', alive_key(node))
-  return 'ok'
+  return OK
 end
 
 -- The heartbeat: refreshes this node's online count and time to live, forgets nodes that
--- stopped beating, and returns the whole site's online count (or -1 when this node's own
--- heartbeat had already expired: it must say hello again). ARGV: count ttl_ms
+-- stopped beating, and returns the whole site's online count (or node_lost when this node's
+-- own heartbeat had already expired: it must say hello again).
 function ops.beat()
-  if not redis.call('SET', alive_key(node), ARGV[4], 'PX', ARGV[5], 'XX') then return -1 end
+  if not redis.call('SET', alive_key(node), cmd.online, 'PX', cmd.ttl_ms, 'XX') then
+    return cjson.encode('node_lost')
+  end
   redis.call('SADD', NODES, node)
   local total = 0
   for _, n in ipairs(redis.call('SMEMBERS', NODES)) do
     local count = redis.call('GET', alive_key(n))
     if count then total = total + tonumber(count) else reap(n) end
   end
-  return total
+  return cjson.encode({ online = total })
 end
 
--- A tab closed. ARGV: session
+-- A tab closed.
 function ops.leave()
-  leave(ARGV[4])
-  return 'ok'
+  leave(cmd.session)
+  return OK
 end
 
--- Call pressed, with its preferences; ignored unless idle. ARGV: session addr tags_json text
+-- Call pressed, with its preferences; ignored unless idle.
 function ops.call()
-  local id = ARGV[4]
-  ensure_session(id, ARGV[5])
-  if redis.call('HGET', session_key(id), 'state') ~= 'idle' then return 'ok' end
-  redis.call('HSET', session_key(id), 'tags', ARGV[6], 'text', ARGV[7])
+  local id = cmd.session
+  ensure_session(id, cmd.addr)
+  if redis.call('HGET', session_key(id), 'state') ~= 'idle' then return OK end
+  local tags = #cmd.interests == 0 and '[]' or cjson.encode(cmd.interests)
+  redis.call('HSET', session_key(id), 'tags', tags, 'text', cmd.text_only and '1' or '0')
   search(id)
-  return 'ok'
+  return OK
 end
 
 -- Next: leave the call (the partner searches too) and search; or search from idle.
--- ARGV: session addr
 function ops.next()
-  local id = ARGV[4]
-  ensure_session(id, ARGV[5])
+  local id = cmd.session
+  ensure_session(id, cmd.addr)
   local state = redis.call('HGET', session_key(id), 'state')
   if state == 'call' then
     -- The one who pressed Next searches first, so a waiting stranger meets them.
@@ -283,33 +295,31 @@ function ops.next()
   elseif state == 'idle' then
     search(id)
   end
-  return 'ok'
+  return OK
 end
 
 -- End: leave the call or the search and stay idle; the partner searches again.
--- ARGV: session
 ops['end'] = function()
-  local id = ARGV[4]
+  local id = cmd.session
   if redis.call('EXISTS', session_key(id)) == 0 then
     -- Never pressed Call: nothing to end, but End is still confirmed.
     emit(node, { ev = 'idle', to = id })
-    return 'ok'
+    return OK
   end
   local partner = hang_up(id, 'partner_ended')
   leave_pool(id)
   redis.call('HSET', session_key(id), 'state', 'idle')
   emit(node, { ev = 'idle', to = id })
   if partner then search(partner) end
-  return 'ok'
+  return OK
 end
 
 -- A side's connection reached `connected`: the first report per call wins, both are told.
--- ARGV: session call role
 function ops.connected()
-  local id, call, role = ARGV[4], ARGV[5], ARGV[6]
+  local id, call, role = cmd.session, cmd.call, cmd.role
   local rec = redis.call('HMGET', session_key(id), 'state', 'call', 'partner')
-  if rec[1] ~= 'call' then return 'not_in_call' end
-  if rec[2] ~= call then return 'stale_call' end
+  if rec[1] ~= 'call' then return refused('not_in_call') end
+  if rec[2] ~= call then return refused('stale_call') end
   local partner = rec[3]
   local offerer = role == 'peer1' and id or partner
   if redis.call('HSETNX', call_key(call), 'winner', offerer) == 1 then
@@ -318,15 +328,15 @@ function ops.connected()
         call = call, role = side == offerer and 'peer1' or 'peer2' })
     end
   end
-  return 'ok'
+  return OK
 end
 
 -- The connect timeout of `call` ran out: unless it connected (or is text-only), both sides
--- are told and search again. ARGV: call
+-- are told and search again.
 function ops.expire()
-  local call = ARGV[4]
+  local call = cmd.call
   local c = redis.call('HMGET', call_key(call), 'a', 'b', 'winner', 'text')
-  if not c[1] or c[3] or c[4] == '1' then return 'ok' end
+  if not c[1] or c[3] or c[4] == '1' then return OK end
   redis.call('DEL', call_key(call))
   for _, pair_of in ipairs({ { c[1], c[2] }, { c[2], c[1] } }) do
     local side, other = pair_of[1], pair_of[2]
@@ -338,26 +348,25 @@ function ops.expire()
   end
   search(c[1])
   search(c[2])
-  return 'ok'
+  return OK
 end
 
--- The preference wait of search number `gen` is over: from now on it takes anyone.
--- ARGV: session gen
+-- The preference wait of search number `search` is over: from now on it takes anyone.
 function ops.open()
-  local id = ARGV[4]
+  local id = cmd.session
   local rec = redis.call('HMGET', session_key(id), 'state', 'gen', 'open', 'last')
-  if rec[1] ~= 'searching' or rec[2] ~= ARGV[5] or rec[3] == '1' then return 'ok' end
+  if rec[1] ~= 'searching' or tonumber(rec[2]) ~= cmd.search or rec[3] == '1' then return OK end
   redis.call('HSET', session_key(id), 'open', '1')
   local other = settle(pick_in(OPEN, id, rec[4]))
   if other then pair(id, other) else redis.call('SADD', OPEN, id) end
-  return 'ok'
+  return OK
 end
 
 local run = ops[op]
 if not run then return redis.error_reply('unknown op ' .. tostring(op)) end
 -- A node whose heartbeat expired may have been reaped: it must start over, not act.
 if op ~= 'hello' and op ~= 'beat' and op ~= 'bye' and not alive(node) then
-  return 'node_lost'
+  return cjson.encode('node_lost')
 end
 local result = run()
 flush()

@@ -1,0 +1,677 @@
+//! The matchmaker of a server that runs alone: the design's GetRandomUser / Sendmatch /
+//! Checkmatch rule (see [`crate::server::matching`]) as a synchronous state machine: no
+//! sockets, no `.await`, no clock. Each [`Op`] goes in, the [`Effect`]s come out; the
+//! switchboard holds it behind one lock and does the delivery and the timers, so every step is
+//! atomic and this file is tested with plain `#[test]`s. Its twin for several nodes is
+//! `redis/matchmaker.lua`; the differential test keeps the two in step.
+//!
+//! A search with preferences (shared interests, text-only) first looks only among strangers
+//! who share one, through an index by preference, never a scan; after the preference wait
+//! ([`Op::Open`]) it takes anyone.
+
+use super::rules::{self, Snapshot};
+use super::{Effect, MatchError, Op};
+use crate::protocol::{CallId, EndReason, ErrorCode, Role};
+use crate::server::session::{NodeId, SessionId};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+/// Where a session stands in the matchmaker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionState {
+    /// Call not pressed.
+    Idle,
+    /// Call pressed, waiting for a stranger.
+    Searching,
+    /// Paired with `partner` in `call`.
+    InCall { call: CallId, partner: SessionId },
+}
+
+/// What a search looks for first, before it takes anyone.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Preference {
+    Interest(String),
+    TextOnly,
+}
+
+/// What the matchmaker knows of one session: made when it first presses Call or Next,
+/// forgotten when its tab closes.
+#[derive(Clone, Debug)]
+struct Session {
+    /// The node the session's socket is on, and its address (whom a report is about).
+    node: NodeId,
+    addr: IpAddr,
+    state: SessionState,
+    /// The design's `calling_clicked`: Call is pressed (searching or in a call).
+    calling_clicked: bool,
+    /// The design's Sendmatch: the stranger this session selected, or was selected by, while
+    /// the match is being checked. Cleared once the pair is confirmed.
+    selected: Option<SessionId>,
+    /// The stranger of the last call, so Next never leads straight back to them while someone
+    /// else waits.
+    last_partner: Option<SessionId>,
+    /// Interests given with the last Call (normalised).
+    interests: Vec<String>,
+    /// Text only, as given with the last Call.
+    text_only: bool,
+    /// Counts searches, so the preference timer of an earlier search does nothing.
+    search_gen: u64,
+    /// The current search takes anyone (it had no preferences, or their wait is over).
+    open: bool,
+}
+
+impl Session {
+    fn preferences(&self) -> Vec<Preference> {
+        let mut prefs: Vec<Preference> = self
+            .interests
+            .iter()
+            .cloned()
+            .map(Preference::Interest)
+            .collect();
+        if self.text_only {
+            prefs.push(Preference::TextOnly);
+        }
+        prefs
+    }
+}
+
+/// One live call.
+#[derive(Clone, Debug)]
+struct Call {
+    /// The two sides, in the order they were paired.
+    sides: [SessionId; 2],
+    /// The session whose offer (its `peer1`) carries the call, once a side reported
+    /// `connected`. The first report wins; later ones are ignored.
+    winner_offerer: Option<SessionId>,
+    /// Either side is text-only: the call is chat only, with no WebRTC connection to wait for.
+    text_only: bool,
+}
+
+/// A set of searching sessions, with O(1) insert, remove and random pick.
+#[derive(Debug, Default)]
+struct SearchPool {
+    members: Vec<SessionId>,
+    index: HashMap<SessionId, usize>,
+}
+
+impl SearchPool {
+    fn insert(&mut self, id: SessionId) {
+        if !self.index.contains_key(&id) {
+            self.index.insert(id, self.members.len());
+            self.members.push(id);
+        }
+    }
+
+    fn remove(&mut self, id: SessionId) {
+        if let Some(at) = self.index.remove(&id) {
+            self.members.swap_remove(at);
+            if let Some(moved) = self.members.get(at) {
+                self.index.insert(*moved, at);
+            }
+        }
+    }
+
+    fn contains(&self, id: SessionId) -> bool {
+        self.index.contains_key(&id)
+    }
+
+    fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+}
+
+/// The outcome of looking through one pool.
+enum Pick {
+    /// A stranger to pair with.
+    Found(SessionId),
+    /// Only strangers just left (the first one seen), or nobody.
+    Excluded(Option<SessionId>),
+}
+
+/// The whole matching state. See the module header.
+pub struct Matchmaker {
+    sessions: HashMap<SessionId, Session>,
+    /// Searching sessions that take anyone.
+    open_pool: SearchPool,
+    /// Searching sessions by preference (open or not yet), so a search finds a stranger with a
+    /// shared interest without scanning anyone.
+    by_preference: HashMap<Preference, SearchPool>,
+    /// How many sessions are searching (in any pool).
+    waiting: usize,
+    calls: HashMap<CallId, Call>,
+    rng: StdRng,
+    /// Picks the next [`Matchmaker::apply`] should make where the rule allows them (searcher
+    /// to stranger): how the differential test has this matchmaker follow the Lua script's
+    /// random choices. Empty outside that test.
+    steer: HashMap<SessionId, SessionId>,
+}
+
+impl Default for Matchmaker {
+    fn default() -> Self {
+        Self::new(StdRng::from_os_rng())
+    }
+}
+
+impl Matchmaker {
+    /// A matchmaker drawing call ids and picks from `rng` (seeded in tests, from the OS
+    /// otherwise).
+    pub fn new(rng: StdRng) -> Self {
+        Matchmaker {
+            sessions: HashMap::new(),
+            open_pool: SearchPool::default(),
+            by_preference: HashMap::new(),
+            waiting: 0,
+            calls: HashMap::new(),
+            rng,
+            steer: HashMap::new(),
+        }
+    }
+
+    /// Carries out `op` for a session of `node` and returns what each session must be told,
+    /// in order. A refusal changes nothing.
+    pub fn apply(&mut self, node: &NodeId, op: Op) -> Result<Vec<Effect>, MatchError> {
+        let mut fx = Vec::new();
+        let result = self.step(node, op, &mut fx);
+        self.steer.clear();
+        result.map(|()| fx)
+    }
+
+    /// For the next [`Matchmaker::apply`] only: when `searcher` picks and the rule allows
+    /// `stranger`, pick `stranger`. (The differential test makes the picks of the Lua script.)
+    pub fn steer(&mut self, searcher: SessionId, stranger: SessionId) {
+        self.steer.insert(searcher, stranger);
+    }
+
+    fn step(&mut self, node: &NodeId, op: Op, fx: &mut Vec<Effect>) -> Result<(), MatchError> {
+        match op {
+            Op::Call {
+                session,
+                addr,
+                interests,
+                text_only,
+            } => {
+                let me = self.ensure(session, node, addr);
+                if me.state == SessionState::Idle {
+                    me.interests = interests;
+                    me.text_only = text_only;
+                    self.search(session, fx);
+                }
+            }
+            Op::Next { session, addr } => match self.ensure(session, node, addr).state {
+                SessionState::InCall { .. } => {
+                    // The one who pressed Next searches first, so a waiting stranger meets them.
+                    let partner = self.hang_up(session, EndReason::PartnerNext, fx);
+                    self.search(session, fx);
+                    if let Some(partner) = partner {
+                        self.search(partner, fx);
+                    }
+                }
+                SessionState::Idle => self.search(session, fx),
+                SessionState::Searching => {}
+            },
+            Op::End { session } => {
+                let partner = self.hang_up(session, EndReason::PartnerEnded, fx);
+                self.leave_pool(session);
+                if let Some(me) = self.sessions.get_mut(&session) {
+                    me.state = SessionState::Idle;
+                    me.calling_clicked = false;
+                }
+                // Never pressing Call is idle too: End is always confirmed.
+                fx.push(Effect::Idle { to: session });
+                if let Some(partner) = partner {
+                    self.search(partner, fx);
+                }
+            }
+            Op::Leave { session } => {
+                let partner = self.hang_up(session, EndReason::PartnerLeft, fx);
+                self.leave_pool(session);
+                self.sessions.remove(&session);
+                if let Some(partner) = partner {
+                    self.search(partner, fx);
+                }
+            }
+            Op::Connected {
+                session,
+                call: call_id,
+                role,
+            } => {
+                let partner = self.partner_in(session, call_id)?;
+                let call = self
+                    .calls
+                    .get_mut(&call_id)
+                    .ok_or(MatchError::Refused(ErrorCode::StaleCall))?;
+                if call.winner_offerer.is_none() {
+                    let offerer = match role {
+                        Role::Peer1 => session,
+                        Role::Peer2 => partner,
+                    };
+                    call.winner_offerer = Some(offerer);
+                    for side in [session, partner] {
+                        // Each side names the winning connection from its own point of view.
+                        let role = if side == offerer {
+                            Role::Peer1
+                        } else {
+                            Role::Peer2
+                        };
+                        fx.push(Effect::Winner {
+                            to: side,
+                            call: call_id,
+                            role,
+                        });
+                    }
+                }
+            }
+            Op::Expire { call } => self.expire(call, fx),
+            Op::Open { session, search } => self.open_search(session, search, fx),
+        }
+        Ok(())
+    }
+
+    /// The record of `id`, made on its first Call or Next.
+    fn ensure(&mut self, id: SessionId, node: &NodeId, addr: IpAddr) -> &mut Session {
+        let session = self.sessions.entry(id).or_insert_with(|| Session {
+            node: node.clone(),
+            addr,
+            state: SessionState::Idle,
+            calling_clicked: false,
+            selected: None,
+            last_partner: None,
+            interests: Vec::new(),
+            text_only: false,
+            search_gen: 0,
+            open: false,
+        });
+        session.addr = addr;
+        session
+    }
+
+    /// Gives up on a video call that has not connected yet; both sides are told and search
+    /// again. Does nothing if the call is over, connected, or text-only.
+    fn expire(&mut self, call_id: CallId, fx: &mut Vec<Effect>) {
+        let Some(call) = self.calls.get(&call_id) else {
+            return;
+        };
+        if call.winner_offerer.is_some() || call.text_only {
+            return;
+        }
+        let [a, b] = call.sides;
+        self.calls.remove(&call_id);
+        for (side, other) in [(a, b), (b, a)] {
+            self.set_last_call_over(side, other);
+            fx.push(Effect::Ended {
+                to: side,
+                call: call_id,
+                reason: EndReason::ConnectTimeout,
+            });
+        }
+        self.search(a, fx);
+        self.search(b, fx);
+    }
+
+    /// The preference wait of search number `search_gen` of `id` is over: from now on it
+    /// takes anyone. Does nothing if that search has ended.
+    fn open_search(&mut self, id: SessionId, search_gen: u64, fx: &mut Vec<Effect>) {
+        let Some(me) = self.sessions.get_mut(&id) else {
+            return;
+        };
+        if me.state != SessionState::Searching || me.search_gen != search_gen || me.open {
+            return;
+        }
+        me.open = true;
+        match self.pick_in_open_pool(id) {
+            Some(other) => self.confirm(id, other, fx),
+            None => self.open_pool.insert(id),
+        }
+    }
+
+    /// Sessions waiting for a stranger.
+    pub fn searching(&self) -> usize {
+        self.waiting
+    }
+
+    /// Calls in progress.
+    pub fn calls(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// Where session `id` stands, if it ever pressed Call.
+    pub fn state(&self, id: SessionId) -> Option<SessionState> {
+        self.sessions.get(&id).map(|s| s.state)
+    }
+
+    /// Everything the rules speak of, for [`rules::check`] in tests.
+    pub fn snapshot(&self) -> Snapshot {
+        let mut snapshot = Snapshot::default();
+        for (id, s) in &self.sessions {
+            let in_pools = self.open_pool.contains(*id)
+                || s.preferences().iter().any(|p| {
+                    self.by_preference
+                        .get(p)
+                        .is_some_and(|pool| pool.contains(*id))
+                });
+            snapshot.sessions.insert(
+                *id,
+                rules::SessionView {
+                    state: match s.state {
+                        SessionState::Idle => rules::State::Idle,
+                        SessionState::Searching => rules::State::Searching,
+                        SessionState::InCall { call, partner } => {
+                            rules::State::InCall { call, partner }
+                        }
+                    },
+                    in_pools,
+                    open: s.open,
+                    last_partner: s.last_partner,
+                    interests: s.interests.clone(),
+                    text_only: s.text_only,
+                },
+            );
+        }
+        for (id, call) in &self.calls {
+            snapshot.calls.insert(*id, call.sides);
+        }
+        snapshot
+    }
+
+    /// The partner of `id` if `id` is in call `call_id`; the refusal otherwise.
+    fn partner_in(&self, id: SessionId, call_id: CallId) -> Result<SessionId, MatchError> {
+        match self.state(id) {
+            Some(SessionState::InCall { call, partner }) if call == call_id => Ok(partner),
+            Some(SessionState::InCall { .. }) => Err(MatchError::Refused(ErrorCode::StaleCall)),
+            _ => Err(MatchError::Refused(ErrorCode::NotInCall)),
+        }
+    }
+
+    /// Ends `id`'s call, if it has one: the partner is told why and left without a call (the
+    /// caller decides what each side does next). Returns the partner.
+    fn hang_up(
+        &mut self,
+        id: SessionId,
+        reason: EndReason,
+        fx: &mut Vec<Effect>,
+    ) -> Option<SessionId> {
+        let SessionState::InCall { call, partner } = self.state(id)? else {
+            return None;
+        };
+        self.calls.remove(&call);
+        self.set_last_call_over(id, partner);
+        self.set_last_call_over(partner, id);
+        fx.push(Effect::Ended {
+            to: partner,
+            call,
+            reason,
+        });
+        Some(partner)
+    }
+
+    /// Marks `id` as out of its call with `partner`, remembering whom it left.
+    fn set_last_call_over(&mut self, id: SessionId, partner: SessionId) {
+        if let Some(s) = self.sessions.get_mut(&id) {
+            s.state = SessionState::Idle;
+            s.selected = None;
+            s.last_partner = Some(partner);
+        }
+    }
+
+    /// Call is pressed for `id`: pair it with a waiting stranger at once, or make it wait.
+    fn search(&mut self, id: SessionId, fx: &mut Vec<Effect>) {
+        let Some(me) = self.sessions.get_mut(&id) else {
+            return;
+        };
+        me.calling_clicked = true;
+        me.state = SessionState::Searching;
+        me.search_gen += 1;
+        let prefs = me.preferences();
+        me.open = prefs.is_empty();
+        let (open, search_gen) = (me.open, me.search_gen);
+
+        let found = if open {
+            self.pick_in_open_pool(id)
+        } else {
+            self.pick_by_preference(id, &prefs)
+        };
+        if let Some(other) = found {
+            self.confirm(id, other, fx);
+            if self.state(id) != Some(SessionState::Searching) {
+                return;
+            }
+        }
+        self.waiting += 1;
+        for pref in prefs {
+            self.by_preference.entry(pref).or_default().insert(id);
+        }
+        if open {
+            self.open_pool.insert(id);
+        }
+        fx.push(Effect::Searching {
+            to: id,
+            search: search_gen,
+            open,
+        });
+    }
+
+    /// Sendmatch and Checkmatch for `id` and the `other` it picked; pairs them if confirmed.
+    fn confirm(&mut self, id: SessionId, other: SessionId, fx: &mut Vec<Effect>) {
+        self.send_match(id, other);
+        if self.check_match(id, other) {
+            self.pair(id, other, fx);
+        } else {
+            // Checkmatch failing here would be a bug in the bookkeeping above; waiting is
+            // still a safe place to be.
+            self.clear_selection(id, other);
+        }
+    }
+
+    /// Takes `id` out of every pool it waits in.
+    fn leave_pool(&mut self, id: SessionId) {
+        let Some(prefs) = self.sessions.get(&id).map(Session::preferences) else {
+            return;
+        };
+        let was_waiting = self.open_pool.contains(id)
+            || prefs.iter().any(|p| {
+                self.by_preference
+                    .get(p)
+                    .is_some_and(|pool| pool.contains(id))
+            });
+        if !was_waiting {
+            return;
+        }
+        self.waiting -= 1;
+        self.open_pool.remove(id);
+        for pref in prefs {
+            if let Some(pool) = self.by_preference.get_mut(&pref) {
+                pool.remove(id);
+                if pool.is_empty() {
+                    self.by_preference.remove(&pref);
+                }
+            }
+        }
+    }
+
+    /// GetRandomUser among those who take anyone.
+    fn pick_in_open_pool(&mut self, id: SessionId) -> Option<SessionId> {
+        let steer = self.steer.get(&id).copied();
+        let pick = Self::pick_in(&self.open_pool, id, steer, &self.sessions, &mut self.rng);
+        settle(pick)
+    }
+
+    /// GetRandomUser among those who share one of `prefs`, trying the preferences in a random
+    /// order.
+    fn pick_by_preference(&mut self, id: SessionId, prefs: &[Preference]) -> Option<SessionId> {
+        let steer = self.steer.get(&id).copied();
+        if let Some(wanted) = steer.filter(|w| *w != id && !just_left(&self.sessions, id, *w)) {
+            let waits_for_me = prefs.iter().any(|p| {
+                self.by_preference
+                    .get(p)
+                    .is_some_and(|pool| pool.contains(wanted))
+            });
+            if waits_for_me {
+                return Some(wanted);
+            }
+        }
+        let start = self.rng.random_range(0..prefs.len());
+        let mut excluded = None;
+        for step in 0..prefs.len() {
+            let Some(pool) = self.by_preference.get(&prefs[(start + step) % prefs.len()]) else {
+                continue;
+            };
+            match Self::pick_in(pool, id, steer, &self.sessions, &mut self.rng) {
+                Pick::Found(other) => return Some(other),
+                Pick::Excluded(first) if first.is_some() && first == steer => excluded = first,
+                Pick::Excluded(first) => excluded = excluded.or(first),
+            }
+        }
+        settle(Pick::Excluded(excluded))
+    }
+
+    /// GetRandomUser in one pool: a random member that is not `id`, not the stranger `id`
+    /// just left, and did not just leave `id`. Starts at a random place and walks past the
+    /// excluded few, so a pick costs O(1) however many wait. `steer` (tests only) is taken
+    /// when it waits here and the rule allows it.
+    fn pick_in(
+        pool: &SearchPool,
+        id: SessionId,
+        steer: Option<SessionId>,
+        sessions: &HashMap<SessionId, Session>,
+        rng: &mut StdRng,
+    ) -> Pick {
+        let n = pool.len();
+        if n == 0 {
+            return Pick::Excluded(None);
+        }
+        let just_left = |candidate| just_left(sessions, id, candidate);
+        if let Some(wanted) = steer.filter(|w| *w != id && pool.contains(*w)) {
+            if !just_left(wanted) {
+                return Pick::Found(wanted);
+            }
+        }
+        let start = rng.random_range(0..n);
+        let mut excluded = None;
+        for step in 0..n {
+            let candidate = pool.members[(start + step) % n];
+            if candidate == id {
+                continue;
+            }
+            if just_left(candidate) {
+                if steer == Some(candidate) {
+                    excluded = Some(candidate);
+                } else {
+                    excluded.get_or_insert(candidate);
+                }
+                continue;
+            }
+            return Pick::Found(candidate);
+        }
+        Pick::Excluded(excluded)
+    }
+
+    /// Sendmatch: record that `a` selected `b`; a waiting `b` accepts whoever selects it.
+    fn send_match(&mut self, a: SessionId, b: SessionId) {
+        if let Some(s) = self.sessions.get_mut(&a) {
+            s.selected = Some(b);
+        }
+        if let Some(s) = self.sessions.get_mut(&b) {
+            s.selected.get_or_insert(a);
+        }
+    }
+
+    /// Checkmatch: both selected each other and both still have Call pressed and are searching.
+    fn check_match(&self, a: SessionId, b: SessionId) -> bool {
+        let (Some(sa), Some(sb)) = (self.sessions.get(&a), self.sessions.get(&b)) else {
+            return false;
+        };
+        a != b
+            && sa.selected == Some(b)
+            && sb.selected == Some(a)
+            && sa.calling_clicked
+            && sb.calling_clicked
+            && sa.state == SessionState::Searching
+            && sb.state == SessionState::Searching
+    }
+
+    fn clear_selection(&mut self, a: SessionId, b: SessionId) {
+        for id in [a, b] {
+            if let Some(s) = self.sessions.get_mut(&id) {
+                s.selected = None;
+            }
+        }
+    }
+
+    /// Moves a confirmed pair out of the pools into a new call and tells both sides; `a` is
+    /// the side whose search made the pair.
+    fn pair(&mut self, a: SessionId, b: SessionId, fx: &mut Vec<Effect>) {
+        self.leave_pool(a);
+        self.leave_pool(b);
+        let call_id = loop {
+            let id = CallId(self.rng.random());
+            if !self.calls.contains_key(&id) {
+                break id;
+            }
+        };
+        let (Some(sa), Some(sb)) = (self.sessions.get(&a), self.sessions.get(&b)) else {
+            return;
+        };
+        let shared: Vec<String> = sa
+            .interests
+            .iter()
+            .filter(|tag| sb.interests.contains(tag))
+            .cloned()
+            .collect();
+        let text_only = sa.text_only || sb.text_only;
+        let effects = [(a, sb, true), (b, sa, false)].map(|(to, partner_side, first)| {
+            let partner = if to == a { b } else { a };
+            Effect::Matched {
+                to,
+                call: call_id,
+                partner,
+                partner_node: partner_side.node.clone(),
+                partner_addr: partner_side.addr,
+                shared_interests: shared.clone(),
+                partner_text_only: partner_side.text_only,
+                text_only,
+                first,
+            }
+        });
+        self.calls.insert(
+            call_id,
+            Call {
+                sides: [a, b],
+                winner_offerer: None,
+                text_only,
+            },
+        );
+        for (me, partner) in [(a, b), (b, a)] {
+            if let Some(s) = self.sessions.get_mut(&me) {
+                s.state = SessionState::InCall {
+                    call: call_id,
+                    partner,
+                };
+                s.selected = None;
+            }
+        }
+        fx.extend(effects);
+    }
+}
+
+/// A pick, allowing the stranger just left only when nobody else this search would take is
+/// waiting. (Strangers waiting for other interests do not count: they would not take this
+/// session, and counting them would leave both waiting for nobody.)
+fn settle(pick: Pick) -> Option<SessionId> {
+    match pick {
+        Pick::Found(other) => Some(other),
+        Pick::Excluded(only) => only,
+    }
+}
+
+/// Whether `a` and `b` just left each other: the one pairing the design never makes while
+/// anyone else who would take them waits.
+fn just_left(sessions: &HashMap<SessionId, Session>, a: SessionId, b: SessionId) -> bool {
+    let last = |x: SessionId| sessions.get(&x).and_then(|s| s.last_partner);
+    last(a) == Some(b) || last(b) == Some(a)
+}

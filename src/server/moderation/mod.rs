@@ -1,0 +1,155 @@
+//! Moderation: reports, bans and lifted bans, in one service that the signaling socket and the
+//! moderators' server functions each call once.
+//!
+//! A visitor reports the stranger of their current call; enough distinct reporters within the
+//! report window ban the stranger's address. A ban disconnects that address's sessions at
+//! once, here and on every other node (through [`gossip`]), and refuses it at connect until it
+//! ends or a moderator lifts it. The [`store`] keeps everything in SQLite, addresses only as
+//! keyed hashes.
+
+pub mod gossip;
+pub mod store;
+
+use crate::model::ModerationOverview;
+use crate::protocol::{CallId, ErrorCode, ReportReason, ServerMsg};
+use crate::server::metrics::Metrics;
+use crate::server::session::SessionId;
+use crate::server::switchboard::Switchboard;
+use gossip::Shared;
+use std::net::IpAddr;
+use store::{timestamp, ModerationError, Store};
+use tokio::sync::mpsc;
+
+/// The moderation service; cheap to clone.
+#[derive(Clone)]
+pub struct Moderation {
+    store: Store,
+    /// Whom a report is about, whom a ban disconnects, and how other nodes hear of it.
+    switchboard: Switchboard,
+    metrics: Metrics,
+}
+
+impl Moderation {
+    /// The service over `store`; starts storing what other nodes share (`broadcasts`).
+    pub fn start(
+        store: Store,
+        switchboard: Switchboard,
+        metrics: Metrics,
+        broadcasts: mpsc::Receiver<String>,
+    ) -> Moderation {
+        let moderation = Moderation {
+            store,
+            switchboard,
+            metrics,
+        };
+        tokio::spawn(moderation.clone().receive(broadcasts));
+        moderation
+    }
+
+    /// The store, for housekeeping and start-up checks.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The end of `ip`'s active ban, if it is banned now.
+    pub fn banned_until(&self, ip: IpAddr) -> Option<i64> {
+        self.store.banned_until(ip)
+    }
+
+    /// Session `reporter` (from `reporter_ip`) reports the stranger of its call `call_id`. The
+    /// report is stored and shared; if it completes the threshold, the stranger's address is
+    /// banned and disconnected everywhere. Returns the reply for the reporter.
+    pub async fn report(
+        &self,
+        reporter: SessionId,
+        reporter_ip: IpAddr,
+        call_id: CallId,
+        reason: ReportReason,
+    ) -> ServerMsg {
+        let reported = match self.switchboard.report_target(reporter, call_id) {
+            Ok(ip) => ip,
+            Err(e) => return e.to_msg(),
+        };
+        match self.store.report(reporter_ip, reported, reason).await {
+            Ok((report, ban)) => {
+                self.metrics.reports.inc();
+                self.share(Shared::Report(report)).await;
+                if let Some(ban) = ban {
+                    self.metrics.bans.inc();
+                    tracing::info!("an address was banned after reports");
+                    let until = ban.until;
+                    self.share(Shared::Ban(ban)).await;
+                    self.switchboard
+                        .disconnect_where(|a| a == reported, farewell(until));
+                }
+                ServerMsg::Reported { call_id }
+            }
+            Err(e) => {
+                tracing::warn!("could not record a report: {e}");
+                ServerMsg::error(
+                    ErrorCode::Unavailable,
+                    "The report could not be recorded; please try again.",
+                )
+            }
+        }
+    }
+
+    /// A moderator lifts ban `id`, here and on every node. False if no such ban is active.
+    pub async fn lift(&self, id: i64) -> Result<bool, ModerationError> {
+        let Some(subject) = self.store.lift_ban(id).await? else {
+            return Ok(false);
+        };
+        tracing::info!(ban = id, "ban lifted by a moderator");
+        self.share(Shared::Lift { subject }).await;
+        Ok(true)
+    }
+
+    /// Recent reports and active bans, for the moderators' page.
+    pub async fn overview(&self, limit: u32) -> Result<ModerationOverview, ModerationError> {
+        self.store.overview(limit).await
+    }
+
+    async fn share(&self, shared: Shared) {
+        self.switchboard.broadcast(shared.encode()).await;
+    }
+
+    /// Stores what other nodes share, so this node enforces the whole site's bans; a new ban
+    /// also disconnects this node's sessions from that address.
+    async fn receive(self, mut broadcasts: mpsc::Receiver<String>) {
+        while let Some(payload) = broadcasts.recv().await {
+            let shared = match Shared::decode(&payload) {
+                Ok(shared) => shared,
+                Err(e) => {
+                    tracing::warn!("unreadable moderation from another node: {e}");
+                    continue;
+                }
+            };
+            let stored = match shared {
+                Shared::Report(report) => self.store.record_report(report, false).await.map(drop),
+                Shared::Ban(ban) => {
+                    let (subject, until) = (ban.subject.clone(), ban.until);
+                    let stored = self.store.record_ban(ban).await;
+                    let store = self.store.clone();
+                    self.switchboard
+                        .disconnect_where(move |ip| store.is_subject(ip, &subject), farewell(until));
+                    stored
+                }
+                Shared::Lift { subject } => self.store.lift_subject(subject).await,
+            };
+            if let Err(e) = stored {
+                tracing::warn!("could not store moderation shared by another node: {e}");
+            }
+        }
+    }
+}
+
+/// The message a banned visitor gets, at connect or when the ban is made.
+pub fn farewell(until: i64) -> ServerMsg {
+    ServerMsg::error(
+        ErrorCode::Banned,
+        format!(
+            "You have been banned after reports from other visitors, until {} (UTC).",
+            timestamp(until)
+        ),
+    )
+}

@@ -1,0 +1,129 @@
+//! What every server module says about sessions: their ids, the nodes they live on, where
+//! they stand, and why a message of theirs was refused. Imports nothing from the server's
+//! other modules, so everything above may use it.
+
+use crate::protocol::{CallId, ErrorCode, ServerMsg, MAX_CHAT_CHARS};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+/// A connected tab. Drawn at random by the server and never sent to any browser (nodes
+/// sharing a Redis name sessions to each other as 32 hex digits).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub struct SessionId(pub u128);
+
+impl SessionId {
+    /// A fresh unguessable id.
+    pub fn random() -> SessionId {
+        SessionId(rand::random())
+    }
+}
+
+impl From<SessionId> for String {
+    fn from(id: SessionId) -> String {
+        format!("{:032x}", id.0)
+    }
+}
+
+impl TryFrom<String> for SessionId {
+    type Error = std::num::ParseIntError;
+    fn try_from(hex: String) -> Result<Self, Self::Error> {
+        u128::from_str_radix(&hex, 16).map(SessionId)
+    }
+}
+
+impl fmt::Display for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Logs show only a prefix: enough to follow one session, useless to impersonate it.
+        write!(f, "{:08x}", (self.0 >> 96) as u32)
+    }
+}
+
+/// One server process among those sharing a Redis (alone, the one node is [`NodeId::local`]).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct NodeId(Arc<str>);
+
+impl NodeId {
+    /// The only node of a server that runs alone.
+    pub fn local() -> NodeId {
+        NodeId("local".into())
+    }
+
+    /// A fresh random id for a node joining the others.
+    pub fn random() -> NodeId {
+        NodeId(format!("{:016x}", rand::random::<u64>()).into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for NodeId {
+    fn from(name: &str) -> NodeId {
+        NodeId(name.into())
+    }
+}
+
+impl fmt::Display for NodeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The other side of a call: who, on which node, and from which address (whom a report is
+/// about).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Partner {
+    pub id: SessionId,
+    pub node: NodeId,
+    pub addr: IpAddr,
+}
+
+/// Where a session stands, as far as the messages it was sent say: the switchboard's view of
+/// the design's `Idle` → `Searching` → `InCall` cycle.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Standing {
+    /// Connected, Call not pressed (or End pressed).
+    Idle,
+    /// Call pressed, waiting for a stranger.
+    Searching,
+    /// Paired with `partner` in `call`.
+    InCall { call: CallId, partner: Partner },
+}
+
+/// A refusal of a client message. The session goes on; nothing was sent to anyone else.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SessionError {
+    #[error("not in a call")]
+    NotInCall,
+    #[error("call {0} is not your current call")]
+    StaleCall(CallId),
+    #[error("chat lines may be at most {MAX_CHAT_CHARS} characters long")]
+    ChatTooLong,
+    #[error("{0}")]
+    BadInterests(String),
+    #[error("Matching is paused for a moment: this server lost touch with the others. Press Call again shortly.")]
+    MatchingUnavailable,
+}
+
+impl SessionError {
+    /// The protocol's code for this refusal.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            SessionError::NotInCall => ErrorCode::NotInCall,
+            SessionError::StaleCall(_) => ErrorCode::StaleCall,
+            SessionError::ChatTooLong => ErrorCode::ChatRefused,
+            SessionError::BadInterests(_) => ErrorCode::BadInterests,
+            SessionError::MatchingUnavailable => ErrorCode::MatchingUnavailable,
+        }
+    }
+
+    /// The message that tells the client why.
+    pub fn to_msg(&self) -> ServerMsg {
+        ServerMsg::error(self.code(), self.to_string())
+    }
+}

@@ -1,0 +1,575 @@
+//! The switchboard: every session of this server, written once for both matching back ends.
+//!
+//! It owns what does not depend on where matching runs: session ids, each session's outbound
+//! queue and address, where each session stands ([`Standing`]), input validation, delivery,
+//! the timers and the metrics. Matching itself is a narrow back end that turns [`Op`]s into
+//! [`Effect`]s: in this process ([`Matchmaker`]) or in Redis ([`RedisEngine`], whose effects
+//! arrive through [`NodeHooks`]). Either way [`Board::apply`] turns effects into standing,
+//! messages, timers and metrics, here and nowhere else.
+//!
+//! Relaying follows the pair-only rule twice: a message is accepted only from a session in a
+//! call and only for its own call id (the server addresses the partner itself), and it is
+//! delivered only while the receiver is still in the call the message names.
+//!
+//! Delivery never waits: a session whose queue is full is cut off (its socket task sees the
+//! queue close and leaves through the normal teardown), so one slow browser never stalls
+//! anybody else.
+
+use crate::protocol::{normalize_interests, CallId, ClientMsg, ErrorCode, ServerMsg};
+use crate::server::matching::memory::Matchmaker;
+use crate::server::matching::redis::{self, Arrival, ConnectError, NodeHooks, RedisEngine};
+use crate::server::matching::{Effect, MatchError, Op};
+use crate::server::metrics::{Metrics, Stats};
+use crate::server::session::{NodeId, Partner, SessionError, SessionId, Standing};
+use crate::server::timers::Timers;
+use crate::protocol::MAX_CHAT_CHARS;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// How the switchboard runs.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// How long a new video call may take to connect before both sides search again.
+    pub connect_timeout: Duration,
+    /// How long a search with preferences looks only for a stranger who shares one.
+    pub preference_wait: Duration,
+    /// How many messages may wait for one slow browser before it is cut off.
+    pub outbox_capacity: usize,
+    /// Share matching with other nodes through this Redis; alone when `None`.
+    pub redis: Option<redis::Settings>,
+}
+
+/// A cheap-to-clone handle on every session of this server.
+#[derive(Clone)]
+pub struct Switchboard {
+    board: Arc<Board>,
+    engine: Arc<Engine>,
+}
+
+/// Where matching runs.
+enum Engine {
+    /// In this process. A std mutex, not a tokio one: each step is short and synchronous, and
+    /// its effects are applied before the lock is released, so sessions see steps in order.
+    Memory(Mutex<Matchmaker>),
+    /// In Redis, shared with other nodes.
+    Redis(RedisEngine),
+}
+
+/// A timer the switchboard arms.
+#[derive(Debug)]
+enum Timer {
+    /// The connect timeout of a new video call.
+    Expire(CallId),
+    /// The end of a search's preference wait.
+    OpenSearch(SessionId, u64),
+}
+
+/// The sessions and everything that acts on them without the engine.
+struct Board {
+    node: NodeId,
+    /// A std mutex: every critical section is short and never awaits.
+    sessions: Mutex<HashMap<SessionId, Entry>>,
+    settings: Settings,
+    metrics: Metrics,
+    timers: Timers<Timer>,
+    /// What other nodes broadcast (moderation), for the moderation service.
+    broadcasts: mpsc::Sender<String>,
+}
+
+/// One session of this server.
+struct Entry {
+    /// Its socket task's queue; `None` once it was cut off (full, or banned).
+    outbox: Option<mpsc::Sender<ServerMsg>>,
+    /// Its client address: whom a report is about, whom a ban removes.
+    addr: IpAddr,
+    standing: Standing,
+}
+
+impl Switchboard {
+    /// Starts the switchboard: alone, or joined to the other nodes through Redis (which must
+    /// answer at start). Also returns what other nodes broadcast, for the moderation service.
+    pub async fn start(
+        settings: Settings,
+        metrics: Metrics,
+        shutdown: CancellationToken,
+    ) -> Result<(Switchboard, mpsc::Receiver<String>), ConnectError> {
+        let (timers, timer_queue) = Timers::new();
+        let (broadcasts, broadcast_rx) = mpsc::channel(1024);
+        let node = match settings.redis {
+            Some(_) => NodeId::random(),
+            None => NodeId::local(),
+        };
+        let board = Arc::new(Board {
+            node: node.clone(),
+            sessions: Mutex::new(HashMap::new()),
+            settings: settings.clone(),
+            metrics,
+            timers,
+            broadcasts,
+        });
+        let engine = match settings.redis {
+            None => Engine::Memory(Mutex::new(Matchmaker::default())),
+            Some(redis) => Engine::Redis(
+                RedisEngine::connect(redis, node, shutdown.clone(), board.clone()).await?,
+            ),
+        };
+        let switchboard = Switchboard {
+            board,
+            engine: Arc::new(engine),
+        };
+        let firing = switchboard.clone();
+        Timers::run(timer_queue, shutdown, move |timer| {
+            let op = match timer {
+                Timer::Expire(call) => Op::Expire { call },
+                Timer::OpenSearch(session, search) => Op::Open { session, search },
+            };
+            let switchboard = firing.clone();
+            tokio::spawn(async move {
+                let _ = switchboard.run(op).await;
+            });
+        });
+        Ok((switchboard, broadcast_rx))
+    }
+
+    /// Adds a session from `addr`; returns its id and the queue its socket task sends from.
+    /// The matching back end hears of it only when it presses Call.
+    pub fn register(&self, addr: IpAddr) -> (SessionId, mpsc::Receiver<ServerMsg>) {
+        let (tx, rx) = mpsc::channel(self.board.settings.outbox_capacity.max(1));
+        let mut sessions = self.board.lock();
+        let id = loop {
+            let id = SessionId::random();
+            if !sessions.contains_key(&id) {
+                break id;
+            }
+        };
+        sessions.insert(
+            id,
+            Entry {
+                outbox: Some(tx),
+                addr,
+                standing: Standing::Idle,
+            },
+        );
+        (id, rx)
+    }
+
+    /// Removes a session whose socket is gone; its partner, wherever it is, is told.
+    pub async fn unregister(&self, id: SessionId) {
+        self.board.lock().remove(&id);
+        // Without Redis there is nothing to tell; starting over forgets the session there.
+        if self.matching_available() {
+            let _ = self.run(Op::Leave { session: id }).await;
+        }
+    }
+
+    /// Handles one message from session `id` (a report is the moderation service's); a
+    /// refusal is returned for the caller to tell the client.
+    pub async fn handle(&self, id: SessionId, msg: ClientMsg) -> Result<(), SessionError> {
+        match msg {
+            ClientMsg::Call {
+                interests,
+                text_only,
+            } => {
+                let interests =
+                    normalize_interests(&interests).map_err(SessionError::BadInterests)?;
+                self.require_available()?;
+                // Call is ignored while searching or in a call.
+                let Some(addr) = self.board.start_searching(id, |s| *s == Standing::Idle) else {
+                    return Ok(());
+                };
+                self.run(Op::Call {
+                    session: id,
+                    addr,
+                    interests,
+                    text_only,
+                })
+                .await
+            }
+            ClientMsg::Next => {
+                self.require_available()?;
+                // From here on the old call's signals are refused.
+                let Some(addr) = self.board.start_searching(id, |s| *s != Standing::Searching)
+                else {
+                    return Ok(());
+                };
+                self.run(Op::Next { session: id, addr }).await
+            }
+            ClientMsg::End => {
+                // A match on its way is not for this session any more.
+                if self.board.set_standing(id, Standing::Idle).is_none() {
+                    return Ok(());
+                }
+                if !self.matching_available() {
+                    self.board.deliver(id, ServerMsg::Idle);
+                    return Ok(());
+                }
+                self.run(Op::End { session: id }).await
+            }
+            ClientMsg::Connected { call_id, role } => {
+                self.board.partner_of(id, call_id)?;
+                self.require_available()?;
+                self.run(Op::Connected {
+                    session: id,
+                    call: call_id,
+                    role,
+                })
+                .await
+            }
+            ClientMsg::Report { call_id, .. } => self.board.partner_of(id, call_id).map(drop),
+            relayed => match relayed.for_partner() {
+                Ok((call_id, msg)) => self.relay(id, call_id, msg).await,
+                Err(_) => Ok(()),
+            },
+        }
+    }
+
+    /// The address of the stranger `id` is in call `call_id` with: whom a report is about.
+    pub fn report_target(&self, id: SessionId, call_id: CallId) -> Result<IpAddr, SessionError> {
+        self.board.partner_of(id, call_id).map(|p| p.addr)
+    }
+
+    /// Sends `farewell` to every session of this server whose address passes `banned`, and
+    /// disconnects them (a new ban).
+    pub fn disconnect_where(&self, banned: impl Fn(IpAddr) -> bool, farewell: ServerMsg) {
+        let mut sessions = self.board.lock();
+        for entry in sessions.values_mut().filter(|e| banned(e.addr)) {
+            // Dropping the queue after the farewell closes the socket once it is sent.
+            if let Some(outbox) = entry.outbox.take() {
+                let _ = outbox.try_send(farewell.clone());
+            }
+        }
+    }
+
+    /// Tells every other node `payload` (nothing to do alone).
+    pub async fn broadcast(&self, payload: String) {
+        if let Engine::Redis(redis) = &*self.engine {
+            redis.broadcast(payload).await;
+        }
+    }
+
+    /// Agrees with the other nodes on the key addresses are hashed with (alone: `mine`).
+    pub async fn agree_on_key(&self, mine: [u8; 32]) -> Result<[u8; 32], ConnectError> {
+        match &*self.engine {
+            Engine::Memory(_) => Ok(mine),
+            Engine::Redis(redis) => redis.agree_on_key(mine).await,
+        }
+    }
+
+    /// Sessions online on the whole site: with Redis, this node's now and the others' as of
+    /// the last beat.
+    pub fn online(&self) -> usize {
+        let here = self.board.lock().len();
+        match &*self.engine {
+            Engine::Memory(_) => here,
+            Engine::Redis(redis) => here + redis.others_online(),
+        }
+    }
+
+    /// This server's online, searching and in-call counts, read at one instant.
+    pub fn stats(&self) -> Stats {
+        let sessions = self.board.lock();
+        let mut searching = 0;
+        let mut sides_here = 0;
+        let mut calls_elsewhere = 0;
+        for entry in sessions.values() {
+            match &entry.standing {
+                Standing::Idle => {}
+                Standing::Searching => searching += 1,
+                Standing::InCall { partner, .. } if partner.node == self.board.node => {
+                    sides_here += 1
+                }
+                Standing::InCall { .. } => calls_elsewhere += 1,
+            }
+        }
+        Stats {
+            online: sessions.len(),
+            searching,
+            calls: sides_here / 2 + calls_elsewhere,
+        }
+    }
+
+    /// Whether this server shares matching with other nodes.
+    pub fn clustered(&self) -> bool {
+        matches!(&*self.engine, Engine::Redis(_))
+    }
+
+    /// Whether matching works: always alone; with Redis, while this node reaches it.
+    pub fn matching_available(&self) -> bool {
+        match &*self.engine {
+            Engine::Memory(_) => true,
+            Engine::Redis(redis) => redis.healthy(),
+        }
+    }
+
+    /// On shutdown, after the sockets closed: with Redis, the other nodes forget this one now.
+    pub async fn leave_site(&self) {
+        if let Engine::Redis(redis) = &*self.engine {
+            redis.leave_site().await;
+        }
+    }
+
+    fn require_available(&self) -> Result<(), SessionError> {
+        if self.matching_available() {
+            Ok(())
+        } else {
+            Err(SessionError::MatchingUnavailable)
+        }
+    }
+
+    /// Runs one step of matching. In memory its effects are applied before the matchmaker's
+    /// lock is released; with Redis they arrive on this node's channel.
+    async fn run(&self, op: Op) -> Result<(), SessionError> {
+        let named_call = match &op {
+            Op::Connected { call, .. } => Some(*call),
+            _ => None,
+        };
+        let result = match &*self.engine {
+            Engine::Memory(matchmaker) => {
+                let mut matchmaker = matchmaker
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                matchmaker
+                    .apply(&self.board.node, op)
+                    .map(|effects| self.board.apply(effects))
+            }
+            Engine::Redis(redis) => redis.run(&op).await,
+        };
+        result.map_err(|e| match (e, named_call) {
+            (MatchError::Refused(ErrorCode::StaleCall), Some(call)) => SessionError::StaleCall(call),
+            (MatchError::Refused(_), _) => SessionError::NotInCall,
+            (MatchError::Unavailable, _) => SessionError::MatchingUnavailable,
+        })
+    }
+
+    /// Passes `msg` from `from` to its partner in `call_id`: directly when the partner is on
+    /// this node, through the partner node's channel otherwise.
+    async fn relay(
+        &self,
+        from: SessionId,
+        call_id: CallId,
+        msg: ServerMsg,
+    ) -> Result<(), SessionError> {
+        let partner = self.board.partner_of(from, call_id)?;
+        check_relayable(&msg)?;
+        self.board.metrics.relayed(&msg);
+        if partner.node == self.board.node {
+            self.board.deliver_in_call(partner.id, msg);
+            return Ok(());
+        }
+        match &*self.engine {
+            Engine::Redis(redis) => redis
+                .forward(&partner.node, partner.id, msg)
+                .await
+                .map_err(|_| SessionError::MatchingUnavailable),
+            // Alone, every partner is on this node.
+            Engine::Memory(_) => Ok(()),
+        }
+    }
+}
+
+/// The server's own rules for what one side sends the other: chat lines have a length limit.
+fn check_relayable(msg: &ServerMsg) -> Result<(), SessionError> {
+    match msg {
+        ServerMsg::Chat { text, .. } if text.chars().count() > MAX_CHAT_CHARS => {
+            Err(SessionError::ChatTooLong)
+        }
+        _ => Ok(()),
+    }
+}
+
+impl Board {
+    fn lock(&self) -> MutexGuard<'_, HashMap<SessionId, Entry>> {
+        // A panic elsewhere while holding the lock must not take every later session down.
+        self.sessions
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Turns one step's effects into standing, messages, timers and metrics.
+    fn apply(&self, effects: Vec<Effect>) {
+        let mut sessions = self.lock();
+        for effect in effects {
+            let to = effect.to();
+            let Some(entry) = sessions.get_mut(&to) else {
+                continue;
+            };
+            match effect {
+                Effect::Searching { search, open, .. } => {
+                    // Only a session that asked to search (End or a loss may have come since).
+                    if entry.standing == Standing::Idle {
+                        continue;
+                    }
+                    entry.standing = Standing::Searching;
+                    entry.send(ServerMsg::Searching, to);
+                    if !open {
+                        self.timers.arm(
+                            Timer::OpenSearch(to, search),
+                            self.settings.preference_wait,
+                        );
+                    }
+                }
+                Effect::Matched {
+                    call,
+                    partner,
+                    partner_node,
+                    partner_addr,
+                    shared_interests,
+                    partner_text_only,
+                    text_only,
+                    first,
+                    ..
+                } => {
+                    if first {
+                        self.metrics.matches.inc();
+                        if !text_only {
+                            self.timers
+                                .arm(Timer::Expire(call), self.settings.connect_timeout);
+                        }
+                    }
+                    if entry.standing == Standing::Idle {
+                        continue;
+                    }
+                    entry.standing = Standing::InCall {
+                        call,
+                        partner: Partner {
+                            id: partner,
+                            node: partner_node,
+                            addr: partner_addr,
+                        },
+                    };
+                    entry.send(
+                        ServerMsg::Matched {
+                            call_id: call,
+                            shared_interests,
+                            partner_text_only,
+                        },
+                        to,
+                    );
+                }
+                Effect::Ended { call, reason, .. } => {
+                    if !entry.in_call(call) {
+                        continue;
+                    }
+                    // The back end has this side searching again already.
+                    entry.standing = Standing::Searching;
+                    entry.send(
+                        ServerMsg::CallEnded {
+                            call_id: call,
+                            reason,
+                        },
+                        to,
+                    );
+                }
+                Effect::Idle { .. } => {
+                    entry.standing = Standing::Idle;
+                    entry.send(ServerMsg::Idle, to);
+                }
+                Effect::Winner { call, role, .. } => {
+                    if entry.in_call(call) {
+                        entry.send(
+                            ServerMsg::Winner {
+                                call_id: call,
+                                role,
+                            },
+                            to,
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// Delivers `msg` (about a call) to `to` only while `to` is in that call.
+    fn deliver_in_call(&self, to: SessionId, msg: ServerMsg) {
+        let mut sessions = self.lock();
+        if let Some(entry) = sessions.get_mut(&to) {
+            if msg.call_id().is_some_and(|call| entry.in_call(call)) {
+                entry.send(msg, to);
+            }
+        }
+    }
+
+    fn deliver(&self, to: SessionId, msg: ServerMsg) {
+        if let Some(entry) = self.lock().get_mut(&to) {
+            entry.send(msg, to);
+        }
+    }
+
+    /// Sets `id`'s standing; returns the one before (None if the session is gone).
+    fn set_standing(&self, id: SessionId, standing: Standing) -> Option<Standing> {
+        let mut sessions = self.lock();
+        let entry = sessions.get_mut(&id)?;
+        Some(std::mem::replace(&mut entry.standing, standing))
+    }
+
+    /// Marks `id` searching if its standing passes `allowed`; returns its address for the
+    /// back end (which records it, for reports), or None when the press is to be ignored.
+    fn start_searching(&self, id: SessionId, allowed: impl Fn(&Standing) -> bool) -> Option<IpAddr> {
+        let mut sessions = self.lock();
+        let entry = sessions.get_mut(&id)?;
+        if !allowed(&entry.standing) {
+            return None;
+        }
+        entry.standing = Standing::Searching;
+        Some(entry.addr)
+    }
+
+    /// The partner of `id` if `id` is in call `call_id`; the refusal otherwise.
+    fn partner_of(&self, id: SessionId, call_id: CallId) -> Result<Partner, SessionError> {
+        match self.lock().get(&id).map(|e| &e.standing) {
+            Some(Standing::InCall { call, partner }) if *call == call_id => Ok(partner.clone()),
+            Some(Standing::InCall { .. }) => Err(SessionError::StaleCall(call_id)),
+            _ => Err(SessionError::NotInCall),
+        }
+    }
+}
+
+impl Entry {
+    fn in_call(&self, call_id: CallId) -> bool {
+        matches!(&self.standing, Standing::InCall { call, .. } if *call == call_id)
+    }
+
+    /// Puts `msg` in the session's queue without waiting; a full queue cuts it off.
+    fn send(&mut self, msg: ServerMsg, id: SessionId) {
+        let Some(outbox) = &self.outbox else {
+            return;
+        };
+        if let Err(mpsc::error::TrySendError::Full(_)) = outbox.try_send(msg) {
+            tracing::warn!(session = %id, "outbound queue full; disconnecting slow client");
+            self.outbox = None;
+        }
+    }
+}
+
+impl NodeHooks for Board {
+    fn arrived(&self, arrival: Arrival) {
+        match arrival {
+            Arrival::Effects(effects) => self.apply(effects),
+            Arrival::Relay { to, msg } => self.deliver_in_call(to, msg),
+            Arrival::Broadcast(payload) => {
+                if let Err(e) = self.broadcasts.try_send(payload) {
+                    tracing::warn!("what another node told every node was dropped: {e}");
+                }
+            }
+        }
+    }
+
+    /// Every session goes idle; those that were searching or in a call are told.
+    fn lost(&self) {
+        let paused = SessionError::MatchingUnavailable.to_msg();
+        for (id, entry) in self.lock().iter_mut() {
+            if entry.standing != Standing::Idle {
+                entry.standing = Standing::Idle;
+                entry.send(paused.clone(), *id);
+            }
+        }
+    }
+
+    fn online_here(&self) -> usize {
+        self.lock().len()
+    }
+}
