@@ -59,4 +59,3 @@ impl leptos::server_fn::error::FromServerFnError for AdminError {
         AdminError::Server(value.to_string())
     }
 }
-

@@ -8,6 +8,7 @@ use common::{
     both_end, connect_to, pair, report, ChildServer, Client, TestRedis, TestServer, PATIENCE,
 };
 use duet::protocol::{CallId, ClientMsg, EndReason, ErrorCode, IceCandidate, Role, ServerMsg};
+use duet::server::matching::redis::keys;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -42,7 +43,7 @@ async fn strangers_on_two_nodes_meet_and_signal_each_other() {
     let mut b = two.connect().await;
     // The online count is the whole site's (a saw 1 when it came, b may have come to 2).
     a.until_online(2).await;
-    assert_eq!(two.state.hub.online(), 2);
+    assert_eq!(two.state.switchboard.online(), 2);
 
     let call_id = pair(&mut a, &mut b).await;
 
@@ -123,8 +124,8 @@ async fn strangers_on_two_nodes_meet_and_signal_each_other() {
         }
     );
     // Each node counts its side of the call.
-    assert_eq!(one.state.hub.stats().calls, 1);
-    assert_eq!(two.state.hub.stats().calls, 1);
+    assert_eq!(one.state.switchboard.stats().calls, 1);
+    assert_eq!(two.state.switchboard.stats().calls, 1);
 }
 
 #[tokio::test]
@@ -324,8 +325,8 @@ async fn a_killed_node_is_noticed_and_its_strangers_partners_are_told() {
     assert_eq!(a.recv().await, ServerMsg::Searching);
     a.until_online(1).await;
     // Nothing of the dead node is left in Redis.
-    assert_eq!(redis.cli(&["SCARD", "duet:nodes"]), "1");
-    assert_eq!(redis.cli(&["SCARD", "duet:pool:open"]), "1");
+    assert_eq!(redis.cli(&["SCARD", keys::nodes()]), "1");
+    assert_eq!(redis.cli(&["SCARD", keys::open_pool()]), "1");
 }
 
 #[tokio::test]
@@ -389,7 +390,7 @@ async fn a_node_shutting_down_tells_the_others_at_once() {
     );
     assert_eq!(a.recv().await, ServerMsg::Searching);
     // Redis holds nothing of the node that left.
-    assert_eq!(redis.cli(&["SCARD", "duet:nodes"]), "1");
+    assert_eq!(redis.cli(&["SCARD", keys::nodes()]), "1");
 }
 
 #[tokio::test]
@@ -455,7 +456,7 @@ async fn losing_redis_pauses_matching_and_it_resumes_by_itself() {
 /// Waits until the node's `/healthz` says Redis is up again.
 async fn until_healthy(server: &TestServer) {
     until_healthy_at(server.addr).await;
-    assert!(server.state.hub.matching_available());
+    assert!(server.state.switchboard.matching_available());
 }
 
 /// Waits until `/healthz` of the node at `addr` answers 200 (Redis up, matching on).
@@ -546,8 +547,8 @@ async fn a_crowd_on_three_nodes_never_shares_a_stranger() {
     }
     let full_calls = sides.values().filter(|c| **c == 2).count();
     assert!(full_calls >= PEOPLE * CALLS_EACH / 2, "{full_calls} calls");
-    assert_eq!(redis.cli(&["SCARD", "duet:pool:open"]), "0");
-    assert_eq!(redis.cli(&["--scan", "--pattern", "duet:c:*"]), "");
+    assert_eq!(redis.cli(&["SCARD", keys::open_pool()]), "0");
+    assert_eq!(redis.cli(&["--scan", "--pattern", &keys::every_call()]), "");
 }
 
 /// Waits until `done` holds (something another node shares arrives asynchronously).

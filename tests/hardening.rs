@@ -153,7 +153,7 @@ async fn a_flooding_session_is_told_and_its_excess_dropped() {
     a.send(&ClientMsg::End).await;
     assert_eq!(error_code(&a.recv().await), Some(ErrorCode::RateLimited));
     // The dropped End did nothing: the session is still searching.
-    assert_eq!(server.state.hub.stats().searching, 1);
+    assert_eq!(server.state.switchboard.stats().searching, 1);
 }
 
 #[tokio::test]

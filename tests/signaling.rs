@@ -26,7 +26,7 @@ fn candidate(text: &str) -> IceCandidate {
 async fn two_callers_are_paired_with_the_same_call_id() {
     let server = TestServer::start(&[]).await;
     let (_a, _b, _call) = pair(&server).await;
-    let stats = server.state.hub.stats();
+    let stats = server.state.switchboard.stats();
     assert_eq!((stats.online, stats.searching, stats.calls), (2, 0, 1));
 }
 
@@ -300,7 +300,7 @@ async fn presence_is_pushed_and_no_session_is_left_behind() {
 
     drop((a, b, c));
     watcher.until_online(1).await;
-    let stats = server.state.hub.stats();
+    let stats = server.state.switchboard.stats();
     assert_eq!((stats.online, stats.searching, stats.calls), (1, 0, 0));
 }
 

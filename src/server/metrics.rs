@@ -118,9 +118,16 @@ impl Default for Metrics {
             sdp_m_line_index: None,
         };
         let samples = [
-            ServerMsg::Offer { call_id, sdp: sdp.clone() },
+            ServerMsg::Offer {
+                call_id,
+                sdp: sdp.clone(),
+            },
             ServerMsg::Answer { call_id, sdp },
-            ServerMsg::Ice { call_id, role: Role::Peer1, candidate },
+            ServerMsg::Ice {
+                call_id,
+                role: Role::Peer1,
+                candidate,
+            },
         ];
         let relayed_by_kind = samples.map(|sample| {
             metrics

@@ -26,8 +26,8 @@ use axum::{Json, Router};
 use config::Config;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
-use state::{AppState, StartError};
 use metrics::Stats;
+use state::{AppState, StartError};
 use tower_http::compression::CompressionLayer;
 use tower_http::trace::TraceLayer;
 
@@ -75,9 +75,10 @@ async fn metrics(State(state): State<AppState>) -> impl axum::response::IntoResp
             axum::http::header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        state
-            .metrics
-            .render(state.switchboard.stats(), state.switchboard.matching_available()),
+        state.metrics.render(
+            state.switchboard.stats(),
+            state.switchboard.matching_available(),
+        ),
     )
 }
 

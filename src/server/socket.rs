@@ -284,7 +284,12 @@ impl SessionGuard {
             ClientMsg::Report { call_id, reason } => {
                 Some(state.moderation.report(id, ip, call_id, reason).await)
             }
-            msg => state.switchboard.handle(id, msg).await.err().map(|e| e.to_msg()),
+            msg => state
+                .switchboard
+                .handle(id, msg)
+                .await
+                .err()
+                .map(|e| e.to_msg()),
         }
     }
 }

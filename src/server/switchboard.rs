@@ -15,6 +15,7 @@
 //! queue close and leaves through the normal teardown), so one slow browser never stalls
 //! anybody else.
 
+use crate::protocol::MAX_CHAT_CHARS;
 use crate::protocol::{normalize_interests, CallId, ClientMsg, ErrorCode, ServerMsg};
 use crate::server::matching::memory::Matchmaker;
 use crate::server::matching::redis::{self, Arrival, ConnectError, NodeHooks, RedisEngine};
@@ -22,7 +23,6 @@ use crate::server::matching::{Effect, MatchError, Op};
 use crate::server::metrics::{Metrics, Stats};
 use crate::server::session::{NodeId, Partner, SessionError, SessionId, Standing};
 use crate::server::timers::Timers;
-use crate::protocol::MAX_CHAT_CHARS;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -192,7 +192,9 @@ impl Switchboard {
             ClientMsg::Next => {
                 self.require_available()?;
                 // From here on the old call's signals are refused.
-                let Some(addr) = self.board.start_searching(id, |s| *s != Standing::Searching)
+                let Some(addr) = self
+                    .board
+                    .start_searching(id, |s| *s != Standing::Searching)
                 else {
                     return Ok(());
                 };
@@ -339,7 +341,9 @@ impl Switchboard {
             Engine::Redis(redis) => redis.run(&op).await,
         };
         result.map_err(|e| match (e, named_call) {
-            (MatchError::Refused(ErrorCode::StaleCall), Some(call)) => SessionError::StaleCall(call),
+            (MatchError::Refused(ErrorCode::StaleCall), Some(call)) => {
+                SessionError::StaleCall(call)
+            }
             (MatchError::Refused(_), _) => SessionError::NotInCall,
             (MatchError::Unavailable, _) => SessionError::MatchingUnavailable,
         })
@@ -406,10 +410,8 @@ impl Board {
                     entry.standing = Standing::Searching;
                     entry.send(ServerMsg::Searching, to);
                     if !open {
-                        self.timers.arm(
-                            Timer::OpenSearch(to, search),
-                            self.settings.preference_wait,
-                        );
+                        self.timers
+                            .arm(Timer::OpenSearch(to, search), self.settings.preference_wait);
                     }
                 }
                 Effect::Matched {
@@ -508,7 +510,11 @@ impl Board {
 
     /// Marks `id` searching if its standing passes `allowed`; returns its address for the
     /// back end (which records it, for reports), or None when the press is to be ignored.
-    fn start_searching(&self, id: SessionId, allowed: impl Fn(&Standing) -> bool) -> Option<IpAddr> {
+    fn start_searching(
+        &self,
+        id: SessionId,
+        allowed: impl Fn(&Standing) -> bool,
+    ) -> Option<IpAddr> {
         let mut sessions = self.lock();
         let entry = sessions.get_mut(&id)?;
         if !allowed(&entry.standing) {

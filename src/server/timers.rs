@@ -30,7 +30,11 @@ impl<T: Send + 'static> Timers<T> {
     }
 
     /// Runs the timer task until `shutdown`, calling `fire` with each timer that is due.
-    pub fn run(queue: TimerQueue<T>, shutdown: CancellationToken, fire: impl Fn(T) + Send + 'static) {
+    pub fn run(
+        queue: TimerQueue<T>,
+        shutdown: CancellationToken,
+        fire: impl Fn(T) + Send + 'static,
+    ) {
         let TimerQueue(mut incoming) = queue;
         tokio::spawn(async move {
             let mut due = DelayQueue::new();

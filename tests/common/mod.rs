@@ -5,7 +5,7 @@
 use clap::Parser;
 use duet::protocol::{self, CallId, ClientMsg, ReportReason, ServerMsg};
 use duet::server::config::Config;
-use duet::server::AppState;
+use duet::server::state::AppState;
 use futures_util::{SinkExt, StreamExt};
 use std::net::SocketAddr;
 use std::sync::Arc;

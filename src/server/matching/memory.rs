@@ -675,3 +675,415 @@ fn just_left(sessions: &HashMap<SessionId, Session>, a: SessionId, b: SessionId)
     let last = |x: SessionId| sessions.get(&x).and_then(|s| s.last_partner);
     last(a) == Some(b) || last(b) == Some(a)
 }
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ADDR: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
+    fn seeded() -> Matchmaker {
+        Matchmaker::new(StdRng::seed_from_u64(7))
+    }
+
+    fn node() -> NodeId {
+        NodeId::local()
+    }
+
+    fn ids<const N: usize>() -> [SessionId; N] {
+        std::array::from_fn(|i| SessionId(i as u128 + 1))
+    }
+
+    fn run(mm: &mut Matchmaker, op: Op) -> Vec<Effect> {
+        mm.apply(&node(), op).expect("accepted")
+    }
+
+    fn call_with(
+        mm: &mut Matchmaker,
+        id: SessionId,
+        interests: &[&str],
+        text_only: bool,
+    ) -> Vec<Effect> {
+        let interests = interests.iter().map(|s| s.to_string()).collect();
+        run(
+            mm,
+            Op::Call {
+                session: id,
+                addr: ADDR,
+                interests,
+                text_only,
+            },
+        )
+    }
+
+    fn call(mm: &mut Matchmaker, id: SessionId) -> Vec<Effect> {
+        call_with(mm, id, &[], false)
+    }
+
+    fn next(mm: &mut Matchmaker, id: SessionId) -> Vec<Effect> {
+        run(
+            mm,
+            Op::Next {
+                session: id,
+                addr: ADDR,
+            },
+        )
+    }
+
+    fn call_of(mm: &Matchmaker, id: SessionId) -> Option<(CallId, SessionId)> {
+        match mm.state(id) {
+            Some(SessionState::InCall { call, partner }) => Some((call, partner)),
+            _ => None,
+        }
+    }
+
+    fn matched(fx: &[Effect], to: SessionId) -> Option<&Effect> {
+        fx.iter()
+            .find(|e| matches!(e, Effect::Matched { to: t, .. } if *t == to))
+    }
+
+    fn waits(fx: &[Effect]) -> Vec<(SessionId, u64)> {
+        fx.iter()
+            .filter_map(|e| match e {
+                Effect::Searching {
+                    to,
+                    search,
+                    open: false,
+                } => Some((*to, *search)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_lone_caller_waits_and_the_next_one_pairs_with_it() {
+        let mut mm = seeded();
+        let [a, b] = ids();
+        let fx = call(&mut mm, a);
+        assert_eq!(
+            fx,
+            vec![Effect::Searching {
+                to: a,
+                search: 1,
+                open: true
+            }]
+        );
+        assert_eq!(mm.searching(), 1);
+
+        let fx = call(&mut mm, b);
+        let (call, partner) = call_of(&mm, b).unwrap();
+        assert_eq!(partner, a);
+        assert_eq!(call_of(&mm, a), Some((call, b)));
+        assert_eq!(
+            fx,
+            vec![
+                Effect::Matched {
+                    to: b,
+                    call,
+                    partner: a,
+                    partner_node: node(),
+                    partner_addr: ADDR,
+                    shared_interests: vec![],
+                    partner_text_only: false,
+                    text_only: false,
+                    first: true
+                },
+                Effect::Matched {
+                    to: a,
+                    call,
+                    partner: b,
+                    partner_node: node(),
+                    partner_addr: ADDR,
+                    shared_interests: vec![],
+                    partner_text_only: false,
+                    text_only: false,
+                    first: false
+                },
+            ]
+        );
+        assert_eq!(mm.searching(), 0);
+    }
+
+    #[test]
+    fn pressing_call_twice_changes_nothing() {
+        let mut mm = seeded();
+        let [a] = ids();
+        call(&mut mm, a);
+        assert!(call(&mut mm, a).is_empty());
+        assert_eq!(mm.searching(), 1);
+    }
+
+    #[test]
+    fn next_prefers_a_waiting_stranger_over_the_one_just_left() {
+        let mut mm = seeded();
+        let [a, b, c] = ids();
+        call(&mut mm, a);
+        call(&mut mm, b);
+        call(&mut mm, c);
+        assert_eq!(mm.state(c), Some(SessionState::Searching));
+        let (old_call, _) = call_of(&mm, a).unwrap();
+        let fx = next(&mut mm, a);
+        assert!(fx.contains(&Effect::Ended {
+            to: b,
+            call: old_call,
+            reason: EndReason::PartnerNext
+        }));
+        assert_eq!(call_of(&mm, a).map(|(_, p)| p), Some(c));
+        assert_eq!(mm.state(b), Some(SessionState::Searching));
+    }
+
+    #[test]
+    fn with_nobody_else_waiting_the_two_may_meet_again() {
+        let mut mm = seeded();
+        let [a, b] = ids();
+        call(&mut mm, a);
+        call(&mut mm, b);
+        next(&mut mm, a);
+        assert_eq!(call_of(&mm, a).map(|(_, p)| p), Some(b));
+    }
+
+    #[test]
+    fn end_makes_one_side_idle_and_sends_the_other_searching() {
+        let mut mm = seeded();
+        let [a, b] = ids();
+        call(&mut mm, a);
+        call(&mut mm, b);
+        let fx = run(&mut mm, Op::End { session: a });
+        assert!(fx.contains(&Effect::Idle { to: a }));
+        assert!(fx.contains(&Effect::Searching {
+            to: b,
+            search: 2,
+            open: true
+        }));
+        assert_eq!(mm.state(a), Some(SessionState::Idle));
+        assert_eq!(mm.state(b), Some(SessionState::Searching));
+    }
+
+    #[test]
+    fn end_before_any_call_is_confirmed_with_idle() {
+        let mut mm = seeded();
+        let [a] = ids();
+        assert_eq!(
+            run(&mut mm, Op::End { session: a }),
+            vec![Effect::Idle { to: a }]
+        );
+    }
+
+    #[test]
+    fn leaving_frees_the_partner_and_forgets_the_session() {
+        let mut mm = seeded();
+        let [a, b] = ids();
+        call(&mut mm, a);
+        call(&mut mm, b);
+        let (call, _) = call_of(&mm, a).unwrap();
+        let fx = run(&mut mm, Op::Leave { session: a });
+        assert_eq!(
+            fx[0],
+            Effect::Ended {
+                to: b,
+                call,
+                reason: EndReason::PartnerLeft
+            }
+        );
+        assert_eq!(mm.state(b), Some(SessionState::Searching));
+        assert_eq!(mm.state(a), None);
+        assert_eq!(mm.calls(), 0);
+    }
+
+    #[test]
+    fn connected_is_refused_outside_ones_own_call() {
+        let mut mm = seeded();
+        let [a, b, c] = ids();
+        call(&mut mm, a);
+        call(&mut mm, b);
+        let (call, _) = call_of(&mm, a).unwrap();
+        let stale = CallId(call.0 ^ 1);
+        let connected = |session, call| Op::Connected {
+            session,
+            call,
+            role: Role::Peer1,
+        };
+        assert_eq!(
+            mm.apply(&node(), connected(a, stale)),
+            Err(MatchError::Refused(ErrorCode::StaleCall))
+        );
+        assert_eq!(
+            mm.apply(&node(), connected(c, call)),
+            Err(MatchError::Refused(ErrorCode::NotInCall))
+        );
+    }
+
+    #[test]
+    fn the_first_connected_report_wins_and_both_sides_agree() {
+        let mut mm = seeded();
+        let [a, b] = ids();
+        call(&mut mm, a);
+        call(&mut mm, b);
+        let (call, _) = call_of(&mm, a).unwrap();
+        // Both connect at once: a reports its peer2 (b's offer), b reports its peer1 (b's offer)
+        // and then its peer2 (a's offer). b's offer wins for both.
+        let fx = run(
+            &mut mm,
+            Op::Connected {
+                session: a,
+                call,
+                role: Role::Peer2,
+            },
+        );
+        assert_eq!(
+            fx,
+            vec![
+                Effect::Winner {
+                    to: a,
+                    call,
+                    role: Role::Peer2
+                },
+                Effect::Winner {
+                    to: b,
+                    call,
+                    role: Role::Peer1
+                },
+            ]
+        );
+        for role in [Role::Peer1, Role::Peer2] {
+            let fx = run(
+                &mut mm,
+                Op::Connected {
+                    session: b,
+                    call,
+                    role,
+                },
+            );
+            assert!(fx.is_empty(), "only the first report counts");
+        }
+        assert!(
+            run(&mut mm, Op::Expire { call }).is_empty(),
+            "a connected call does not expire"
+        );
+    }
+
+    #[test]
+    fn a_call_that_never_connects_expires_and_both_search_again() {
+        let mut mm = seeded();
+        let [a, b, c] = ids();
+        call(&mut mm, a);
+        call(&mut mm, b);
+        call(&mut mm, c);
+        let (call, _) = call_of(&mm, a).unwrap();
+        let fx = run(&mut mm, Op::Expire { call });
+        assert!(fx.contains(&Effect::Ended {
+            to: a,
+            call,
+            reason: EndReason::ConnectTimeout
+        }));
+        // One of them meets c, the other waits: never straight back to each other.
+        let paired_with_c = [a, b]
+            .into_iter()
+            .filter(|s| call_of(&mm, *s).map(|(_, p)| p) == Some(c))
+            .count();
+        assert_eq!(paired_with_c, 1);
+        assert_eq!(mm.searching(), 1);
+    }
+
+    #[test]
+    fn a_shared_interest_is_preferred_over_whoever_waits() {
+        let mut mm = seeded();
+        let [anyone, jazz_fan, chess_fan] = ids();
+        call(&mut mm, anyone);
+        let fx = call_with(&mut mm, jazz_fan, &["jazz"], false);
+        // jazz_fan waits for a fellow fan rather than taking `anyone` at once.
+        assert_eq!(mm.state(jazz_fan), Some(SessionState::Searching));
+        let [(_, search)] = waits(&fx)[..] else {
+            panic!("a preference wait")
+        };
+        let fx = call_with(&mut mm, chess_fan, &["chess", "jazz"], false);
+        let Some(Effect::Matched {
+            shared_interests, ..
+        }) = matched(&fx, chess_fan)
+        else {
+            panic!("chess_fan should meet jazz_fan")
+        };
+        assert_eq!(shared_interests, &vec!["jazz".to_owned()]);
+        assert_eq!(call_of(&mm, jazz_fan).map(|(_, p)| p), Some(chess_fan));
+        // The old wait's timer finds the search over and does nothing.
+        let open = Op::Open {
+            session: jazz_fan,
+            search,
+        };
+        assert!(run(&mut mm, open).is_empty());
+        assert_eq!(mm.state(anyone), Some(SessionState::Searching));
+    }
+
+    #[test]
+    fn after_the_wait_a_search_with_interests_takes_anyone() {
+        let mut mm = seeded();
+        let [anyone, jazz_fan] = ids();
+        call(&mut mm, anyone);
+        let fx = call_with(&mut mm, jazz_fan, &["jazz"], false);
+        let [(session, search)] = waits(&fx)[..] else {
+            panic!("a preference wait")
+        };
+        let fx = run(&mut mm, Op::Open { session, search });
+        let Some(Effect::Matched {
+            shared_interests, ..
+        }) = matched(&fx, jazz_fan)
+        else {
+            panic!("jazz_fan should meet anyone now")
+        };
+        assert!(shared_interests.is_empty());
+    }
+
+    #[test]
+    fn text_only_visitors_meet_each_other_in_a_call_with_no_connect_timeout() {
+        let mut mm = seeded();
+        let [video, text_a, text_b] = ids();
+        call(&mut mm, video);
+        call_with(&mut mm, text_a, &[], true);
+        let fx = call_with(&mut mm, text_b, &[], true);
+        let (call, partner) = call_of(&mm, text_a).unwrap();
+        assert_eq!(partner, text_b);
+        assert!(matches!(
+            matched(&fx, text_a),
+            Some(Effect::Matched {
+                partner_text_only: true,
+                text_only: true,
+                ..
+            })
+        ));
+        assert!(run(&mut mm, Op::Expire { call }).is_empty());
+    }
+
+    #[test]
+    fn strangers_waiting_for_other_interests_do_not_keep_two_who_just_left_apart() {
+        let mut mm = seeded();
+        let [fan, a, b] = ids();
+        // Someone waits, but only for a fellow chess fan.
+        call_with(&mut mm, fan, &["chess"], false);
+        call(&mut mm, a);
+        call(&mut mm, b);
+        next(&mut mm, a);
+        // Nobody else would take either of them, so they meet again rather than both wait.
+        assert_eq!(call_of(&mm, a).map(|(_, p)| p), Some(b));
+        assert_eq!(mm.state(fan), Some(SessionState::Searching));
+    }
+
+    #[test]
+    fn steering_takes_an_allowed_pick_and_refuses_one_the_rule_forbids() {
+        let mut mm = seeded();
+        let [a, b, c, d] = ids();
+        call(&mut mm, a);
+        call(&mut mm, b);
+        call(&mut mm, c);
+        // a and b are in a call; c waits. Steer d to c: allowed.
+        mm.steer(d, c);
+        call(&mut mm, d);
+        assert_eq!(call_of(&mm, d).map(|(_, p)| p), Some(c));
+        // a and b are still in their call; e waits. Steering a's Next back to b is not
+        // allowed while e waits.
+        let e = SessionId(5);
+        call(&mut mm, e);
+        mm.steer(a, b);
+        next(&mut mm, a);
+        let partner_of_a = call_of(&mm, a).map(|(_, p)| p);
+        assert_eq!(partner_of_a, Some(e));
+    }
+}

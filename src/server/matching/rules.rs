@@ -116,7 +116,9 @@ pub fn check(now: &Snapshot) -> Result<(), String> {
                 return Err(format!("session {id} is in a call with itself"))
             }
             State::InCall { call, .. } if !now.calls.contains_key(&call) => {
-                return Err(format!("session {id} is in call {call}, which does not exist"))
+                return Err(format!(
+                    "session {id} is in call {call}, which does not exist"
+                ))
             }
             _ => {}
         }
@@ -150,7 +152,8 @@ pub fn check_step(before: &Snapshot, after: &Snapshot) -> Result<(), String> {
             continue;
         }
         let (a, b) = (*a, *b);
-        let both_open = after.get(a).is_some_and(|s| s.open) && after.get(b).is_some_and(|s| s.open);
+        let both_open =
+            after.get(a).is_some_and(|s| s.open) && after.get(b).is_some_and(|s| s.open);
         if !both_open && !after.share_a_preference(a, b) {
             return Err(format!(
                 "{a} and {b} were paired before the preference wait ended, with no preference in common"
@@ -159,8 +162,12 @@ pub fn check_step(before: &Snapshot, after: &Snapshot) -> Result<(), String> {
         if !after.just_left(a, b) {
             continue;
         }
+        // Only strangers who waited all through the step count: one who started searching in
+        // it (the partner a Next left behind searches after the one who pressed it) may not
+        // have been waiting yet when the pair was picked.
+        let waited_before = before.searching();
         for z in after.searching() {
-            if z == a || z == b {
+            if z == a || z == b || !waited_before.contains(&z) {
                 continue;
             }
             for side in [a, b] {

@@ -130,8 +130,10 @@ impl Moderation {
                     let (subject, until) = (ban.subject.clone(), ban.until);
                     let stored = self.store.record_ban(ban).await;
                     let store = self.store.clone();
-                    self.switchboard
-                        .disconnect_where(move |ip| store.is_subject(ip, &subject), farewell(until));
+                    self.switchboard.disconnect_where(
+                        move |ip| store.is_subject(ip, &subject),
+                        farewell(until),
+                    );
                     stored
                 }
                 Shared::Lift { subject } => self.store.lift_subject(subject).await,

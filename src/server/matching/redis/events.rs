@@ -108,7 +108,12 @@ mod tests {
 
     #[test]
     fn junk_is_an_error_not_a_panic() {
-        for payload in ["", "[]", r#"{"kind":"effects","effects":{}}"#, r#"{"kind":"x"}"#] {
+        for payload in [
+            "",
+            "[]",
+            r#"{"kind":"effects","effects":{}}"#,
+            r#"{"kind":"x"}"#,
+        ] {
             assert!(decode(payload).is_err(), "{payload}");
         }
     }

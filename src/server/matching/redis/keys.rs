@@ -46,6 +46,16 @@ pub fn node(node: &NodeId) -> String {
     format!("{NODE}{node}")
 }
 
+/// The set of every node that has beaten.
+pub fn nodes() -> &'static str {
+    NODES
+}
+
+/// A pattern matching every call record (for `SCAN` in tests).
+pub fn every_call() -> String {
+    format!("{CALL}*")
+}
+
 /// The channel a node hears its sessions' effects and relayed messages on.
 pub fn channel(node: &NodeId) -> String {
     format!("{CHANNEL}{node}")

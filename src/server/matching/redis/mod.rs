@@ -59,7 +59,10 @@ pub trait NodeHooks: Send + Sync + 'static {
 #[derive(Debug)]
 pub enum Arrival {
     Effects(Vec<Effect>),
-    Relay { to: SessionId, msg: ServerMsg },
+    Relay {
+        to: SessionId,
+        msg: ServerMsg,
+    },
     /// What another node told every node (moderation), for the node's services.
     Broadcast(String),
 }
