@@ -1,15 +1,69 @@
-//! The signaling server over real WebSockets: pairing, relay rules, partner-left, heartbeat,
-//! stale calls and cleanup.
+//! The behaviour suite: signaling over real WebSockets (pairing, the pair-only relay rule,
+//! the peer1/peer2 race, partner-left, Next and End, heartbeat, stale calls, preferences,
+//! presence, metrics and cleanup). Every test body runs three times: against one server
+//! matching in memory, one node on a real Redis, and two nodes sharing one (where visitors
+//! alternate between the nodes, so pairs cross them). What only several nodes have (a node
+//! dying, Redis lost, moderation between nodes) is in `tests/cluster.rs`.
 #![cfg(feature = "ssr")]
 
 mod common;
 
-use common::{Client, TestServer};
+use common::{Backend, Client, Site, TestServer};
 use duet::protocol::{CallId, ClientMsg, EndReason, ErrorCode, IceCandidate, Role, ServerMsg};
 
+/// Runs each named test body (an `async fn(Backend)`) on every back end.
+macro_rules! on_every_backend {
+    ($($name:ident),* $(,)?) => {
+        mod in_memory {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(super::Backend::Memory).await
+            })*
+        }
+        mod redis_one_node {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(super::Backend::RedisOneNode).await
+            })*
+        }
+        mod redis_two_nodes {
+            $(#[tokio::test]
+            async fn $name() {
+                super::$name(super::Backend::RedisTwoNodes).await
+            })*
+        }
+    };
+}
+
+on_every_backend!(
+    two_callers_are_paired_with_the_same_call_id,
+    offers_answers_and_candidates_reach_the_partner_only,
+    signals_for_an_old_call_are_refused_and_reach_nobody,
+    the_first_connected_report_wins_for_both_sides,
+    a_closed_tab_frees_its_partner_who_searches_again,
+    end_makes_the_partner_search_and_the_ender_idle,
+    a_silent_socket_is_dropped_by_the_heartbeat_and_its_partner_told,
+    a_call_that_does_not_connect_in_time_is_given_up_on_both_sides,
+    bad_frames_get_an_error_and_the_session_goes_on,
+    presence_is_pushed_and_no_session_is_left_behind,
+    shutdown_closes_every_socket,
+    strangers_meet_and_signal_each_other_both_ways,
+    signals_pass_only_within_the_senders_own_call,
+    next_end_and_closed_tabs_free_the_partner,
+    shared_interests_come_first_and_unconnected_calls_expire,
+    every_metric_counts_video_and_text_only_calls_alike,
+);
+
+fn error_code(msg: &ServerMsg) -> Option<ErrorCode> {
+    match msg {
+        ServerMsg::Error { code, .. } => Some(*code),
+        _ => None,
+    }
+}
+
 /// Connects two clients and pairs them; returns them with their call id.
-async fn pair(server: &TestServer) -> (Client, Client, CallId) {
-    let (mut a, mut b) = (server.connect().await, server.connect().await);
+async fn pair(site: &Site) -> (Client, Client, CallId) {
+    let (mut a, mut b) = (site.connect().await, site.connect().await);
     let call_id = common::pair(&mut a, &mut b).await;
     (a, b, call_id)
 }
@@ -22,19 +76,16 @@ fn candidate(text: &str) -> IceCandidate {
     }
 }
 
-#[tokio::test]
-async fn two_callers_are_paired_with_the_same_call_id() {
-    let server = TestServer::start(&[]).await;
-    let (_a, _b, _call) = pair(&server).await;
-    let stats = server.state.switchboard.stats();
-    assert_eq!((stats.online, stats.searching, stats.calls), (2, 0, 1));
+async fn two_callers_are_paired_with_the_same_call_id(backend: Backend) {
+    let site = Site::start(backend, &[]).await;
+    let (_a, _b, _call) = pair(&site).await;
+    assert_eq!(site.counts(), (2, 0, 1));
 }
 
-#[tokio::test]
-async fn offers_answers_and_candidates_reach_the_partner_only() {
-    let server = TestServer::start(&[]).await;
-    let (mut a, mut b, call_id) = pair(&server).await;
-    let mut c = server.connect().await;
+async fn offers_answers_and_candidates_reach_the_partner_only(backend: Backend) {
+    let site = Site::start(backend, &[]).await;
+    let (mut a, mut b, call_id) = pair(&site).await;
+    let mut c = site.connect().await;
 
     a.send(&ClientMsg::Offer {
         call_id,
@@ -104,11 +155,10 @@ async fn offers_answers_and_candidates_reach_the_partner_only() {
     );
 }
 
-#[tokio::test]
-async fn signals_for_an_old_call_are_refused_and_reach_nobody() {
-    let server = TestServer::start(&[]).await;
-    let (mut a, mut b, old_call) = pair(&server).await;
-    let mut c = server.connect().await;
+async fn signals_for_an_old_call_are_refused_and_reach_nobody(backend: Backend) {
+    let site = Site::start(backend, &[]).await;
+    let (mut a, mut b, old_call) = pair(&site).await;
+    let mut c = site.connect().await;
     c.send(&ClientMsg::call()).await;
     assert_eq!(c.recv().await, ServerMsg::Searching);
 
@@ -178,10 +228,9 @@ async fn signals_for_an_old_call_are_refused_and_reach_nobody() {
     ));
 }
 
-#[tokio::test]
-async fn the_first_connected_report_wins_for_both_sides() {
-    let server = TestServer::start(&[]).await;
-    let (mut a, mut b, call_id) = pair(&server).await;
+async fn the_first_connected_report_wins_for_both_sides(backend: Backend) {
+    let site = Site::start(backend, &[]).await;
+    let (mut a, mut b, call_id) = pair(&site).await;
     // Both report at once, about different connections.
     a.send(&ClientMsg::Connected {
         call_id,
@@ -203,10 +252,9 @@ async fn the_first_connected_report_wins_for_both_sides() {
     assert_eq!(*rb, ra.counterpart());
 }
 
-#[tokio::test]
-async fn a_closed_tab_frees_its_partner_who_searches_again() {
-    let server = TestServer::start(&[]).await;
-    let (a, mut b, call_id) = pair(&server).await;
+async fn a_closed_tab_frees_its_partner_who_searches_again(backend: Backend) {
+    let site = Site::start(backend, &[]).await;
+    let (a, mut b, call_id) = pair(&site).await;
     drop(a);
     assert_eq!(
         b.recv().await,
@@ -218,10 +266,9 @@ async fn a_closed_tab_frees_its_partner_who_searches_again() {
     assert_eq!(b.recv().await, ServerMsg::Searching);
 }
 
-#[tokio::test]
-async fn end_makes_the_partner_search_and_the_ender_idle() {
-    let server = TestServer::start(&[]).await;
-    let (mut a, mut b, call_id) = pair(&server).await;
+async fn end_makes_the_partner_search_and_the_ender_idle(backend: Backend) {
+    let site = Site::start(backend, &[]).await;
+    let (mut a, mut b, call_id) = pair(&site).await;
     a.send(&ClientMsg::End).await;
     assert_eq!(a.recv().await, ServerMsg::Idle);
     assert_eq!(
@@ -234,16 +281,18 @@ async fn end_makes_the_partner_search_and_the_ender_idle() {
     assert_eq!(b.recv().await, ServerMsg::Searching);
 }
 
-#[tokio::test]
-async fn a_silent_socket_is_dropped_by_the_heartbeat_and_its_partner_told() {
-    let server = TestServer::start(&[
-        "--heartbeat-interval",
-        "100ms",
-        "--heartbeat-timeout",
-        "300ms",
-    ])
+async fn a_silent_socket_is_dropped_by_the_heartbeat_and_its_partner_told(backend: Backend) {
+    let site = Site::start(
+        backend,
+        &[
+            "--heartbeat-interval",
+            "100ms",
+            "--heartbeat-timeout",
+            "300ms",
+        ],
+    )
     .await;
-    let (a, mut b, call_id) = pair(&server).await;
+    let (a, mut b, call_id) = pair(&site).await;
     // a stops reading, so it never answers a ping; b keeps reading (and so answers).
     let _silent = a;
     assert_eq!(
@@ -255,10 +304,9 @@ async fn a_silent_socket_is_dropped_by_the_heartbeat_and_its_partner_told() {
     );
 }
 
-#[tokio::test]
-async fn a_call_that_does_not_connect_in_time_is_given_up_on_both_sides() {
-    let server = TestServer::start(&["--connect-timeout", "200ms"]).await;
-    let (mut a, mut b, call_id) = pair(&server).await;
+async fn a_call_that_does_not_connect_in_time_is_given_up_on_both_sides(backend: Backend) {
+    let site = Site::start(backend, &["--connect-timeout", "200ms"]).await;
+    let (mut a, mut b, call_id) = pair(&site).await;
     for side in [&mut a, &mut b] {
         assert_eq!(
             side.recv().await,
@@ -270,10 +318,9 @@ async fn a_call_that_does_not_connect_in_time_is_given_up_on_both_sides() {
     }
 }
 
-#[tokio::test]
-async fn bad_frames_get_an_error_and_the_session_goes_on() {
-    let server = TestServer::start(&[]).await;
-    let mut a = server.connect().await;
+async fn bad_frames_get_an_error_and_the_session_goes_on(backend: Backend) {
+    let site = Site::start(backend, &[]).await;
+    let mut a = site.connect().await;
     for junk in ["not json", r#"{"type":"teleport"}"#, r#"{"type":"offer"}"#] {
         a.send_text(junk).await;
         assert!(matches!(
@@ -288,27 +335,24 @@ async fn bad_frames_get_an_error_and_the_session_goes_on() {
     assert_eq!(a.recv().await, ServerMsg::Searching);
 }
 
-#[tokio::test]
-async fn presence_is_pushed_and_no_session_is_left_behind() {
-    let server = TestServer::start(&["--presence-interval", "20ms"]).await;
-    let mut watcher = server.connect().await;
-    let (a, b, _) = pair(&server).await;
-    let mut c = server.connect().await;
+async fn presence_is_pushed_and_no_session_is_left_behind(backend: Backend) {
+    let site = Site::start(backend, &["--presence-interval", "20ms"]).await;
+    let mut watcher = site.connect().await;
+    let (a, b, _) = pair(&site).await;
+    let mut c = site.connect().await;
     c.send(&ClientMsg::call()).await;
     assert_eq!(c.recv().await, ServerMsg::Searching);
     watcher.until_online(4).await;
 
     drop((a, b, c));
     watcher.until_online(1).await;
-    let stats = server.state.switchboard.stats();
-    assert_eq!((stats.online, stats.searching, stats.calls), (1, 0, 0));
+    assert_eq!(site.counts(), (1, 0, 0));
 }
 
-#[tokio::test]
-async fn shutdown_closes_every_socket() {
-    let server = TestServer::start(&[]).await;
-    let mut a = server.connect().await;
-    server.state.shutdown.cancel();
+async fn shutdown_closes_every_socket(backend: Backend) {
+    let site = Site::start(backend, &[]).await;
+    let mut a = site.connect().await;
+    site.stop();
     a.until_closed().await;
 }
 
@@ -388,4 +432,316 @@ async fn turn_credentials_are_fresh_short_lived_and_never_reveal_the_secret() {
         Some(duet::server::turn::password("the-shared-secret", &username).as_str())
     );
     assert_ne!(first, second, "each browser gets its own credentials");
+}
+
+async fn strangers_meet_and_signal_each_other_both_ways(backend: Backend) {
+    let site = Site::start(backend, &[]).await;
+    let mut a = site.connect().await;
+    let mut b = site.connect().await;
+    // The online count is the whole site's (a saw 1 when it came, b may have come to 2).
+    a.until_online(2).await;
+
+    let call_id = common::pair(&mut a, &mut b).await;
+
+    a.send(&ClientMsg::Offer {
+        call_id,
+        sdp: "offer-sdp".into(),
+    })
+    .await;
+    assert_eq!(
+        b.recv().await,
+        ServerMsg::Offer {
+            call_id,
+            sdp: "offer-sdp".into()
+        }
+    );
+    b.send(&ClientMsg::Answer {
+        call_id,
+        sdp: "answer-sdp".into(),
+    })
+    .await;
+    assert_eq!(
+        a.recv().await,
+        ServerMsg::Answer {
+            call_id,
+            sdp: "answer-sdp".into()
+        }
+    );
+    b.send(&ClientMsg::Ice {
+        call_id,
+        role: Role::Peer1,
+        candidate: candidate("candidate:1"),
+    })
+    .await;
+    assert_eq!(
+        a.recv().await,
+        ServerMsg::Ice {
+            call_id,
+            role: Role::Peer2,
+            candidate: candidate("candidate:1")
+        }
+    );
+    a.send(&ClientMsg::Chat {
+        call_id,
+        text: "hello from node one".into(),
+    })
+    .await;
+    assert_eq!(
+        b.recv().await,
+        ServerMsg::Chat {
+            call_id,
+            text: "hello from node one".into()
+        }
+    );
+
+    // The first `connected` wins for both sides.
+    b.send(&ClientMsg::Connected {
+        call_id,
+        role: Role::Peer2,
+    })
+    .await;
+    a.send(&ClientMsg::Connected {
+        call_id,
+        role: Role::Peer2,
+    })
+    .await;
+    assert_eq!(
+        b.recv().await,
+        ServerMsg::Winner {
+            call_id,
+            role: Role::Peer2
+        }
+    );
+    assert_eq!(
+        a.recv().await,
+        ServerMsg::Winner {
+            call_id,
+            role: Role::Peer1
+        }
+    );
+    assert_eq!(site.counts(), (2, 0, 1));
+}
+
+async fn signals_pass_only_within_the_senders_own_call(backend: Backend) {
+    let site = Site::start(backend, &[]).await;
+    let mut a = site.connect().await;
+    let mut b = site.connect().await;
+    let call_id = common::pair(&mut a, &mut b).await;
+    let mut c = site.connect().await;
+    let mut d = site.connect().await;
+    // End before ever calling is confirmed, as on one server.
+    c.send(&ClientMsg::End).await;
+    assert_eq!(c.recv().await, ServerMsg::Idle);
+
+    // A stranger not in any call names the call: refused, nobody hears it.
+    c.send(&ClientMsg::Offer {
+        call_id,
+        sdp: "intruder".into(),
+    })
+    .await;
+    assert_eq!(error_code(&c.recv().await), Some(ErrorCode::NotInCall));
+
+    // c and d in a call of their own name a's call: refused as stale.
+    let other = common::pair(&mut c, &mut d).await;
+    assert_ne!(other, call_id);
+    d.send(&ClientMsg::Chat {
+        call_id,
+        text: "not yours".into(),
+    })
+    .await;
+    assert_eq!(error_code(&d.recv().await), Some(ErrorCode::StaleCall));
+
+    // a and b hear only each other.
+    a.send(&ClientMsg::Chat {
+        call_id,
+        text: "only b".into(),
+    })
+    .await;
+    assert_eq!(
+        b.recv().await,
+        ServerMsg::Chat {
+            call_id,
+            text: "only b".into()
+        }
+    );
+    c.send(&ClientMsg::Chat {
+        call_id: other,
+        text: "only d".into(),
+    })
+    .await;
+    assert_eq!(
+        d.recv().await,
+        ServerMsg::Chat {
+            call_id: other,
+            text: "only d".into()
+        }
+    );
+}
+
+async fn next_end_and_closed_tabs_free_the_partner(backend: Backend) {
+    let site = Site::start(backend, &[]).await;
+    let mut a = site.connect().await;
+    let mut b = site.connect().await;
+    let first = common::pair(&mut a, &mut b).await;
+
+    // c waits ; a presses Next: b is told, a meets c (not b again).
+    let mut c = site.connect().await;
+    c.send(&ClientMsg::call()).await;
+    assert_eq!(c.recv().await, ServerMsg::Searching);
+    a.send(&ClientMsg::Next).await;
+    assert_eq!(
+        b.recv().await,
+        ServerMsg::CallEnded {
+            call_id: first,
+            reason: EndReason::PartnerNext
+        }
+    );
+    let ServerMsg::Matched {
+        call_id: second, ..
+    } = a.recv().await
+    else {
+        panic!("a meets the waiting stranger")
+    };
+    assert!(matches!(c.recv().await, ServerMsg::Matched { call_id, .. } if call_id == second));
+    // b, with nobody else waiting, searches.
+    assert_eq!(b.recv().await, ServerMsg::Searching);
+
+    // c presses End: a searches again and meets b, the only one waiting (a's last stranger
+    // was c now).
+    c.send(&ClientMsg::End).await;
+    assert_eq!(c.recv().await, ServerMsg::Idle);
+    assert_eq!(
+        a.recv().await,
+        ServerMsg::CallEnded {
+            call_id: second,
+            reason: EndReason::PartnerEnded
+        }
+    );
+    let ServerMsg::Matched { call_id: third, .. } = a.recv().await else {
+        panic!("a meets b")
+    };
+    assert!(matches!(b.recv().await, ServerMsg::Matched { call_id, .. } if call_id == third));
+
+    // b closes the tab: a is told and searches.
+    drop(b);
+    assert_eq!(
+        a.recv().await,
+        ServerMsg::CallEnded {
+            call_id: third,
+            reason: EndReason::PartnerLeft
+        }
+    );
+    assert_eq!(a.recv().await, ServerMsg::Searching);
+}
+
+async fn shared_interests_come_first_and_unconnected_calls_expire(backend: Backend) {
+    let flags = ["--interest-wait", "30s", "--connect-timeout", "1s"];
+    let site = Site::start(backend, &flags).await;
+    let call_with = |tags: &[&str]| ClientMsg::Call {
+        interests: tags.iter().map(|t| t.to_string()).collect(),
+        text_only: false,
+    };
+    // Someone who takes anyone waits; a chess fan does not take them yet.
+    let mut anyone = site.connect().await;
+    anyone.send(&ClientMsg::call()).await;
+    assert_eq!(anyone.recv().await, ServerMsg::Searching);
+    let mut fan = site.connect().await;
+    fan.send(&call_with(&["chess", "jazz"])).await;
+    assert_eq!(fan.recv().await, ServerMsg::Searching);
+    // Another chess fan  meets the first, with the shared interest named.
+    let mut other_fan = site.connect().await;
+    other_fan.send(&call_with(&["Chess"])).await;
+    let ServerMsg::Matched {
+        call_id,
+        shared_interests,
+        ..
+    } = other_fan.recv().await
+    else {
+        panic!("the two chess fans meet")
+    };
+    assert_eq!(shared_interests, vec!["chess".to_string()]);
+    assert!(matches!(fan.recv().await, ServerMsg::Matched { call_id: c, .. } if c == call_id));
+
+    // Nobody reports `connected`: after the connect timeout both are told and search again.
+    for side in [&mut fan, &mut other_fan] {
+        assert_eq!(
+            side.recv().await,
+            ServerMsg::CallEnded {
+                call_id,
+                reason: EndReason::ConnectTimeout
+            }
+        );
+    }
+    // Both are searching again; the next message each gets is about the new search.
+    let next_fan = fan.recv().await;
+    let next_other = other_fan.recv().await;
+    assert!(
+        matches!(next_fan, ServerMsg::Searching | ServerMsg::Matched { .. }),
+        "{next_fan:?}"
+    );
+    assert!(
+        matches!(next_other, ServerMsg::Searching | ServerMsg::Matched { .. }),
+        "{next_other:?}"
+    );
+    let _ = anyone;
+}
+
+async fn every_metric_counts_video_and_text_only_calls_alike(backend: Backend) {
+    let site = Site::start(backend, &[]).await;
+    // A video call with one offer, one answer and one candidate relayed.
+    let (mut a, mut b, call_id) = pair(&site).await;
+    a.send(&ClientMsg::Offer {
+        call_id,
+        sdp: "o".into(),
+    })
+    .await;
+    assert!(matches!(b.recv().await, ServerMsg::Offer { .. }));
+    b.send(&ClientMsg::Answer {
+        call_id,
+        sdp: "a".into(),
+    })
+    .await;
+    assert!(matches!(a.recv().await, ServerMsg::Answer { .. }));
+    a.send(&ClientMsg::Ice {
+        call_id,
+        role: Role::Peer1,
+        candidate: candidate("c"),
+    })
+    .await;
+    assert!(matches!(b.recv().await, ServerMsg::Ice { .. }));
+    common::both_end(&mut a, &mut b).await;
+    // A text-only call with one chat line.
+    let text_only = ClientMsg::Call {
+        interests: vec![],
+        text_only: true,
+    };
+    a.send(&text_only).await;
+    assert_eq!(a.recv().await, ServerMsg::Searching);
+    b.send(&text_only).await;
+    let ServerMsg::Matched { call_id, .. } = a.recv().await else {
+        panic!("a meets b by text")
+    };
+    assert!(matches!(b.recv().await, ServerMsg::Matched { .. }));
+    a.send(&ClientMsg::Chat {
+        call_id,
+        text: "hi".into(),
+    })
+    .await;
+    assert!(matches!(b.recv().await, ServerMsg::Chat { .. }));
+    // A refused message, once.
+    a.send_text("nonsense").await;
+    assert_eq!(error_code(&a.recv().await), Some(ErrorCode::BadMessage));
+
+    assert_eq!(
+        site.metric("duet_matches_total").await,
+        2.0,
+        "both calls count"
+    );
+    for kind in ["offer", "answer", "ice"] {
+        let sample = format!("duet_messages_relayed_total{{kind=\"{kind}\"}}");
+        assert_eq!(site.metric(&sample).await, 1.0, "{kind}");
+    }
+    let refused = "duet_errors_total{kind=\"bad_message\"}";
+    assert_eq!(site.metric(refused).await, 1.0);
+    assert_eq!(site.counts(), (2, 0, 1));
 }

@@ -25,7 +25,10 @@ pub struct Kind {
 pub struct Stats {
     pub online: usize,
     pub searching: usize,
+    /// Calls with at least one side here.
     pub calls: usize,
+    /// Sessions here that are in a call.
+    pub in_call: usize,
 }
 
 /// A label naming why a connection was refused.

@@ -90,6 +90,7 @@ async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<serde_json:
         online,
         searching,
         calls,
+        ..
     } = state.switchboard.stats();
     let mut body = serde_json::json!({
         "status": "ok",

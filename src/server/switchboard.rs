@@ -291,6 +291,7 @@ impl Switchboard {
             online: sessions.len(),
             searching,
             calls: sides_here / 2 + calls_elsewhere,
+            in_call: sides_here + calls_elsewhere,
         }
     }
 

@@ -149,6 +149,99 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// Which matching back end a behaviour test runs against: the behaviour suite
+/// (`tests/signaling.rs`) runs every test body on each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// One server, matching in memory.
+    Memory,
+    /// One node on a real Redis.
+    RedisOneNode,
+    /// Two nodes on one real Redis; visitors connect to them in turn, so pairs cross nodes.
+    RedisTwoNodes,
+}
+
+/// A whole site on one back end: one server, or nodes sharing a real Redis.
+pub struct Site {
+    pub nodes: Vec<TestServer>,
+    next: std::sync::atomic::AtomicUsize,
+    /// Kept alive as long as the nodes use it.
+    _redis: Option<TestRedis>,
+}
+
+impl Site {
+    /// Starts the site with these flags on every node (with Redis, a short node timeout too,
+    /// so the site-wide online count follows within a fifth of a second).
+    pub async fn start(backend: Backend, flags: &[&str]) -> Site {
+        let (redis, nodes) = match backend {
+            Backend::Memory => (None, 1),
+            Backend::RedisOneNode => (Some(TestRedis::start().await), 1),
+            Backend::RedisTwoNodes => (Some(TestRedis::start().await), 2),
+        };
+        let url = redis.as_ref().map(TestRedis::url).unwrap_or_default();
+        let mut all: Vec<&str> = Vec::new();
+        if redis.is_some() {
+            all.extend(["--redis-url", &url, "--node-timeout", "1s"]);
+        }
+        all.extend_from_slice(flags);
+        let mut servers = Vec::new();
+        for _ in 0..nodes {
+            servers.push(TestServer::start(&all).await);
+        }
+        Site {
+            nodes: servers,
+            next: Default::default(),
+            _redis: redis,
+        }
+    }
+
+    /// A new visitor, on the next node in turn.
+    pub async fn connect(&self) -> Client {
+        let i = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.nodes[i % self.nodes.len()].connect().await
+    }
+
+    /// Online, searching and in-call sessions on the whole site, as (online, searching,
+    /// calls).
+    pub fn counts(&self) -> (usize, usize, usize) {
+        let mut total = (0, 0, 0);
+        for node in &self.nodes {
+            let stats = node.state.switchboard.stats();
+            total.0 += stats.online;
+            total.1 += stats.searching;
+            total.2 += stats.in_call;
+        }
+        (total.0, total.1, total.2 / 2)
+    }
+
+    /// The sum over every node of the metric sample that starts with `line` (for example
+    /// `duet_matches_total`).
+    pub async fn metric(&self, line: &str) -> f64 {
+        let mut sum = 0.0;
+        for node in &self.nodes {
+            let text = reqwest::get(node.url("/metrics"))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            sum += text
+                .lines()
+                .filter(|l| l.starts_with(line) && l[line.len()..].starts_with(' '))
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum::<f64>();
+        }
+        sum
+    }
+
+    /// Shuts every node down: every socket is told and closed.
+    pub fn stop(&self) {
+        for node in &self.nodes {
+            node.stop();
+        }
+    }
+}
+
 /// A real `redis-server` (Debian's package) on a free loopback port, with nothing saved to
 /// disk; stopped when dropped.
 pub struct TestRedis {
