@@ -61,7 +61,7 @@ fn admin_state(token: &str) -> Result<crate::server::state::AppState, AdminError
     };
     match state.config.admin_token.as_deref() {
         None | Some("") => refuse(axum::http::StatusCode::NOT_FOUND, AdminError::Disabled),
-        Some(expected) if crate::server::admin_token_matches(expected, token) => Ok(state),
+        Some(expected) if crate::server::config::admin_token_matches(expected, token) => Ok(state),
         Some(_) => refuse(axum::http::StatusCode::FORBIDDEN, AdminError::WrongToken),
     }
 }

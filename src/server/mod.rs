@@ -31,18 +31,6 @@ use state::{AppState, StartError};
 use tower_http::compression::CompressionLayer;
 use tower_http::trace::TraceLayer;
 
-/// Whether `given` is the admin token, compared in constant time (over digests, so the
-/// comparison does not depend on where the strings differ or on their lengths).
-pub fn admin_token_matches(expected: &str, given: &str) -> bool {
-    use sha2::{Digest, Sha256};
-    use subtle::ConstantTimeEq;
-    let (a, b) = (
-        Sha256::digest(expected.as_bytes()),
-        Sha256::digest(given.as_bytes()),
-    );
-    a.ct_eq(&b).into()
-}
-
 /// The whole application as one router, ready to serve (tests serve it on port 0).
 pub fn app(state: AppState) -> Router {
     let routes = generate_route_list(App);
