@@ -1,216 +1,356 @@
-//! Property test of the matchmaker: many interleaved Call / Next / End / disconnect / expire /
-//! relay sequences, with the matching invariants checked after every step.
+//! Property test of the in-memory matchmaker: random interleavings of Call (with interests and
+//! text-only), Next, End, tab closes, `connected` reports (current or stale call), connect
+//! timeouts and the end of preference waits, from sessions on three nodes.
+//!
+//! After every step the matchmaker must keep the rule stated once in `matching::rules`
+//! ([`rules::check`], and [`rules::check_step`] across the step), and what each visitor was told
+//! must agree with where the matchmaker says it stands.
 #![cfg(feature = "ssr")]
 
-use duet::protocol::{CallId, ClientMsg, Role, ServerMsg};
-use duet::server::matchmaker::{Matchmaker, SessionId, SessionState};
+use duet::protocol::{CallId, ErrorCode, Role};
+use duet::server::matching::memory::Matchmaker;
+use duet::server::matching::rules::{self, State};
+use duet::server::matching::{Effect, MatchError, Op};
+use duet::server::session::{NodeId, SessionId};
 use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+
+const NODES: [&str; 3] = ["node0", "node1", "node2"];
+const PEOPLE: usize = 8;
+const TAGS: [&str; 3] = ["chess", "jazz", "go"];
 
 #[derive(Clone, Debug)]
-enum Op {
-    Join,
-    Call(usize),
-    CallWith(usize, Vec<String>, bool),
-    /// Fires one of the pending preference-wait timers.
-    WaitOver(usize),
-    Next(usize),
-    End(usize),
-    Leave(usize),
-    Expire(usize),
-    Connected(usize, bool),
-    Offer(usize, bool),
+enum Step {
+    /// Call with the interests whose bits are set in `tags`.
+    Call {
+        who: usize,
+        tags: u8,
+        text: bool,
+    },
+    Next {
+        who: usize,
+    },
+    End {
+        who: usize,
+    },
+    Leave {
+        who: usize,
+    },
+    /// A `connected` report for the current call, or (`stale`) for an earlier one.
+    Connected {
+        who: usize,
+        peer1: bool,
+        stale: bool,
+    },
+    /// The connect timeout of `who`'s current call, or (`stale`) of an earlier one.
+    Expire {
+        who: usize,
+        stale: bool,
+    },
+    /// The end of the preference wait of `who`'s current search, or (`stale`) of the one
+    /// before.
+    Open {
+        who: usize,
+        stale: bool,
+    },
 }
 
-fn op() -> impl Strategy<Value = Op> {
+impl Step {
+    /// The visitor the step is about (an expiry runs on that visitor's node).
+    fn who(&self) -> usize {
+        match *self {
+            Step::Call { who, .. }
+            | Step::Next { who }
+            | Step::End { who }
+            | Step::Leave { who }
+            | Step::Connected { who, .. }
+            | Step::Expire { who, .. }
+            | Step::Open { who, .. } => who,
+        }
+    }
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    let who = 0..PEOPLE;
     prop_oneof![
-        2 => Just(Op::Join),
-        4 => any::<usize>().prop_map(Op::Call),
-        3 => (any::<usize>(), prop::collection::vec(prop::sample::select(vec!["chess", "jazz", "go"]).prop_map(String::from), 0..3), any::<bool>())
-            .prop_map(|(i, tags, text)| Op::CallWith(i, tags, text)),
-        2 => any::<usize>().prop_map(Op::WaitOver),
-        3 => any::<usize>().prop_map(Op::Next),
-        2 => any::<usize>().prop_map(Op::End),
-        2 => any::<usize>().prop_map(Op::Leave),
-        1 => any::<usize>().prop_map(Op::Expire),
-        1 => (any::<usize>(), any::<bool>()).prop_map(|(i, b)| Op::Connected(i, b)),
-        2 => (any::<usize>(), any::<bool>()).prop_map(|(i, b)| Op::Offer(i, b)),
+        4 => (who.clone(), 0u8..8, proptest::bool::weighted(0.25))
+            .prop_map(|(who, tags, text)| Step::Call { who, tags, text }),
+        3 => who.clone().prop_map(|who| Step::Next { who }),
+        2 => who.clone().prop_map(|who| Step::End { who }),
+        1 => who.clone().prop_map(|who| Step::Leave { who }),
+        2 => (who.clone(), any::<bool>(), proptest::bool::weighted(0.2))
+            .prop_map(|(who, peer1, stale)| Step::Connected { who, peer1, stale }),
+        1 => (who.clone(), proptest::bool::weighted(0.2))
+            .prop_map(|(who, stale)| Step::Expire { who, stale }),
+        2 => (who.clone(), proptest::bool::weighted(0.2))
+            .prop_map(|(who, stale)| Step::Open { who, stale }),
     ]
 }
 
-fn pick(ids: &[SessionId], i: usize) -> Option<SessionId> {
-    (!ids.is_empty()).then(|| ids[i % ids.len()])
+/// Visitor `who`'s id; the high bits differ so that the short form in messages tells them apart.
+fn session(who: usize) -> SessionId {
+    SessionId(((who as u128 + 1) << 96) | who as u128)
 }
 
-fn current_call(mm: &Matchmaker, id: SessionId) -> Option<(CallId, SessionId)> {
-    match mm.state(id)? {
-        SessionState::InCall { call, partner } => Some((call, partner)),
-        _ => None,
+fn node_of(who: usize) -> NodeId {
+    NodeId::from(NODES[who % NODES.len()])
+}
+
+fn addr_of(who: usize) -> IpAddr {
+    format!("2001:db8::{who}").parse().unwrap()
+}
+
+fn tags(bits: u8) -> Vec<String> {
+    TAGS.iter()
+        .enumerate()
+        .filter(|(i, _)| bits & (1 << i) != 0)
+        .map(|(_, t)| t.to_string())
+        .collect()
+}
+
+/// A call id no call ever had.
+const NO_CALL: CallId = CallId(0xdead);
+
+/// What a visitor has been told so far.
+#[derive(Clone, Debug, Default)]
+struct Told {
+    state: Option<State>,
+    /// The number of its last search.
+    search: u64,
+    /// Every call it was matched into, the current one last.
+    calls: Vec<CallId>,
+}
+
+#[derive(Default)]
+struct Site {
+    told: HashMap<SessionId, Told>,
+    /// Calls whose connection race was won.
+    won: HashSet<CallId>,
+    /// Text-only calls.
+    text_only: HashSet<CallId>,
+}
+
+impl Site {
+    fn told(&self, who: usize) -> Told {
+        self.told.get(&session(who)).cloned().unwrap_or_default()
     }
-}
 
-fn check_invariants(mm: &Matchmaker, calls_before: &HashSet<CallId>) -> Result<(), TestCaseError> {
-    let online: HashSet<SessionId> = mm.session_ids().into_iter().collect();
-    let mut in_calls: HashMap<SessionId, CallId> = HashMap::new();
-    for (call, [a, b]) in mm.call_sides() {
-        prop_assert_ne!(a, b, "self-match");
-        for (me, other) in [(a, b), (b, a)] {
-            prop_assert!(online.contains(&me), "a call side is offline");
-            prop_assert!(
-                in_calls.insert(me, call).is_none(),
-                "a session is in two calls"
-            );
-            prop_assert_eq!(
-                mm.state(me),
-                Some(SessionState::InCall {
-                    call,
-                    partner: other
-                })
-            );
+    /// The op for `step`, from what the visitor was told.
+    fn op(&self, step: &Step) -> Op {
+        let told = |who| self.told(who);
+        let current = |who| match told(who).state {
+            Some(State::InCall { call, .. }) => Some(call),
+            _ => None,
+        };
+        let earlier = |who| {
+            let calls = told(who).calls;
+            calls
+                .len()
+                .checked_sub(if current(who).is_some() { 2 } else { 1 })
+                .map(|at| calls[at])
+        };
+        match *step {
+            Step::Call {
+                who,
+                tags: bits,
+                text,
+            } => Op::Call {
+                session: session(who),
+                addr: addr_of(who),
+                interests: tags(bits),
+                text_only: text,
+            },
+            Step::Next { who } => Op::Next {
+                session: session(who),
+                addr: addr_of(who),
+            },
+            Step::End { who } => Op::End {
+                session: session(who),
+            },
+            Step::Leave { who } => Op::Leave {
+                session: session(who),
+            },
+            Step::Connected { who, peer1, stale } => Op::Connected {
+                session: session(who),
+                call: if stale { earlier(who) } else { current(who) }.unwrap_or(NO_CALL),
+                role: if peer1 { Role::Peer1 } else { Role::Peer2 },
+            },
+            Step::Expire { who, stale } => Op::Expire {
+                call: if stale { earlier(who) } else { current(who) }.unwrap_or(NO_CALL),
+            },
+            Step::Open { who, stale } => Op::Open {
+                session: session(who),
+                search: told(who).search.saturating_sub(stale as u64),
+            },
         }
-        // Two strangers who just left each other meet again only if nobody else either of
-        // them would take is waiting.
-        if !calls_before.contains(&call)
-            && mm.last_partner(a) == Some(b)
-            && mm.last_partner(b) == Some(a)
-        {
-            for z in mm.session_ids() {
-                if z == a || z == b || mm.state(z) != Some(SessionState::Searching) {
-                    continue;
+    }
+
+    /// Checks one step's effects against the op and the matchmaker's state, and remembers
+    /// what each visitor was told.
+    fn hear(
+        &mut self,
+        op: &Op,
+        before: &rules::Snapshot,
+        after: &rules::Snapshot,
+        effects: &[Effect],
+    ) -> Result<(), TestCaseError> {
+        let mut winners = Vec::new();
+        for effect in effects {
+            let to = effect.to();
+            prop_assert!(
+                after.sessions.contains_key(&to) || matches!(effect, Effect::Idle { .. }),
+                "{effect:?} is for a session the matchmaker does not know"
+            );
+            let told = self.told.entry(to).or_default();
+            match effect {
+                Effect::Searching { search, open, .. } => {
+                    prop_assert!(*search > told.search, "search numbers grow: {effect:?}");
+                    told.search = *search;
+                    told.state = Some(State::Searching);
+                    let me = &after.sessions[&to];
+                    let has_preferences = !me.interests.is_empty() || me.text_only;
+                    prop_assert_eq!(*open, !has_preferences, "{:?}", effect);
                 }
-                for side in [a, b] {
+                Effect::Matched {
+                    call,
+                    partner,
+                    partner_node,
+                    partner_addr,
+                    shared_interests,
+                    text_only,
+                    partner_text_only,
+                    ..
+                } => {
+                    prop_assert!(*partner != to, "matched with itself");
+                    told.calls.push(*call);
+                    told.state = Some(State::InCall {
+                        call: *call,
+                        partner: *partner,
+                    });
+                    let who = (partner.0 & 0xff) as usize;
+                    prop_assert_eq!(partner_node, &node_of(who));
+                    prop_assert_eq!(*partner_addr, addr_of(who));
+                    let (mine, theirs) = (&after.sessions[&to], &after.sessions[partner]);
+                    let shared: Vec<String> = mine
+                        .interests
+                        .iter()
+                        .filter(|t| theirs.interests.contains(t))
+                        .cloned()
+                        .collect();
+                    prop_assert_eq!(shared_interests, &shared);
+                    prop_assert_eq!(*partner_text_only, theirs.text_only);
+                    prop_assert_eq!(*text_only, mine.text_only || theirs.text_only);
+                    if *text_only {
+                        self.text_only.insert(*call);
+                    }
+                }
+                Effect::Ended { call, .. } => {
                     prop_assert!(
-                        !would_take(mm, side, z) || just_left(mm, side, z),
-                        "two strangers who just left each other met again while someone else waits"
+                        matches!(told.state, Some(State::InCall { call: c, .. }) if c == *call),
+                        "{effect:?} for a call the visitor was not told it is in ({:?})",
+                        told.state
                     );
+                    told.state = Some(State::Idle);
+                }
+                Effect::Idle { .. } => told.state = Some(State::Idle),
+                Effect::Winner { call, role, .. } => {
+                    prop_assert!(
+                        matches!(told.state, Some(State::InCall { call: c, .. }) if c == *call),
+                        "{effect:?} outside the visitor's call"
+                    );
+                    winners.push((to, *call, *role));
                 }
             }
         }
-    }
-    let mut searching = 0;
-    let waiting: Vec<SessionId> = online
-        .iter()
-        .copied()
-        .filter(|id| mm.state(*id) == Some(SessionState::Searching))
-        .collect();
-    // Matching is instant: two waiting sessions that would take each other (both take anyone,
-    // or they share a preference) would already be paired, unless they just left each other.
-    for (i, x) in waiting.iter().enumerate() {
-        for y in &waiting[i + 1..] {
-            let would =
-                (mm.takes_anyone(*x) && mm.takes_anyone(*y)) || mm.share_a_preference(*x, *y);
+
+        // A `connected` report is answered once per call, to both sides, naming one connection.
+        match op {
+            Op::Connected { call, .. } if !winners.is_empty() => {
+                prop_assert!(self.won.insert(*call), "a second winner for {call}");
+                prop_assert_eq!(winners.len(), 2);
+                prop_assert_ne!(winners[0].0, winners[1].0);
+                prop_assert_ne!(winners[0].2, winners[1].2, "both sides name one connection");
+            }
+            _ => prop_assert!(winners.is_empty(), "winners for {op:?}"),
+        }
+        // A connected or text-only call outlives its connect timeout.
+        if let Op::Expire { call } = op {
+            let settled = self.won.contains(call) || self.text_only.contains(call);
+            if settled {
+                prop_assert!(effects.is_empty(), "{op:?} ended a settled call");
+            }
+            if before.calls.contains_key(call) && !settled {
+                prop_assert!(!after.calls.contains_key(call), "{op:?} left the call");
+            }
+        }
+
+        // The end of the current search's preference wait opens it; any other does nothing.
+        if let Op::Open { session, search } = op {
+            let current = self.told.get(session).is_some_and(|t| t.search == *search);
+            match before.sessions.get(session) {
+                Some(me) if me.state == State::Searching && !me.open && current => {
+                    prop_assert!(
+                        after.sessions[session].open,
+                        "{op:?} did not open the search"
+                    );
+                }
+                _ => prop_assert_eq!(before, after, "{:?} changed something", op),
+            }
+        }
+
+        // What each visitor was told is where it stands.
+        if let Op::Leave { session } = op {
+            self.told.remove(session);
+        }
+        for (id, view) in &after.sessions {
+            let told = self.told.get(id).and_then(|t| t.state);
+            let stands = Some(view.state);
             prop_assert!(
-                !would || just_left(mm, *x, *y),
-                "two strangers who would take each other both wait"
+                told == stands || (told.is_none() && view.state == State::Idle),
+                "{id} stands {stands:?} but was told {told:?}"
             );
         }
+        Ok(())
     }
-    for id in &online {
-        let state = mm.state(*id).unwrap();
-        match state {
-            SessionState::Searching => searching += 1,
-            SessionState::InCall { .. } => prop_assert!(in_calls.contains_key(id)),
-            SessionState::Idle => {}
-        }
-        prop_assert_eq!(
-            mm.calling_clicked(*id),
-            state != SessionState::Idle,
-            "calling_clicked out of step"
-        );
-    }
-    prop_assert_eq!(searching, mm.searching());
-    Ok(())
-}
-
-/// Whether `who`'s search would take the waiting `other`: both take anyone, or `who` is still
-/// looking for a shared preference and `other` has one.
-fn would_take(mm: &Matchmaker, who: SessionId, other: SessionId) -> bool {
-    if mm.takes_anyone(who) {
-        mm.takes_anyone(other)
-    } else {
-        mm.share_a_preference(who, other)
-    }
-}
-
-/// `a` and `b` just left each other (one is the other's last stranger).
-fn just_left(mm: &Matchmaker, a: SessionId, b: SessionId) -> bool {
-    mm.last_partner(a) == Some(b) || mm.last_partner(b) == Some(a)
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig {
+        cases: 512,
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
+            "tests/matchmaker_props.proptest-regressions",
+        ))),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
-    fn matching_invariants_hold_after_every_step(seed: u64, ops in prop::collection::vec(op(), 1..120)) {
+    fn the_matchmaker_keeps_the_rule(seed: u64, steps in prop::collection::vec(step(), 1..120)) {
         let mut mm = Matchmaker::new(StdRng::seed_from_u64(seed));
-        let mut ids: Vec<SessionId> = Vec::new();
-        let mut waits: Vec<(SessionId, u64)> = Vec::new();
-        for op in ops {
-            let calls_before: HashSet<CallId> = mm.call_sides().into_iter().map(|(c, _)| c).collect();
-            let mut sender_and_partner = None;
-            let effects = match op {
-                Op::Join => {
-                    ids.push(mm.join());
-                    None
+        let mut site = Site::default();
+        for step in &steps {
+            let op = site.op(step);
+            let before = mm.snapshot();
+            let result = mm.apply(&node_of(step.who()), op.clone());
+            let after = mm.snapshot();
+            let effects = match result {
+                Ok(effects) => effects,
+                Err(MatchError::Refused(code)) => {
+                    prop_assert!(matches!(op, Op::Connected { .. }), "{op:?} refused");
+                    prop_assert!(matches!(code, ErrorCode::NotInCall | ErrorCode::StaleCall));
+                    prop_assert_eq!(&before, &after, "a refusal changed something");
+                    Vec::new()
                 }
-                Op::Call(i) => pick(&ids, i).map(|id| mm.handle(id, ClientMsg::call()).unwrap()),
-                Op::CallWith(i, interests, text_only) => pick(&ids, i)
-                    .map(|id| mm.handle(id, ClientMsg::Call { interests, text_only }).unwrap()),
-                Op::WaitOver(i) => (!waits.is_empty()).then(|| {
-                    let (id, gen) = waits.swap_remove(i % waits.len());
-                    mm.open_search(id, gen)
-                }),
-                Op::Next(i) => pick(&ids, i).map(|id| mm.handle(id, ClientMsg::Next).unwrap()),
-                Op::End(i) => pick(&ids, i).map(|id| mm.handle(id, ClientMsg::End).unwrap()),
-                Op::Leave(i) => pick(&ids, i).map(|id| {
-                    ids.retain(|x| *x != id);
-                    mm.leave(id)
-                }),
-                Op::Expire(i) => {
-                    let calls = mm.call_sides();
-                    (!calls.is_empty()).then(|| mm.expire(calls[i % calls.len()].0))
-                }
-                Op::Connected(i, first) => pick(&ids, i).and_then(|id| {
-                    let (call_id, _) = current_call(&mm, id)?;
-                    let role = if first { Role::Peer1 } else { Role::Peer2 };
-                    Some(mm.handle(id, ClientMsg::Connected { call_id, role }).unwrap())
-                }),
-                Op::Offer(i, stale) => pick(&ids, i).map(|id| {
-                    let call = current_call(&mm, id);
-                    let call_id = match (call, stale) {
-                        (Some((c, _)), false) => c,
-                        (Some((c, _)), true) => CallId(c.0 ^ 1),
-                        (None, _) => CallId(i as u64),
-                    };
-                    let result = mm.handle(id, ClientMsg::Offer { call_id, sdp: "v=0".into() });
-                    match (call, stale) {
-                        (Some((_, partner)), false) => {
-                            sender_and_partner = Some((id, partner));
-                            result.unwrap()
-                        }
-                        _ => {
-                            assert!(result.is_err(), "an offer outside the sender's call was accepted");
-                            Default::default()
-                        }
-                    }
-                }),
+                Err(e) => return Err(TestCaseError::fail(format!("{op:?}: {e}"))),
             };
-            if let Some(effects) = &effects {
-                waits.extend(effects.preference_waits.iter().copied());
-            }
-            if let Some(effects) = effects {
-                let online: HashSet<SessionId> = mm.session_ids().into_iter().collect();
-                for (to, msg) in &effects.messages {
-                    prop_assert!(online.contains(to), "a message addressed to a session that left");
-                    if let ServerMsg::Offer { .. } = msg {
-                        let (_, partner) = sender_and_partner.expect("offers come only from a relay");
-                        prop_assert_eq!(*to, partner, "an offer went to someone other than the partner");
-                    }
-                }
-            }
-            check_invariants(&mm, &calls_before)?;
+            rules::check(&after).map_err(|e| TestCaseError::fail(format!("after {op:?}: {e}")))?;
+            rules::check_step(&before, &after)
+                .map_err(|e| TestCaseError::fail(format!("across {op:?}: {e}")))?;
+            site.hear(&op, &before, &after, &effects)
+                .map_err(|e| TestCaseError::fail(format!("{op:?} -> {effects:?}: {e}")))?;
         }
     }
 }

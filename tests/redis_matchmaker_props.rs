@@ -1,135 +1,249 @@
 //! A property test of `matchmaker.lua` itself, against a real `redis-server`: random
 //! interleavings of Call (with interests, text-only), Next, End, tab closes, `connected`
-//! reports, connect timeouts, the end of preference waits, and nodes dying and coming back,
-//! from sessions on three nodes. After every step, what Redis holds must make sense: nobody
-//! is in two calls or with themselves, both sides of every call agree, pools hold only
-//! searching sessions, and no two strangers who would take each other are left waiting.
+//! reports (current or stale call), connect timeouts, the end of preference waits, and nodes
+//! dying and coming back, from sessions on three nodes.
+//!
+//! After every step what Redis holds, read back as a [`rules::Snapshot`], must keep the rule
+//! stated once in `matching::rules` ([`rules::check`], and [`rules::check_step`] across the
+//! step), and the keys must agree with each other (pools, call records, node session sets).
+#![cfg(feature = "ssr")]
 
 mod common;
 
 use common::TestRedis;
+use duet::protocol::{CallId, Role};
+use duet::server::matching::redis::keys;
+use duet::server::matching::redis::script::{self, Command, NodeOp, Reply};
+use duet::server::matching::rules::{self, SessionView, Snapshot, State};
+use duet::server::matching::Op;
+use duet::server::session::{NodeId, SessionId};
 use proptest::prelude::*;
-use redis::{Commands, Connection, Script};
+use redis::{Commands, Connection};
 use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
 
-const SCRIPT: &str = include_str!("../src/server/redis_hub/matchmaker.lua");
 const NODES: [&str; 3] = ["node0", "node1", "node2"];
 const PEOPLE: usize = 8;
-const TAGS: [&str; 2] = ["chess", "jazz"];
+const TAGS: [&str; 3] = ["chess", "jazz", "go"];
+const TTL_MS: u64 = 60_000;
+/// A call id no call ever had.
+const NO_CALL: CallId = CallId(0xdead);
 
 #[derive(Clone, Debug)]
 enum Step {
-    Call { who: usize, tags: u8, text: bool },
-    Next { who: usize },
-    End { who: usize },
-    Leave { who: usize },
-    Connected { who: usize, peer1: bool },
-    Expire { who: usize },
-    OpenSearch { who: usize },
-    KillNode { node: usize },
+    /// Call with the interests whose bits are set in `tags`.
+    Call {
+        who: usize,
+        tags: u8,
+        text: bool,
+    },
+    Next {
+        who: usize,
+    },
+    End {
+        who: usize,
+    },
+    Leave {
+        who: usize,
+    },
+    /// A `connected` report for the current call, or (`stale`) for the last one before it.
+    Connected {
+        who: usize,
+        peer1: bool,
+        stale: bool,
+    },
+    /// The connect timeout of `who`'s current call.
+    Expire {
+        who: usize,
+    },
+    /// The end of the preference wait of `who`'s current search, or (`stale`) of the one
+    /// before.
+    Open {
+        who: usize,
+        stale: bool,
+    },
+    /// The node's heartbeat expires; another node's beat reaps it; it says hello again.
+    KillNode {
+        node: usize,
+    },
 }
 
 fn step() -> impl Strategy<Value = Step> {
     let who = 0..PEOPLE;
     prop_oneof![
-        4 => (who.clone(), 0u8..4, proptest::bool::weighted(0.2))
+        4 => (who.clone(), 0u8..8, proptest::bool::weighted(0.25))
             .prop_map(|(who, tags, text)| Step::Call { who, tags, text }),
         3 => who.clone().prop_map(|who| Step::Next { who }),
         2 => who.clone().prop_map(|who| Step::End { who }),
         1 => who.clone().prop_map(|who| Step::Leave { who }),
-        2 => (who.clone(), any::<bool>()).prop_map(|(who, peer1)| Step::Connected { who, peer1 }),
+        2 => (who.clone(), any::<bool>(), proptest::bool::weighted(0.2))
+            .prop_map(|(who, peer1, stale)| Step::Connected { who, peer1, stale }),
         1 => who.clone().prop_map(|who| Step::Expire { who }),
-        2 => who.clone().prop_map(|who| Step::OpenSearch { who }),
+        2 => (who.clone(), proptest::bool::weighted(0.2))
+            .prop_map(|(who, stale)| Step::Open { who, stale }),
         1 => (0..NODES.len()).prop_map(|node| Step::KillNode { node }),
     ]
 }
 
-fn session(who: usize) -> String {
-    format!("{who:032x}")
+/// Visitor `who`'s id; the high bits differ so that the short form in messages tells them apart.
+fn session(who: usize) -> SessionId {
+    SessionId(((who as u128 + 1) << 96) | who as u128)
 }
 
-fn node_of(who: usize) -> &'static str {
-    NODES[who % NODES.len()]
+fn node_of(who: usize) -> NodeId {
+    NodeId::from(NODES[who % NODES.len()])
+}
+
+fn addr_of(who: usize) -> IpAddr {
+    format!("10.0.0.{who}").parse().unwrap()
+}
+
+fn tags(bits: u8) -> Vec<String> {
+    TAGS.iter()
+        .enumerate()
+        .filter(|(i, _)| bits & (1 << i) != 0)
+        .map(|(_, t)| t.to_string())
+        .collect()
+}
+
+/// Every pool a session may wait in.
+fn pool_keys() -> Vec<String> {
+    let mut pools = vec![keys::open_pool().to_string()];
+    pools.extend(
+        TAGS.iter()
+            .map(|t| keys::preference_pool(&format!("i:{t}"))),
+    );
+    pools.push(keys::preference_pool("text"));
+    pools
+}
+
+/// The set of a node's sessions (keys.rs has no function for it: the script alone uses it).
+fn node_sessions(node: &NodeId) -> String {
+    format!("{}:sessions", keys::node(node))
 }
 
 struct Site {
     conn: Connection,
-    script: Script,
-    seed: u64,
+    /// The calls each visitor was in, in order (for stale `connected` reports).
+    calls: HashMap<usize, Vec<CallId>>,
 }
 
 impl Site {
-    fn run(&mut self, op: &str, node: &str, args: &[String]) -> redis::Value {
-        self.seed += 1;
-        let mut call = self.script.prepare_invoke();
-        call.arg(op).arg(node).arg(format!("{:032x}", self.seed));
-        for arg in args {
-            call.arg(arg);
+    fn run(&mut self, node: &NodeId, command: &Command<'_>) -> Reply {
+        let text: String = script::invocation(node, command)
+            .invoke(&mut self.conn)
+            .unwrap_or_else(|e| panic!("{command:?} failed: {e}"));
+        script::read_reply(&text).unwrap_or_else(|e| panic!("{command:?}: reply {text}: {e}"))
+    }
+
+    fn session_op(&mut self, who: usize, op: Op) -> Result<(), TestCaseError> {
+        match self.run(&node_of(who), &Command::Session(&op)) {
+            Reply::Ok => Ok(()),
+            Reply::Refused(_) if matches!(op, Op::Connected { .. }) => Ok(()),
+            other => Err(TestCaseError::fail(format!("{op:?} answered {other:?}"))),
         }
-        call.invoke(&mut self.conn)
-            .unwrap_or_else(|e| panic!("{op} failed: {e}"))
     }
 
     fn record(&mut self, who: usize) -> HashMap<String, String> {
-        self.conn
-            .hgetall(format!("duet:s:{}", session(who)))
-            .unwrap()
+        self.conn.hgetall(keys::session(session(who))).unwrap()
     }
 
-    fn apply(&mut self, step: &Step) {
+    fn apply(&mut self, step: &Step) -> Result<(), TestCaseError> {
         match *step {
-            Step::Call { who, tags, text } => {
-                let chosen: Vec<&str> = TAGS
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, _)| tags & (1 << i) != 0)
-                    .map(|(_, t)| *t)
-                    .collect();
-                let args = [
-                    session(who),
-                    "127.0.0.1".into(),
-                    serde_json::to_string(&chosen).unwrap(),
-                    if text { "1" } else { "0" }.into(),
-                ];
-                self.run("call", node_of(who), &args);
-            }
-            Step::Next { who } => {
-                self.run("next", node_of(who), &[session(who), "127.0.0.1".into()]);
-            }
-            Step::End { who } => {
-                self.run("end", node_of(who), &[session(who)]);
-            }
-            Step::Leave { who } => {
-                self.run("leave", node_of(who), &[session(who)]);
-            }
-            Step::Connected { who, peer1 } => {
-                let call = self
-                    .record(who)
-                    .get("call")
-                    .cloned()
-                    .unwrap_or_else(|| "00000000000000aa".into());
-                let role = if peer1 { "peer1" } else { "peer2" };
-                self.run(
-                    "connected",
-                    node_of(who),
-                    &[session(who), call, role.into()],
-                );
+            Step::Call {
+                who,
+                tags: bits,
+                text,
+            } => self.session_op(
+                who,
+                Op::Call {
+                    session: session(who),
+                    addr: addr_of(who),
+                    interests: tags(bits),
+                    text_only: text,
+                },
+            ),
+            Step::Next { who } => self.session_op(
+                who,
+                Op::Next {
+                    session: session(who),
+                    addr: addr_of(who),
+                },
+            ),
+            Step::End { who } => self.session_op(
+                who,
+                Op::End {
+                    session: session(who),
+                },
+            ),
+            Step::Leave { who } => self.session_op(
+                who,
+                Op::Leave {
+                    session: session(who),
+                },
+            ),
+            Step::Connected { who, peer1, stale } => {
+                let current = self.record(who).get("call").map(|c| c.parse().unwrap());
+                let calls = self.calls.get(&who).cloned().unwrap_or_default();
+                let earlier = calls.iter().rev().find(|c| Some(**c) != current).copied();
+                let call = if stale { earlier } else { current };
+                self.session_op(
+                    who,
+                    Op::Connected {
+                        session: session(who),
+                        call: call.unwrap_or(NO_CALL),
+                        role: if peer1 { Role::Peer1 } else { Role::Peer2 },
+                    },
+                )
             }
             Step::Expire { who } => {
-                if let Some(call) = self.record(who).get("call").cloned() {
-                    self.run("expire", node_of(who), &[call]);
-                }
+                let call = self.record(who).get("call").map(|c| c.parse().unwrap());
+                self.session_op(
+                    who,
+                    Op::Expire {
+                        call: call.unwrap_or(NO_CALL),
+                    },
+                )
             }
-            Step::OpenSearch { who } => {
-                let gen = self.record(who).get("gen").cloned().unwrap_or_default();
-                self.run("open", node_of(who), &[session(who), gen]);
+            Step::Open { who, stale } => {
+                let gen: u64 = self
+                    .record(who)
+                    .get("gen")
+                    .map_or(0, |g| g.parse().unwrap());
+                self.session_op(
+                    who,
+                    Op::Open {
+                        session: session(who),
+                        search: gen.saturating_sub(stale as u64),
+                    },
+                )
             }
             Step::KillNode { node } => {
-                // The node's heartbeat expires; another node's beat reaps it; it comes back.
-                let _: () = self.conn.del(format!("duet:node:{}", NODES[node])).unwrap();
-                let survivor = NODES[(node + 1) % NODES.len()];
-                self.run("beat", survivor, &["0".into(), "60000".into()]);
-                self.run("hello", NODES[node], &["0".into(), "60000".into()]);
+                let dead = NodeId::from(NODES[node]);
+                let survivor = NodeId::from(NODES[(node + 1) % NODES.len()]);
+                let _: () = self.conn.del(keys::node(&dead)).unwrap();
+                let beat = NodeOp::Beat {
+                    online: 0,
+                    ttl_ms: TTL_MS,
+                };
+                prop_assert!(matches!(
+                    self.run(&survivor, &Command::Node(beat)),
+                    Reply::Online(_)
+                ));
+                // The dead node learns it was taken for dead, and starts over.
+                let lost = self.run(
+                    &dead,
+                    &Command::Session(&Op::End {
+                        session: session(node),
+                    }),
+                );
+                prop_assert_eq!(lost, Reply::NodeLost);
+                let hello = NodeOp::Hello {
+                    online: 0,
+                    ttl_ms: TTL_MS,
+                };
+                prop_assert_eq!(self.run(&dead, &Command::Node(hello)), Reply::Ok);
+                Ok(())
             }
         }
     }
@@ -138,87 +252,111 @@ impl Site {
         self.conn.smembers(key).unwrap()
     }
 
-    /// Everything Redis holds must make sense together.
-    fn check(&mut self) -> Result<(), TestCaseError> {
+    /// What Redis holds, in the words of the rule; and the checks only Redis needs (its keys
+    /// agree with each other).
+    fn snapshot(&mut self) -> Result<Snapshot, TestCaseError> {
+        let pools: Vec<(String, HashSet<String>)> = pool_keys()
+            .into_iter()
+            .map(|key| {
+                let members = self.members(&key);
+                (key, members)
+            })
+            .collect();
+        let mut snapshot = Snapshot::default();
         let mut records = HashMap::new();
         for who in 0..PEOPLE {
-            let record = self.record(who);
-            if !record.is_empty() {
-                records.insert(session(who), record);
-            }
-        }
-        let calls: Vec<String> = self.conn.keys("duet:c:*").unwrap();
-        for (id, r) in &records {
-            prop_assert!(NODES.contains(&r["node"].as_str()));
-            if r["state"] == "call" {
-                let partner = &r["partner"];
-                prop_assert_ne!(partner, id, "a session in a call with itself");
-                let theirs = records.get(partner).expect("the partner exists");
-                prop_assert_eq!(&theirs["state"], "call");
-                prop_assert_eq!(&theirs["partner"], id, "both sides name each other");
-                prop_assert_eq!(&theirs["call"], &r["call"], "both sides name one call");
-                let sides: Vec<Option<String>> = redis::cmd("HMGET")
-                    .arg(format!("duet:c:{}", r["call"]))
-                    .arg("a")
-                    .arg("b")
-                    .query(&mut self.conn)
-                    .unwrap();
-                let sides: HashSet<String> = sides.into_iter().flatten().collect();
-                prop_assert_eq!(sides, HashSet::from([id.clone(), partner.clone()]));
-            } else {
-                prop_assert!(!r.contains_key("call") && !r.contains_key("partner"));
-            }
-        }
-        let in_calls = records.values().filter(|r| r["state"] == "call").count();
-        prop_assert_eq!(
-            calls.len() * 2,
-            in_calls,
-            "a call key for every pair, no more"
-        );
-
-        // Pools hold only searching sessions, each in the pools its search belongs to.
-        let open = self.members("duet:pool:open");
-        let mut pools: HashMap<String, HashSet<String>> = HashMap::new();
-        for pref in TAGS.iter().map(|t| format!("i:{t}")).chain(["text".into()]) {
-            let members = self.members(&format!("duet:pool:p:{pref}"));
-            pools.insert(pref, members);
-        }
-        for id in open.iter().chain(pools.values().flatten()) {
-            prop_assert_eq!(
-                records.get(id).map(|r| r["state"].as_str()),
-                Some("searching"),
-                "only searching sessions wait in pools"
-            );
-        }
-        for (id, r) in &records {
-            if r["state"] != "searching" {
+            let r = self.record(who);
+            if r.is_empty() {
                 continue;
             }
-            let tags: Vec<String> = serde_json::from_str(&r["tags"]).unwrap();
-            let mut prefs: Vec<String> = tags.iter().map(|t| format!("i:{t}")).collect();
-            if r["text"] == "1" {
-                prefs.push("text".into());
-            }
-            prop_assert_eq!(
-                open.contains(id),
-                r["open"] == "1",
-                "in the open pool iff open"
+            let id = session(who);
+            let hex = String::from(id);
+            prop_assert_eq!(&r["node"], &node_of(who).to_string());
+            let node_sessions = self.members(&node_sessions(&node_of(who)));
+            prop_assert!(
+                node_sessions.contains(&hex),
+                "{hex} missing from its node's set"
             );
-            for pref in &prefs {
-                prop_assert!(pools[pref].contains(id), "in the pool of each preference");
+            let state = match r["state"].as_str() {
+                "idle" => State::Idle,
+                "searching" => State::Searching,
+                "call" => State::InCall {
+                    call: r["call"].parse().unwrap(),
+                    partner: SessionId::try_from(r["partner"].clone()).unwrap(),
+                },
+                other => return Err(TestCaseError::fail(format!("{hex} stands {other:?}"))),
+            };
+            let in_call = matches!(state, State::InCall { .. });
+            prop_assert!(
+                r.contains_key("call") == in_call && r.contains_key("partner") == in_call,
+                "{hex}: a call and a partner exactly while in a call: {r:?}"
+            );
+            let interests: Vec<String> = serde_json::from_str(&r["tags"]).unwrap();
+            let text_only = r["text"] == "1";
+            let open = r["open"] == "1";
+            // Each search waits in exactly the pools of its preferences, and in the open pool
+            // once it takes anyone.
+            let searching = state == State::Searching;
+            for (key, members) in &pools {
+                let belongs = if key == keys::open_pool() {
+                    open
+                } else if *key == keys::preference_pool("text") {
+                    text_only
+                } else {
+                    interests
+                        .iter()
+                        .any(|t| *key == keys::preference_pool(&format!("i:{t}")))
+                };
+                prop_assert_eq!(
+                    members.contains(&hex),
+                    searching && belongs,
+                    "{} in {}: {:?}",
+                    hex,
+                    key,
+                    r
+                );
+            }
+            snapshot.sessions.insert(
+                id,
+                SessionView {
+                    state,
+                    in_pools: pools.iter().any(|(_, m)| m.contains(&hex)),
+                    open,
+                    last_partner: r
+                        .get("last")
+                        .map(|l| SessionId::try_from(l.clone()).unwrap()),
+                    interests,
+                    text_only,
+                },
+            );
+            records.insert(hex, r);
+        }
+        // Pools and node sets hold only sessions that exist.
+        for (key, members) in &pools {
+            for m in members {
+                prop_assert!(records.contains_key(m), "{key} holds {m}, which is gone");
             }
         }
-        // Nobody waits beside a stranger who would take them.
-        prop_assert!(open.len() <= 1, "two waiting who take anyone: {open:?}");
-        for (pref, members) in &pools {
-            prop_assert!(members.len() <= 1, "two waiting who share {pref}");
+        for node in NODES {
+            let set = node_sessions(&NodeId::from(node));
+            for m in self.members(&set) {
+                prop_assert!(records.contains_key(&m), "{set} holds {m}, which is gone");
+            }
         }
-        Ok(())
+        let call_keys: Vec<String> = self.conn.keys(keys::every_call()).unwrap();
+        for key in call_keys {
+            let c: HashMap<String, String> = self.conn.hgetall(&key).unwrap();
+            let id: CallId = key.rsplit(':').next().unwrap().parse().unwrap();
+            prop_assert_eq!(key, keys::call(id));
+            let side = |s: &str| SessionId::try_from(c[s].clone()).unwrap();
+            snapshot.calls.insert(id, [side("a"), side("b")]);
+        }
+        Ok(snapshot)
     }
 }
 
 #[test]
-fn the_redis_matchmaker_keeps_its_invariants() {
+fn the_redis_matchmaker_keeps_the_rule() {
     // One redis-server for every case (each starts from an empty database).
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let redis = runtime.block_on(TestRedis::start());
@@ -230,17 +368,39 @@ fn the_redis_matchmaker_keeps_its_invariants() {
     let result = runner.run(&prop::collection::vec(step(), 1..80), |steps| {
         let mut site = Site {
             conn: client.get_connection().unwrap(),
-            script: Script::new(SCRIPT),
-            seed: 0,
+            calls: HashMap::new(),
         };
         let _: () = redis::cmd("FLUSHALL").query(&mut site.conn).unwrap();
         for node in NODES {
-            site.run("hello", node, &["0".into(), "60000".into()]);
+            let hello = NodeOp::Hello {
+                online: 0,
+                ttl_ms: TTL_MS,
+            };
+            prop_assert_eq!(
+                site.run(&NodeId::from(node), &Command::Node(hello)),
+                Reply::Ok
+            );
         }
+        let mut before = site.snapshot()?;
         for step in &steps {
-            site.apply(step);
-            site.check()
+            site.apply(step)
+                .map_err(|e| TestCaseError::fail(format!("{step:?}: {e}")))?;
+            let after = site
+                .snapshot()
                 .map_err(|e| TestCaseError::fail(format!("after {step:?}: {e}")))?;
+            rules::check(&after)
+                .map_err(|e| TestCaseError::fail(format!("after {step:?}: {e}")))?;
+            rules::check_step(&before, &after)
+                .map_err(|e| TestCaseError::fail(format!("across {step:?}: {e}")))?;
+            for (call, sides) in &after.calls {
+                if !before.calls.contains_key(call) {
+                    for side in sides {
+                        let who = (side.0 & 0xff) as usize;
+                        site.calls.entry(who).or_default().push(*call);
+                    }
+                }
+            }
+            before = after;
         }
         Ok(())
     });
