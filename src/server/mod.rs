@@ -3,19 +3,19 @@
 //! `/ws` is the signaling socket ([`ws`]), `/healthz` a liveness probe; every other path is
 //! the Leptos app (pages, server functions, the built site under `/pkg`).
 
-pub mod client_ip;
+pub(crate) mod client_ip;
 pub mod config;
-pub mod headers;
-pub mod limits;
+pub(crate) mod headers;
+pub(crate) mod limits;
 pub mod matching;
 pub mod metrics;
 pub mod moderation;
-pub mod presence;
+pub(crate) mod presence;
 pub mod session;
-pub mod socket;
+pub(crate) mod socket;
 pub mod state;
 pub mod switchboard;
-pub mod timers;
+pub(crate) mod timers;
 pub mod turn;
 
 use crate::app::{shell, App};

@@ -54,7 +54,7 @@ pub struct Switchboard {
 enum Engine {
     /// In this process. A std mutex, not a tokio one: each step is short and synchronous, and
     /// its effects are applied before the lock is released, so sessions see steps in order.
-    Memory(Mutex<Matchmaker>),
+    Memory(Box<Mutex<Matchmaker>>),
     /// In Redis, shared with other nodes.
     Redis(RedisEngine),
 }
@@ -112,7 +112,7 @@ impl Switchboard {
             broadcasts,
         });
         let engine = match settings.redis {
-            None => Engine::Memory(Mutex::new(Matchmaker::default())),
+            None => Engine::Memory(Box::new(Mutex::new(Matchmaker::default()))),
             Some(redis) => Engine::Redis(
                 RedisEngine::connect(redis, node, shutdown.clone(), board.clone()).await?,
             ),
