@@ -12,12 +12,95 @@ pub async fn online_count() -> Result<u32, ServerFnError> {
 }
 
 /// The STUN/TURN servers the browser should use for its calls (none by default), with
-/// short-lived TURN credentials made for this browser.
+/// short-lived TURN credentials made for this browser. TURN credentials go only to a visitor
+/// with a signaling socket open, at most `--turn-credentials-per-hour` times an hour: they
+/// let their holder relay traffic through the site's TURN server.
 #[server(endpoint = "ice_servers")]
 pub async fn ice_servers() -> Result<Vec<IceServer>, ServerFnError> {
-    Ok(server_state()?
-        .config
-        .ice_servers(std::time::SystemTime::now()))
+    let state = server_state()?;
+    if state.config.turn().is_some() {
+        may_have_turn_credentials(&state).await?;
+    }
+    Ok(state.config.ice_servers(std::time::SystemTime::now()))
+}
+
+/// How long `ice_servers` waits for the asking visitor's socket: the page opens its socket and
+/// asks for ICE servers at the same moment, so the request may arrive first.
+#[cfg(feature = "ssr")]
+const SOCKET_PATIENCE: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Whether the visitor asking may have TURN credentials now: it holds a socket, and has not
+/// had its hourly quota. Takes one of the quota.
+#[cfg(feature = "ssr")]
+async fn may_have_turn_credentials(
+    state: &crate::server::state::AppState,
+) -> Result<(), ServerFnError> {
+    use axum::http::StatusCode;
+    let ip = visitor_address(state).await.map_err(ServerFnError::new)?;
+    // With several nodes the page's socket may be on another node, which this one cannot
+    // see; there only the quota applies (README, "TURN").
+    let clustered = state.switchboard.clustered();
+    if !clustered && !state.limiter.wait_for_open(ip, SOCKET_PATIENCE).await {
+        refuse_request(StatusCode::FORBIDDEN, None);
+        return Err(ServerFnError::new(
+            "TURN credentials are only for visitors with duet open.",
+        ));
+    }
+    if let Err(wait) = state
+        .turn_credentials
+        .try_take(ip, tokio::time::Instant::now())
+    {
+        refuse_request(StatusCode::TOO_MANY_REQUESTS, Some(wait));
+        return Err(ServerFnError::new(
+            "Your address has had too many TURN credentials this hour; try again later.",
+        ));
+    }
+    Ok(())
+}
+
+/// The address of the visitor making this request, as the socket handler works it out (see
+/// [`crate::server::client_ip::client_ip`]); an error (and HTTP 400) when a trusted proxy's
+/// `X-Forwarded-For` names no readable client.
+#[cfg(feature = "ssr")]
+async fn visitor_address(
+    state: &crate::server::state::AppState,
+) -> Result<std::net::IpAddr, String> {
+    use axum::extract::ConnectInfo;
+    use axum::http::{HeaderMap, StatusCode};
+    let (ConnectInfo(peer), headers) =
+        leptos_axum::extract::<(ConnectInfo<std::net::SocketAddr>, HeaderMap)>()
+            .await
+            .map_err(|e| format!("the request's address is unknown: {e}"))?;
+    crate::server::client_ip::client_ip(peer, &headers, &state.config.trusted_proxies).ok_or_else(
+        || {
+            refuse_request(StatusCode::BAD_REQUEST, None);
+            "The proxy in front of duet sent an X-Forwarded-For header without a readable client \
+             address."
+                .to_owned()
+        },
+    )
+}
+
+/// Sets this server function's response status, and `Retry-After` (whole seconds, at least
+/// one) when the refusal ends after `retry_after`.
+#[cfg(feature = "ssr")]
+fn refuse_request(status: axum::http::StatusCode, retry_after: Option<std::time::Duration>) {
+    let Some(response) = use_context::<leptos_axum::ResponseOptions>() else {
+        return;
+    };
+    response.set_status(status);
+    if let Some(wait) = retry_after {
+        response.insert_header(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from(whole_seconds(wait)),
+        );
+    }
+}
+
+/// `wait` rounded up to whole seconds, at least one.
+#[cfg(feature = "ssr")]
+fn whole_seconds(wait: std::time::Duration) -> u64 {
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
 }
 
 #[cfg(feature = "ssr")]
@@ -29,7 +112,7 @@ fn server_state() -> Result<crate::server::state::AppState, ServerFnError> {
 /// Recent reports and active bans. Needs the admin token.
 #[server(endpoint = "admin/overview")]
 pub async fn admin_overview(token: String) -> Result<ModerationOverview, AdminError> {
-    let state = admin_state(&token)?;
+    let state = admin_state(&token).await?;
     state
         .moderation
         .overview(200)
@@ -40,7 +123,7 @@ pub async fn admin_overview(token: String) -> Result<ModerationOverview, AdminEr
 /// Lifts ban `id`. Needs the admin token.
 #[server(endpoint = "admin/lift_ban")]
 pub async fn lift_ban(token: String, id: i64) -> Result<bool, AdminError> {
-    let state = admin_state(&token)?;
+    let state = admin_state(&token).await?;
     state
         .moderation
         .lift(id)
@@ -48,20 +131,34 @@ pub async fn lift_ban(token: String, id: i64) -> Result<bool, AdminError> {
         .map_err(|e| AdminError::Server(e.to_string()))
 }
 
-/// The server state, once `token` is checked against the configured admin token.
+/// The server state, once `token` is checked against the configured admin token. Each visitor
+/// (address prefix) may get it wrong `--admin-guesses-per-minute` times a minute; after that,
+/// every try is refused with 429 and `Retry-After`, right token or not, until a guess is free
+/// again.
 #[cfg(feature = "ssr")]
-fn admin_state(token: &str) -> Result<crate::server::state::AppState, AdminError> {
+async fn admin_state(token: &str) -> Result<crate::server::state::AppState, AdminError> {
+    use axum::http::StatusCode;
     let state = use_context::<crate::server::state::AppState>()
         .ok_or_else(|| AdminError::Server("server state is missing".into()))?;
-    let refuse = |status: axum::http::StatusCode, error: AdminError| {
-        if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
-            response.set_status(status);
-        }
-        Err(error)
+    let Some(expected) = state.config.admin_token() else {
+        refuse_request(StatusCode::NOT_FOUND, None);
+        return Err(AdminError::Disabled);
     };
-    match state.config.admin_token.as_deref() {
-        None | Some("") => refuse(axum::http::StatusCode::NOT_FOUND, AdminError::Disabled),
-        Some(expected) if crate::server::config::admin_token_matches(expected, token) => Ok(state),
-        Some(_) => refuse(axum::http::StatusCode::FORBIDDEN, AdminError::WrongToken),
+    let ip = visitor_address(&state).await.map_err(AdminError::Server)?;
+    let now = tokio::time::Instant::now();
+    // Every try uses a guess before the comparison, so guesses sent in parallel cannot slip
+    // past the count; a right token gives its guess back.
+    if let Err(wait) = state.admin_guesses.try_take(ip, now) {
+        refuse_request(StatusCode::TOO_MANY_REQUESTS, Some(wait));
+        return Err(AdminError::TooManyGuesses {
+            retry_after_secs: whole_seconds(wait),
+        });
+    }
+    if crate::server::config::admin_token_matches(expected, token) {
+        state.admin_guesses.give_back(ip, now);
+        Ok(state)
+    } else {
+        refuse_request(StatusCode::FORBIDDEN, None);
+        Err(AdminError::WrongToken)
     }
 }

@@ -5,11 +5,23 @@
 use serde::{Deserialize, Serialize};
 
 /// One STUN or TURN server as `RTCIceServer` takes it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IceServer {
     pub urls: Vec<String>,
     pub username: Option<String>,
     pub credential: Option<String>,
+}
+
+/// Shows the URLs and the username; never the credential, which lets its holder relay through
+/// the site's TURN server.
+impl std::fmt::Debug for IceServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IceServer")
+            .field("urls", &self.urls)
+            .field("username", &self.username)
+            .field("credential", &self.credential.as_ref().map(|_| "***"))
+            .finish()
+    }
 }
 
 /// What the moderators' page shows.
@@ -48,6 +60,8 @@ pub enum AdminError {
     Disabled,
     #[error("Wrong token.")]
     WrongToken,
+    #[error("Too many wrong tokens from your address; try again in {retry_after_secs} s.")]
+    TooManyGuesses { retry_after_secs: u64 },
     #[error("The server could not do that: {0}")]
     Server(String),
 }

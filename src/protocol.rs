@@ -287,6 +287,9 @@ pub enum ErrorCode {
     /// other servers. Any call or search of the session has ended; Call works again once the
     /// server is back (it recovers by itself).
     MatchingUnavailable,
+    /// The server has as many sockets open as it takes (`--max-connections`); the socket
+    /// closes. Try again later, or another server of the site.
+    ServerFull,
 }
 
 impl ErrorCode {
@@ -295,6 +298,7 @@ impl ErrorCode {
         matches!(
             self,
             ErrorCode::TooManyConnections
+                | ErrorCode::ServerFull
                 | ErrorCode::ConnectingTooFast
                 | ErrorCode::Banned
                 | ErrorCode::MessageTooBig

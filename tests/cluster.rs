@@ -302,7 +302,7 @@ async fn reports_made_on_two_nodes_ban_on_every_node_until_lifted() {
         "--ban-after-reports",
         "2",
         "--admin-token",
-        "s3cret",
+        "s3cret-moderator-token",
     ];
     let (one, two) = (node(&redis, &flags).await, node(&redis, &flags).await);
     let bad_ip: std::net::IpAddr = "203.0.113.66".parse().unwrap();
@@ -347,10 +347,10 @@ async fn reports_made_on_two_nodes_ban_on_every_node_until_lifted() {
     }
 
     // A moderator lifts the ban on node one; node two lifts it too.
-    let overview = one.admin_overview("s3cret").await;
+    let overview = one.admin_overview("s3cret-moderator-token").await;
     assert_eq!(overview["reports"].as_array().unwrap().len(), 2);
     let ban_id = overview["bans"][0]["id"].as_i64().unwrap();
-    assert!(one.lift_ban("s3cret", ban_id).await);
+    assert!(one.lift_ban("s3cret-moderator-token", ban_id).await);
     eventually(async || two.state.moderation.banned_until(bad_ip).is_none()).await;
     let _welcome_back = two.connect_with(&bad_addr).await;
 }

@@ -236,7 +236,12 @@ async fn new_connections_per_minute_are_capped() {
 async fn reports_from_distinct_visitors_ban_an_address_across_restarts_until_lifted() {
     let flags = [
         FROM_PROXY,
-        &["--ban-after-reports", "2", "--admin-token", "s3cret"],
+        &[
+            "--ban-after-reports",
+            "2",
+            "--admin-token",
+            "s3cret-moderator-token",
+        ],
     ]
     .concat();
     let server = TestServer::start(&flags).await;
@@ -285,10 +290,10 @@ async fn reports_from_distinct_visitors_ban_an_address_across_restarts_until_lif
         .unwrap();
     assert_eq!(wrong.status(), 403);
     assert!(wrong.text().await.unwrap().contains("WrongToken"));
-    let overview = restarted.admin_overview("s3cret").await;
+    let overview = restarted.admin_overview("s3cret-moderator-token").await;
     assert_eq!(overview["reports"].as_array().unwrap().len(), 2);
     let ban_id = overview["bans"][0]["id"].as_i64().unwrap();
-    assert!(restarted.lift_ban("s3cret", ban_id).await);
+    assert!(restarted.lift_ban("s3cret-moderator-token", ban_id).await);
     let _welcome_back = restarted.connect_with(&bad_addr).await;
 }
 

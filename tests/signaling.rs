@@ -402,6 +402,8 @@ async fn turn_credentials_are_fresh_short_lived_and_never_reveal_the_secret() {
         "10m",
     ])
     .await;
+    // Credentials are only for a visitor with a socket open.
+    let _tab = server.connect().await;
     let fetch = || async {
         reqwest::Client::new()
             .post(server.url("/api/ice_servers"))

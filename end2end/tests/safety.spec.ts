@@ -14,7 +14,7 @@ async function connected(...visitors: Visitor[]) {
 test.describe("reports and bans", () => {
   // Every visitor comes from 127.0.0.1 here, so each poses as its own address through the
   // trusted-proxy header, as real visitors behind a reverse proxy would appear.
-  test.use({ serverArgs: ["--trusted-proxies", "127.0.0.1", "--ban-after-reports", "1", "--admin-token", "t0ken"] });
+  test.use({ serverArgs: ["--trusted-proxies", "127.0.0.1", "--ban-after-reports", "1", "--admin-token", "t0ken-for-the-moderators"] });
 
   test("a reported stranger is banned and told; a moderator lifts the ban", async ({ visit, server }) => {
     const a = await visit("A", { headers: { "X-Forwarded-For": "198.51.100.1" } });
@@ -34,7 +34,7 @@ test.describe("reports and bans", () => {
 
     // The moderator signs in, sees the report and the ban, and lifts it.
     const mod = await visit("moderator", { url: `${server.url}/admin`, expectLobby: false });
-    await mod.page.getByTestId("admin-token").fill("t0ken");
+    await mod.page.getByTestId("admin-token").fill("t0ken-for-the-moderators");
     await button(mod.page, "Sign in").click();
     await expect(mod.page.getByTestId("reports").locator("tbody tr")).toHaveCount(1);
     await expect(mod.page.getByTestId("reports").locator("tbody tr")).toContainText("harassment");

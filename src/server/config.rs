@@ -4,7 +4,10 @@
 //! `cargo leptos serve` and a bare `target/release/duet` read the same settings.
 
 use crate::model::IceServer;
+use crate::server::client_ip::AddressPrefixes;
+use crate::server::limits::ConnectionLimits;
 use crate::server::moderation::store;
+use crate::server::secret::Secret;
 use crate::server::turn::TurnSettings;
 use clap::Parser;
 use ipnet::IpNet;
@@ -13,6 +16,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// duet: random video chat. Serves the lobby, the site bundle and the signaling socket.
+///
+/// Secrets are [`Secret`]s, so this struct's `Debug` output shows `***` for them. Every
+/// duration is range-checked as it is parsed (see [`timing`] and [`period`]), so no flag can
+/// make a timer or a date overflow later.
 #[derive(Parser, Clone, Debug)]
 #[command(name = "duet", version, about)]
 pub struct Config {
@@ -25,20 +32,20 @@ pub struct Config {
     pub site_root: String,
 
     /// How often the server pings each browser.
-    #[arg(long, env = "DUET_HEARTBEAT_INTERVAL", default_value = "15s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "DUET_HEARTBEAT_INTERVAL", default_value = "15s", value_parser = timing)]
     pub heartbeat_interval: Duration,
 
     /// A browser not heard from (not even a pong) for this long is disconnected.
-    #[arg(long, env = "DUET_HEARTBEAT_TIMEOUT", default_value = "40s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "DUET_HEARTBEAT_TIMEOUT", default_value = "40s", value_parser = timing)]
     pub heartbeat_timeout: Duration,
 
     /// A match whose WebRTC connection is not up within this time is given up on both sides.
-    #[arg(long, env = "DUET_CONNECT_TIMEOUT", default_value = "20s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "DUET_CONNECT_TIMEOUT", default_value = "20s", value_parser = timing)]
     pub connect_timeout: Duration,
 
     /// How long a visitor with interests (or text-only) waits for a stranger who shares one
     /// before meeting anyone.
-    #[arg(long, env = "DUET_INTEREST_WAIT", default_value = "5s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "DUET_INTEREST_WAIT", default_value = "5s", value_parser = timing_or_zero)]
     pub interest_wait: Duration,
 
     /// Chat lines per second one session may send, on average.
@@ -50,7 +57,7 @@ pub struct Config {
     pub chat_burst: u32,
 
     /// How often the online count is sampled and pushed to browsers when it changed.
-    #[arg(long, env = "DUET_PRESENCE_INTERVAL", default_value = "250ms", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "DUET_PRESENCE_INTERVAL", default_value = "250ms", value_parser = timing)]
     pub presence_interval: Duration,
 
     /// Largest WebSocket message accepted, in bytes (room for a real SDP offer).
@@ -73,7 +80,7 @@ pub struct Config {
 
     /// Credential for the TURN URLs, if they need one.
     #[arg(long, env = "DUET_ICE_CREDENTIAL", hide_env_values = true)]
-    pub ice_credential: Option<String>,
+    pub ice_credential: Option<Secret>,
 
     /// TURN server URLs for which duet hands out short-lived credentials (coturn's REST
     /// scheme), comma-separated, e.g. `turn:turn.example.org:3478,turns:turn.example.org:5349`.
@@ -83,10 +90,10 @@ pub struct Config {
     /// The secret shared with the TURN server (coturn's `static-auth-secret`). Never sent to
     /// browsers.
     #[arg(long, env = "DUET_TURN_SECRET", hide_env_values = true)]
-    pub turn_secret: Option<String>,
+    pub turn_secret: Option<Secret>,
 
     /// How long TURN credentials handed to a browser stay valid.
-    #[arg(long, env = "DUET_TURN_TTL", default_value = "1h", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "DUET_TURN_TTL", default_value = "1h", value_parser = timing)]
     pub turn_ttl: Duration,
 
     /// Log filter in `tracing` syntax (e.g. `info`, `duet=debug`).
@@ -119,52 +126,144 @@ pub struct Config {
     #[arg(long, env = "DUET_NEXT_BURST", default_value_t = 10)]
     pub next_burst: u32,
 
-    /// Open signaling sockets allowed per client address.
+    /// Open signaling sockets allowed per visitor (client address prefix, see
+    /// `--ipv6-prefix`).
     #[arg(long, env = "DUET_MAX_CONNECTIONS_PER_IP", default_value_t = 10)]
     pub max_connections_per_ip: u32,
 
-    /// New signaling sockets allowed per client address per minute.
+    /// New signaling sockets allowed per visitor (client address prefix) per minute.
     #[arg(long, env = "DUET_CONNECTIONS_PER_MINUTE", default_value_t = 60)]
     pub connections_per_minute: u32,
 
     /// On SIGTERM, how long to wait for open sockets to close before exiting anyway.
-    #[arg(long, env = "DUET_SHUTDOWN_GRACE", default_value = "5s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "DUET_SHUTDOWN_GRACE", default_value = "5s", value_parser = timing_or_zero)]
     pub shutdown_grace: Duration,
 
     /// Where duet keeps its database of reports and bans.
     #[arg(long, env = "DUET_DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,
 
-    /// Distinct reporters whose reports within `--report-window` ban an address.
+    /// Distinct reporters (address prefixes) whose reports within `--report-window` ban an
+    /// address prefix.
     #[arg(long, env = "DUET_BAN_AFTER_REPORTS", default_value_t = 3)]
     pub ban_after_reports: u32,
 
     /// The window in which reports about one address are counted together.
-    #[arg(long, env = "DUET_REPORT_WINDOW", default_value = "1h", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "DUET_REPORT_WINDOW", default_value = "1h", value_parser = period)]
     pub report_window: Duration,
 
     /// How long a ban lasts.
-    #[arg(long, env = "DUET_BAN_DURATION", default_value = "24h", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "DUET_BAN_DURATION", default_value = "24h", value_parser = period)]
     pub ban_duration: Duration,
 
     /// How long reports (and ended bans) are kept before they are deleted.
-    #[arg(long, env = "DUET_REPORT_RETENTION", default_value = "30days", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "DUET_REPORT_RETENTION", default_value = "30days", value_parser = period_or_zero)]
     pub report_retention: Duration,
 
     /// Redis shared by several duet nodes, e.g. `redis://10.0.0.5:6379/0`: with it, presence,
     /// matching and relaying span every node using that Redis. Without it, this server works
     /// alone, in memory.
     #[arg(long, env = "DUET_REDIS_URL", hide_env_values = true)]
-    pub redis_url: Option<String>,
+    pub redis_url: Option<Secret>,
 
     /// With Redis: a node not heard from for this long is taken for dead; its visitors leave
     /// the pool and their partners on other nodes are told. Nodes beat five times as often.
-    #[arg(long, env = "DUET_NODE_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "DUET_NODE_TIMEOUT", default_value = "5s", value_parser = timing)]
     pub node_timeout: Duration,
 
-    /// Token for the moderators' page at /admin. Without one, the page is switched off.
+    /// Token for the moderators' page at /admin, at least 16 characters. Without one, the
+    /// page is switched off.
     #[arg(long, env = "DUET_ADMIN_TOKEN", hide_env_values = true)]
-    pub admin_token: Option<String>,
+    pub admin_token: Option<Secret>,
+
+    /// Wrong admin tokens one visitor (address prefix) may try per minute; after that, every
+    /// try is refused with HTTP 429 until the minute has passed.
+    #[arg(long, env = "DUET_ADMIN_GUESSES_PER_MINUTE", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    pub admin_guesses_per_minute: u32,
+
+    /// Open signaling sockets allowed on this server in total, from everyone.
+    #[arg(long, env = "DUET_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+
+    /// Prefix length that makes one visitor of IPv4 addresses, for every per-address limit,
+    /// ban and report (32: each address on its own).
+    #[arg(long, env = "DUET_IPV4_PREFIX", default_value_t = 32, value_parser = clap::value_parser!(u8).range(8..=32))]
+    pub ipv4_prefix: u8,
+
+    /// Prefix length that makes one visitor of IPv6 addresses (64: one subscriber's network,
+    /// whose addresses its owner picks at will).
+    #[arg(long, env = "DUET_IPV6_PREFIX", default_value_t = 64, value_parser = clap::value_parser!(u8).range(16..=128))]
+    pub ipv6_prefix: u8,
+
+    /// TURN credentials one visitor (address prefix) may get per hour. Only a visitor with a
+    /// signaling socket open gets any.
+    #[arg(long, env = "DUET_TURN_CREDENTIALS_PER_HOUR", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..))]
+    pub turn_credentials_per_hour: u32,
+
+    /// The site is served over HTTPS (a TLS proxy in front): every response then carries
+    /// `Strict-Transport-Security`, so browsers never use plain HTTP for it again.
+    #[arg(long, env = "DUET_BEHIND_TLS")]
+    pub behind_tls: bool,
+}
+
+/// The shortest admin token accepted: 16 random characters are beyond guessing at
+/// `--admin-guesses-per-minute`.
+pub const MIN_ADMIN_TOKEN_CHARS: usize = 16;
+
+/// Settings that are each valid but not acceptable (checked at start-up).
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "the admin token (--admin-token / DUET_ADMIN_TOKEN) has {0} characters; it needs at \
+         least {MIN_ADMIN_TOKEN_CHARS} (for example `openssl rand -hex 16`), or leave it unset \
+         to switch /admin off"
+    )]
+    ShortAdminToken(usize),
+}
+
+/// The longest a timing flag may be: nothing in duet waits a day, and timers refuse deadlines
+/// a couple of years away (`DelayQueue` panics), so the bound keeps far from that.
+const MAX_TIMING: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// The longest a moderation period (ban, report window, retention) may be: ten years, which
+/// keeps every date duet computes or shows far inside what it can write.
+/// Years as humantime counts them (365.25 days), so `10years` is exactly the bound.
+const MAX_PERIOD: Duration = Duration::from_secs(10 * 31_557_600);
+
+/// A duration over zero and at most a day (heartbeats, timeouts, intervals).
+fn timing(text: &str) -> Result<Duration, String> {
+    duration_within(text, MAX_TIMING, false)
+}
+
+/// A duration of at most a day, zero allowed (a wait that may be skipped).
+fn timing_or_zero(text: &str) -> Result<Duration, String> {
+    duration_within(text, MAX_TIMING, true)
+}
+
+/// A duration over zero and at most ten years (ban duration, report window).
+fn period(text: &str) -> Result<Duration, String> {
+    duration_within(text, MAX_PERIOD, false)
+}
+
+/// A duration of at most ten years, zero allowed (retention: keep nothing).
+fn period_or_zero(text: &str) -> Result<Duration, String> {
+    duration_within(text, MAX_PERIOD, true)
+}
+
+fn duration_within(text: &str, max: Duration, zero_allowed: bool) -> Result<Duration, String> {
+    let duration = humantime::parse_duration(text.trim()).map_err(|e| {
+        format!("{e} (write a duration with units, like 500ms, 15s, 2m, 24h or 30days)")
+    })?;
+    if duration.is_zero() && !zero_allowed {
+        return Err("must be longer than zero".into());
+    }
+    if duration > max {
+        return Err(format!(
+            "must be at most {}",
+            humantime::format_duration(max)
+        ));
+    }
+    Ok(duration)
 }
 
 /// URLs as given, trimmed, without empties.
@@ -184,6 +283,44 @@ fn parse_network(text: &str) -> Result<IpNet, String> {
 }
 
 impl Config {
+    /// Refuses settings that parse but must not be used. Called at start-up.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(token) = &self.admin_token {
+            let chars = token.expose().chars().count();
+            // An empty token (an empty environment variable) means "off", as no token does.
+            if chars > 0 && chars < MIN_ADMIN_TOKEN_CHARS {
+                return Err(ConfigError::ShortAdminToken(chars));
+            }
+        }
+        Ok(())
+    }
+
+    /// The admin token, unless the moderators' page is off.
+    pub fn admin_token(&self) -> Option<&str> {
+        self.admin_token
+            .as_ref()
+            .map(Secret::expose)
+            .filter(|token| !token.is_empty())
+    }
+
+    /// What counts as one visitor.
+    pub fn prefixes(&self) -> AddressPrefixes {
+        AddressPrefixes {
+            ipv4: self.ipv4_prefix,
+            ipv6: self.ipv6_prefix,
+        }
+    }
+
+    /// The connection limiter's settings.
+    pub fn connection_limits(&self) -> ConnectionLimits {
+        ConnectionLimits {
+            max_total: self.max_connections,
+            max_per_visitor: self.max_connections_per_ip,
+            per_minute: self.connections_per_minute,
+            prefixes: self.prefixes(),
+        }
+    }
+
     /// The moderation store's settings.
     pub fn moderation(&self) -> store::Settings {
         store::Settings {
@@ -192,6 +329,7 @@ impl Config {
             report_window: self.report_window,
             ban_duration: self.ban_duration,
             retention: self.report_retention,
+            prefixes: self.prefixes(),
         }
     }
 
@@ -204,7 +342,7 @@ impl Config {
             servers.push(IceServer {
                 urls: fixed,
                 username: self.ice_username.clone(),
-                credential: self.ice_credential.clone(),
+                credential: self.ice_credential.as_ref().map(|c| c.expose().to_owned()),
             });
         }
         if let Some(turn) = self.turn() {
@@ -235,4 +373,105 @@ pub fn admin_token_matches(expected: &str, given: &str) -> bool {
         Sha256::digest(given.as_bytes()),
     );
     a.ct_eq(&b).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(flags: &[&str]) -> Result<Config, clap::Error> {
+        Config::try_parse_from(std::iter::once("duet").chain(flags.iter().copied()))
+    }
+
+    #[test]
+    fn debug_output_shows_no_secret() {
+        let config = parse(&[
+            "--admin-token",
+            "admin-token-0123456789",
+            "--turn-secret",
+            "turn-secret-0123456789",
+            "--ice-credential",
+            "ice-credential-0123456789",
+            "--redis-url",
+            "redis://duet:redis-password-0123@10.0.0.5:6379/0",
+            "--turn-urls",
+            "turn:turn.example:3478",
+        ])
+        .unwrap();
+        let printed = format!("{config:?} {:?}", config.turn());
+        for secret in [
+            "admin-token-0123456789",
+            "turn-secret-0123456789",
+            "ice-credential-0123456789",
+            "redis-password-0123",
+        ] {
+            assert!(!printed.contains(secret), "{secret} in {printed}");
+        }
+        assert!(printed.contains("admin_token: Some(***)"), "{printed}");
+    }
+
+    #[test]
+    fn durations_are_bounded_and_positive_where_zero_makes_no_sense() {
+        for (flag, value) in [
+            ("--ban-duration", "1000000years"),
+            ("--ban-duration", "11years"),
+            ("--ban-duration", "0s"),
+            ("--report-window", "0s"),
+            ("--heartbeat-interval", "0s"),
+            ("--heartbeat-interval", "2days"),
+            ("--connect-timeout", "3years"),
+            ("--node-timeout", "0s"),
+            ("--presence-interval", "0ms"),
+            ("--turn-ttl", "0s"),
+            ("--report-retention", "20years"),
+            ("--ban-duration", "soon"),
+        ] {
+            let error = parse(&[flag, value])
+                .err()
+                .unwrap_or_else(|| panic!("{flag} {value}"));
+            assert_eq!(
+                error.kind(),
+                clap::error::ErrorKind::ValueValidation,
+                "{flag} {value}"
+            );
+        }
+        let config = parse(&[
+            "--ban-duration",
+            "10years",
+            "--interest-wait",
+            "0s",
+            "--report-retention",
+            "0s",
+            "--shutdown-grace",
+            "0s",
+        ])
+        .unwrap();
+        assert_eq!(config.ban_duration, MAX_PERIOD);
+        assert!(config.validate().is_ok());
+    }
+
+    #[test]
+    fn a_short_admin_token_is_refused_and_not_repeated() {
+        let config = parse(&["--admin-token", "s3cret"]).unwrap();
+        let error = config.validate().unwrap_err().to_string();
+        assert!(error.contains("at least 16"), "{error}");
+        assert!(!error.contains("s3cret"), "{error}");
+        assert!(parse(&["--admin-token", "0123456789abcdef"])
+            .unwrap()
+            .validate()
+            .is_ok());
+        // Empty is "off", like no token at all.
+        let off = parse(&["--admin-token", ""]).unwrap();
+        assert!(off.validate().is_ok());
+        assert_eq!(off.admin_token(), None);
+    }
+
+    #[test]
+    fn prefix_lengths_are_range_checked() {
+        assert!(parse(&["--ipv6-prefix", "129"]).is_err());
+        assert!(parse(&["--ipv6-prefix", "0"]).is_err());
+        assert!(parse(&["--ipv4-prefix", "33"]).is_err());
+        let config = parse(&["--ipv6-prefix", "56", "--ipv4-prefix", "24"]).unwrap();
+        assert_eq!(config.prefixes(), AddressPrefixes { ipv4: 24, ipv6: 56 });
+    }
 }

@@ -2,7 +2,8 @@
 //!
 //! Pages get a CSP that allows only this site's own scripts plus the inline hydration script
 //! Leptos marks with this response's nonce; everything else gets a strict default. Camera and
-//! microphone are allowed for this site itself and nobody else.
+//! microphone are allowed for this site itself and nobody else. Behind TLS (`--behind-tls`),
+//! every response also carries `Strict-Transport-Security`.
 
 use axum::http::{header, HeaderName, HeaderValue};
 use axum::Router;
@@ -12,10 +13,20 @@ use tower_http::set_header::SetResponseHeaderLayer;
 /// The CSP for responses that are not pages (JSON, assets, errors): load nothing, frame nowhere.
 const DEFAULT_CSP: &str = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'";
 
-/// Adds the headers to every response of `router` that does not set them itself.
-pub fn add_to<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
+/// HSTS for a site served over HTTPS: a year, the common choice, without `includeSubDomains`
+/// or `preload`, which would bind other sites of the domain and cannot be taken back quickly.
+const HSTS: &str = "max-age=31536000";
+
+/// Adds the headers to every response of `router` that does not set them itself; HSTS too
+/// when the site is `behind_tls` (over plain HTTP it would be ignored at best).
+pub fn add_to<S: Clone + Send + Sync + 'static>(router: Router<S>, behind_tls: bool) -> Router<S> {
     let set = |name: HeaderName, value: &'static str| {
         SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
+    };
+    let router = if behind_tls {
+        router.layer(set(header::STRICT_TRANSPORT_SECURITY, HSTS))
+    } else {
+        router
     };
     router
         .layer(set(header::CONTENT_SECURITY_POLICY, DEFAULT_CSP))

@@ -1,14 +1,20 @@
 //! Rate and connection limits: how much any one visitor may ask of the server.
 //!
 //! A [`TokenBucket`] caps one session's messages and Next presses; the
-//! [`ConnectionLimiter`] caps open sockets and new connections per client address. Both are
-//! plain data plus a clock reading, so they are tested without waiting.
+//! [`ConnectionLimiter`] caps open sockets in total, and open sockets and new connections per
+//! visitor; a [`VisitorQuota`] caps anything else a visitor may do so often (wrong admin
+//! tokens, TURN credentials). A visitor is an address prefix ([`AddressPrefixes::key`]), so
+//! one IPv6 network cannot pass for many visitors. All of them are plain data plus a clock
+//! reading, so they are tested without waiting.
 
+use crate::server::client_ip::AddressPrefixes;
+use ipnet::IpNet;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::sync::Notify;
 use tokio::time::Instant;
-
 /// The classic token bucket: up to `capacity` at once, refilled at `per_second`.
 #[derive(Clone, Debug)]
 pub struct TokenBucket {
@@ -46,6 +52,27 @@ impl TokenBucket {
         self.tokens >= self.capacity
     }
 
+    /// Puts back one token taken for something that turned out not to count.
+    pub fn give_back(&mut self, now: Instant) {
+        self.refill(now);
+        self.tokens = (self.tokens + 1.0).min(self.capacity);
+    }
+
+    /// How long until a token is there to take (zero if one is there now; a day if the
+    /// bucket never refills).
+    pub fn time_to_next(&mut self, now: Instant) -> Duration {
+        self.refill(now);
+        let missing = (1.0 - self.tokens).max(0.0);
+        if missing == 0.0 {
+            return Duration::ZERO;
+        }
+        if self.per_second <= 0.0 {
+            return Duration::from_secs(86_400);
+        }
+        Duration::try_from_secs_f64(missing / self.per_second)
+            .unwrap_or(Duration::from_secs(86_400))
+    }
+
     fn refill(&mut self, now: Instant) {
         let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
         self.tokens = (self.tokens + elapsed * self.per_second).min(self.capacity);
@@ -56,21 +83,44 @@ impl TokenBucket {
 /// Why a connection was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Refusal {
-    /// The address already has the maximum number of sockets open.
+    /// The visitor already has the maximum number of sockets open.
     TooManyOpen,
-    /// The address opened too many sockets in the last minute.
+    /// The server has `--max-connections` sockets open.
+    ServerFull,
+    /// The visitor opened too many sockets in the last minute.
     TooFast,
 }
 
-/// Per-address limits on open sockets and on new connections per minute.
-#[derive(Clone)]
-pub struct ConnectionLimiter {
-    inner: Arc<Mutex<HashMap<IpAddr, AddressUse>>>,
-    max_open: u32,
-    per_minute: u32,
+/// How many sockets the server and each visitor may have.
+#[derive(Clone, Copy, Debug)]
+pub struct ConnectionLimits {
+    /// Open sockets on this server, from everyone.
+    pub max_total: u32,
+    /// Open sockets per visitor.
+    pub max_per_visitor: u32,
+    /// New sockets per visitor per minute.
+    pub per_minute: u32,
+    /// What counts as one visitor.
+    pub prefixes: AddressPrefixes,
 }
 
-struct AddressUse {
+/// Caps on open sockets (in total and per visitor) and on new connections per visitor per
+/// minute.
+#[derive(Clone)]
+pub struct ConnectionLimiter {
+    inner: Arc<Mutex<Usage>>,
+    /// Woken whenever a socket is admitted, for [`ConnectionLimiter::wait_for_open`].
+    admitted: Arc<Notify>,
+    limits: ConnectionLimits,
+}
+
+#[derive(Default)]
+struct Usage {
+    visitors: HashMap<IpNet, VisitorUse>,
+    open: u32,
+}
+
+struct VisitorUse {
     open: u32,
     recent: TokenBucket,
 }
@@ -78,68 +128,179 @@ struct AddressUse {
 /// Held for as long as a socket is open; gives its place back when dropped.
 pub struct ConnectionPermit {
     limiter: ConnectionLimiter,
-    ip: IpAddr,
+    visitor: IpNet,
 }
 
 impl ConnectionLimiter {
-    pub fn new(max_open: u32, per_minute: u32) -> Self {
+    pub fn new(limits: ConnectionLimits) -> Self {
         ConnectionLimiter {
-            inner: Arc::new(Mutex::new(HashMap::new())),
-            max_open: max_open.max(1),
-            per_minute: per_minute.max(1),
+            inner: Arc::default(),
+            admitted: Arc::default(),
+            limits: ConnectionLimits {
+                max_total: limits.max_total.max(1),
+                max_per_visitor: limits.max_per_visitor.max(1),
+                per_minute: limits.per_minute.max(1),
+                prefixes: limits.prefixes,
+            },
         }
     }
 
-    /// Admits one more socket from `ip`, or says why not.
+    /// Admits one more socket from `ip`, or says why not. A refusal for a full server does not
+    /// use up the visitor's connections for the minute: it was not their doing.
     pub fn admit(&self, ip: IpAddr, now: Instant) -> Result<ConnectionPermit, Refusal> {
-        let per_minute = self.per_minute;
-        let mut map = self.lock();
-        let entry = map.entry(ip).or_insert_with(|| AddressUse {
+        let ConnectionLimits {
+            max_total,
+            max_per_visitor,
+            per_minute,
+            prefixes,
+        } = self.limits;
+        let visitor = prefixes.key(ip);
+        let mut usage = self.lock();
+        let total = usage.open;
+        let entry = usage.visitors.entry(visitor).or_insert_with(|| VisitorUse {
             open: 0,
             recent: TokenBucket::new(per_minute, f64::from(per_minute) / 60.0, now),
         });
-        if entry.open >= self.max_open {
+        if entry.open >= max_per_visitor {
             return Err(Refusal::TooManyOpen);
+        }
+        if total >= max_total {
+            return Err(Refusal::ServerFull);
         }
         if !entry.recent.try_take(now) {
             return Err(Refusal::TooFast);
         }
         entry.open += 1;
+        usage.open += 1;
+        drop(usage);
+        self.admitted.notify_waiters();
         Ok(ConnectionPermit {
             limiter: self.clone(),
-            ip,
+            visitor,
         })
     }
 
-    /// Forgets addresses with nothing open and a full bucket, so the map does not grow with
+    /// Whether `ip`'s visitor has at least one socket open now.
+    pub fn has_open(&self, ip: IpAddr) -> bool {
+        let visitor = self.limits.prefixes.key(ip);
+        self.lock()
+            .visitors
+            .get(&visitor)
+            .is_some_and(|entry| entry.open > 0)
+    }
+
+    /// Waits at most `patience` until `ip`'s visitor has a socket open; whether it has. A page
+    /// opens its socket and asks for ICE servers at the same moment, so either may reach the
+    /// server first.
+    pub async fn wait_for_open(&self, ip: IpAddr, patience: Duration) -> bool {
+        let opened = async {
+            loop {
+                // Registered before the check, so an admission between the two is not missed.
+                let admitted = self.admitted.notified();
+                tokio::pin!(admitted);
+                admitted.as_mut().enable();
+                if self.has_open(ip) {
+                    return;
+                }
+                admitted.await;
+            }
+        };
+        tokio::time::timeout(patience, opened).await.is_ok()
+    }
+
+    /// Forgets visitors with nothing open and a full bucket, so the map does not grow with
     /// every address ever seen. Called periodically.
     pub fn sweep(&self, now: Instant) {
         self.lock()
+            .visitors
             .retain(|_, entry| entry.open > 0 || !entry.recent.is_full(now));
     }
 
-    /// Addresses currently remembered (for tests).
+    /// Visitors currently remembered (for tests).
     pub fn tracked(&self) -> usize {
-        self.lock().len()
+        self.lock().visitors.len()
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<IpAddr, AddressUse>> {
+    fn lock(&self) -> MutexGuard<'_, Usage> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
 impl Drop for ConnectionPermit {
     fn drop(&mut self) {
-        if let Some(entry) = self.limiter.lock().get_mut(&self.ip) {
+        let mut usage = self.limiter.lock();
+        usage.open = usage.open.saturating_sub(1);
+        if let Some(entry) = usage.visitors.get_mut(&self.visitor) {
             entry.open = entry.open.saturating_sub(1);
         }
+    }
+}
+
+/// So many of something per visitor per period (a token bucket per address prefix): wrong
+/// admin tokens per minute, TURN credentials per hour.
+#[derive(Clone)]
+pub struct VisitorQuota {
+    buckets: Arc<Mutex<HashMap<IpNet, TokenBucket>>>,
+    prefixes: AddressPrefixes,
+    allowance: u32,
+    per_second: f64,
+}
+
+impl VisitorQuota {
+    /// `allowance` per `period` for each visitor, all of it usable at once.
+    pub fn new(allowance: u32, period: Duration, prefixes: AddressPrefixes) -> Self {
+        let allowance = allowance.max(1);
+        VisitorQuota {
+            buckets: Arc::default(),
+            prefixes,
+            allowance,
+            per_second: f64::from(allowance) / period.as_secs_f64().max(1.0),
+        }
+    }
+
+    /// Uses one of `ip`'s visitor's allowance, or says how long until one is free again.
+    pub fn try_take(&self, ip: IpAddr, now: Instant) -> Result<(), Duration> {
+        let mut buckets = self.lock();
+        let bucket = buckets
+            .entry(self.prefixes.key(ip))
+            .or_insert_with(|| TokenBucket::new(self.allowance, self.per_second, now));
+        if bucket.try_take(now) {
+            Ok(())
+        } else {
+            Err(bucket.time_to_next(now))
+        }
+    }
+
+    /// Gives back one taken with [`VisitorQuota::try_take`] for an attempt that does not count
+    /// (a right admin token).
+    pub fn give_back(&self, ip: IpAddr, now: Instant) {
+        if let Some(bucket) = self.lock().get_mut(&self.prefixes.key(ip)) {
+            bucket.give_back(now);
+        }
+    }
+
+    /// Forgets visitors whose allowance is whole again. Called periodically.
+    pub fn sweep(&self, now: Instant) {
+        self.lock().retain(|_, bucket| !bucket.is_full(now));
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<IpNet, TokenBucket>> {
+        self.buckets.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+
+    fn limiter(max_total: u32, max_per_visitor: u32, per_minute: u32) -> ConnectionLimiter {
+        ConnectionLimiter::new(ConnectionLimits {
+            max_total,
+            max_per_visitor,
+            per_minute,
+            prefixes: AddressPrefixes::default(),
+        })
+    }
 
     #[test]
     fn a_bucket_allows_its_burst_then_refills_over_time() {
@@ -155,7 +316,7 @@ mod tests {
     #[test]
     fn open_sockets_per_address_are_capped_and_given_back() {
         let t0 = Instant::now();
-        let limiter = ConnectionLimiter::new(2, 100);
+        let limiter = limiter(100, 2, 100);
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
         let first = limiter.admit(ip, t0).unwrap();
         let _second = limiter.admit(ip, t0).unwrap();
@@ -169,7 +330,7 @@ mod tests {
     #[test]
     fn new_connections_per_minute_are_capped() {
         let t0 = Instant::now();
-        let limiter = ConnectionLimiter::new(100, 3);
+        let limiter = limiter(100, 100, 3);
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
         for _ in 0..3 {
             drop(limiter.admit(ip, t0).unwrap());
@@ -181,11 +342,71 @@ mod tests {
     #[test]
     fn sweeping_forgets_idle_addresses_only() {
         let t0 = Instant::now();
-        let limiter = ConnectionLimiter::new(5, 60);
+        let limiter = limiter(100, 5, 60);
         let kept = limiter.admit("192.0.2.1".parse().unwrap(), t0).unwrap();
         drop(limiter.admit("192.0.2.2".parse().unwrap(), t0).unwrap());
         limiter.sweep(t0 + Duration::from_secs(120));
         assert_eq!(limiter.tracked(), 1);
         drop(kept);
+    }
+
+    #[test]
+    fn one_ipv6_64_is_one_visitor() {
+        let t0 = Instant::now();
+        let limiter = limiter(100, 2, 100);
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let _a = limiter.admit(ip("2001:db8:0:1::1"), t0).unwrap();
+        let _b = limiter.admit(ip("2001:db8:0:1::2"), t0).unwrap();
+        assert_eq!(
+            limiter.admit(ip("2001:db8:0:1:ffff::3"), t0).err(),
+            Some(Refusal::TooManyOpen)
+        );
+        assert!(limiter.has_open(ip("2001:db8:0:1::99")));
+        assert!(!limiter.has_open(ip("2001:db8:0:2::1")));
+        assert!(limiter.admit(ip("2001:db8:0:2::1"), t0).is_ok());
+    }
+
+    #[test]
+    fn the_server_wide_cap_refuses_everyone_without_using_their_minute() {
+        let t0 = Instant::now();
+        let limiter = limiter(2, 5, 1);
+        let a = limiter.admit("192.0.2.1".parse().unwrap(), t0).unwrap();
+        let _b = limiter.admit("192.0.2.2".parse().unwrap(), t0).unwrap();
+        let late: IpAddr = "192.0.2.3".parse().unwrap();
+        assert_eq!(limiter.admit(late, t0).err(), Some(Refusal::ServerFull));
+        drop(a);
+        // Its one connection of the minute is still there.
+        assert!(limiter.admit(late, t0).is_ok());
+    }
+
+    #[test]
+    fn a_quota_refuses_with_the_time_to_wait_and_takes_back_what_did_not_count() {
+        let t0 = Instant::now();
+        let quota = VisitorQuota::new(2, Duration::from_secs(60), AddressPrefixes::default());
+        let ip: IpAddr = "2001:db8::1".parse().unwrap();
+        let neighbour: IpAddr = "2001:db8::2".parse().unwrap();
+        assert!(quota.try_take(ip, t0).is_ok());
+        assert!(quota.try_take(neighbour, t0).is_ok());
+        let wait = quota.try_take(ip, t0).unwrap_err();
+        assert!((29..=30).contains(&wait.as_secs()), "{wait:?}");
+        quota.give_back(ip, t0);
+        assert!(quota.try_take(neighbour, t0).is_ok());
+        assert!(quota.try_take("2001:db8:1::1".parse().unwrap(), t0).is_ok());
+        quota.sweep(t0 + Duration::from_secs(120));
+        assert!(quota.lock().is_empty());
+    }
+
+    #[tokio::test]
+    async fn waiting_for_a_socket_ends_when_one_opens() {
+        let limiter = limiter(10, 10, 10);
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        assert!(!limiter.wait_for_open(ip, Duration::from_millis(10)).await);
+        let waiting = tokio::spawn({
+            let limiter = limiter.clone();
+            async move { limiter.wait_for_open(ip, Duration::from_secs(60)).await }
+        });
+        tokio::task::yield_now().await;
+        let _permit = limiter.admit(ip, Instant::now()).unwrap();
+        assert!(waiting.await.unwrap());
     }
 }

@@ -11,6 +11,7 @@ pub mod matching;
 pub mod metrics;
 pub mod moderation;
 pub(crate) mod presence;
+pub mod secret;
 pub mod session;
 pub(crate) mod socket;
 pub mod state;
@@ -50,7 +51,8 @@ pub fn app(state: AppState) -> Router {
             move || shell(shell_options.clone()),
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell));
-    headers::add_to(router)
+    let behind_tls = state.config.behind_tls;
+    headers::add_to(router, behind_tls)
         .layer(CompressionLayer::new())
         .layer(TraceLayer::new_for_http())
         .with_state(state)

@@ -43,7 +43,14 @@ pub async fn upgrade(
         )
             .into_response();
     }
-    let ip = client_ip(peer, &headers, &state.config.trusted_proxies);
+    let Some(ip) = client_ip(peer, &headers, &state.config.trusted_proxies) else {
+        state.metrics.rejected("forwarded_for");
+        return (
+            StatusCode::BAD_REQUEST,
+            "The proxy in front of duet sent an X-Forwarded-For header without a readable client address.",
+        )
+            .into_response();
+    };
     let admission = admit(&state, ip);
     // The documented limit is checked on whole messages in the session loop, so an oversized
     // message is read to its end and the 1009 close reaches the client cleanly. tungstenite
@@ -82,6 +89,13 @@ fn admit(state: &AppState, ip: IpAddr) -> Result<ConnectionPermit, ServerMsg> {
                 ServerMsg::error(
                     ErrorCode::TooManyConnections,
                     "Too many duet tabs are open from your address. Close one and try again.",
+                )
+            }
+            Refusal::ServerFull => {
+                state.metrics.rejected("server_full");
+                ServerMsg::error(
+                    ErrorCode::ServerFull,
+                    "duet is full right now. Try again in a few minutes.",
                 )
             }
             Refusal::TooFast => {

@@ -1,8 +1,8 @@
 //! [`AppState`]: what every handler and server function shares, and how it is built at
 //! start-up.
 
-use crate::server::config::Config;
-use crate::server::limits::ConnectionLimiter;
+use crate::server::config::{Config, ConfigError};
+use crate::server::limits::{ConnectionLimiter, VisitorQuota};
 use crate::server::matching::redis::{self, ConnectError};
 use crate::server::metrics::Metrics;
 use crate::server::moderation::store::{ModerationError, Store};
@@ -33,8 +33,12 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// Every live socket task, so shutdown can wait (a bounded time) for them to finish.
     pub sessions: TaskTracker,
-    /// Open sockets and new connections per client address.
+    /// Open sockets in total, and open sockets and new connections per visitor.
     pub limiter: ConnectionLimiter,
+    /// Wrong admin tokens per visitor per minute.
+    pub admin_guesses: VisitorQuota,
+    /// TURN credentials per visitor per hour.
+    pub turn_credentials: VisitorQuota,
     /// Reports and bans.
     pub moderation: Moderation,
     /// What `/metrics` exports.
@@ -50,6 +54,8 @@ impl FromRef<AppState> for LeptosOptions {
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: std::net::SocketAddr,
@@ -67,6 +73,7 @@ impl AppState {
     /// Builds the state for `config`: opens the moderation database, joins the other nodes
     /// when there is a Redis, and starts the background tasks (presence, housekeeping).
     pub async fn new(config: Config) -> Result<Self, StartError> {
+        config.validate()?;
         let metrics = Metrics::default();
         let shutdown = CancellationToken::new();
         let mut store = Store::open(config.moderation())?;
@@ -95,9 +102,16 @@ impl AppState {
         let state = AppState {
             leptos_options: leptos_options(&config),
             moderation,
-            limiter: ConnectionLimiter::new(
-                config.max_connections_per_ip,
-                config.connections_per_minute,
+            limiter: ConnectionLimiter::new(config.connection_limits()),
+            admin_guesses: VisitorQuota::new(
+                config.admin_guesses_per_minute,
+                Duration::from_secs(60),
+                config.prefixes(),
+            ),
+            turn_credentials: VisitorQuota::new(
+                config.turn_credentials_per_hour,
+                Duration::from_secs(60 * 60),
+                config.prefixes(),
             ),
             config: Arc::new(config),
             switchboard,
@@ -111,8 +125,8 @@ impl AppState {
     }
 }
 
-/// Forgets idle addresses in the connection limiter every minute, and deletes reports past
-/// their retention at start and every hour.
+/// Forgets idle visitors in the connection limiter and the quotas every minute, and deletes
+/// reports past their retention at start and every hour.
 async fn housekeeping(state: AppState) {
     let mut minute = tokio::time::interval(Duration::from_secs(60));
     let mut minutes = 0u64;
@@ -121,7 +135,10 @@ async fn housekeeping(state: AppState) {
             _ = minute.tick() => {}
             _ = state.shutdown.cancelled() => return,
         }
-        state.limiter.sweep(tokio::time::Instant::now());
+        let now = tokio::time::Instant::now();
+        state.limiter.sweep(now);
+        state.admin_guesses.sweep(now);
+        state.turn_credentials.sweep(now);
         if minutes.is_multiple_of(60) {
             match state.moderation.store().purge().await {
                 Ok(0) => {}

@@ -6,6 +6,7 @@
 //! server; each browser gets its own credentials, valid for `--turn-ttl`.
 
 use crate::model::IceServer;
+use crate::server::secret::Secret;
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha1::Sha1;
@@ -15,7 +16,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 #[derive(Clone, Debug)]
 pub struct TurnSettings {
     pub urls: Vec<String>,
-    pub secret: String,
+    pub secret: Secret,
     pub ttl: Duration,
 }
 
@@ -30,7 +31,7 @@ impl TurnSettings {
         let username = format!("{expiry}:{tag:016x}");
         IceServer {
             urls: self.urls.clone(),
-            credential: Some(password(&self.secret, &username)),
+            credential: Some(password(self.secret.expose(), &username)),
             username: Some(username),
         }
     }
@@ -61,7 +62,7 @@ mod tests {
     fn credentials_expire_after_the_ttl_and_differ_per_browser() {
         let settings = TurnSettings {
             urls: vec!["turn:127.0.0.1:3478".into()],
-            secret: "s3cret".into(),
+            secret: Secret::new("s3cret"),
             ttl: Duration::from_secs(600),
         };
         let now = UNIX_EPOCH + Duration::from_secs(1_000_000);
@@ -71,6 +72,6 @@ mod tests {
         assert!(user.starts_with("1000600:"), "{user}");
         assert_eq!(a.credential.unwrap(), password("s3cret", &user));
         assert_ne!(a.username, b.username);
-        assert!(!format!("{b:?}").contains("s3cret"));
+        assert!(!format!("{b:?} {settings:?}").contains("s3cret"));
     }
 }

@@ -77,10 +77,14 @@ impl Moderation {
                 if let Some(ban) = ban {
                     self.metrics.bans.inc();
                     tracing::info!("an address was banned after reports");
-                    let until = ban.until;
+                    let (subject, until) = (ban.subject.clone(), ban.until);
                     self.share(Shared::Ban(ban)).await;
-                    self.switchboard
-                        .disconnect_where(|a| a == reported, farewell(until));
+                    // Every session of the banned prefix, not only the reported address.
+                    let store = self.store.clone();
+                    self.switchboard.disconnect_where(
+                        move |ip| store.is_subject(ip, &subject),
+                        farewell(until),
+                    );
                 }
                 ServerMsg::Reported { call_id }
             }

@@ -1,8 +1,10 @@
 //! Reports and bans, stored durably in SQLite under the data directory.
 //!
 //! A visitor reports the stranger of their current call. When enough distinct reporters
-//! (`--ban-after-reports`) report the same address within `--report-window`, that address is
-//! banned for `--ban-duration`. Addresses are stored only as keyed hashes (see the migration).
+//! (`--ban-after-reports`) report the same visitor within `--report-window`, that visitor is
+//! banned for `--ban-duration`. A visitor is an address prefix (an IPv6 /64 by default, see
+//! [`AddressPrefixes`]): reporters count once per prefix, and a ban holds for the whole
+//! prefix. Addresses are stored only as keyed hashes of their prefix (see the migration).
 //! Active bans are mirrored in memory, so the check on every new connection is a map lookup.
 //!
 //! With several nodes (Redis), the nodes agree on one hashing key, so a hash means the same
@@ -12,6 +14,7 @@
 
 use crate::model::{BanEntry, ModerationOverview, ReportEntry};
 use crate::protocol::ReportReason;
+use crate::server::client_ip::AddressPrefixes;
 use hmac::{Hmac, Mac};
 use rusqlite::{params, Connection, OptionalExtension};
 use rusqlite_migration::{Migrations, M};
@@ -30,6 +33,9 @@ pub struct Settings {
     pub report_window: Duration,
     pub ban_duration: Duration,
     pub retention: Duration,
+    /// What counts as one visitor. Nodes sharing a Redis must use the same prefixes, or their
+    /// hashes of one visitor differ.
+    pub prefixes: AddressPrefixes,
 }
 
 /// What can go wrong with the moderation store.
@@ -115,11 +121,19 @@ impl Store {
         })
     }
 
-    /// The keyed hash that stands for `ip` in the database.
+    /// The keyed hash that stands for `ip`'s visitor (its address prefix) in the database.
     pub fn subject(&self, ip: IpAddr) -> String {
+        let visitor = self.settings.prefixes.key(ip);
+        // A whole address is hashed as the address alone, as before prefixes existed, so
+        // bans of IPv4 addresses made then still hold at the default /32.
+        let name = if visitor.prefix_len() == visitor.max_prefix_len() {
+            visitor.addr().to_string()
+        } else {
+            visitor.to_string()
+        };
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key[..])
             .expect("HMAC takes keys of any length");
-        mac.update(ip.to_canonical().to_string().as_bytes());
+        mac.update(name.as_bytes());
         hex::encode(&mac.finalize().into_bytes()[..16])
     }
 
@@ -174,7 +188,7 @@ impl Store {
                     return Ok(None);
                 }
                 let now = unix_now();
-                let since = now - seconds(settings.report_window);
+                let since = now.saturating_sub(seconds(settings.report_window));
                 let reporters: u32 = db.query_row(
                     "SELECT COUNT(DISTINCT reporter) FROM reports WHERE reported = ?1 AND created_at >= ?2",
                     params![report.reported, since],
@@ -186,7 +200,7 @@ impl Store {
                 let ban = Ban {
                     subject: report.reported,
                     at: now,
-                    until: now + seconds(settings.ban_duration),
+                    until: now.saturating_add(seconds(settings.ban_duration)),
                     reason: format!(
                         "{reporters} reports within {}",
                         humantime::format_duration(settings.report_window)
@@ -318,7 +332,7 @@ impl Store {
 
     /// [`Store::purge`] as if the time were `now` (unix seconds).
     pub async fn purge_at(&self, now: i64) -> Result<usize, ModerationError> {
-        let cutoff = now - seconds(self.settings.retention);
+        let cutoff = now.saturating_sub(seconds(self.settings.retention));
         self.with_db(move |db| {
             let reports = db.execute("DELETE FROM reports WHERE created_at < ?1", [cutoff])?;
             let bans = db.execute("DELETE FROM bans WHERE expires_at < ?1", [cutoff])?;
@@ -401,13 +415,18 @@ fn unix_now() -> i64 {
 }
 
 fn seconds(d: Duration) -> i64 {
-    i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 2)
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }
 
-/// A unix time as an RFC 3339 string (UTC).
+/// The last second RFC 3339 (and humantime, which panics past it) can write:
+/// 9999-12-31T23:59:59Z.
+const LAST_WRITABLE: i64 = 253_402_300_799;
+
+/// A unix time as an RFC 3339 string (UTC). Times past year 9999 (a ban from a node with other
+/// limits, or a corrupt row) are shown as the last second that can be written, never a panic.
 pub fn timestamp(unix: i64) -> String {
-    let time = UNIX_EPOCH + Duration::from_secs(u64::try_from(unix).unwrap_or(0));
-    humantime::format_rfc3339_seconds(time).to_string()
+    let seconds = u64::try_from(unix.clamp(0, LAST_WRITABLE)).unwrap_or(0);
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(seconds)).to_string()
 }
 
 /// Enough of a hash to tell entries apart on the moderators' page.
@@ -426,6 +445,7 @@ mod tests {
             report_window: Duration::from_secs(600),
             ban_duration: Duration::from_secs(3600),
             retention: Duration::from_secs(86_400),
+            prefixes: AddressPrefixes::default(),
         }
     }
 
@@ -532,5 +552,55 @@ mod tests {
             .unwrap();
         assert_eq!(store.purge_at(unix_now() - 1).await.unwrap(), 0);
         assert_eq!(store.purge_at(unix_now() + 1).await.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn one_ipv6_64_is_one_reporter_and_one_banned_visitor() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(settings(dir.path())).unwrap();
+        let bad = ip("2001:db8:66::1");
+        for reporter in ["2001:db8:1::1", "2001:db8:1::2", "2001:db8:1:0:ffff::3"] {
+            let (_, ban) = store
+                .report(ip(reporter), bad, ReportReason::Spam)
+                .await
+                .unwrap();
+            assert_eq!(ban, None, "one /64 reports as one visitor");
+        }
+        let (_, ban) = store
+            .report(ip("2001:db8:2::1"), bad, ReportReason::Spam)
+            .await
+            .unwrap();
+        let ban = ban.expect("a second /64 completes the threshold");
+        assert_eq!(store.banned_until(ip("2001:db8:66::beef")), Some(ban.until));
+        assert!(store.is_subject(ip("2001:db8:66:0:1:2:3:4"), &ban.subject));
+        assert_eq!(store.banned_until(ip("2001:db8:66:1::1")), None);
+        // IPv4 at /32: the same hash as before prefixes, and mapped addresses are the same.
+        assert_eq!(
+            store.subject(ip("::ffff:203.0.113.5")),
+            store.subject(ip("203.0.113.5"))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_ban_of_the_longest_duration_is_made_shown_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = settings(dir.path());
+        s.ban_after_reports = 1;
+        s.ban_duration = Duration::from_secs(10 * 365 * 86_400);
+        s.report_window = Duration::MAX;
+        s.retention = Duration::MAX;
+        let store = Store::open(s).unwrap();
+        let bad = ip("203.0.113.5");
+        let (_, ban) = store
+            .report(ip("198.51.100.1"), bad, ReportReason::Spam)
+            .await
+            .unwrap();
+        assert!(ban.is_some());
+        assert!(store.banned_until(bad).is_some());
+        assert_eq!(store.overview(10).await.unwrap().bans.len(), 1);
+        store.purge().await.unwrap();
+        // A ban shared by another node that ends after year 9999 is shown, not a panic.
+        assert_eq!(timestamp(i64::MAX), "9999-12-31T23:59:59Z");
+        assert_eq!(timestamp(i64::MIN), "1970-01-01T00:00:00Z");
     }
 }

@@ -20,6 +20,7 @@ pub mod script;
 
 use super::{Effect, MatchError, Op};
 use crate::protocol::ServerMsg;
+use crate::server::secret::Secret;
 use crate::server::session::{NodeId, SessionId};
 use events::NodeMessage;
 use futures_util::StreamExt;
@@ -38,8 +39,9 @@ const REDIS_PATIENCE: Duration = Duration::from_secs(2);
 /// How a node joins the others.
 #[derive(Clone, Debug)]
 pub struct Settings {
-    /// `redis://host:port/db` (or `rediss://` for TLS, `redis+unix://` for a socket).
-    pub url: String,
+    /// `redis://host:port/db` (or `rediss://` for TLS, `redis+unix://` for a socket); it may
+    /// hold a password, so it never shows in `Debug` output.
+    pub url: Secret,
     /// A node not heard from for this long is taken for dead; it beats five times as often.
     pub node_timeout: Duration,
 }
@@ -130,8 +132,8 @@ impl RedisEngine {
         hooks: Arc<dyn NodeHooks>,
     ) -> Result<RedisEngine, ConnectError> {
         let url = settings.url.clone();
-        let failed = |source| ConnectError::new(&url, source);
-        let client = redis::Client::open(settings.url.as_str()).map_err(failed)?;
+        let failed = |source| ConnectError::new(url.expose(), source);
+        let client = redis::Client::open(settings.url.expose()).map_err(failed)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(REDIS_PATIENCE))
             .set_response_timeout(Some(REDIS_PATIENCE))
@@ -218,7 +220,7 @@ impl RedisEngine {
         };
         let agreed = agree
             .await
-            .map_err(|e| ConnectError::new(&self.shared.settings.url, e))?;
+            .map_err(|e| ConnectError::new(self.shared.settings.url.expose(), e))?;
         Ok(hex::decode(agreed)
             .ok()
             .and_then(|bytes| <[u8; 32]>::try_from(bytes.as_slice()).ok())
