@@ -177,7 +177,8 @@ export async function inCall(...visitors: Visitor[]) {
 
 export type TurnServer = { url: string; process: ChildProcess };
 
-/** Starts Debian's coturn on 127.0.0.1 with a shared secret (REST-scheme credentials). */
+/** Starts Debian's coturn on 127.0.0.1 with a shared secret (REST-scheme credentials), denying
+ *  the same peers as README's configuration (docs/coturn-denied-peers.conf). */
 export async function startTurn(secret: string): Promise<TurnServer> {
   const port = await freePort();
   // A relay port range of its own, so parallel runs on one machine do not collide.
@@ -185,12 +186,19 @@ export async function startTurn(secret: string): Promise<TurnServer> {
   const child = spawn(
     "turnserver",
     [
-      "-n", "--no-cli", "--no-tls", "--no-dtls", "--simple-log", "--log-file=stdout",
+      "--no-cli", "--no-tls", "--no-dtls", "--simple-log", "--log-file=stdout",
       "--listening-ip=127.0.0.1", "--relay-ip=127.0.0.1", `--listening-port=${port}`,
       `--min-port=${minPort}`, `--max-port=${minPort + 99}`,
       "--use-auth-secret", `--static-auth-secret=${secret}`, "--realm=duet.test",
-      // The test's browsers and relay all live on loopback.
-      "--allow-loopback-peers",
+      // The deployment's denials (private, loopback, link-local, ...), read from the file
+      // README's configuration is checked against, so the relay is tested as deployed. (No
+      // -n: with it, coturn ignores every configuration file, this one too.)
+      "-c", path.join(repoRoot, "docs/coturn-denied-peers.conf"),
+      // One exception: the test's browsers and both relay addresses live on 127.0.0.1, which
+      // the file denies. coturn checks allowed-peer-ip before the denials, so this single
+      // address gets through while the rest of 127/8, ::1 and every private range stay
+      // denied; loopback peers are refused before either list unless --allow-loopback-peers.
+      "--allow-loopback-peers", "--allowed-peer-ip=127.0.0.1",
     ],
     { stdio: ["ignore", "pipe", "pipe"] },
   );
