@@ -33,14 +33,14 @@ use duet::server::matching::memory::Matchmaker;
 use duet::server::matching::redis::events::{self, NodeMessage};
 use duet::server::matching::redis::keys;
 use duet::server::matching::redis::script::{self, Command, NodeOp, Reply};
-use duet::server::matching::rules::{self, State};
+use duet::server::matching::rules::{self, SessionView, Snapshot, State};
 use duet::server::matching::{Effect, MatchError, Op};
 use duet::server::session::{NodeId, SessionId};
 use proptest::prelude::*;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use redis::{Connection, PubSub};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -228,18 +228,89 @@ impl Lua<'_> {
         script::read_reply(&text).unwrap_or_else(|e| panic!("{command:?}: reply {text}: {e}"))
     }
 
+    /// What Redis holds, in the words of the rule (`matching::rules`), with the script's call
+    /// ids in the matchmaker's names.
+    fn snapshot(&mut self, ids: &CallIds) -> Snapshot {
+        let mut pools = vec![keys::open_pool().to_string()];
+        pools.extend(
+            TAGS.iter()
+                .map(|t| keys::preference_pool(&format!("i:{t}"))),
+        );
+        pools.push(keys::preference_pool("text"));
+        // One round trip for the sessions, the pools and the calls' names.
+        let mut pipe = redis::pipe();
+        for who in 1..=PEOPLE {
+            pipe.hgetall(keys::session(session(who)));
+        }
+        for pool in &pools {
+            pipe.smembers(pool);
+        }
+        pipe.keys(keys::every_call());
+        let mut replies: Vec<redis::Value> = pipe.query(&mut self.conn).unwrap();
+        let calls: Vec<String> = redis::from_redis_value(replies.pop().unwrap()).unwrap();
+        let waiting: Vec<HashSet<String>> = replies
+            .split_off(PEOPLE)
+            .into_iter()
+            .map(|pool| redis::from_redis_value(pool).unwrap())
+            .collect();
+        let records = replies.into_iter().map(|r| {
+            let record: HashMap<String, String> = redis::from_redis_value(r).unwrap();
+            record
+        });
+        let mut snapshot = Snapshot::default();
+        for (who, r) in (1..=PEOPLE).zip(records) {
+            if r.is_empty() {
+                continue;
+            }
+            let id = session(who);
+            let state = match r["state"].as_str() {
+                "idle" => State::Idle,
+                "searching" => State::Searching,
+                _ => State::InCall {
+                    call: ids.rust(r["call"].parse().unwrap()),
+                    partner: SessionId::try_from(r["partner"].clone()).unwrap(),
+                },
+            };
+            let session = SessionView {
+                state,
+                in_pools: waiting.iter().any(|pool| pool.contains(&String::from(id))),
+                open: r["open"] == "1",
+                last_partner: r
+                    .get("last")
+                    .map(|l| SessionId::try_from(l.clone()).unwrap()),
+                interests: serde_json::from_str(&r["tags"]).unwrap(),
+                text_only: r["text"] == "1",
+            };
+            snapshot.sessions.insert(id, session);
+        }
+        let mut pipe = redis::pipe();
+        for key in &calls {
+            pipe.cmd("HMGET").arg(key).arg("a").arg("b");
+        }
+        let sides: Vec<(String, String)> = if calls.is_empty() {
+            Vec::new()
+        } else {
+            pipe.query(&mut self.conn).unwrap()
+        };
+        for (key, (a, b)) in calls.iter().zip(sides) {
+            let call: CallId = key.rsplit(':').next().unwrap().parse().unwrap();
+            let side = |s: String| SessionId::try_from(s).unwrap();
+            snapshot.calls.insert(ids.rust(call), [side(a), side(b)]);
+        }
+        snapshot
+    }
+
     /// Everything published on the nodes' channels since the last call: the effects, each
     /// checked to be on the channel of its visitor's node, at most one message per node.
     fn published(&mut self) -> Result<Vec<Effect>, TestCaseError> {
         self.markers += 1;
         let marker = format!("marker {}", self.markers);
+        let mut pipe = redis::pipe();
         for node in NODES {
-            let _: () = redis::cmd("PUBLISH")
-                .arg(keys::channel(&NodeId::from(node)))
-                .arg(&marker)
-                .query(&mut self.conn)
-                .unwrap();
+            pipe.publish(keys::channel(&NodeId::from(node)), &marker)
+                .ignore();
         }
+        let _: () = pipe.query(&mut self.conn).unwrap();
         let channels: HashMap<String, NodeId> = NODES
             .iter()
             .map(|n| (keys::channel(&NodeId::from(*n)), NodeId::from(*n)))
@@ -454,6 +525,32 @@ impl Differential<'_> {
             )));
         }
 
+        // What the two hold agrees too (so a difference shows at once, not only once some
+        // later step tells someone).
+        let lua_after = self.lua.snapshot(&self.ids);
+        if lua_after != after {
+            let mut diff = String::new();
+            let ids: BTreeSet<&SessionId> = lua_after
+                .sessions
+                .keys()
+                .chain(after.sessions.keys())
+                .collect();
+            for id in ids {
+                let (l, r) = (lua_after.sessions.get(id), after.sessions.get(id));
+                if l != r {
+                    diff += &format!("\n  v{}:\n    Lua  {l:?}\n    Rust {r:?}", visitor(*id));
+                }
+            }
+            if lua_after.calls != after.calls {
+                diff += &format!(
+                    "\n  calls:\n    Lua  {:?}\n    Rust {:?}",
+                    lua_after.calls, after.calls
+                );
+            }
+            return Err(TestCaseError::fail(format!(
+                "the back ends hold different things:{diff}"
+            )));
+        }
         rules::check(&after).map_err(TestCaseError::fail)?;
         rules::check_step(&before, &after).map_err(TestCaseError::fail)?;
         self.remember(&rust_op, &rust_effects);
