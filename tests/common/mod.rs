@@ -396,7 +396,20 @@ pub async fn pair(a: &mut Client, b: &mut Client) -> CallId {
     call_id
 }
 
-/// `reporter` reports the stranger of `call_id`, and the server confirms.
+/// `a`'s connection of `call_id` reaches `connected`; both sides hear the winner. From then
+/// on the call has shown something, so either side may report the other.
+pub async fn connect_media(a: &mut Client, b: &mut Client, call_id: CallId) {
+    a.send(&ClientMsg::Connected {
+        call_id,
+        role: protocol::Role::Peer1,
+    })
+    .await;
+    assert!(matches!(a.recv().await, ServerMsg::Winner { .. }));
+    assert!(matches!(b.recv().await, ServerMsg::Winner { .. }));
+}
+
+/// `reporter` reports the stranger of `call_id` (whose media connected), and the server
+/// confirms.
 pub async fn report(reporter: &mut Client, call_id: CallId) {
     reporter
         .send(&ClientMsg::Report {

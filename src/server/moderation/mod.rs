@@ -71,7 +71,11 @@ impl Moderation {
             Err(e) => return e.to_msg(),
         };
         match self.store.report(reporter_ip, reported, reason).await {
-            Ok((report, ban)) => {
+            Ok(None) => ServerMsg::error(
+                ErrorCode::ReportRefused,
+                "You have reported many strangers in the last hour; this report was not recorded.",
+            ),
+            Ok(Some((report, ban))) => {
                 self.metrics.reports.inc();
                 self.share(Shared::Report(report)).await;
                 if let Some(ban) = ban {
