@@ -212,7 +212,8 @@ impl Switchboard {
     /// Removes a session whose socket is gone; its partner, wherever it is, is told.
     pub async fn unregister(&self, id: SessionId) {
         self.board.lock().remove(&id);
-        // Without Redis there is nothing to tell; starting over forgets the session there.
+        // While Redis cannot be reached there is nothing to tell: starting over forgets the
+        // session there.
         if self.matching_available() {
             let _ = self.run(Op::Leave { session: id }).await;
         }
@@ -469,6 +470,21 @@ impl Board {
         let mut sessions = self.lock();
         for effect in effects {
             let to = effect.to();
+            // A match is counted, and its connect timeout armed, once per pair, whether or
+            // not the side it is told to is still here.
+            if let Effect::Matched {
+                call,
+                text_only,
+                first: true,
+                ..
+            } = &effect
+            {
+                self.metrics.matches.inc();
+                if !text_only {
+                    self.timers
+                        .arm(Timer::Expire(*call), self.settings.connect_timeout);
+                }
+            }
             let Some(entry) = sessions.get_mut(&to) else {
                 continue;
             };
@@ -492,17 +508,8 @@ impl Board {
                     partner_addr,
                     shared_interests,
                     partner_text_only,
-                    text_only,
-                    first,
                     ..
                 } => {
-                    if first {
-                        self.metrics.matches.inc();
-                        if !text_only {
-                            self.timers
-                                .arm(Timer::Expire(call), self.settings.connect_timeout);
-                        }
-                    }
                     if entry.standing == Standing::Idle {
                         continue;
                     }
