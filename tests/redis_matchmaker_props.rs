@@ -69,7 +69,7 @@ enum Step {
 }
 
 fn step() -> impl Strategy<Value = Step> {
-    let who = 0..PEOPLE;
+    let who = 1..=PEOPLE;
     prop_oneof![
         4 => (who.clone(), 0u8..8, proptest::bool::weighted(0.25))
             .prop_map(|(who, tags, text)| Step::Call { who, tags, text }),
@@ -85,9 +85,10 @@ fn step() -> impl Strategy<Value = Step> {
     ]
 }
 
-/// Visitor `who`'s id; the high bits differ so that the short form in messages tells them apart.
+/// Visitor `who`'s id (visitors are numbered from 1): its short form in messages (the high
+/// 32 bits) is `who` too.
 fn session(who: usize) -> SessionId {
-    SessionId(((who as u128 + 1) << 96) | who as u128)
+    SessionId(((who as u128) << 96) | who as u128)
 }
 
 fn node_of(who: usize) -> NodeId {
@@ -257,7 +258,7 @@ impl Site {
             .map(|n| node_sessions(&NodeId::from(*n)))
             .collect();
         let mut pipe = redis::pipe();
-        for who in 0..PEOPLE {
+        for who in 1..=PEOPLE {
             pipe.hgetall(keys::session(session(who)));
         }
         for key in pool_keys().iter().chain(&node_sets) {
@@ -276,7 +277,7 @@ impl Site {
 
         let mut snapshot = Snapshot::default();
         let mut records = HashMap::new();
-        for (who, r) in replies.into_iter().enumerate() {
+        for (who, r) in (1..=PEOPLE).zip(replies) {
             let r: HashMap<String, String> = redis::from_redis_value(r).unwrap();
             if r.is_empty() {
                 continue;
