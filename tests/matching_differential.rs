@@ -48,7 +48,8 @@ const NODES: [&str; 3] = ["node0", "node1", "node2"];
 /// Visitors are numbered from 1 to `PEOPLE`. At most eight strangers wait in a pool, so the
 /// script's sample of a pool (eight members) always sees all of it, as the matchmaker does.
 const PEOPLE: usize = 7;
-const TAGS: [&str; 3] = ["chess", "jazz", "go"];
+/// Interests as the script must carry them through JSON and key names unchanged.
+const TAGS: [&str; 3] = ["chess", "jazz/blues", "café \"go\" 囲碁"];
 const TTL_MS: u64 = 600_000;
 /// A call id no call ever had, in both back ends.
 const NO_CALL: CallId = CallId(0xdead);
