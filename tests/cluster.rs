@@ -316,7 +316,7 @@ async fn reports_made_on_two_nodes_ban_on_every_node_until_lifted() {
             .connect_with(&[("x-forwarded-for", reporter_addr)])
             .await;
         let call_id = pair(&mut bad, &mut reporter).await;
-        connect_media(&mut reporter, &mut bad, call_id).await;
+        connect_media(&mut bad, &mut reporter, call_id).await;
         report(&mut reporter, call_id).await;
         if n == 0 {
             // Below the threshold; the report made on node one reaches node two's store.

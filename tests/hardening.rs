@@ -248,7 +248,7 @@ async fn reports_from_distinct_visitors_ban_an_address_across_restarts_until_lif
             .connect_with(&[("x-forwarded-for", reporter_addr)])
             .await;
         let call_id = pair(&mut bad, &mut reporter).await;
-        connect_media(&mut reporter, &mut bad, call_id).await;
+        connect_media(&mut bad, &mut reporter, call_id).await;
         report(&mut reporter, call_id).await;
         if n == 0 {
             // Below the threshold: the call simply ends.
@@ -583,7 +583,19 @@ async fn a_report_counts_only_once_the_call_showed_something_and_once_per_call()
     // Matched, nothing shown yet: refused.
     a.send(&report_msg(call_id)).await;
     assert_eq!(error_code(&a.recv().await), Some(ErrorCode::ReportRefused));
+    // a claiming its own connection is up shows a nothing of b: still refused.
     connect_media(&mut a, &mut b, call_id).await;
+    a.send(&report_msg(call_id)).await;
+    assert_eq!(error_code(&a.recv().await), Some(ErrorCode::ReportRefused));
+    // b's browser reports its connection up: b's video can reach a now.
+    b.send(&ClientMsg::Connected {
+        call_id,
+        role: protocol::Role::Peer2,
+    })
+    .await;
+    // (No reply to a second report; a refused frame shows b's socket got that far.)
+    b.send_text("sync").await;
+    assert_eq!(error_code(&b.recv().await), Some(ErrorCode::BadMessage));
     report(&mut a, call_id).await;
     // The same call again: refused.
     a.send(&report_msg(call_id)).await;
@@ -616,7 +628,7 @@ async fn a_report_counts_only_once_the_call_showed_something_and_once_per_call()
     // Two reports an hour from one visitor: the third is refused, and not stored.
     let mut c = server.connect().await;
     let call_id = pair(&mut a, &mut c).await;
-    connect_media(&mut a, &mut c, call_id).await;
+    connect_media(&mut c, &mut a, call_id).await;
     a.send(&report_msg(call_id)).await;
     assert_eq!(error_code(&a.recv().await), Some(ErrorCode::ReportRefused));
     let overview = server.state.moderation.overview(10).await.unwrap();

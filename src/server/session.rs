@@ -95,9 +95,9 @@ pub enum Standing {
     InCall {
         call: CallId,
         partner: Partner,
-        /// The call could show this side something: its media connected (a `winner`), or
-        /// the partner wrote to it. Only then may the partner be reported, so a report cannot
-        /// be aimed at a stranger who showed nothing.
+        /// The call could show this side something: the partner's own browser reported its
+        /// connection up (its media can flow), or the partner wrote to it. Only then may the
+        /// partner be reported, so a report cannot be aimed at a stranger who showed nothing.
         shown: bool,
         /// This side already reported the partner: one report per reporter per call.
         reported: bool,

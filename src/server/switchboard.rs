@@ -19,6 +19,7 @@
 use crate::protocol::MAX_CHAT_CHARS;
 use crate::protocol::{self, check_interests, CallId, ClientMsg, ErrorCode, ServerMsg};
 use crate::server::matching::memory::Matchmaker;
+use crate::server::matching::redis::events::NodeMessage;
 use crate::server::matching::redis::{self, Arrival, ConnectError, NodeHooks, RedisEngine};
 use crate::server::matching::{Effect, MatchError, Op};
 use crate::server::metrics::{Metrics, Stats};
@@ -264,8 +265,13 @@ impl Switchboard {
                 self.run(Op::End { session: id }).await
             }
             ClientMsg::Connected { call_id, role } => {
-                self.board.partner_of(id, call_id)?;
+                let partner = self.board.partner_of(id, call_id)?;
                 self.require_available()?;
+                // This side's own connection is up: the call shows its partner something, so
+                // the partner may report it from now on. Told before the engine runs, so the
+                // partner is marked before its `winner` can arrive. (A side cannot mark itself:
+                // a faked report of its own connection lets it report nobody.)
+                self.shown(&partner, call_id).await?;
                 self.run(Op::Connected {
                     session: id,
                     call: call_id,
@@ -436,9 +442,37 @@ impl Switchboard {
             self.board.deliver_in_call(partner.id, &msg);
             return Ok(());
         }
+        self.forward(
+            &partner,
+            NodeMessage::Relay {
+                to: partner.id,
+                msg,
+            },
+        )
+        .await
+    }
+
+    /// Marks `partner`'s call `call` as showing it something, wherever it is.
+    async fn shown(&self, partner: &Partner, call: CallId) -> Result<(), SessionError> {
+        if partner.node == self.board.node {
+            self.board.mark_shown(partner.id, call);
+            return Ok(());
+        }
+        self.forward(
+            partner,
+            NodeMessage::Shown {
+                to: partner.id,
+                call,
+            },
+        )
+        .await
+    }
+
+    /// Sends `message` to `partner`'s node.
+    async fn forward(&self, partner: &Partner, message: NodeMessage) -> Result<(), SessionError> {
         match &*self.engine {
             Engine::Redis(redis) => redis
-                .forward(&partner.node, partner.id, msg)
+                .forward(&partner.node, &message)
                 .await
                 .map_err(|_| SessionError::MatchingUnavailable),
             // Alone, every partner is on this node.
@@ -548,8 +582,6 @@ impl Board {
                 }
                 Effect::Winner { call, role, .. } => {
                     if entry.in_call(call) {
-                        // The media connected: the call shows something now.
-                        entry.mark_shown();
                         let winner = ServerMsg::Winner {
                             call_id: call,
                             role,
@@ -576,6 +608,15 @@ impl Board {
                     entry.mark_shown();
                 }
                 entry.queue(frame, to, self);
+            }
+        }
+    }
+
+    /// `to`'s partner in `call` showed it something (see [`Standing::InCall`]).
+    fn mark_shown(&self, to: SessionId, call: CallId) {
+        if let Some(entry) = self.lock().get_mut(&to) {
+            if entry.in_call(call) {
+                entry.mark_shown();
             }
         }
     }
@@ -676,6 +717,7 @@ impl NodeHooks for Board {
         match arrival {
             Arrival::Effects(effects) => self.apply(effects),
             Arrival::Relay { to, msg } => self.deliver_in_call(to, &msg),
+            Arrival::Shown { to, call } => self.mark_shown(to, call),
             Arrival::Broadcast(payload) => {
                 if let Err(e) = self.broadcasts.try_send(payload) {
                     tracing::warn!("what another node told every node was dropped: {e}");

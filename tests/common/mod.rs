@@ -396,16 +396,18 @@ pub async fn pair(a: &mut Client, b: &mut Client) -> CallId {
     call_id
 }
 
-/// `a`'s connection of `call_id` reaches `connected`; both sides hear the winner. From then
-/// on the call has shown something, so either side may report the other.
-pub async fn connect_media(a: &mut Client, b: &mut Client, call_id: CallId) {
-    a.send(&ClientMsg::Connected {
-        call_id,
-        role: protocol::Role::Peer1,
-    })
-    .await;
-    assert!(matches!(a.recv().await, ServerMsg::Winner { .. }));
-    assert!(matches!(b.recv().await, ServerMsg::Winner { .. }));
+/// `shown`'s browser reports its connection of `call_id` up, as an honest browser does; both
+/// sides hear the winner. From then on the call has shown `viewer` something: `viewer` may
+/// report `shown`.
+pub async fn connect_media(shown: &mut Client, viewer: &mut Client, call_id: CallId) {
+    shown
+        .send(&ClientMsg::Connected {
+            call_id,
+            role: protocol::Role::Peer1,
+        })
+        .await;
+    assert!(matches!(shown.recv().await, ServerMsg::Winner { .. }));
+    assert!(matches!(viewer.recv().await, ServerMsg::Winner { .. }));
 }
 
 /// `reporter` reports the stranger of `call_id` (whose media connected), and the server
