@@ -3,7 +3,6 @@
 
 pub mod api;
 pub mod app;
-#[cfg(feature = "hydrate")]
 pub mod client;
 pub mod model;
 pub mod protocol;

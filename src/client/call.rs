@@ -12,8 +12,8 @@ use super::rtc::{self, PeerLink};
 use super::signaling::{SignalEvent, Signaling};
 use super::stats;
 use crate::api::ice_servers;
-use crate::model::IceServer;
 use crate::app::{Action, CallState, ChatLine, LobbyView};
+use crate::model::IceServer;
 use crate::protocol::{
     normalize_interests, CallId, ClientMsg, EndReason, ErrorCode, IceCandidate, ReportReason, Role,
     ServerMsg,

@@ -1,19 +1,37 @@
-//! The browser build's behaviour: the signaling socket, the camera, and the call itself.
-//! The `app` components stay presentational; [`start`] wires them to all of this.
+//! The browser's side of duet: the call logic and what carries it out.
+//!
+//! [`machine`] holds every rule of a call as a pure state machine and [`negotiation`] the
+//! seed's peer1/peer2 race; both compile in every build, so their unit tests run natively
+//! with the server's (`cargo test --features ssr`). The rest is the browser build's: the
+//! signaling socket, the camera, and (for now) the call controller. The `app` components stay
+//! presentational; `start` wires them to all of this.
 
+pub mod machine;
+pub mod negotiation;
+
+#[cfg(feature = "hydrate")]
 mod call;
+#[cfg(feature = "hydrate")]
 mod media;
+#[cfg(feature = "hydrate")]
 mod prefs;
+#[cfg(feature = "hydrate")]
 mod rtc;
+#[cfg(feature = "hydrate")]
 mod signaling;
+#[cfg(feature = "hydrate")]
 mod stats;
 
+#[cfg(feature = "hydrate")]
 use crate::app::{Action, CallState, LobbyView};
+#[cfg(feature = "hydrate")]
 use call::CallController;
+#[cfg(feature = "hydrate")]
 use leptos::prelude::*;
 
 /// Starts the lobby's behaviour once the page hydrates: opens the signaling socket, fetches the
 /// ICE servers, and returns what the buttons call.
+#[cfg(feature = "hydrate")]
 pub fn start(view: LobbyView) -> Callback<Action> {
     let controller = CallController::new(view);
     controller.connect();
