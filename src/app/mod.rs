@@ -1,16 +1,19 @@
 //! The user interface, rendered on the server and hydrated in the browser.
+//!
+//! Every component reads the groups of [`state`] it shows; none imports another's page, and
+//! nothing here imports the browser build (`crate::client`): that plugs in through
+//! [`state::Driver`].
 
 mod admin;
 mod chat;
 mod controls;
 mod lobby;
 mod preferences;
+pub mod state;
 mod video;
 
 pub use admin::AdminPage;
-pub use controls::{Action, CallControls};
-pub use lobby::{CallState, ChatLine, Lobby, LobbyView, IDLE_STATUS};
-pub use video::{LocalVideo, RemoteVideo};
+pub use lobby::Lobby;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};

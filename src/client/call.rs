@@ -12,7 +12,7 @@ use super::rtc::{self, PeerLink};
 use super::signaling::{SignalEvent, Signaling};
 use super::stats;
 use crate::api::ice_servers;
-use crate::app::{Action, CallState, ChatLine, LobbyView};
+use crate::app::state::{Action, CallState, ChatLine, PageState, IDLE_STATUS};
 use crate::model::IceServer;
 use crate::protocol::{
     normalize_interests, CallId, ClientMsg, EndReason, ErrorCode, IceCandidate, ReportReason, Role,
@@ -69,7 +69,7 @@ impl PendingIce {
 /// The call's state, all in signals; cheap to copy into every callback.
 #[derive(Clone, Copy)]
 pub struct CallController {
-    view: LobbyView,
+    state: PageState,
     signaling: StoredValue<Option<Signaling>, LocalStorage>,
     /// The seed's `calling_clicked`: Call is pressed (searching or in a call).
     calling_clicked: RwSignal<bool>,
@@ -98,9 +98,9 @@ pub struct CallController {
 }
 
 impl CallController {
-    pub fn new(view: LobbyView) -> Self {
+    pub fn new(state: PageState) -> Self {
         let controller = CallController {
-            view,
+            state,
             signaling: StoredValue::new_local(None),
             calling_clicked: RwSignal::new(false),
             call_id: RwSignal::new(None),
@@ -118,13 +118,13 @@ impl CallController {
         };
         Effect::new(move |_| {
             let stream = controller.local_stream.get();
-            if let Some(video) = view.local_video.get() {
+            if let Some(video) = state.media.local_video.get() {
                 video.set_src_object(stream.as_ref());
             }
         });
         Effect::new(move |_| {
             let stream = controller.remote_stream.get();
-            if let Some(video) = view.remote_video.get() {
+            if let Some(video) = state.call.remote_video.get() {
                 video.set_src_object(stream.as_ref());
                 if stream.is_some() {
                     play(&video);
@@ -175,8 +175,9 @@ impl CallController {
     fn add_line(self, from_me: bool, text: String) {
         let id = self.next_line.get_value();
         self.next_line.set_value(id.wrapping_add(1));
-        self.view
+        self.state
             .chat
+            .lines
             .update(|lines| lines.push(ChatLine { id, from_me, text }));
     }
 
@@ -228,9 +229,9 @@ impl CallController {
     /// disabled, so nothing is renegotiated. The stranger is told.
     fn toggle_media(self, mic: bool) {
         let switch = if mic {
-            self.view.mic_on
+            self.state.media.mic_on
         } else {
-            self.view.camera_on
+            self.state.media.camera_on
         };
         switch.update(|on| *on = !*on);
         let on = switch.get_untracked();
@@ -255,8 +256,8 @@ impl CallController {
         if let Some(call_id) = self.call_id.get_untracked() {
             self.send(&ClientMsg::Media {
                 call_id,
-                mic: self.view.mic_on.get_untracked(),
-                camera: self.view.camera_on.get_untracked(),
+                mic: self.state.media.mic_on.get_untracked(),
+                camera: self.state.media.camera_on.get_untracked(),
             });
         }
     }
@@ -268,38 +269,38 @@ impl CallController {
         };
         self.send(&ClientMsg::Report { call_id, reason });
         self.hang_up();
-        self.view.call_state.set(CallState::Searching);
-        self.view.status.set(REPORTED.into());
+        self.state.call.state.set(CallState::Searching);
+        self.state.call.status.set(REPORTED.into());
         self.send(&ClientMsg::Next);
     }
 
     async fn call(self) {
-        if self.view.call_state.get_untracked() != CallState::Idle
-            || !self.view.terms_accepted.get_untracked()
+        if self.state.call.state.get_untracked() != CallState::Idle
+            || !self.state.prefs.terms_accepted.get_untracked()
         {
             return;
         }
         let call = match self.call_msg() {
             Ok(call) => call,
             Err(problem) => {
-                self.view.status.set(problem);
+                self.state.call.status.set(problem);
                 return;
             }
         };
-        let text_only = self.view.text_only.get_untracked();
-        if self.view.hide_ip.get_untracked() && !text_only && !self.has_relay() {
-            self.view.status.set(NO_RELAY.into());
+        let text_only = self.state.prefs.text_only.get_untracked();
+        if self.state.prefs.hide_ip.get_untracked() && !text_only && !self.has_relay() {
+            self.state.call.status.set(NO_RELAY.into());
             return;
         }
         // Searching at once, so a second click while the camera opens does nothing.
-        self.view.call_state.set(CallState::Searching);
+        self.state.call.state.set(CallState::Searching);
         if !text_only && self.local_stream.with_untracked(Option::is_none) {
-            self.view.status.set("Starting your camera…".into());
+            self.state.call.status.set("Starting your camera…".into());
             match media::open_camera().await {
                 Ok(stream) => self.local_stream.set(Some(stream)),
                 Err(e) => {
-                    self.view.call_state.set(CallState::Idle);
-                    self.view.status.set(format!(
+                    self.state.call.state.set(CallState::Idle);
+                    self.state.call.status.set(format!(
                         "{e} Or tick \"Text only\" to meet strangers by chat."
                     ));
                     return;
@@ -307,7 +308,7 @@ impl CallController {
             }
         }
         self.calling_clicked.set(true);
-        self.view.status.set(LOOKING.into());
+        self.state.call.status.set(LOOKING.into());
         // If the socket is down, `on_open` sends Call once it is back.
         self.send(&call);
     }
@@ -325,10 +326,10 @@ impl CallController {
     /// Call, with this visitor's interests and text-only choice; or what is wrong with the
     /// interests. (The fields cannot change while searching or in a call.)
     fn call_msg(self) -> Result<ClientMsg, String> {
-        let typed = self.view.interests.get_untracked();
+        let typed = self.state.prefs.interests.get_untracked();
         Ok(ClientMsg::Call {
             interests: normalize_interests(&typed.split(',').collect::<Vec<_>>())?,
-            text_only: self.view.text_only.get_untracked(),
+            text_only: self.state.prefs.text_only.get_untracked(),
         })
     }
 
@@ -338,16 +339,19 @@ impl CallController {
             return;
         }
         self.hang_up();
-        self.view.call_state.set(CallState::Searching);
-        self.view.status.set("Looking for someone new…".into());
+        self.state.call.state.set(CallState::Searching);
+        self.state
+            .call
+            .status
+            .set("Looking for someone new…".into());
         self.send(&ClientMsg::Next);
     }
 
     fn end(self) {
         self.hang_up();
         self.calling_clicked.set(false);
-        self.view.call_state.set(CallState::Idle);
-        self.view.status.set(ENDED.into());
+        self.state.call.state.set(CallState::Idle);
+        self.state.call.status.set(ENDED.into());
         self.send(&ClientMsg::End);
     }
 
@@ -355,25 +359,25 @@ impl CallController {
         match event {
             SignalEvent::Open => {
                 if self.calling_clicked.get_untracked() {
-                    self.view.call_state.set(CallState::Searching);
-                    self.view.status.set(LOOKING.into());
+                    self.state.call.state.set(CallState::Searching);
+                    self.state.call.status.set(LOOKING.into());
                     self.send(&self.call_msg().unwrap_or_else(|_| ClientMsg::call()));
-                } else if self.view.status.get_untracked() == RECONNECTING {
-                    self.view.status.set(crate::app::IDLE_STATUS.into());
+                } else if self.state.call.status.get_untracked() == RECONNECTING {
+                    self.state.call.status.set(IDLE_STATUS.into());
                 }
             }
             SignalEvent::Lost => {
                 // The server ends the call for the partner; this side cleans up the same way.
                 self.hang_up();
-                self.view.online.set(None);
+                self.state.presence.online.set(None);
                 let status = self
                     .closing_reason
                     .try_update_value(Option::take)
                     .flatten()
                     .unwrap_or_else(|| RECONNECTING.into());
-                self.view.status.set(status);
+                self.state.call.status.set(status);
                 if self.calling_clicked.get_untracked() {
-                    self.view.call_state.set(CallState::Searching);
+                    self.state.call.state.set(CallState::Searching);
                 }
             }
             SignalEvent::Message(msg) => self.on_message(msg),
@@ -382,14 +386,14 @@ impl CallController {
 
     fn on_message(self, msg: ServerMsg) {
         match msg {
-            ServerMsg::Online { count } => self.view.online.set(Some(count)),
+            ServerMsg::Online { count } => self.state.presence.online.set(Some(count)),
             // After `call_ended` the state is already searching and the status says why.
             ServerMsg::Searching
                 if self.calling_clicked.get_untracked()
-                    && self.view.call_state.get_untracked() != CallState::Searching =>
+                    && self.state.call.state.get_untracked() != CallState::Searching =>
             {
-                self.view.call_state.set(CallState::Searching);
-                self.view.status.set(LOOKING.into());
+                self.state.call.state.set(CallState::Searching);
+                self.state.call.status.set(LOOKING.into());
             }
             ServerMsg::Matched {
                 call_id,
@@ -402,32 +406,32 @@ impl CallController {
                 }
                 self.hang_up();
                 self.call_id.set(Some(call_id));
-                self.view.shared_interests.set(shared_interests);
-                self.view.partner_text_only.set(partner_text_only);
-                if self.view.text_only.get_untracked() || partner_text_only {
+                self.state.call.shared_interests.set(shared_interests);
+                self.state.call.partner_text_only.set(partner_text_only);
+                if self.state.prefs.text_only.get_untracked() || partner_text_only {
                     // Nothing to connect: the chat goes through the server.
-                    self.view.call_state.set(CallState::Connected);
-                    self.view.status.set(TEXT_CONNECTED.into());
+                    self.state.call.state.set(CallState::Connected);
+                    self.state.call.status.set(TEXT_CONNECTED.into());
                 } else {
-                    self.view.call_state.set(CallState::Connecting);
-                    self.view.status.set(CONNECTING.into());
+                    self.state.call.state.set(CallState::Connecting);
+                    self.state.call.status.set(CONNECTING.into());
                     self.tell_media();
                     spawn_local(self.offer(call_id));
                 }
             }
             ServerMsg::Chat { call_id, text } if self.is_current(call_id) => {
-                self.view.stranger_typing.set(false);
+                self.state.chat.stranger_typing.set(false);
                 self.add_line(false, text);
             }
             ServerMsg::Typing { call_id, typing } if self.is_current(call_id) => {
-                self.view.stranger_typing.set(typing);
+                self.state.chat.stranger_typing.set(typing);
                 let fade = self.typing_fade.get_value().wrapping_add(1);
                 self.typing_fade.set_value(fade);
                 if typing {
                     set_timeout(
                         move || {
                             if self.typing_fade.get_value() == fade {
-                                self.view.stranger_typing.set(false);
+                                self.state.chat.stranger_typing.set(false);
                             }
                         },
                         TYPING_FADE,
@@ -439,8 +443,8 @@ impl CallController {
                 mic,
                 camera,
             } if self.is_current(call_id) => {
-                self.view.stranger_mic.set(mic);
-                self.view.stranger_camera.set(camera);
+                self.state.media.stranger_mic.set(mic);
+                self.state.media.stranger_camera.set(camera);
             }
             ServerMsg::Offer { call_id, sdp } if self.is_current(call_id) => {
                 spawn_local(self.answer(call_id, sdp));
@@ -459,8 +463,8 @@ impl CallController {
             ServerMsg::CallEnded { call_id, reason } if self.is_current(call_id) => {
                 self.hang_up();
                 if self.calling_clicked.get_untracked() {
-                    self.view.call_state.set(CallState::Searching);
-                    self.view.status.set(ended_status(reason).into());
+                    self.state.call.state.set(CallState::Searching);
+                    self.state.call.status.set(ended_status(reason).into());
                 }
             }
             ServerMsg::Error { code, message } => self.refused(code, message),
@@ -480,32 +484,32 @@ impl CallController {
             ErrorCode::Banned => {
                 self.hang_up();
                 self.calling_clicked.set(false);
-                self.view.call_state.set(CallState::Idle);
+                self.state.call.state.set(CallState::Idle);
                 // Nothing works while banned, so the buttons say so.
-                self.view.ready.set(false);
+                self.state.presence.ready.set(false);
                 if let Some(signaling) = self.signaling.get_value() {
                     signaling.stop();
                 }
                 self.closing_reason.set_value(Some(message.clone()));
-                self.view.status.set(message);
+                self.state.call.status.set(message);
             }
             ErrorCode::MatchingUnavailable => {
                 // The server ended this side's call or search; Call works again shortly.
                 self.hang_up();
                 self.calling_clicked.set(false);
-                self.view.call_state.set(CallState::Idle);
-                self.view.status.set(message);
+                self.state.call.state.set(CallState::Idle);
+                self.state.call.status.set(message);
             }
             ErrorCode::NextTooFast => {
                 // The server kept us in the call this side already left: end it properly.
                 self.end();
-                self.view.status.set(message);
+                self.state.call.status.set(message);
             }
             code if code.closes_socket() => {
                 self.closing_reason.set_value(Some(message.clone()));
-                self.view.status.set(message);
+                self.state.call.status.set(message);
             }
-            _ => self.view.status.set(message),
+            _ => self.state.call.status.set(message),
         }
     }
 
@@ -564,7 +568,7 @@ impl CallController {
         let link = PeerLink::new(
             call_id,
             &servers,
-            self.view.hide_ip.get_untracked(),
+            self.state.prefs.hide_ip.get_untracked(),
             &local,
             move |candidate| {
                 self.send_for(
@@ -580,15 +584,18 @@ impl CallController {
                 if up {
                     self.send_for(call_id, ClientMsg::Connected { call_id, role });
                 } else if self.is_current(call_id)
-                    && self.view.call_state.get_untracked() == CallState::Connecting
+                    && self.state.call.state.get_untracked() == CallState::Connecting
                 {
                     // The server gives up on the match after the connect timeout; until then,
                     // say why the pane stays dark.
-                    self.view.status.set(if self.view.hide_ip.get_untracked() {
-                        RELAY_FAILED.into()
-                    } else {
-                        DIRECT_FAILED.into()
-                    });
+                    self.state
+                        .call
+                        .status
+                        .set(if self.state.prefs.hide_ip.get_untracked() {
+                            RELAY_FAILED.into()
+                        } else {
+                            DIRECT_FAILED.into()
+                        });
                 }
             },
         );
@@ -650,8 +657,8 @@ impl CallController {
             .link(winner)
             .with_untracked(|l| l.as_ref().map(|l| Clone::clone(&l.stream)));
         self.remote_stream.set(stream);
-        self.view.call_state.set(CallState::Connected);
-        self.view.status.set(CONNECTED.into());
+        self.state.call.state.set(CallState::Connected);
+        self.state.call.status.set(CONNECTED.into());
         self.measure_quality(winner);
     }
 
@@ -667,7 +674,7 @@ impl CallController {
                 };
                 spawn_local(async move {
                     if let Some(summary) = stats::quality(&pc).await {
-                        self.view.quality.set(Some(summary));
+                        self.state.call.quality.set(Some(summary));
                     }
                 });
             },
@@ -695,14 +702,14 @@ impl CallController {
             timer.clear();
         }
         self.typing_since.set_value(None);
-        let v = self.view;
-        v.quality.set(None);
-        v.chat.set(Vec::new());
-        v.stranger_typing.set(false);
-        v.shared_interests.set(Vec::new());
-        v.partner_text_only.set(false);
-        v.stranger_mic.set(true);
-        v.stranger_camera.set(true);
+        let v = self.state;
+        v.call.quality.set(None);
+        v.chat.lines.set(Vec::new());
+        v.chat.stranger_typing.set(false);
+        v.call.shared_interests.set(Vec::new());
+        v.call.partner_text_only.set(false);
+        v.media.stranger_mic.set(true);
+        v.media.stranger_camera.set(true);
     }
 
     fn link(self, role: Role) -> RwSignal<Option<PeerLink>, LocalStorage> {

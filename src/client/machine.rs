@@ -32,7 +32,7 @@
 //!   ends it properly and says why; the visitor is idle.
 
 use super::negotiation::{Negotiation, PeerCommand, PeerEvent, PeerReport};
-use crate::app::{CallState, ChatLine, IDLE_STATUS};
+use crate::app::state::{CallState, ChatLine, IDLE_STATUS};
 use crate::model::IceServer;
 use crate::protocol::{
     normalize_interests, CallId, ClientMsg, EndReason, ErrorCode, ReportReason, Role, ServerMsg,

@@ -4,7 +4,8 @@
 //! seed's peer1/peer2 race; both compile in every build, so their unit tests run natively
 //! with the server's (`cargo test --features ssr`). The rest is the browser build's: the
 //! signaling socket, the camera, and (for now) the call controller. The `app` components stay
-//! presentational; `start` wires them to all of this.
+//! presentational; `start`, plugged into the page as an `app::state::Driver` by
+//! `crate::hydrate`, wires them to all of this (`app` never imports `client`).
 
 pub mod machine;
 pub mod negotiation;
@@ -23,7 +24,7 @@ mod signaling;
 mod stats;
 
 #[cfg(feature = "hydrate")]
-use crate::app::{Action, CallState, LobbyView};
+use crate::app::state::{Action, CallState, PageState};
 #[cfg(feature = "hydrate")]
 use call::CallController;
 #[cfg(feature = "hydrate")]
@@ -32,17 +33,17 @@ use leptos::prelude::*;
 /// Starts the lobby's behaviour once the page hydrates: opens the signaling socket, fetches the
 /// ICE servers, and returns what the buttons call.
 #[cfg(feature = "hydrate")]
-pub fn start(view: LobbyView) -> Callback<Action> {
-    let controller = CallController::new(view);
+pub fn start(state: PageState) -> Callback<Action> {
+    let controller = CallController::new(state);
     controller.connect();
-    prefs::remember(view);
+    prefs::remember(state.prefs);
     // Effects run only after hydration, so the buttons turn on exactly when they work.
-    Effect::new(move |_| view.ready.set(true));
+    Effect::new(move |_| state.presence.ready.set(true));
     // Esc is Next, wherever the focus is (the page shows the hint).
     let _esc = window_event_listener(leptos::ev::keydown, move |ev| {
         if ev.key() == "Escape"
-            && view.ready.get_untracked()
-            && view.call_state.get_untracked() != CallState::Idle
+            && state.presence.ready.get_untracked()
+            && state.call.state.get_untracked() != CallState::Idle
         {
             controller.act(Action::Next);
         }
