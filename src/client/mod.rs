@@ -1,17 +1,21 @@
 //! The browser's side of duet: the call logic and what carries it out.
 //!
-//! [`machine`] holds every rule of a call as a pure state machine and [`negotiation`] the
-//! seed's peer1/peer2 race; both compile in every build, so their unit tests run natively
-//! with the server's (`cargo test --features ssr`). The rest is the browser build's: the
-//! signaling socket, the camera, and (for now) the call controller. The `app` components stay
-//! presentational; `start`, plugged into the page as an `app::state::Driver` by
-//! `crate::hydrate`, wires them to all of this (`app` never imports `client`).
+//! - [`machine`]: every rule of a call as a pure state machine. Compiled in every build, so
+//!   its unit tests run natively with the server's (`cargo test --features ssr`).
+//! - [`negotiation`]: the seed's peer1/peer2 race: the pure rules always, and under `hydrate`
+//!   the real peer connections.
+//! - Browser build only: the controller that feeds the machine and runs its commands, the
+//!   signaling socket, the camera, one peer connection (`rtc`), call quality (`stats`) and
+//!   the remembered preferences (`prefs`).
+//!
+//! `client` reads `crate::app::state`; `app` never imports `client`: [`start`] is plugged
+//! into the page as an `app::state::Driver` by `crate::hydrate`.
 
 pub mod machine;
 pub mod negotiation;
 
 #[cfg(feature = "hydrate")]
-mod call;
+mod controller;
 #[cfg(feature = "hydrate")]
 mod media;
 #[cfg(feature = "hydrate")]
@@ -23,29 +27,24 @@ mod signaling;
 #[cfg(feature = "hydrate")]
 mod stats;
 
-#[cfg(feature = "hydrate")]
-use crate::app::state::{Action, CallState, PageState};
-#[cfg(feature = "hydrate")]
-use call::CallController;
-#[cfg(feature = "hydrate")]
-use leptos::prelude::*;
-
 /// Starts the lobby's behaviour once the page hydrates: opens the signaling socket, fetches the
 /// ICE servers, and returns what the buttons call.
 #[cfg(feature = "hydrate")]
-pub fn start(state: PageState) -> Callback<Action> {
-    let controller = CallController::new(state);
+pub fn start(
+    state: crate::app::state::PageState,
+) -> leptos::prelude::Callback<crate::app::state::Action> {
+    use leptos::prelude::*;
+    use machine::Input;
+
+    let controller = controller::Controller::new(state);
     controller.connect();
     prefs::remember(state.prefs);
     // Effects run only after hydration, so the buttons turn on exactly when they work.
-    Effect::new(move |_| state.presence.ready.set(true));
-    // Esc is Next, wherever the focus is (the page shows the hint).
+    Effect::new(move |_| controller.feed(Input::Hydrated));
+    // Esc is Next, wherever the focus is (the page shows the hint); the machine decides when.
     let _esc = window_event_listener(leptos::ev::keydown, move |ev| {
-        if ev.key() == "Escape"
-            && state.presence.ready.get_untracked()
-            && state.call.state.get_untracked() != CallState::Idle
-        {
-            controller.act(Action::Next);
+        if ev.key() == "Escape" {
+            controller.feed(Input::Escape);
         }
     });
     Callback::new(move |action| controller.act(action))

@@ -14,8 +14,9 @@
 //!   sides keep the same connection.
 //!
 //! [`Negotiation`] holds these rules as pure bookkeeping (no web-sys, no clock), driven by
-//! [`crate::client::machine`] and answered with [`PeerCommand`]s; the browser reports back
-//! with [`PeerReport`]s.
+//! [`crate::client::machine`] and answered with [`PeerCommand`]s. Under `hydrate`, `Peers`
+//! owns the real `RTCPeerConnection`s (through [`super::rtc`]), carries the commands out and
+//! reports back with [`PeerReport`]s.
 
 use crate::protocol::{CallId, IceCandidate, Role};
 
@@ -268,6 +269,9 @@ fn index(role: Role) -> usize {
     }
 }
 
+#[cfg(feature = "hydrate")]
+pub(crate) use browser::Peers;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -347,5 +351,274 @@ mod tests {
                 PeerCommand::StopMeasuring
             ]
         );
+    }
+}
+
+/// The browser half: the real connections, carrying out [`PeerCommand`]s.
+#[cfg(feature = "hydrate")]
+mod browser {
+    use super::{PeerCommand, PeerEvent, PeerReport};
+    use crate::client::rtc::{self, PeerLink};
+    use crate::client::stats;
+    use crate::model::IceServer;
+    use crate::protocol::{CallId, IceCandidate, Role};
+    use leptos::html::Video;
+    use leptos::prelude::*;
+    use leptos::task::spawn_local;
+    use std::time::Duration;
+    use wasm_bindgen_futures::JsFuture;
+    use web_sys::{MediaStream, RtcPeerConnection, RtcSdpType};
+
+    /// How often the winning connection's quality is measured.
+    const QUALITY_EVERY: Duration = Duration::from_secs(2);
+
+    /// peer1, peer2 and the remote pane's stream; cheap to copy into callbacks.
+    #[derive(Clone, Copy)]
+    pub(crate) struct Peers {
+        peer1: StoredValue<Option<PeerLink>, LocalStorage>,
+        peer2: StoredValue<Option<PeerLink>, LocalStorage>,
+        /// The winning connection's incoming stream, shown in the remote pane.
+        remote_stream: RwSignal<Option<MediaStream>, LocalStorage>,
+        quality_timer: StoredValue<Option<IntervalHandle>>,
+    }
+
+    impl Peers {
+        /// No connections yet; the remote pane follows whichever stream is shown.
+        pub(crate) fn new(remote_video: NodeRef<Video>) -> Self {
+            let peers = Peers {
+                peer1: StoredValue::new_local(None),
+                peer2: StoredValue::new_local(None),
+                remote_stream: RwSignal::new_local(None),
+                quality_timer: StoredValue::new(None),
+            };
+            Effect::new(move |_| {
+                let stream = peers.remote_stream.get();
+                if let Some(video) = remote_video.get() {
+                    video.set_src_object(stream.as_ref());
+                    if stream.is_some() {
+                        play(&video);
+                    }
+                }
+            });
+            peers
+        }
+
+        /// Carries out one command. `Open` needs the camera's stream and the ICE servers;
+        /// everything the connections do later is told to `report`.
+        pub(crate) fn run(
+            self,
+            command: PeerCommand,
+            local: Option<&MediaStream>,
+            ice_servers: &[IceServer],
+            report: impl Fn(PeerReport) + Copy + 'static,
+        ) {
+            match command {
+                PeerCommand::Open {
+                    call_id,
+                    role,
+                    relay_only,
+                } => {
+                    let Some(local) = local else {
+                        leptos::logging::warn!("no camera stream for a peer connection");
+                        return;
+                    };
+                    self.open(call_id, role, relay_only, local, ice_servers, report);
+                }
+                PeerCommand::CreateOffer { call_id } => {
+                    let Some(pc) = self.pc(Role::Peer1, call_id) else {
+                        return;
+                    };
+                    spawn_local(async move {
+                        match rtc::make_offer(&pc).await {
+                            Ok(sdp) => report(PeerReport {
+                                call_id,
+                                role: Role::Peer1,
+                                event: PeerEvent::LocalDescription(sdp),
+                            }),
+                            Err(e) => leptos::logging::warn!("could not make an offer: {e:?}"),
+                        }
+                    });
+                }
+                PeerCommand::SetRemote { call_id, role, sdp } => {
+                    let Some(pc) = self.pc(role, call_id) else {
+                        return;
+                    };
+                    // peer1 offered, so it takes an answer; peer2 takes the partner's offer.
+                    let kind = match role {
+                        Role::Peer1 => RtcSdpType::Answer,
+                        Role::Peer2 => RtcSdpType::Offer,
+                    };
+                    spawn_local(async move {
+                        match rtc::set_remote(&pc, kind, &sdp).await {
+                            Ok(()) => report(PeerReport {
+                                call_id,
+                                role,
+                                event: PeerEvent::RemoteDescribed,
+                            }),
+                            Err(e) => leptos::logging::warn!(
+                                "could not take the stranger's description: {e:?}"
+                            ),
+                        }
+                    });
+                }
+                PeerCommand::CreateAnswer { call_id } => {
+                    let Some(pc) = self.pc(Role::Peer2, call_id) else {
+                        return;
+                    };
+                    spawn_local(async move {
+                        match rtc::make_answer(&pc).await {
+                            Ok(sdp) => report(PeerReport {
+                                call_id,
+                                role: Role::Peer2,
+                                event: PeerEvent::LocalDescription(sdp),
+                            }),
+                            Err(e) => leptos::logging::warn!("could not answer: {e:?}"),
+                        }
+                    });
+                }
+                PeerCommand::AddIce {
+                    call_id,
+                    role,
+                    candidate,
+                } => {
+                    if let Some(pc) = self.pc(role, call_id) {
+                        spawn_local(add_candidate(pc, candidate));
+                    }
+                }
+                PeerCommand::Close(role) => {
+                    if let Some(old) = self.link(role).try_update_value(Option::take).flatten() {
+                        old.close();
+                    }
+                }
+                PeerCommand::ShowRemote(role) => {
+                    // `Clone::clone`, not `.clone()`: MediaStream's own clone() makes a new
+                    // stream.
+                    let stream = role.and_then(|role| {
+                        self.link(role)
+                            .with_value(|l| l.as_ref().map(|l| Clone::clone(&l.stream)))
+                    });
+                    self.remote_stream.set(stream);
+                }
+                PeerCommand::Measure { call_id, role } => self.measure(call_id, role, report),
+                PeerCommand::StopMeasuring => {
+                    if let Some(timer) = self.quality_timer.try_update_value(Option::take).flatten()
+                    {
+                        timer.clear();
+                    }
+                }
+            }
+        }
+
+        fn open(
+            self,
+            call_id: CallId,
+            role: Role,
+            relay_only: bool,
+            local: &MediaStream,
+            ice_servers: &[IceServer],
+            report: impl Fn(PeerReport) + Copy + 'static,
+        ) {
+            let link = PeerLink::new(
+                call_id,
+                ice_servers,
+                relay_only,
+                local,
+                move |candidate| {
+                    report(PeerReport {
+                        call_id,
+                        role,
+                        event: PeerEvent::LocalCandidate(candidate),
+                    })
+                },
+                move |up| {
+                    report(PeerReport {
+                        call_id,
+                        role,
+                        event: if up {
+                            PeerEvent::Connected
+                        } else {
+                            PeerEvent::Failed
+                        },
+                    })
+                },
+            );
+            match link {
+                Ok(link) => {
+                    let old = self
+                        .link(role)
+                        .try_update_value(|slot| slot.replace(link))
+                        .flatten();
+                    if let Some(old) = old {
+                        old.close();
+                    }
+                }
+                Err(e) => leptos::logging::warn!("could not create a peer connection: {e:?}"),
+            }
+        }
+
+        /// Samples the connection's round-trip time and loss every [`QUALITY_EVERY`].
+        fn measure(
+            self,
+            call_id: CallId,
+            role: Role,
+            report: impl Fn(PeerReport) + Copy + 'static,
+        ) {
+            let timer = set_interval_with_handle(
+                move || {
+                    let Some(pc) = self.pc(role, call_id) else {
+                        return;
+                    };
+                    spawn_local(async move {
+                        if let Some(summary) = stats::quality(&pc).await {
+                            report(PeerReport {
+                                call_id,
+                                role,
+                                event: PeerEvent::Quality(summary),
+                            });
+                        }
+                    });
+                },
+                QUALITY_EVERY,
+            );
+            if let Some(old) = self
+                .quality_timer
+                .try_update_value(|t| std::mem::replace(t, timer.ok()))
+                .flatten()
+            {
+                old.clear();
+            }
+        }
+
+        fn link(self, role: Role) -> StoredValue<Option<PeerLink>, LocalStorage> {
+            match role {
+                Role::Peer1 => self.peer1,
+                Role::Peer2 => self.peer2,
+            }
+        }
+
+        /// Connection `role`, if it belongs to `call_id` (a late command for an older call
+        /// finds nothing).
+        fn pc(self, role: Role, call_id: CallId) -> Option<RtcPeerConnection> {
+            self.link(role).with_value(|link| {
+                link.as_ref()
+                    .filter(|l| l.call_id == call_id)
+                    .map(|l| l.pc.clone())
+            })
+        }
+    }
+
+    async fn add_candidate(pc: RtcPeerConnection, candidate: IceCandidate) {
+        if let Err(e) = rtc::add_candidate(&pc, &candidate).await {
+            leptos::logging::warn!("could not add a candidate: {e:?}");
+        }
+    }
+
+    /// Starts playback; a refusal (say, autoplay blocked) leaves the pane as it is.
+    fn play(video: &web_sys::HtmlVideoElement) {
+        if let Ok(promise) = video.play() {
+            spawn_local(async move {
+                let _ = JsFuture::from(promise).await;
+            });
+        }
     }
 }

@@ -11,7 +11,7 @@ const TEXT_ONLY: &str = "duet.textOnly";
 const HIDE_IP: &str = "duet.hideIp";
 
 /// Loads the stored choices once the page has hydrated, then stores every change.
-pub fn remember(prefs: Preferences) {
+pub(crate) fn remember(prefs: Preferences) {
     // An effect, not the component body: the first paint must match the server's HTML, so the
     // stored values arrive just after hydration.
     Effect::new(move |first_run: Option<()>| {
