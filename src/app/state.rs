@@ -49,6 +49,7 @@ pub struct ChatLine {
     pub id: u32,
     /// Written by this visitor (otherwise by the stranger).
     pub from_me: bool,
+    /// The line, shown as text (never as HTML).
     pub text: String,
 }
 
@@ -107,11 +108,13 @@ pub struct ChatView {
 pub struct MediaView {
     /// The visitor's own camera.
     pub local_video: NodeRef<Video>,
-    /// This visitor's microphone and camera are on.
+    /// This visitor's microphone is on.
     pub mic_on: RwSignal<bool>,
+    /// This visitor's camera is on.
     pub camera_on: RwSignal<bool>,
-    /// The stranger's microphone and camera are on.
+    /// The stranger's microphone is on.
     pub stranger_mic: RwSignal<bool>,
+    /// The stranger's camera is on.
     pub stranger_camera: RwSignal<bool>,
 }
 
@@ -140,10 +143,15 @@ pub struct Presence {
 /// All of the lobby's state, one group per concern.
 #[derive(Clone, Copy)]
 pub struct PageState {
+    /// The call and its status line.
     pub call: CallView,
+    /// The call's chat.
     pub chat: ChatView,
+    /// Cameras and microphones.
     pub media: MediaView,
+    /// The visitor's choices.
     pub prefs: Preferences,
+    /// Who is online; whether the page works.
     pub presence: Presence,
 }
 

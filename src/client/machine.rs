@@ -132,7 +132,9 @@ pub enum Timer {
 /// The camera's two kinds of track.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Track {
+    /// The microphone.
     Audio,
+    /// The camera.
     Video,
 }
 
@@ -163,23 +165,35 @@ pub enum Command {
 /// Everything the lobby shows that the call decides, as plain data.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Page {
+    /// `data-state` of the status line.
     pub call_state: CallState,
+    /// The status line's sentence.
     pub status: String,
+    /// How many are online, once the socket said so.
     pub online: Option<u32>,
     /// The controls work: hydrated and not banned.
     pub ready: bool,
+    /// This call's chat.
     pub chat: Vec<ChatLine>,
+    /// The stranger is typing.
     pub stranger_typing: bool,
+    /// The interests both listed, when they made the match.
     pub shared_interests: Vec<String>,
+    /// The stranger meets by text only.
     pub partner_text_only: bool,
+    /// This visitor's microphone switch.
     pub mic_on: bool,
+    /// This visitor's camera switch.
     pub camera_on: bool,
+    /// The stranger's microphone switch.
     pub stranger_mic: bool,
+    /// The stranger's camera switch.
     pub stranger_camera: bool,
+    /// The call's round-trip time and loss, once measured.
     pub quality: Option<String>,
 }
 
-/// One changed field of the [`Page`].
+/// One changed field of the [`Page`], named after it, with its new value.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Field {
     CallState(CallState),

@@ -77,8 +77,11 @@ pub enum PeerEvent {
 /// A [`PeerEvent`] and the connection it happened to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PeerReport {
+    /// The call the connection was created for.
     pub call_id: CallId,
+    /// Which of the two connections.
     pub role: Role,
+    /// What happened.
     pub event: PeerEvent,
 }
 
