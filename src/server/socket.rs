@@ -248,6 +248,8 @@ struct SessionGuard {
     /// When the client was last told it is rate limited, so a flood does not earn a flood of
     /// replies.
     last_rate_warning: Option<Instant>,
+    /// Call was pressed before: later presses count against the Next limit.
+    called: bool,
 }
 
 impl SessionGuard {
@@ -258,6 +260,7 @@ impl SessionGuard {
             nexts: TokenBucket::new(c.next_burst, c.next_rate, now),
             chats: TokenBucket::new(c.chat_burst, c.chat_rate, now),
             last_rate_warning: None,
+            called: false,
         }
     }
 
@@ -331,11 +334,18 @@ impl SessionGuard {
             Err(e) => return bad(e),
         };
         match msg {
-            // Call counts with Next, so End then Call cannot skip the Next limit.
-            ClientMsg::Next | ClientMsg::Call { .. } if !self.nexts.try_take(now) => {
+            ClientMsg::Next if !self.nexts.try_take(now) => Some(ServerMsg::error(
+                ErrorCode::NextTooFast,
+                "Slow down: wait a moment before pressing Next again.",
+            )),
+            // Every Call after the first counts with Next, so End then Call is no way around
+            // the Next limit.
+            ClientMsg::Call { .. }
+                if std::mem::replace(&mut self.called, true) && !self.nexts.try_take(now) =>
+            {
                 Some(ServerMsg::error(
                     ErrorCode::NextTooFast,
-                    "Slow down: wait a moment before looking for another stranger.",
+                    "Slow down: wait a moment before calling again.",
                 ))
             }
             ClientMsg::Chat { .. } if !self.chats.try_take(now) => Some(ServerMsg::error(

@@ -312,14 +312,23 @@ impl Switchboard {
     }
 
     /// Sends `farewell` to every session of this server whose address passes `banned`, and
-    /// disconnects them (a new ban).
-    pub fn disconnect_where(&self, banned: impl Fn(IpAddr) -> bool, farewell: ServerMsg) {
+    /// disconnects them (a new ban). Returns once they have left matching, so whatever the
+    /// caller does next (the reporter's Next) can never meet them again.
+    pub async fn disconnect_where(&self, banned: impl Fn(IpAddr) -> bool, farewell: ServerMsg) {
         let farewell = protocol::encode(&farewell);
-        let mut sessions = self.board.lock();
-        for (id, entry) in sessions.iter_mut().filter(|(_, e)| banned(e.addr)) {
-            // The farewell goes out before the socket closes.
-            entry.queue(farewell.clone(), *id, &self.board);
-            entry.cut(*id, Cut::Banned, &self.board);
+        let mut cut = Vec::new();
+        {
+            let mut sessions = self.board.lock();
+            for (id, entry) in sessions.iter_mut().filter(|(_, e)| banned(e.addr)) {
+                // The farewell goes out before the socket closes.
+                entry.queue(farewell.clone(), *id, &self.board);
+                if entry.cut(Cut::Banned) {
+                    cut.push(*id);
+                }
+            }
+        }
+        for session in cut {
+            let _ = self.run(Op::Leave { session }).await;
         }
     }
 
@@ -686,7 +695,7 @@ impl Entry {
         let len = frame.len();
         if self.link.queued.load(Ordering::Relaxed) + len > board.settings.outbox_bytes {
             tracing::warn!(session = %id, "outbound queue over its byte limit; cutting off slow client");
-            return self.cut(id, Cut::TooSlow, board);
+            return self.cut_slow(id, board);
         }
         match outbox.try_send(frame) {
             Ok(()) => {
@@ -694,7 +703,7 @@ impl Entry {
             }
             Err(mpsc::error::TrySendError::Full(_)) => {
                 tracing::warn!(session = %id, "outbound queue full; cutting off slow client");
-                self.cut(id, Cut::TooSlow, board);
+                self.cut_slow(id, board);
             }
             // The socket task is gone; its teardown removes the session.
             Err(mpsc::error::TrySendError::Closed(_)) => {}
@@ -702,11 +711,21 @@ impl Entry {
     }
 
     /// Cuts the session off: its queue closes (its socket task closes the socket with the
-    /// reason), and it leaves matching at once.
-    fn cut(&mut self, id: SessionId, why: Cut, board: &Board) {
-        if self.outbox.take().is_some() {
-            let _ = self.link.cut.set(why);
-            self.standing = Standing::Idle;
+    /// reason) and it stands idle, refusing Call. True if it was not cut before; the caller
+    /// then takes it out of matching.
+    fn cut(&mut self, why: Cut) -> bool {
+        if self.outbox.take().is_none() {
+            return false;
+        }
+        let _ = self.link.cut.set(why);
+        self.standing = Standing::Idle;
+        true
+    }
+
+    /// Cuts off a session too slow to read, and has it leave matching at once (from the
+    /// eviction task: this runs with the lock held).
+    fn cut_slow(&mut self, id: SessionId, board: &Board) {
+        if self.cut(Cut::TooSlow) {
             let _ = board.evictions.send(id);
         }
     }

@@ -84,7 +84,8 @@ impl Moderation {
                     let until = ban.until;
                     self.share(Shared::Ban(ban)).await;
                     self.switchboard
-                        .disconnect_where(|a| a == reported, farewell(until));
+                        .disconnect_where(|a| a == reported, farewell(until))
+                        .await;
                 }
                 ServerMsg::Reported { call_id }
             }
@@ -134,10 +135,9 @@ impl Moderation {
                     let (subject, until) = (ban.subject.clone(), ban.until);
                     let stored = self.store.record_ban(ban).await;
                     let store = self.store.clone();
-                    self.switchboard.disconnect_where(
-                        move |ip| store.is_subject(ip, &subject),
-                        farewell(until),
-                    );
+                    self.switchboard
+                        .disconnect_where(move |ip| store.is_subject(ip, &subject), farewell(until))
+                        .await;
                     stored
                 }
                 Shared::Lift { subject } => self.store.lift_subject(subject).await,
