@@ -42,7 +42,7 @@ impl TryFrom<String> for CallId {
     }
 }
 
-/// Which of a browser's two connections a message concerns (the seed's peer1 and peer2).
+/// Which of a browser's two connections a message concerns (the design's peer1 and peer2).
 ///
 /// Each side offers with its `peer1` and answers the partner's offer with its `peer2`, so the
 /// partner's `peer1` talks to this side's `peer2` and the other way round.

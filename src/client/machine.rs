@@ -14,13 +14,13 @@
 //! and `handle` emits [`Command::Show`] for exactly the fields that changed.
 //!
 //! The rules by name:
-//! - **calling_clicked** (the seed's flag): Call was pressed and not ended. Holds in
+//! - **calling_clicked** (the design's flag): Call was pressed and not ended. Holds in
 //!   `Searching`, `Connecting`, `Connected` and `Reconnecting`. Only then is a `matched`
 //!   taken: a match that arrives after End is ignored (the server ends it when the End lands).
 //! - **Current call only**: every call message names its call id; anything for another call
 //!   than the current one is dropped, so a burst of Next never mixes two strangers.
 //! - **peer1/peer2 and the race**: see [`super::negotiation`].
-//! - **Hang-up** (the seed's ending): queued ICE candidates are dropped, both connections
+//! - **Hang-up** (the design's ending): queued ICE candidates are dropped, both connections
 //!   close with their tracks removed, the remote stream goes, and what belonged to the
 //!   stranger (chat, typing, shared interests, their media switches, the quality) is cleared.
 //!   The camera stays on between calls.
@@ -856,7 +856,7 @@ impl Machine {
         }
     }
 
-    /// The seed's ending on this side (see the module documentation). The phase is left for
+    /// The design's ending on this side (see the module documentation). The phase is left for
     /// the caller to set; the camera stays on.
     fn hang_up(&mut self, out: &mut Vec<Command>) {
         self.typing_since = None;

@@ -2,7 +2,7 @@
 //!
 //! - [`machine`]: every rule of a call as a pure state machine. Compiled in every build, so
 //!   its unit tests run natively with the server's (`cargo test --features ssr`).
-//! - [`negotiation`]: the seed's peer1/peer2 race: the pure rules always, and under `hydrate`
+//! - [`negotiation`]: the design's peer1/peer2 race: the pure rules always, and under `hydrate`
 //!   the real peer connections.
 //! - Browser build only: the controller that feeds the machine and runs its commands, the
 //!   signaling socket, the camera, one peer connection (`rtc`), call quality (`stats`) and

@@ -1,4 +1,4 @@
-//! The two peer connections of a video call, the seed design's peer1/peer2 race.
+//! The two peer connections of a video call, the design's peer1/peer2 race.
 //!
 //! - **peer1** is the connection this side offers: on `matched` both sides create their peer1
 //!   and send its offer.
@@ -238,7 +238,7 @@ impl Negotiation {
         commands
     }
 
-    /// The seed's ending for the connections: queued candidates are dropped with `self`, both
+    /// The design's ending for the connections: queued candidates are dropped with `self`, both
     /// connections close (their tracks removed), the remote stream goes.
     pub(crate) fn close(self) -> Vec<PeerCommand> {
         let mut commands = Vec::new();

@@ -1,4 +1,4 @@
-//! One WebRTC connection of a call: the seed's peer1 (the offer this side makes) or peer2 (the
+//! One WebRTC connection of a call: the design's peer1 (the offer this side makes) or peer2 (the
 //! answer to the partner's offer). Creating, describing, adding candidates and closing; which
 //! link to use when is decided by [`super::negotiation`].
 
@@ -17,7 +17,7 @@ use web_sys::{
 pub(crate) struct PeerLink {
     pub call_id: CallId,
     pub pc: RtcPeerConnection,
-    /// The stranger's tracks as they arrive on this connection (the seed's remoteStream, once
+    /// The stranger's tracks as they arrive on this connection (the design's remoteStream, once
     /// this link wins).
     pub stream: MediaStream,
     /// The connection's JS callbacks, alive exactly as long as the link.
@@ -102,7 +102,7 @@ impl PeerLink {
         })
     }
 
-    /// The seed's ending for one connection: remove its tracks, stop listening, close it.
+    /// The design's ending for one connection: remove its tracks, stop listening, close it.
     pub fn close(&self) {
         for sender in self.pc.get_senders().iter() {
             if let Ok(sender) = sender.dyn_into::<RtcRtpSender>() {

@@ -436,7 +436,7 @@ fn messages_for_another_call_are_dropped() {
     assert_state(&m, CallState::Connecting, "Stranger found. Connecting…");
 }
 
-// calls.spec "two strangers…": Next leaves the stranger (the seed's ending: both connections
+// calls.spec "two strangers…": Next leaves the stranger (the design's ending: both connections
 // closed, the remote stream gone) and searches again.
 #[test]
 fn next_hangs_up_and_searches_again() {
@@ -475,7 +475,7 @@ fn end_goes_idle_and_keeps_the_camera_for_the_next_call() {
     assert_state(&m, CallState::Searching, "Looking for a stranger…");
 }
 
-// The seed's rule behind every spec that presses End quickly: a match that arrives after End
+// The design's rule behind every spec that presses End quickly: a match that arrives after End
 // is ignored (the server ends it once the End lands).
 #[test]
 fn a_match_after_end_is_ignored() {
