@@ -3,17 +3,20 @@
 
 pub mod api;
 pub mod app;
-#[cfg(feature = "hydrate")]
 pub mod client;
 pub mod model;
 pub mod protocol;
 #[cfg(feature = "ssr")]
 pub mod server;
 
-/// The browser's entry point: take over the server-rendered page.
+/// The browser's entry point: take over the server-rendered page, with the browser build's
+/// behaviour plugged into it (the page itself never imports `client`).
 #[cfg(feature = "hydrate")]
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(app::App);
+    leptos::mount::hydrate_body(|| {
+        leptos::prelude::provide_context(app::state::Driver(client::start));
+        leptos::view! { <app::App/> }
+    });
 }

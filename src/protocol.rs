@@ -42,7 +42,7 @@ impl TryFrom<String> for CallId {
     }
 }
 
-/// Which of a browser's two connections a message concerns (the seed's peer1 and peer2).
+/// Which of a browser's two connections a message concerns (the design's peer1 and peer2).
 ///
 /// Each side offers with its `peer1` and answers the partner's offer with its `peer2`, so the
 /// partner's `peer1` talks to this side's `peer2` and the other way round.
@@ -75,16 +75,24 @@ pub struct IceCandidate {
     pub sdp_m_line_index: Option<u16>,
 }
 
-/// A messages from a browser to the server.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// A message from a browser to the server.
+///
+/// [`ClientKind`] names each variant without its fields (derived, so the two cannot drift):
+/// the server reads a frame's kind first and holds the frame to that kind's size limit
+/// ([`ClientKind::max_bytes`]) before parsing the rest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, strum::EnumDiscriminants)]
 #[serde(tag = "type", rename_all = "snake_case")]
+#[strum_discriminants(name(ClientKind), derive(Hash, Serialize, Deserialize))]
+#[strum_discriminants(serde(rename_all = "snake_case"))]
 pub enum ClientMsg {
     /// Call was pressed: look for a stranger. Ignored while already searching or in a call.
     /// `interests` (see [`normalize_interests`]) and `text_only` hold for Next too, until the
     /// next Call.
     Call {
         /// Tags this visitor would like to share; a stranger with a common tag is preferred.
-        #[serde(default)]
+        /// Read with a bound (see [`bounded_interests`]): a frame packed with tags costs no
+        /// more than its length.
+        #[serde(default, deserialize_with = "bounded_interests")]
         interests: Vec<String>,
         /// Meet strangers by text only (no camera); text-only visitors are preferably paired.
         #[serde(default)]
@@ -173,12 +181,85 @@ impl ClientMsg {
     }
 }
 
+impl ClientKind {
+    /// The largest frame of this kind the server reads, in bytes; `sdp_limit` is the
+    /// configured limit for the one kind that can be large (offers and answers carry SDP).
+    /// The others are bounded by what they can hold, with room for JSON escapes (a character
+    /// may take six bytes as `\uXXXX`).
+    pub fn max_bytes(self, sdp_limit: usize) -> usize {
+        match self {
+            ClientKind::Offer | ClientKind::Answer => sdp_limit,
+            // Five tags of 24 characters.
+            ClientKind::Call => 2 * 1024,
+            // A candidate line and its mid.
+            ClientKind::Ice => 4 * 1024,
+            // 500 characters, each perhaps escaped.
+            ClientKind::Chat => MAX_CHAT_CHARS * 6 + 512,
+            ClientKind::Next
+            | ClientKind::End
+            | ClientKind::Connected
+            | ClientKind::Report
+            | ClientKind::Typing
+            | ClientKind::Media => 512,
+        }
+        .min(sdp_limit)
+    }
+}
+
+/// The kind a frame says it is, read without parsing the rest (the fields are skipped, not
+/// kept), so a frame is measured against its kind's limit before it costs anything more.
+pub fn peek_kind(text: &str) -> Result<ClientKind, serde_json::Error> {
+    #[derive(Deserialize)]
+    struct Envelope {
+        #[serde(rename = "type")]
+        kind: ClientKind,
+    }
+    serde_json::from_str::<Envelope>(text).map(|e| e.kind)
+}
+
 /// The longest chat line, in characters.
 pub const MAX_CHAT_CHARS: usize = 500;
 /// How many interests a visitor may list.
 pub const MAX_INTERESTS: usize = 5;
 /// The longest interest, in characters.
 pub const MAX_INTEREST_CHARS: usize = 24;
+
+/// Reads a Call's interests, keeping at most one more tag than [`MAX_INTERESTS`] and at most
+/// one more character per tag than [`MAX_INTEREST_CHARS`], skipping the rest of the list: enough
+/// for [`check_interests`] to refuse an oversized list, at a cost linear in the frame and with
+/// nothing kept that a client could grow.
+fn bounded_interests<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Vec<String>, D::Error> {
+    struct Bounded;
+    impl<'de> serde::de::Visitor<'de> for Bounded {
+        type Value = Vec<String>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a list of interests")
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Vec<String>, A::Error> {
+            let mut tags = Vec::new();
+            while let Some(tag) = seq.next_element::<std::borrow::Cow<'de, str>>()? {
+                if tags.len() > MAX_INTERESTS {
+                    continue;
+                }
+                tags.push(tag.chars().take(MAX_INTEREST_CHARS + 1).collect());
+            }
+            Ok(tags)
+        }
+    }
+    de.deserialize_seq(Bounded)
+}
+
+/// The interests of a Call as the server takes them: at most [`MAX_INTERESTS`] listed (the
+/// page sends them normalised, so more is not a person typing), then normalised.
+pub fn check_interests(raw: &[String]) -> Result<Vec<String>, String> {
+    if raw.len() > MAX_INTERESTS {
+        return Err(format!("At most {MAX_INTERESTS} interests, please."));
+    }
+    normalize_interests(raw)
+}
 
 /// Interests as duet compares them: trimmed, lower-case, without empties or repeats, at most
 /// [`MAX_INTERESTS`] of at most [`MAX_INTEREST_CHARS`] characters each. Both the page and the
@@ -287,6 +368,10 @@ pub enum ErrorCode {
     /// other servers. Any call or search of the session has ended; Call works again once the
     /// server is back (it recovers by itself).
     MatchingUnavailable,
+    /// The report was not recorded: the call has not shown anything yet (no media connected,
+    /// no message from the stranger), this stranger was reported already in this call, or the
+    /// visitor has reported too many strangers in the last hour.
+    ReportRefused,
     /// The server has as many sockets open as it takes (`--max-connections`); the socket
     /// closes. Try again later, or another server of the site.
     ServerFull,
@@ -519,6 +604,52 @@ mod tests {
             let json = encode(&reason);
             assert_eq!(json, format!("\"{}\"", reason.name()));
         }
+    }
+
+    #[test]
+    fn a_frame_is_measured_by_its_kind_before_it_is_parsed() {
+        assert_eq!(
+            peek_kind(r#"{"sdp":"x","type":"offer"}"#).unwrap(),
+            ClientKind::Offer
+        );
+        assert_eq!(ClientKind::Offer.max_bytes(65536), 65536);
+        assert!(ClientKind::Call.max_bytes(65536) < 4096);
+        assert!(
+            ClientKind::Next.max_bytes(100) <= 100,
+            "never above the configured limit"
+        );
+        assert!(peek_kind(r#"{"type":"teleport"}"#).is_err());
+        // Every message's kind reads back as the kind derived from it.
+        for msg in [ClientMsg::call(), ClientMsg::Next, ClientMsg::End] {
+            assert_eq!(peek_kind(&encode(&msg)).unwrap(), ClientKind::from(&msg));
+        }
+    }
+
+    #[test]
+    fn a_call_packed_with_interests_keeps_only_enough_to_refuse_it() {
+        let many: Vec<String> = (0..10_000).map(|i| format!("tag{i}")).collect();
+        let frame = encode(&ClientMsg::Call {
+            interests: many,
+            text_only: false,
+        });
+        let ClientMsg::Call { interests, .. } = decode_client(&frame).unwrap() else {
+            panic!("a call")
+        };
+        assert_eq!(interests.len(), MAX_INTERESTS + 1);
+        assert!(check_interests(&interests).is_err());
+        let long = encode(&ClientMsg::Call {
+            interests: vec!["x".repeat(10_000)],
+            text_only: false,
+        });
+        let ClientMsg::Call { interests, .. } = decode_client(&long).unwrap() else {
+            panic!("a call")
+        };
+        assert_eq!(interests[0].chars().count(), MAX_INTEREST_CHARS + 1);
+        assert!(check_interests(&interests).is_err());
+        assert_eq!(
+            check_interests(&[" Chess ".to_owned(), "jazz".to_owned()]).unwrap(),
+            vec!["chess".to_owned(), "jazz".to_owned()]
+        );
     }
 
     #[test]

@@ -49,10 +49,11 @@ async fn refusal(mut client: Client) -> (Option<ErrorCode>, Option<u16>) {
     (said.first().and_then(error_code), client.close_code())
 }
 
-/// `reporter` reports the stranger of `call_id` once the call is connected (so the report
-/// counts however reports are aimed), and the server confirms.
+/// `reporter` reports the stranger of `call_id` once the stranger's own browser said its
+/// connection is up (a report counts only once the call could show something), and the server
+/// confirms.
 async fn report_connected_call(reporter: &mut Client, reported: &mut Client, call_id: CallId) {
-    reporter
+    reported
         .send(&ClientMsg::Connected {
             call_id,
             role: Role::Peer1,

@@ -5,7 +5,8 @@
 mod common;
 
 use common::{
-    both_end, connect_to, pair, report, ChildServer, Client, TestRedis, TestServer, PATIENCE,
+    both_end, connect_media, connect_to, pair, report, ChildServer, Client, TestRedis, TestServer,
+    PATIENCE,
 };
 use duet::protocol::{CallId, ClientMsg, EndReason, ErrorCode, ServerMsg};
 use duet::server::matching::redis::keys;
@@ -315,6 +316,7 @@ async fn reports_made_on_two_nodes_ban_on_every_node_until_lifted() {
             .connect_with(&[("x-forwarded-for", reporter_addr)])
             .await;
         let call_id = pair(&mut bad, &mut reporter).await;
+        connect_media(&mut bad, &mut reporter, call_id).await;
         report(&mut reporter, call_id).await;
         if n == 0 {
             // Below the threshold; the report made on node one reaches node two's store.

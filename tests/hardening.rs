@@ -4,8 +4,8 @@
 
 mod common;
 
-use common::{both_end, connect_to, pair, report, ChildServer, TestServer};
-use duet::protocol::{ClientMsg, EndReason, ErrorCode, ReportReason, ServerMsg};
+use common::{both_end, connect_media, connect_to, pair, report, ChildServer, TestServer};
+use duet::protocol::{self, ClientMsg, EndReason, ErrorCode, ReportReason, ServerMsg};
 use futures_util::SinkExt;
 use std::sync::Arc;
 use tokio_tungstenite::tungstenite::{self, Message};
@@ -253,6 +253,7 @@ async fn reports_from_distinct_visitors_ban_an_address_across_restarts_until_lif
             .connect_with(&[("x-forwarded-for", reporter_addr)])
             .await;
         let call_id = pair(&mut bad, &mut reporter).await;
+        connect_media(&mut bad, &mut reporter, call_id).await;
         report(&mut reporter, call_id).await;
         if n == 0 {
             // Below the threshold: the call simply ends.
@@ -414,4 +415,228 @@ async fn sigterm_drains_and_exits_cleanly() {
     );
     assert_eq!(client.close_code(), Some(1001));
     assert!(server.exited().await, "exits with success");
+}
+
+/// A Call frame packed with interests, as an attacker sends it.
+fn packed_call(tags: usize) -> String {
+    let interests: Vec<String> = (0..tags).map(|i| format!("t{i:05}")).collect();
+    protocol::encode(&ClientMsg::Call {
+        interests,
+        text_only: false,
+    })
+}
+
+#[tokio::test]
+async fn messages_are_held_to_their_kinds_size_and_a_call_to_five_interests() {
+    let server = TestServer::start(&[]).await;
+    let mut a = server.connect().await;
+    // Far below the 64 KiB frame limit, far above what a call can hold.
+    a.send_text(&packed_call(1_000)).await;
+    let reply = a.recv().await;
+    assert_eq!(error_code(&reply), Some(ErrorCode::BadMessage), "{reply:?}");
+    // Small enough to be read, too many to be taken.
+    a.send_text(&packed_call(6)).await;
+    assert_eq!(error_code(&a.recv().await), Some(ErrorCode::BadInterests));
+    a.send_text(&packed_call(5)).await;
+    assert_eq!(a.recv().await, ServerMsg::Searching);
+    // A `next` carrying a long string for padding is refused too.
+    let padded = format!(r#"{{"type":"next","pad":"{}"}}"#, "x".repeat(4_000));
+    a.send_text(&padded).await;
+    assert_eq!(error_code(&a.recv().await), Some(ErrorCode::BadMessage));
+}
+
+#[tokio::test]
+async fn honest_strangers_are_matched_fast_while_five_sockets_flood_interests() {
+    let server = TestServer::start(&[]).await;
+    let flood = packed_call(5_400); // just under 64 KiB, as in the attack
+    assert!(flood.len() < 64 * 1024);
+    let stop = tokio_util::sync::CancellationToken::new();
+    let mut flooders = Vec::new();
+    for _ in 0..5 {
+        let mut attacker = server.connect().await;
+        let (flood, stop) = (flood.clone(), stop.clone());
+        flooders.push(tokio::spawn(async move {
+            while !stop.is_cancelled() {
+                attacker.send_text(&flood).await;
+                // Drain the refusals so the attacker's own socket never backs up.
+                while let Ok(Some(_)) =
+                    tokio::time::timeout(std::time::Duration::ZERO, attacker.next_any()).await
+                {
+                }
+            }
+        }));
+    }
+    let mut took = Vec::new();
+    for _ in 0..20 {
+        let (mut a, mut b) = (server.connect().await, server.connect().await);
+        a.send(&ClientMsg::call()).await;
+        assert_eq!(a.recv().await, ServerMsg::Searching);
+        let started = std::time::Instant::now();
+        b.send(&ClientMsg::call()).await;
+        assert!(matches!(b.recv().await, ServerMsg::Matched { .. }));
+        took.push(started.elapsed());
+    }
+    let lobby_started = std::time::Instant::now();
+    let page = reqwest::get(server.url("/")).await.unwrap();
+    assert!(page.status().is_success());
+    let lobby = lobby_started.elapsed();
+    stop.cancel();
+    for flooder in flooders {
+        flooder.await.unwrap();
+    }
+    took.sort();
+    let p99 = took[took.len() * 99 / 100 - 1];
+    assert!(
+        p99 < std::time::Duration::from_millis(50),
+        "match p99 {p99:?}"
+    );
+    assert!(
+        lobby < std::time::Duration::from_millis(100),
+        "lobby {lobby:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_tab_that_stops_reading_is_closed_and_never_matched_again() {
+    let server = TestServer::start(&[
+        "--write-timeout",
+        "1s",
+        "--message-burst",
+        "1000",
+        "--message-rate",
+        "1000",
+    ])
+    .await;
+    let (mut stuck, mut flooder) = (server.connect().await, server.connect().await);
+    let call_id = pair(&mut stuck, &mut flooder).await;
+    // `stuck` reads nothing from here on; its partner sends it 60 KB offers until the
+    // server gives up on it.
+    let sdp = "v".repeat(60_000);
+    let mut sent = 0;
+    let told = loop {
+        flooder
+            .send(&ClientMsg::Offer {
+                call_id,
+                sdp: sdp.clone(),
+            })
+            .await;
+        sent += 1;
+        assert!(sent < 2_000, "the stuck tab was never cut off");
+        if let Ok(Some(msg)) =
+            tokio::time::timeout(std::time::Duration::ZERO, flooder.next_any()).await
+        {
+            if !matches!(msg, ServerMsg::Online { .. }) {
+                break msg;
+            }
+        }
+    };
+    assert_eq!(
+        told,
+        ServerMsg::CallEnded {
+            call_id,
+            reason: EndReason::PartnerLeft
+        }
+    );
+    assert_eq!(flooder.recv().await, ServerMsg::Searching);
+    // The next stranger meets the flooder, never the stuck tab.
+    let mut next = server.connect().await;
+    next.send(&ClientMsg::call()).await;
+    assert!(matches!(next.recv().await, ServerMsg::Matched { .. }));
+    assert!(matches!(flooder.recv().await, ServerMsg::Matched { .. }));
+    // The stuck tab, reading at last, finds its socket closed with a reason (1008).
+    stuck.until_closed().await;
+    assert_eq!(stuck.close_code(), Some(1008));
+}
+
+#[tokio::test]
+async fn binary_frames_count_against_the_message_limit() {
+    let server = TestServer::start(&["--message-burst", "3", "--message-rate", "0.01"]).await;
+    let mut a = server.connect().await;
+    let mut codes = Vec::new();
+    for _ in 0..4 {
+        a.ws.send(Message::Binary(vec![1, 2, 3].into()))
+            .await
+            .unwrap();
+        codes.push(error_code(&a.recv().await));
+    }
+    assert_eq!(codes[3], Some(ErrorCode::RateLimited), "{codes:?}");
+}
+
+#[tokio::test]
+async fn call_after_end_counts_with_next() {
+    let server = TestServer::start(&["--next-burst", "2", "--next-rate", "0.01"]).await;
+    let mut a = server.connect().await;
+    // The first Call is free; the two after it use up the Next allowance.
+    for _ in 0..3 {
+        a.send(&ClientMsg::call()).await;
+        assert_eq!(a.recv().await, ServerMsg::Searching);
+        a.send(&ClientMsg::End).await;
+        assert_eq!(a.recv().await, ServerMsg::Idle);
+    }
+    a.send(&ClientMsg::call()).await;
+    assert_eq!(error_code(&a.recv().await), Some(ErrorCode::NextTooFast));
+}
+
+#[tokio::test]
+async fn a_report_counts_only_once_the_call_showed_something_and_once_per_call() {
+    let server = TestServer::start(&["--reports-per-hour", "2"]).await;
+    let report_msg = |call_id| ClientMsg::Report {
+        call_id,
+        reason: ReportReason::Nudity,
+    };
+    let (mut a, mut b) = (server.connect().await, server.connect().await);
+    let call_id = pair(&mut a, &mut b).await;
+    // Matched, nothing shown yet: refused.
+    a.send(&report_msg(call_id)).await;
+    assert_eq!(error_code(&a.recv().await), Some(ErrorCode::ReportRefused));
+    // a claiming its own connection is up shows a nothing of b: still refused.
+    connect_media(&mut a, &mut b, call_id).await;
+    a.send(&report_msg(call_id)).await;
+    assert_eq!(error_code(&a.recv().await), Some(ErrorCode::ReportRefused));
+    // b's browser reports its connection up: b's video can reach a now.
+    b.send(&ClientMsg::Connected {
+        call_id,
+        role: protocol::Role::Peer2,
+    })
+    .await;
+    // (No reply to a second report; a refused frame shows b's socket got that far.)
+    b.send_text("sync").await;
+    assert_eq!(error_code(&b.recv().await), Some(ErrorCode::BadMessage));
+    report(&mut a, call_id).await;
+    // The same call again: refused.
+    a.send(&report_msg(call_id)).await;
+    assert_eq!(error_code(&a.recv().await), Some(ErrorCode::ReportRefused));
+    both_end(&mut a, &mut b).await;
+
+    // A text-only call shows something once the stranger writes.
+    let text_only = ClientMsg::Call {
+        interests: vec![],
+        text_only: true,
+    };
+    a.send(&text_only).await;
+    assert_eq!(a.recv().await, ServerMsg::Searching);
+    b.send(&text_only).await;
+    let ServerMsg::Matched { call_id, .. } = a.recv().await else {
+        panic!("a meets b by text")
+    };
+    assert!(matches!(b.recv().await, ServerMsg::Matched { .. }));
+    a.send(&report_msg(call_id)).await;
+    assert_eq!(error_code(&a.recv().await), Some(ErrorCode::ReportRefused));
+    b.send(&ClientMsg::Chat {
+        call_id,
+        text: "hello".into(),
+    })
+    .await;
+    assert!(matches!(a.recv().await, ServerMsg::Chat { .. }));
+    report(&mut a, call_id).await;
+    both_end(&mut a, &mut b).await;
+
+    // Two reports an hour from one visitor: the third is refused, and not stored.
+    let mut c = server.connect().await;
+    let call_id = pair(&mut a, &mut c).await;
+    connect_media(&mut c, &mut a, call_id).await;
+    a.send(&report_msg(call_id)).await;
+    assert_eq!(error_code(&a.recv().await), Some(ErrorCode::ReportRefused));
+    let overview = server.state.moderation.overview(10).await.unwrap();
+    assert_eq!(overview.reports.len(), 2);
 }

@@ -15,7 +15,9 @@
 //! the matchmaker finds nobody where the script found nobody). A script that picks a stranger
 //! the rule forbids (the one just left while someone else waits, one without a shared
 //! interest before the preference wait ends) makes the matchmaker pick someone else or
-//! nobody, and the step's effects differ.
+//! nobody, and the step's effects differ. (The other way round, a matchmaker whose rule
+//! allowed more than the script's would still follow the script's picks here; the
+//! matchmaker's own property test, where it picks alone, holds it to `rules::check_step`.)
 //!
 //! What the script publishes is read from the nodes' channels. To know that all of one step's
 //! messages are in, a marker is published on every channel after the step: Redis delivers a
@@ -31,22 +33,23 @@ use duet::server::matching::memory::Matchmaker;
 use duet::server::matching::redis::events::{self, NodeMessage};
 use duet::server::matching::redis::keys;
 use duet::server::matching::redis::script::{self, Command, NodeOp, Reply};
-use duet::server::matching::rules::{self, State};
+use duet::server::matching::rules::{self, SessionView, Snapshot, State};
 use duet::server::matching::{Effect, MatchError, Op};
 use duet::server::session::{NodeId, SessionId};
 use proptest::prelude::*;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use redis::{Connection, PubSub};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 use std::time::Duration;
 
 const NODES: [&str; 3] = ["node0", "node1", "node2"];
-/// At most eight strangers wait in a pool, so the script's sample of a pool (eight members)
-/// always sees all of it, as the matchmaker does.
+/// Visitors are numbered from 1 to `PEOPLE`. At most eight strangers wait in a pool, so the
+/// script's sample of a pool (eight members) always sees all of it, as the matchmaker does.
 const PEOPLE: usize = 7;
-const TAGS: [&str; 3] = ["chess", "jazz", "go"];
+/// Interests as the script must carry them through JSON and key names unchanged.
+const TAGS: [&str; 3] = ["chess", "jazz/blues", "café \"go\" 囲碁"];
 const TTL_MS: u64 = 600_000;
 /// A call id no call ever had, in both back ends.
 const NO_CALL: CallId = CallId(0xdead);
@@ -105,7 +108,7 @@ impl Step {
 }
 
 fn step() -> impl Strategy<Value = Step> {
-    let who = 0..PEOPLE;
+    let who = 1..=PEOPLE;
     prop_oneof![
         4 => (who.clone(), 0u8..8, proptest::bool::weighted(0.25), 0u8..3)
             .prop_map(|(who, tags, text, addr)| Step::Call { who, tags, text, addr }),
@@ -121,9 +124,52 @@ fn step() -> impl Strategy<Value = Step> {
     ]
 }
 
-/// Visitor `who`'s id; the high bits differ so that the short form in messages tells them apart.
+/// Visitor `who`'s id: its short form in messages (the high 32 bits) is `who` too.
 fn session(who: usize) -> SessionId {
-    SessionId(((who as u128 + 1) << 96) | who as u128)
+    SessionId(((who as u128) << 96) | who as u128)
+}
+
+fn visitor(id: SessionId) -> usize {
+    (id.0 & 0xff) as usize
+}
+
+/// An effect in a few words, for failure messages.
+fn describe(effect: &Effect) -> String {
+    match effect {
+        Effect::Searching { search, open, .. } => {
+            format!("searching #{search}{}", if *open { " (open)" } else { "" })
+        }
+        Effect::Matched {
+            call,
+            partner,
+            partner_node,
+            partner_addr,
+            shared_interests,
+            partner_text_only,
+            text_only,
+            first,
+            ..
+        } => format!(
+            "matched in {call} with v{} ({partner_node}, {partner_addr}{}), shared {:?}{}{}",
+            visitor(*partner),
+            if *partner_text_only {
+                ", text only"
+            } else {
+                ""
+            },
+            shared_interests,
+            if *text_only { ", text-only call" } else { "" },
+            if *first { ", first" } else { "" },
+        ),
+        Effect::Ended { call, reason, .. } => format!("{call} ended: {reason:?}"),
+        Effect::Idle { .. } => "idle".into(),
+        Effect::Winner { call, role, .. } => format!("{call} won by {role:?}"),
+    }
+}
+
+fn describe_all(effects: Option<&Vec<Effect>>) -> String {
+    let words: Vec<String> = effects.into_iter().flatten().map(describe).collect();
+    format!("[{}]", words.join("; "))
 }
 
 fn node_of(who: usize) -> NodeId {
@@ -183,18 +229,89 @@ impl Lua<'_> {
         script::read_reply(&text).unwrap_or_else(|e| panic!("{command:?}: reply {text}: {e}"))
     }
 
+    /// What Redis holds, in the words of the rule (`matching::rules`), with the script's call
+    /// ids in the matchmaker's names.
+    fn snapshot(&mut self, ids: &CallIds) -> Snapshot {
+        let mut pools = vec![keys::open_pool().to_string()];
+        pools.extend(
+            TAGS.iter()
+                .map(|t| keys::preference_pool(&format!("i:{t}"))),
+        );
+        pools.push(keys::preference_pool("text"));
+        // One round trip for the sessions, the pools and the calls' names.
+        let mut pipe = redis::pipe();
+        for who in 1..=PEOPLE {
+            pipe.hgetall(keys::session(session(who)));
+        }
+        for pool in &pools {
+            pipe.smembers(pool);
+        }
+        pipe.keys(keys::every_call());
+        let mut replies: Vec<redis::Value> = pipe.query(&mut self.conn).unwrap();
+        let calls: Vec<String> = redis::from_redis_value(replies.pop().unwrap()).unwrap();
+        let waiting: Vec<HashSet<String>> = replies
+            .split_off(PEOPLE)
+            .into_iter()
+            .map(|pool| redis::from_redis_value(pool).unwrap())
+            .collect();
+        let records = replies.into_iter().map(|r| {
+            let record: HashMap<String, String> = redis::from_redis_value(r).unwrap();
+            record
+        });
+        let mut snapshot = Snapshot::default();
+        for (who, r) in (1..=PEOPLE).zip(records) {
+            if r.is_empty() {
+                continue;
+            }
+            let id = session(who);
+            let state = match r["state"].as_str() {
+                "idle" => State::Idle,
+                "searching" => State::Searching,
+                _ => State::InCall {
+                    call: ids.rust(r["call"].parse().unwrap()),
+                    partner: SessionId::try_from(r["partner"].clone()).unwrap(),
+                },
+            };
+            let session = SessionView {
+                state,
+                in_pools: waiting.iter().any(|pool| pool.contains(&String::from(id))),
+                open: r["open"] == "1",
+                last_partner: r
+                    .get("last")
+                    .map(|l| SessionId::try_from(l.clone()).unwrap()),
+                interests: serde_json::from_str(&r["tags"]).unwrap(),
+                text_only: r["text"] == "1",
+            };
+            snapshot.sessions.insert(id, session);
+        }
+        let mut pipe = redis::pipe();
+        for key in &calls {
+            pipe.cmd("HMGET").arg(key).arg("a").arg("b");
+        }
+        let sides: Vec<(String, String)> = if calls.is_empty() {
+            Vec::new()
+        } else {
+            pipe.query(&mut self.conn).unwrap()
+        };
+        for (key, (a, b)) in calls.iter().zip(sides) {
+            let call: CallId = key.rsplit(':').next().unwrap().parse().unwrap();
+            let side = |s: String| SessionId::try_from(s).unwrap();
+            snapshot.calls.insert(ids.rust(call), [side(a), side(b)]);
+        }
+        snapshot
+    }
+
     /// Everything published on the nodes' channels since the last call: the effects, each
     /// checked to be on the channel of its visitor's node, at most one message per node.
     fn published(&mut self) -> Result<Vec<Effect>, TestCaseError> {
         self.markers += 1;
         let marker = format!("marker {}", self.markers);
+        let mut pipe = redis::pipe();
         for node in NODES {
-            let _: () = redis::cmd("PUBLISH")
-                .arg(keys::channel(&NodeId::from(node)))
-                .arg(&marker)
-                .query(&mut self.conn)
-                .unwrap();
+            pipe.publish(keys::channel(&NodeId::from(node)), &marker)
+                .ignore();
         }
+        let _: () = pipe.query(&mut self.conn).unwrap();
         let channels: HashMap<String, NodeId> = NODES
             .iter()
             .map(|n| (keys::channel(&NodeId::from(*n)), NodeId::from(*n)))
@@ -219,7 +336,7 @@ impl Lua<'_> {
             *heard.entry(node.clone()).or_default() += 1;
             prop_assert!(heard[&node] == 1, "two messages for {} in one step", node);
             for effect in batch {
-                let who = (effect.to().0 & 0xff) as usize;
+                let who = visitor(effect.to());
                 prop_assert_eq!(&node, &node_of(who), "{:?} on the wrong node", effect);
                 effects.push(effect);
             }
@@ -367,7 +484,7 @@ impl Differential<'_> {
             }
             (lua, rust) => {
                 return Err(TestCaseError::fail(format!(
-                    "{rust_op:?}: the script answered {lua:?}, the matchmaker {rust:?}"
+                    "the script answered {lua:?}, the matchmaker {rust:?}"
                 )))
             }
         };
@@ -397,17 +514,44 @@ impl Differential<'_> {
             .collect();
         if lua_seen != rust_seen {
             let mut diff = String::new();
-            for to in lua_seen.keys().chain(rust_seen.keys()) {
+            let visitors: BTreeSet<&SessionId> = lua_seen.keys().chain(rust_seen.keys()).collect();
+            for to in visitors {
                 let (l, r) = (lua_seen.get(to), rust_seen.get(to));
-                if l != r && !diff.contains(&format!("{to}:")) {
-                    diff += &format!("\n  {to}:\n    Lua  {l:?}\n    Rust {r:?}");
-                }
+                let (l, r) = (describe_all(l), describe_all(r));
+                let mark = if l == r { "  " } else { "≠ " };
+                diff += &format!("\n{mark}v{}:\n    Lua  {l}\n    Rust {r}", visitor(*to));
             }
             return Err(TestCaseError::fail(format!(
-                "{rust_op:?} told visitors different things:{diff}"
+                "the back ends told visitors different things (≠):{diff}"
             )));
         }
 
+        // What the two hold agrees too (so a difference shows at once, not only once some
+        // later step tells someone).
+        let lua_after = self.lua.snapshot(&self.ids);
+        if lua_after != after {
+            let mut diff = String::new();
+            let ids: BTreeSet<&SessionId> = lua_after
+                .sessions
+                .keys()
+                .chain(after.sessions.keys())
+                .collect();
+            for id in ids {
+                let (l, r) = (lua_after.sessions.get(id), after.sessions.get(id));
+                if l != r {
+                    diff += &format!("\n  v{}:\n    Lua  {l:?}\n    Rust {r:?}", visitor(*id));
+                }
+            }
+            if lua_after.calls != after.calls {
+                diff += &format!(
+                    "\n  calls:\n    Lua  {:?}\n    Rust {:?}",
+                    lua_after.calls, after.calls
+                );
+            }
+            return Err(TestCaseError::fail(format!(
+                "the back ends hold different things:{diff}"
+            )));
+        }
         rules::check(&after).map_err(TestCaseError::fail)?;
         rules::check_step(&before, &after).map_err(TestCaseError::fail)?;
         self.remember(&rust_op, &rust_effects);

@@ -69,7 +69,7 @@ enum Step {
 }
 
 fn step() -> impl Strategy<Value = Step> {
-    let who = 0..PEOPLE;
+    let who = 1..=PEOPLE;
     prop_oneof![
         4 => (who.clone(), 0u8..8, proptest::bool::weighted(0.25))
             .prop_map(|(who, tags, text)| Step::Call { who, tags, text }),
@@ -85,9 +85,10 @@ fn step() -> impl Strategy<Value = Step> {
     ]
 }
 
-/// Visitor `who`'s id; the high bits differ so that the short form in messages tells them apart.
+/// Visitor `who`'s id (visitors are numbered from 1): its short form in messages (the high
+/// 32 bits) is `who` too.
 fn session(who: usize) -> SessionId {
-    SessionId(((who as u128 + 1) << 96) | who as u128)
+    SessionId(((who as u128) << 96) | who as u128)
 }
 
 fn node_of(who: usize) -> NodeId {
@@ -248,33 +249,44 @@ impl Site {
         }
     }
 
-    fn members(&mut self, key: &str) -> HashSet<String> {
-        self.conn.smembers(key).unwrap()
-    }
-
     /// What Redis holds, in the words of the rule; and the checks only Redis needs (its keys
     /// agree with each other).
     fn snapshot(&mut self) -> Result<Snapshot, TestCaseError> {
-        let pools: Vec<(String, HashSet<String>)> = pool_keys()
-            .into_iter()
-            .map(|key| {
-                let members = self.members(&key);
-                (key, members)
-            })
+        // One round trip for the sessions, the pools, the nodes' sets and the calls' names.
+        let node_sets: Vec<String> = NODES
+            .iter()
+            .map(|n| node_sessions(&NodeId::from(*n)))
             .collect();
+        let mut pipe = redis::pipe();
+        for who in 1..=PEOPLE {
+            pipe.hgetall(keys::session(session(who)));
+        }
+        for key in pool_keys().iter().chain(&node_sets) {
+            pipe.smembers(key);
+        }
+        pipe.keys(keys::every_call());
+        let mut replies: Vec<redis::Value> = pipe.query(&mut self.conn).unwrap();
+        let call_keys: Vec<String> = redis::from_redis_value(replies.pop().unwrap()).unwrap();
+        let mut sets = replies
+            .split_off(PEOPLE)
+            .into_iter()
+            .map(|set| redis::from_redis_value::<HashSet<String>>(set).unwrap());
+        let pools: Vec<(String, HashSet<String>)> =
+            pool_keys().into_iter().zip(sets.by_ref()).collect();
+        let node_sets: Vec<(String, HashSet<String>)> = node_sets.into_iter().zip(sets).collect();
+
         let mut snapshot = Snapshot::default();
         let mut records = HashMap::new();
-        for who in 0..PEOPLE {
-            let r = self.record(who);
+        for (who, r) in (1..=PEOPLE).zip(replies) {
+            let r: HashMap<String, String> = redis::from_redis_value(r).unwrap();
             if r.is_empty() {
                 continue;
             }
             let id = session(who);
             let hex = String::from(id);
             prop_assert_eq!(&r["node"], &node_of(who).to_string());
-            let node_sessions = self.members(&node_sessions(&node_of(who)));
             prop_assert!(
-                node_sessions.contains(&hex),
+                node_sets[who % NODES.len()].1.contains(&hex),
                 "{hex} missing from its node's set"
             );
             let state = match r["state"].as_str() {
@@ -337,15 +349,21 @@ impl Site {
                 prop_assert!(records.contains_key(m), "{key} holds {m}, which is gone");
             }
         }
-        for node in NODES {
-            let set = node_sessions(&NodeId::from(node));
-            for m in self.members(&set) {
-                prop_assert!(records.contains_key(&m), "{set} holds {m}, which is gone");
+        for (set, members) in &node_sets {
+            for m in members {
+                prop_assert!(records.contains_key(m), "{set} holds {m}, which is gone");
             }
         }
-        let call_keys: Vec<String> = self.conn.keys(keys::every_call()).unwrap();
-        for key in call_keys {
-            let c: HashMap<String, String> = self.conn.hgetall(&key).unwrap();
+        let mut pipe = redis::pipe();
+        for key in &call_keys {
+            pipe.hgetall(key);
+        }
+        let calls: Vec<HashMap<String, String>> = if call_keys.is_empty() {
+            Vec::new()
+        } else {
+            pipe.query(&mut self.conn).unwrap()
+        };
+        for (key, c) in call_keys.into_iter().zip(calls) {
             let id: CallId = key.rsplit(':').next().unwrap().parse().unwrap();
             prop_assert_eq!(key, keys::call(id));
             let side = |s: &str| SessionId::try_from(c[s].clone()).unwrap();

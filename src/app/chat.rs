@@ -1,16 +1,20 @@
 //! Text chat beside the video, within the call only. Lines are rendered as text, never as
 //! HTML; the log clears when the call ends.
 
-use super::controls::Action;
-use super::lobby::LobbyView;
+use super::state::{Action, CallView, ChatView, Presence};
 use crate::protocol::MAX_CHAT_CHARS;
 use leptos::prelude::*;
 
 /// The chat log, the "Stranger is typing…" line and the input (Enter sends).
 #[component]
-pub fn ChatPanel(view: LobbyView, on_action: Callback<Action>) -> impl IntoView {
+pub fn ChatPanel(
+    call: CallView,
+    chat: ChatView,
+    presence: Presence,
+    on_action: Callback<Action>,
+) -> impl IntoView {
     let draft = RwSignal::new(String::new());
-    let in_call = move || view.ready.get() && view.call_state.get().in_call();
+    let in_call = move || presence.ready.get() && call.state.get().in_call();
     let send = move || {
         let text = draft.get_untracked().trim().to_owned();
         if !text.is_empty() {
@@ -21,14 +25,14 @@ pub fn ChatPanel(view: LobbyView, on_action: Callback<Action>) -> impl IntoView 
     view! {
         <section class="chat" aria-label="Chat with the stranger">
             <ol class="log" data-testid="chat-log" aria-live="polite">
-                <For each=move || view.chat.get() key=|line| line.id let:line>
+                <For each=move || chat.lines.get() key=|line| line.id let:line>
                     <li data-from=if line.from_me { "me" } else { "stranger" }>
                         <span class="who">{if line.from_me { "You: " } else { "Stranger: " }}</span>
                         {line.text}
                     </li>
                 </For>
             </ol>
-            <Show when=move || view.stranger_typing.get()>
+            <Show when=move || chat.stranger_typing.get()>
                 <p class="typing" data-testid="typing-indicator">"Stranger is typing…"</p>
             </Show>
             <input

@@ -1,47 +1,31 @@
-//! The Call / Next / End buttons.
+//! The Call / Next / End buttons and the Report menu.
 
-use super::lobby::{CallState, LobbyView};
+use super::state::{Action, CallState, CallView, Preferences, Presence};
 use crate::protocol::ReportReason;
 use leptos::prelude::*;
-
-/// What a person can ask for.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Action {
-    /// Start looking for a stranger.
-    Call,
-    /// Leave this stranger and find another.
-    Next,
-    /// Stop.
-    End,
-    /// Report the stranger for this reason, then move on.
-    Report(ReportReason),
-    /// Send a chat line to the stranger.
-    SendChat(String),
-    /// The chat input has (true) or no longer has (false) text being typed.
-    Typing(bool),
-    /// Switch the microphone off or back on.
-    ToggleMic,
-    /// Switch the camera off or back on.
-    ToggleCamera,
-}
 
 /// The call buttons. Until the page has hydrated they are disabled, so an early click is
 /// never silently lost.
 #[component]
-pub fn CallControls(view: LobbyView, on_action: Callback<Action>) -> impl IntoView {
-    let idle = move || view.call_state.get() == CallState::Idle;
+pub fn CallControls(
+    call: CallView,
+    presence: Presence,
+    prefs: Preferences,
+    on_action: Callback<Action>,
+) -> impl IntoView {
+    let idle = move || call.state.get() == CallState::Idle;
     view! {
         <nav class="controls" aria-label="Call controls">
             <button
                 class="call"
-                disabled=move || !view.ready.get() || !idle() || !view.terms_accepted.get()
+                disabled=move || !presence.ready.get() || !idle() || !prefs.terms_accepted.get()
                 on:click=move |_| on_action.run(Action::Call)
             >
                 "Call"
             </button>
             <button
                 class="next"
-                disabled=move || !view.ready.get() || idle()
+                disabled=move || !presence.ready.get() || idle()
                 on:click=move |_| on_action.run(Action::Next)
                 aria-keyshortcuts="Escape"
             >
@@ -49,12 +33,12 @@ pub fn CallControls(view: LobbyView, on_action: Callback<Action>) -> impl IntoVi
             </button>
             <button
                 class="end"
-                disabled=move || !view.ready.get() || idle()
+                disabled=move || !presence.ready.get() || idle()
                 on:click=move |_| on_action.run(Action::End)
             >
                 "End"
             </button>
-            <ReportMenu view=view on_action=on_action/>
+            <ReportMenu call=call presence=presence on_action=on_action/>
         </nav>
         <p class="hint" aria-hidden="true">"Press " <kbd>"Esc"</kbd> " for the next stranger."</p>
     }
@@ -62,8 +46,8 @@ pub fn CallControls(view: LobbyView, on_action: Callback<Action>) -> impl IntoVi
 
 /// Report the current stranger: a menu of reasons, shown only during a call.
 #[component]
-fn ReportMenu(view: LobbyView, on_action: Callback<Action>) -> impl IntoView {
-    let in_call = move || view.ready.get() && view.call_state.get().in_call();
+fn ReportMenu(call: CallView, presence: Presence, on_action: Callback<Action>) -> impl IntoView {
+    let in_call = move || presence.ready.get() && call.state.get().in_call();
     view! {
         <Show when=in_call>
             <details class="report">

@@ -1,16 +1,19 @@
 //! The user interface, rendered on the server and hydrated in the browser.
+//!
+//! Every component reads the groups of [`state`] it shows; none imports another's page, and
+//! nothing here imports the browser build (`crate::client`): that plugs in through
+//! [`state::Driver`].
 
 mod admin;
 mod chat;
 mod controls;
 mod lobby;
 mod preferences;
+pub mod state;
 mod video;
 
 pub use admin::AdminPage;
-pub use controls::{Action, CallControls};
-pub use lobby::{CallState, ChatLine, Lobby, LobbyView, IDLE_STATUS};
-pub use video::{LocalVideo, RemoteVideo};
+pub use lobby::Lobby;
 
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
@@ -55,5 +58,47 @@ pub fn App() -> impl IntoView {
                 <Route path=StaticSegment("admin") view=AdminPage/>
             </Routes>
         </Router>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Each module of `app` with its source, as compiled.
+    const MODULES: [(&str, &str); 7] = [
+        ("admin", include_str!("admin.rs")),
+        ("chat", include_str!("chat.rs")),
+        ("controls", include_str!("controls.rs")),
+        ("lobby", include_str!("lobby.rs")),
+        ("preferences", include_str!("preferences.rs")),
+        ("state", include_str!("state.rs")),
+        ("video", include_str!("video.rs")),
+    ];
+
+    /// `client` imports `app::state`, so `app` importing `client` would make a circle; the
+    /// browser build plugs in through `state::Driver` instead.
+    #[test]
+    fn app_never_imports_the_browser_build() {
+        for (name, source) in MODULES {
+            assert!(
+                !source.contains("crate::client"),
+                "app/{name}.rs imports crate::client"
+            );
+        }
+    }
+
+    /// Components read `state`; only the lobby, which lays the page out, uses the others.
+    /// `state` itself imports no other module of `app`.
+    #[test]
+    fn components_import_state_never_each_other() {
+        for (name, source) in MODULES {
+            for (other, _) in MODULES {
+                let import = format!("super::{other}");
+                let allowed = other == "state" && name != "state" || name == "lobby";
+                assert!(
+                    allowed || !source.contains(&import),
+                    "app/{name}.rs imports app/{other}.rs"
+                );
+            }
+        }
     }
 }

@@ -1,15 +1,15 @@
 //! What a visitor chooses before calling: interests, text-only, and accepting the rules.
 //! The browser build remembers all three for the next visit.
 
-use super::lobby::LobbyView;
+use super::state::{CallState, CallView, Preferences, Presence};
 use crate::protocol::{MAX_INTERESTS, MAX_INTEREST_CHARS};
 use leptos::prelude::*;
 
 /// Interests (comma-separated tags) and the text-only choice. Fixed while searching or in a
 /// call; they apply from the next Call.
 #[component]
-pub fn Preferences(view: LobbyView) -> impl IntoView {
-    let locked = move || !view.ready.get() || view.call_state.get() != super::CallState::Idle;
+pub fn PreferencesForm(call: CallView, prefs: Preferences, presence: Presence) -> impl IntoView {
+    let locked = move || !presence.ready.get() || call.state.get() != CallState::Idle;
     view! {
         <section class="preferences">
             <label class="interests">
@@ -21,18 +21,18 @@ pub fn Preferences(view: LobbyView) -> impl IntoView {
                     title=format!(
                         "Up to {MAX_INTERESTS} tags of at most {MAX_INTEREST_CHARS} characters, separated by commas"
                     )
-                    prop:value=view.interests
+                    prop:value=prefs.interests
                     disabled=locked
-                    on:input=move |ev| view.interests.set(event_target_value(&ev))
+                    on:input=move |ev| prefs.interests.set(event_target_value(&ev))
                 />
             </label>
             <label class="text-only">
                 <input
                     type="checkbox"
                     data-testid="text-only"
-                    prop:checked=view.text_only
+                    prop:checked=prefs.text_only
                     disabled=locked
-                    on:change=move |ev| view.text_only.set(event_target_checked(&ev))
+                    on:change=move |ev| prefs.text_only.set(event_target_checked(&ev))
                 />
                 " Text only (no camera)"
             </label>
@@ -40,9 +40,9 @@ pub fn Preferences(view: LobbyView) -> impl IntoView {
                 <input
                     type="checkbox"
                     data-testid="hide-ip"
-                    prop:checked=view.hide_ip
+                    prop:checked=prefs.hide_ip
                     disabled=locked
-                    on:change=move |ev| view.hide_ip.set(event_target_checked(&ev))
+                    on:change=move |ev| prefs.hide_ip.set(event_target_checked(&ev))
                 />
                 " Hide my IP from strangers (calls go through a relay)"
             </label>
@@ -52,9 +52,9 @@ pub fn Preferences(view: LobbyView) -> impl IntoView {
 
 /// The first-visit notice: 18+ and the rules, to accept before Call works.
 #[component]
-pub fn TermsGate(view: LobbyView) -> impl IntoView {
+pub fn TermsGate(prefs: Preferences, presence: Presence) -> impl IntoView {
     view! {
-        <Show when=move || !view.terms_accepted.get()>
+        <Show when=move || !prefs.terms_accepted.get()>
             <section class="terms" aria-labelledby="terms-title">
                 <h2 id="terms-title">"Before you call"</h2>
                 <ul>
@@ -64,8 +64,8 @@ pub fn TermsGate(view: LobbyView) -> impl IntoView {
                 </ul>
                 <button
                     data-testid="terms-accept"
-                    disabled=move || !view.ready.get()
-                    on:click=move |_| view.terms_accepted.set(true)
+                    disabled=move || !presence.ready.get()
+                    on:click=move |_| prefs.terms_accepted.set(true)
                 >
                     "I am 18+ and accept the rules"
                 </button>

@@ -1,19 +1,23 @@
 //! The two video panes. The browser build attaches streams to them through their `NodeRef`s.
 
-use super::controls::Action;
-use super::lobby::LobbyView;
+use super::state::{text_call, Action, CallView, MediaView, Preferences, Presence};
 use leptos::prelude::*;
 
 /// The visitor's own camera, mirrored like a looking glass and muted so nobody hears
 /// themselves, with the microphone and camera switches.
 #[component]
-pub fn LocalVideo(view: LobbyView, on_action: Callback<Action>) -> impl IntoView {
-    let muted = move || !view.mic_on.get();
-    let camera_off = move || !view.camera_on.get();
+pub fn LocalVideo(
+    media: MediaView,
+    prefs: Preferences,
+    presence: Presence,
+    on_action: Callback<Action>,
+) -> impl IntoView {
+    let muted = move || !media.mic_on.get();
+    let camera_off = move || !media.camera_on.get();
     view! {
         <figure class="pane local">
             <video
-                node_ref=view.local_video
+                node_ref=media.local_video
                 data-testid="local-video"
                 class="mirrored"
                 autoplay=true
@@ -26,7 +30,7 @@ pub fn LocalVideo(view: LobbyView, on_action: Callback<Action>) -> impl IntoView
                 <button
                     data-testid="mute"
                     aria-pressed=move || muted().to_string()
-                    disabled=move || !view.ready.get() || view.text_only.get()
+                    disabled=move || !presence.ready.get() || prefs.text_only.get()
                     on:click=move |_| on_action.run(Action::ToggleMic)
                 >
                     {move || if muted() { "Unmute" } else { "Mute" }}
@@ -34,7 +38,7 @@ pub fn LocalVideo(view: LobbyView, on_action: Callback<Action>) -> impl IntoView
                 <button
                     data-testid="camera"
                     aria-pressed=move || camera_off().to_string()
-                    disabled=move || !view.ready.get() || view.text_only.get()
+                    disabled=move || !presence.ready.get() || prefs.text_only.get()
                     on:click=move |_| on_action.run(Action::ToggleCamera)
                 >
                     {move || if camera_off() { "Camera on" } else { "Camera off" }}
@@ -47,22 +51,23 @@ pub fn LocalVideo(view: LobbyView, on_action: Callback<Action>) -> impl IntoView
 /// The stranger's video and sound, or a placeholder when the call is text-only, with what
 /// the stranger has switched off and the call's quality.
 #[component]
-pub fn RemoteVideo(view: LobbyView) -> impl IntoView {
+pub fn RemoteVideo(call: CallView, media: MediaView, prefs: Preferences) -> impl IntoView {
     let on_off = |on: bool| if on { "on" } else { "off" };
-    let in_call = move || view.call_state.get().in_call();
+    let in_call = move || call.state.get().in_call();
+    let text_call = move || text_call(call, prefs);
     view! {
         <figure class="pane remote">
             <video
-                node_ref=view.remote_video
+                node_ref=call.remote_video
                 data-testid="remote-video"
                 autoplay=true
                 playsinline=true
-                class:hidden=move || in_call() && view.text_call()
+                class:hidden=move || in_call() && text_call()
             ></video>
-            <Show when=move || in_call() && view.text_call()>
+            <Show when=move || in_call() && text_call()>
                 <div class="placeholder" data-testid="remote-placeholder">
                     {move || {
-                        if view.partner_text_only.get() {
+                        if call.partner_text_only.get() {
                             "This stranger is in text-only mode: say hi in the chat."
                         } else {
                             "You are in text-only mode: chat below."
@@ -71,19 +76,19 @@ pub fn RemoteVideo(view: LobbyView) -> impl IntoView {
                 </div>
             </Show>
             <figcaption>"Stranger"</figcaption>
-            <Show when=move || in_call() && !view.text_call()>
+            <Show when=move || in_call() && !text_call()>
                 <p
                     class="stranger-media"
                     data-testid="stranger-media"
-                    data-mic=move || on_off(view.stranger_mic.get())
-                    data-camera=move || on_off(view.stranger_camera.get())
+                    data-mic=move || on_off(media.stranger_mic.get())
+                    data-camera=move || on_off(media.stranger_camera.get())
                 >
-                    {move || (!view.stranger_mic.get()).then_some("Stranger is muted. ")}
-                    {move || (!view.stranger_camera.get()).then_some("Stranger's camera is off.")}
+                    {move || (!media.stranger_mic.get()).then_some("Stranger is muted. ")}
+                    {move || (!media.stranger_camera.get()).then_some("Stranger's camera is off.")}
                 </p>
             </Show>
-            <Show when=move || view.quality.get().is_some()>
-                <p class="quality" data-testid="call-quality">{move || view.quality.get()}</p>
+            <Show when=move || call.quality.get().is_some()>
+                <p class="quality" data-testid="call-quality">{move || call.quality.get()}</p>
             </Show>
         </figure>
     }

@@ -6,7 +6,7 @@ use web_sys::{DomException, MediaStream, MediaStreamConstraints};
 
 /// Why the camera could not be opened, in words for the status line.
 #[derive(Debug, thiserror::Error)]
-pub enum MediaError {
+pub(crate) enum MediaError {
     #[error("Camera or microphone blocked. Allow access in your browser, then press Call.")]
     Blocked,
     #[error("No camera or microphone found. Plug one in, then press Call.")]
@@ -20,7 +20,7 @@ pub enum MediaError {
 }
 
 /// Asks for camera and microphone; the browser shows its permission prompt if needed.
-pub async fn open_camera() -> Result<MediaStream, MediaError> {
+pub(crate) async fn open_camera() -> Result<MediaStream, MediaError> {
     let devices = leptos::prelude::window()
         .navigator()
         .media_devices()

@@ -1,32 +1,50 @@
-//! The browser build's behaviour: the signaling socket, the camera, and the call itself.
-//! The `app` components stay presentational; [`start`] wires them to all of this.
+//! The browser's side of duet: the call logic and what carries it out.
+//!
+//! - [`machine`]: every rule of a call as a pure state machine. Compiled in every build, so
+//!   its unit tests run natively with the server's (`cargo test --features ssr`).
+//! - [`negotiation`]: the design's peer1/peer2 race: the pure rules always, and under `hydrate`
+//!   the real peer connections.
+//! - Browser build only: the controller that feeds the machine and runs its commands, the
+//!   signaling socket, the camera, one peer connection (`rtc`), call quality (`stats`) and
+//!   the remembered preferences (`prefs`).
+//!
+//! `client` reads `crate::app::state`; `app` never imports `client`: [`start`] is plugged
+//! into the page as an `app::state::Driver` by `crate::hydrate`.
 
-mod call;
+pub mod machine;
+pub mod negotiation;
+
+#[cfg(feature = "hydrate")]
+mod controller;
+#[cfg(feature = "hydrate")]
 mod media;
+#[cfg(feature = "hydrate")]
 mod prefs;
+#[cfg(feature = "hydrate")]
 mod rtc;
+#[cfg(feature = "hydrate")]
 mod signaling;
+#[cfg(feature = "hydrate")]
 mod stats;
-
-use crate::app::{Action, CallState, LobbyView};
-use call::CallController;
-use leptos::prelude::*;
 
 /// Starts the lobby's behaviour once the page hydrates: opens the signaling socket, fetches the
 /// ICE servers, and returns what the buttons call.
-pub fn start(view: LobbyView) -> Callback<Action> {
-    let controller = CallController::new(view);
+#[cfg(feature = "hydrate")]
+pub fn start(
+    state: crate::app::state::PageState,
+) -> leptos::prelude::Callback<crate::app::state::Action> {
+    use leptos::prelude::*;
+    use machine::Input;
+
+    let controller = controller::Controller::new(state);
     controller.connect();
-    prefs::remember(view);
+    prefs::remember(state.prefs);
     // Effects run only after hydration, so the buttons turn on exactly when they work.
-    Effect::new(move |_| view.ready.set(true));
-    // Esc is Next, wherever the focus is (the page shows the hint).
+    Effect::new(move |_| controller.feed(Input::Hydrated));
+    // Esc is Next, wherever the focus is (the page shows the hint); the machine decides when.
     let _esc = window_event_listener(leptos::ev::keydown, move |ev| {
-        if ev.key() == "Escape"
-            && view.ready.get_untracked()
-            && view.call_state.get_untracked() != CallState::Idle
-        {
-            controller.act(Action::Next);
+        if ev.key() == "Escape" {
+            controller.feed(Input::Escape);
         }
     });
     Callback::new(move |action| controller.act(action))

@@ -1,7 +1,7 @@
 //! Remembers the visitor's choices in `localStorage` for the next visit: the accepted rules,
 //! the interests, text-only and hiding the IP address.
 
-use crate::app::LobbyView;
+use crate::app::state::Preferences;
 use leptos::prelude::*;
 use web_sys::Storage;
 
@@ -11,30 +11,30 @@ const TEXT_ONLY: &str = "duet.textOnly";
 const HIDE_IP: &str = "duet.hideIp";
 
 /// Loads the stored choices once the page has hydrated, then stores every change.
-pub fn remember(view: LobbyView) {
+pub(crate) fn remember(prefs: Preferences) {
     // An effect, not the component body: the first paint must match the server's HTML, so the
     // stored values arrive just after hydration.
     Effect::new(move |first_run: Option<()>| {
-        let accepted = view.terms_accepted.get();
-        let interests = view.interests.get();
-        let text_only = view.text_only.get();
-        let hide_ip = view.hide_ip.get();
+        let accepted = prefs.terms_accepted.get();
+        let interests = prefs.interests.get();
+        let text_only = prefs.text_only.get();
+        let hide_ip = prefs.hide_ip.get();
         let Some(storage) = storage() else {
             return;
         };
         if first_run.is_none() {
             let read = |key| storage.get_item(key).ok().flatten();
             if read(TERMS).as_deref() == Some("yes") {
-                view.terms_accepted.set(true);
+                prefs.terms_accepted.set(true);
             }
             if let Some(saved) = read(INTERESTS) {
-                view.interests.set(saved);
+                prefs.interests.set(saved);
             }
             if read(TEXT_ONLY).as_deref() == Some("yes") {
-                view.text_only.set(true);
+                prefs.text_only.set(true);
             }
             if read(HIDE_IP).as_deref() == Some("yes") {
-                view.hide_ip.set(true);
+                prefs.hide_ip.set(true);
             }
         } else {
             let yes_no = |on: bool| if on { "yes" } else { "no" };

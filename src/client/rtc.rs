@@ -1,6 +1,6 @@
-//! One WebRTC connection of a call: the seed's peer1 (the offer this side makes) or peer2 (the
+//! One WebRTC connection of a call: the design's peer1 (the offer this side makes) or peer2 (the
 //! answer to the partner's offer). Creating, describing, adding candidates and closing; which
-//! link to use when is the call controller's business.
+//! link to use when is decided by [`super::negotiation`].
 
 use crate::model::IceServer;
 use crate::protocol::{CallId, IceCandidate};
@@ -14,14 +14,12 @@ use web_sys::{
 };
 
 /// One peer connection and what belongs to it.
-pub struct PeerLink {
+pub(crate) struct PeerLink {
     pub call_id: CallId,
     pub pc: RtcPeerConnection,
-    /// The stranger's tracks as they arrive on this connection (the seed's remoteStream, once
+    /// The stranger's tracks as they arrive on this connection (the design's remoteStream, once
     /// this link wins).
     pub stream: MediaStream,
-    /// The remote description is set, so candidates can be added instead of queued.
-    pub remote_described: bool,
     /// The connection's JS callbacks, alive exactly as long as the link.
     _handlers: [Closure<dyn FnMut(Event)>; 3],
 }
@@ -100,12 +98,11 @@ impl PeerLink {
             call_id,
             pc,
             stream,
-            remote_described: false,
             _handlers: [candidate, track, state],
         })
     }
 
-    /// The seed's ending for one connection: remove its tracks, stop listening, close it.
+    /// The design's ending for one connection: remove its tracks, stop listening, close it.
     pub fn close(&self) {
         for sender in self.pc.get_senders().iter() {
             if let Ok(sender) = sender.dyn_into::<RtcRtpSender>() {
@@ -120,19 +117,19 @@ impl PeerLink {
 }
 
 /// Creates an offer, sets it as the local description and returns its SDP.
-pub async fn make_offer(pc: &RtcPeerConnection) -> Result<String, JsValue> {
+pub(crate) async fn make_offer(pc: &RtcPeerConnection) -> Result<String, JsValue> {
     let offer = JsFuture::from(pc.create_offer()).await?;
     set_local(pc, RtcSdpType::Offer, &sdp_of(&offer)?).await
 }
 
 /// Creates an answer, sets it as the local description and returns its SDP.
-pub async fn make_answer(pc: &RtcPeerConnection) -> Result<String, JsValue> {
+pub(crate) async fn make_answer(pc: &RtcPeerConnection) -> Result<String, JsValue> {
     let answer = JsFuture::from(pc.create_answer()).await?;
     set_local(pc, RtcSdpType::Answer, &sdp_of(&answer)?).await
 }
 
 /// Sets the partner's offer or answer as the remote description.
-pub async fn set_remote(
+pub(crate) async fn set_remote(
     pc: &RtcPeerConnection,
     kind: RtcSdpType,
     sdp: &str,
@@ -144,7 +141,7 @@ pub async fn set_remote(
 }
 
 /// Adds one of the partner's candidates.
-pub async fn add_candidate(
+pub(crate) async fn add_candidate(
     pc: &RtcPeerConnection,
     candidate: &IceCandidate,
 ) -> Result<(), JsValue> {

@@ -11,7 +11,7 @@ use wasm_bindgen::prelude::*;
 use web_sys::{CloseEvent, Event, MessageEvent, WebSocket};
 
 /// What the socket reports to its owner.
-pub enum SignalEvent {
+pub(crate) enum SignalEvent {
     /// A socket opened (the first one, or after a reconnect). The server sees a new session.
     Open,
     /// A message from the server.
@@ -29,7 +29,7 @@ struct Handlers {
 
 /// A handle on the signaling socket; cheap to copy.
 #[derive(Clone, Copy)]
-pub struct Signaling {
+pub(crate) struct Signaling {
     socket: StoredValue<Option<WebSocket>, LocalStorage>,
     handlers: StoredValue<Option<Handlers>, LocalStorage>,
     on_event: StoredValue<Rc<dyn Fn(SignalEvent)>, LocalStorage>,

@@ -6,7 +6,7 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::RtcPeerConnection;
 
 /// A one-line summary, e.g. "RTT 12 ms · loss 0.0%", or `None` before there is data.
-pub async fn quality(pc: &RtcPeerConnection) -> Option<String> {
+pub(crate) async fn quality(pc: &RtcPeerConnection) -> Option<String> {
     let report = JsFuture::from(pc.get_stats()).await.ok()?;
     let mut rtt_ms = None;
     let (mut lost, mut received) = (0.0, 0.0);

@@ -68,6 +68,15 @@ pub struct Config {
     #[arg(long, env = "DUET_OUTBOX_CAPACITY", default_value_t = 256)]
     pub outbox_capacity: usize,
 
+    /// How many bytes of messages may wait for one browser before it is cut off (1008): a
+    /// tab that stops reading while its partner sends cannot hold more memory than this.
+    #[arg(long, env = "DUET_OUTBOX_BYTES", default_value_t = 1024 * 1024)]
+    pub outbox_bytes: usize,
+
+    /// How long one write to a socket may take before the tab is taken for stuck and closed.
+    #[arg(long, env = "DUET_WRITE_TIMEOUT", default_value = "10s", value_parser = timing)]
+    pub write_timeout: Duration,
+
     /// STUN/TURN server URLs handed to browsers, comma-separated
     /// (e.g. `stun:stun.example.org:3478,turn:turn.example.org:3478`). None by default, which
     /// works on one machine and on a LAN.
@@ -147,6 +156,11 @@ pub struct Config {
     /// address prefix.
     #[arg(long, env = "DUET_BAN_AFTER_REPORTS", default_value_t = 3)]
     pub ban_after_reports: u32,
+
+    /// How many strangers one visitor (address prefix) may report in an hour; reports past it
+    /// are refused and not stored, so one visitor cannot ban people by reporting everyone.
+    #[arg(long, env = "DUET_REPORTS_PER_HOUR", default_value_t = 10)]
+    pub reports_per_hour: u32,
 
     /// The window in which reports about one address are counted together.
     #[arg(long, env = "DUET_REPORT_WINDOW", default_value = "1h", value_parser = period)]
@@ -326,6 +340,7 @@ impl Config {
         store::Settings {
             data_dir: self.data_dir.clone(),
             ban_after_reports: self.ban_after_reports.max(1),
+            reports_per_hour: self.reports_per_hour,
             report_window: self.report_window,
             ban_duration: self.ban_duration,
             retention: self.report_retention,

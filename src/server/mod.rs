@@ -1,6 +1,6 @@
 //! The server build: the router, the shared state and start-up.
 //!
-//! `/ws` is the signaling socket ([`ws`]), `/healthz` a liveness probe; every other path is
+//! `/ws` is the signaling socket ([`socket`]), `/healthz` a liveness probe; every other path is
 //! the Leptos app (pages, server functions, the built site under `/pkg`).
 
 pub(crate) mod client_ip;

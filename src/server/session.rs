@@ -92,7 +92,35 @@ pub enum Standing {
     /// Call pressed, waiting for a stranger.
     Searching,
     /// Paired with `partner` in `call`.
-    InCall { call: CallId, partner: Partner },
+    InCall {
+        call: CallId,
+        partner: Partner,
+        /// The call could show this side something: the partner's own browser reported its
+        /// connection up (its media can flow), or the partner wrote to it. Only then may the
+        /// partner be reported, so a report cannot be aimed at a stranger who showed nothing.
+        shown: bool,
+        /// This side already reported the partner: one report per reporter per call.
+        reported: bool,
+    },
+}
+
+/// Why the server cut a session off: it closes the socket (1008) with this reason.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cut {
+    /// Its browser did not read fast enough: the queue of messages for it overflowed.
+    TooSlow,
+    /// Its address was banned.
+    Banned,
+}
+
+impl Cut {
+    /// The close frame's reason.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Cut::TooSlow => "too slow: messages for this tab piled up unread",
+            Cut::Banned => "banned",
+        }
+    }
 }
 
 /// A refusal of a client message. The session goes on; nothing was sent to anyone else.
@@ -108,6 +136,10 @@ pub enum SessionError {
     BadInterests(String),
     #[error("Matching is paused for a moment: this server lost touch with the others. Press Call again shortly.")]
     MatchingUnavailable,
+    #[error("There is nothing to report yet: this stranger has not shown or written anything.")]
+    NothingShown,
+    #[error("You have already reported this stranger.")]
+    AlreadyReported,
 }
 
 impl SessionError {
@@ -119,6 +151,7 @@ impl SessionError {
             SessionError::ChatTooLong => ErrorCode::ChatRefused,
             SessionError::BadInterests(_) => ErrorCode::BadInterests,
             SessionError::MatchingUnavailable => ErrorCode::MatchingUnavailable,
+            SessionError::NothingShown | SessionError::AlreadyReported => ErrorCode::ReportRefused,
         }
     }
 

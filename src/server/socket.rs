@@ -13,7 +13,7 @@ use crate::protocol::{self, ClientMsg, ErrorCode, ServerMsg};
 use crate::server::client_ip::{client_ip, origin_allowed};
 use crate::server::limits::{ConnectionPermit, Refusal, TokenBucket};
 use crate::server::moderation::farewell;
-use crate::server::session::SessionId;
+use crate::server::session::{Cut, SessionId};
 use crate::server::state::AppState;
 use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
@@ -115,22 +115,29 @@ enum Exit {
     SocketError,
     HeartbeatTimeout,
     MessageTooBig,
-    /// The switchboard dropped the session's queue: it fell too far behind, or it was banned.
-    Disconnected,
+    /// A write did not finish within `--write-timeout`: the browser stopped reading.
+    WriteTimeout,
+    /// The switchboard cut the session off (it fell too far behind, or it was banned).
+    Cut(Cut),
     ServerShutdown,
 }
 
-async fn refuse(mut socket: WebSocket, refusal: ServerMsg) {
-    let _ = send(&mut socket, &refusal).await;
-    close(socket, close_code::POLICY, "refused").await;
+impl From<WriteError> for Exit {
+    fn from(e: WriteError) -> Exit {
+        match e {
+            WriteError::Socket => Exit::SocketError,
+            WriteError::TimedOut => Exit::WriteTimeout,
+        }
+    }
 }
 
-async fn run_session(
-    mut socket: WebSocket,
-    state: AppState,
-    ip: IpAddr,
-    _permit: ConnectionPermit,
-) {
+async fn refuse(socket: WebSocket, refusal: ServerMsg) {
+    let mut socket = Writer::new(socket, Duration::from_secs(1));
+    let _ = socket.send(&refusal).await;
+    socket.close(close_code::POLICY, "refused").await;
+}
+
+async fn run_session(socket: WebSocket, state: AppState, ip: IpAddr, _permit: ConnectionPermit) {
     let _tracked = state.sessions.token();
     let (id, mut outbox) = state.switchboard.register(ip);
     let mut online = state.presence.clone();
@@ -145,15 +152,15 @@ async fn run_session(
     let mut last_heard = Instant::now();
     let mut guard = SessionGuard::new(&state, Instant::now());
 
+    let mut socket = Writer::new(socket, config.write_timeout);
     let hello = ServerMsg::Online {
         count: crate::server::presence::count(&state.switchboard),
     };
-    let exit = if send(&mut socket, &hello).await.is_err() {
-        Exit::SocketError
-    } else {
-        loop {
+    let exit = match socket.send(&hello).await {
+        Err(e) => Exit::from(e),
+        Ok(()) => loop {
             tokio::select! {
-                frame = socket.recv() => {
+                frame = socket.ws.recv() => {
                     last_heard = Instant::now();
                     let reply = match frame {
                         Some(Ok(ref message)) if payload_len(message) > config.max_message_bytes => {
@@ -162,10 +169,8 @@ async fn run_session(
                         Some(Ok(Message::Text(text))) => {
                             guard.handle(&state, id, ip, &text).await
                         }
-                        Some(Ok(Message::Binary(_))) => Some(ServerMsg::error(
-                            ErrorCode::BadMessage,
-                            "Binary frames are not part of the protocol; send JSON text.",
-                        )),
+                        // Counted like any message, so binary frames cannot flood for free.
+                        Some(Ok(Message::Binary(_))) => guard.refuse_binary(&state),
                         Some(Ok(Message::Ping(_) | Message::Pong(_))) => None,
                         Some(Ok(Message::Close(_))) | None => break Exit::ClientClosed,
                         Some(Err(e)) if is_too_big(&e) => break Exit::MessageTooBig,
@@ -175,23 +180,25 @@ async fn run_session(
                         if let ServerMsg::Error { code, .. } = &reply {
                             state.metrics.error(*code);
                         }
-                        if send(&mut socket, &reply).await.is_err() {
-                            break Exit::SocketError;
+                        if let Err(e) = socket.send(&reply).await {
+                            break e.into();
                         }
                     }
                 }
-                queued = outbox.recv() => match queued {
-                    Some(msg) => {
-                        if send(&mut socket, &msg).await.is_err() {
-                            break Exit::SocketError;
+                queued = outbox.next() => match queued {
+                    Ok(frame) => {
+                        let written = socket.send_frame(frame.clone()).await;
+                        outbox.written(&frame);
+                        if let Err(e) = written {
+                            break e.into();
                         }
                     }
-                    None => break Exit::Disconnected,
+                    Err(cut) => break Exit::Cut(cut),
                 },
                 Ok(()) = online.changed() => {
                     let count = *online.borrow_and_update();
-                    if send(&mut socket, &ServerMsg::Online { count }).await.is_err() {
-                        break Exit::SocketError;
+                    if let Err(e) = socket.send(&ServerMsg::Online { count }).await {
+                        break e.into();
                     }
                 }
                 _ = heartbeat.tick() => {
@@ -199,13 +206,13 @@ async fn run_session(
                         break Exit::HeartbeatTimeout;
                     }
                     // Browsers answer pings by themselves; the pong counts as hearing from them.
-                    if socket.send(Message::Ping(Default::default())).await.is_err() {
-                        break Exit::SocketError;
+                    if let Err(e) = socket.ping().await {
+                        break e.into();
                     }
                 }
                 _ = state.shutdown.cancelled() => break Exit::ServerShutdown,
             }
-        }
+        },
     };
 
     state.switchboard.unregister(id).await;
@@ -219,16 +226,30 @@ async fn run_session(
                     config.max_message_bytes
                 ),
             );
-            let _ = send(&mut socket, &reply).await;
-            close(socket, close_code::SIZE, "message too big").await;
+            let _ = socket.send(&reply).await;
+            socket.close(close_code::SIZE, "message too big").await;
         }
         Exit::ServerShutdown => {
-            let _ = send(&mut socket, &ServerMsg::ShuttingDown).await;
-            close(socket, close_code::AWAY, "server shutting down").await;
+            let _ = socket.send(&ServerMsg::ShuttingDown).await;
+            socket.close(close_code::AWAY, "server shutting down").await;
         }
-        Exit::Disconnected => close(socket, close_code::POLICY, "disconnected").await,
-        Exit::HeartbeatTimeout => close(socket, close_code::AWAY, "no heartbeat").await,
-        Exit::ClientClosed | Exit::SocketError => close(socket, close_code::NORMAL, "").await,
+        Exit::Cut(cut) => {
+            // What was queued before the cut (a ban's farewell) goes out first, within the
+            // write timeout.
+            while let Ok(frame) = outbox.next().await {
+                if socket.send_frame(frame).await.is_err() {
+                    break;
+                }
+            }
+            socket.close(close_code::POLICY, cut.reason()).await
+        }
+        Exit::WriteTimeout => {
+            socket
+                .close(close_code::POLICY, "too slow: writes time out")
+                .await
+        }
+        Exit::HeartbeatTimeout => socket.close(close_code::AWAY, "no heartbeat").await,
+        Exit::ClientClosed | Exit::SocketError => socket.close(close_code::NORMAL, "").await,
     }
     tracing::debug!(session = %id, reason = ?exit, "disconnected");
 }
@@ -241,6 +262,8 @@ struct SessionGuard {
     /// When the client was last told it is rate limited, so a flood does not earn a flood of
     /// replies.
     last_rate_warning: Option<Instant>,
+    /// Call was pressed before: later presses count against the Next limit.
+    called: bool,
 }
 
 impl SessionGuard {
@@ -251,10 +274,44 @@ impl SessionGuard {
             nexts: TokenBucket::new(c.next_burst, c.next_rate, now),
             chats: TokenBucket::new(c.chat_burst, c.chat_rate, now),
             last_rate_warning: None,
+            called: false,
         }
     }
 
-    /// Handles one text frame; returns the reply for this client, if any.
+    /// Takes one message from the session's allowance; the reply when it is used up (at
+    /// most one a second, so a flood does not earn a flood of replies).
+    fn over_rate(&mut self, state: &AppState, now: Instant) -> Option<Option<ServerMsg>> {
+        if self.messages.try_take(now) {
+            return None;
+        }
+        let recently = self
+            .last_rate_warning
+            .is_some_and(|at| now.duration_since(at) < Duration::from_secs(1));
+        if recently {
+            state.metrics.error(ErrorCode::RateLimited);
+            return Some(None);
+        }
+        self.last_rate_warning = Some(now);
+        Some(Some(ServerMsg::error(
+            ErrorCode::RateLimited,
+            "You are sending messages too fast; some were dropped.",
+        )))
+    }
+
+    /// A binary frame: counted like any message, then refused.
+    fn refuse_binary(&mut self, state: &AppState) -> Option<ServerMsg> {
+        if let Some(reply) = self.over_rate(state, Instant::now()) {
+            return reply;
+        }
+        Some(ServerMsg::error(
+            ErrorCode::BadMessage,
+            "Binary frames are not part of the protocol; send JSON text.",
+        ))
+    }
+
+    /// Handles one text frame; returns the reply for this client, if any. Everything a
+    /// client controls is checked here, before the switchboard sees the message, at a cost
+    /// linear in the frame: the rate, the frame's size for its kind, then the parse.
     async fn handle(
         &mut self,
         state: &AppState,
@@ -263,34 +320,48 @@ impl SessionGuard {
         text: &str,
     ) -> Option<ServerMsg> {
         let now = Instant::now();
-        if !self.messages.try_take(now) {
-            let recently = self
-                .last_rate_warning
-                .is_some_and(|at| now.duration_since(at) < Duration::from_secs(1));
-            if recently {
-                state.metrics.error(ErrorCode::RateLimited);
-                return None;
-            }
-            self.last_rate_warning = Some(now);
+        if let Some(reply) = self.over_rate(state, now) {
+            return reply;
+        }
+        let bad = |e: serde_json::Error| {
+            Some(ServerMsg::error(
+                ErrorCode::BadMessage,
+                format!("Not a valid message: {e}"),
+            ))
+        };
+        let kind = match protocol::peek_kind(text) {
+            Ok(kind) => kind,
+            Err(e) => return bad(e),
+        };
+        let limit = kind.max_bytes(state.config.max_message_bytes);
+        if text.len() > limit {
             return Some(ServerMsg::error(
-                ErrorCode::RateLimited,
-                "You are sending messages too fast; some were dropped.",
+                ErrorCode::BadMessage,
+                format!(
+                    "A {} message may be at most {limit} bytes.",
+                    protocol::wire_name(&kind)
+                ),
             ));
         }
         let msg = match protocol::decode_client(text) {
             Ok(msg) => msg,
-            Err(e) => {
-                return Some(ServerMsg::error(
-                    ErrorCode::BadMessage,
-                    format!("Not a valid message: {e}"),
-                ))
-            }
+            Err(e) => return bad(e),
         };
         match msg {
             ClientMsg::Next if !self.nexts.try_take(now) => Some(ServerMsg::error(
                 ErrorCode::NextTooFast,
                 "Slow down: wait a moment before pressing Next again.",
             )),
+            // Every Call after the first counts with Next, so End then Call is no way around
+            // the Next limit.
+            ClientMsg::Call { .. }
+                if std::mem::replace(&mut self.called, true) && !self.nexts.try_take(now) =>
+            {
+                Some(ServerMsg::error(
+                    ErrorCode::NextTooFast,
+                    "Slow down: wait a moment before calling again.",
+                ))
+            }
             ClientMsg::Chat { .. } if !self.chats.try_take(now) => Some(ServerMsg::error(
                 ErrorCode::ChatRefused,
                 "You are chatting too fast; that line was not sent.",
@@ -327,21 +398,56 @@ fn is_too_big(error: &axum::Error) -> bool {
     )
 }
 
-async fn send(socket: &mut WebSocket, msg: &ServerMsg) -> Result<(), axum::Error> {
-    socket
-        .send(Message::Text(protocol::encode(msg).into()))
-        .await
+/// Why a write failed.
+#[derive(Debug)]
+enum WriteError {
+    Socket,
+    TimedOut,
 }
 
-/// Sends a close frame; the socket may already be gone, and a failed goodbye changes nothing.
-async fn close(mut socket: WebSocket, code: u16, reason: &'static str) {
-    let frame = CloseFrame {
-        code,
-        reason: reason.into(),
-    };
-    let _ = tokio::time::timeout(
-        Duration::from_secs(1),
-        socket.send(Message::Close(Some(frame))),
-    )
-    .await;
+/// A socket whose every write is bounded by a timeout, so a browser that stops reading is
+/// found out and closed instead of holding its task (and its place in matching) forever.
+struct Writer {
+    ws: WebSocket,
+    timeout: Duration,
+}
+
+impl Writer {
+    fn new(ws: WebSocket, timeout: Duration) -> Self {
+        Writer { ws, timeout }
+    }
+
+    async fn send(&mut self, msg: &ServerMsg) -> Result<(), WriteError> {
+        self.send_frame(protocol::encode(msg)).await
+    }
+
+    async fn send_frame(&mut self, frame: String) -> Result<(), WriteError> {
+        self.write(Message::Text(frame.into())).await
+    }
+
+    async fn ping(&mut self) -> Result<(), WriteError> {
+        self.write(Message::Ping(Default::default())).await
+    }
+
+    async fn write(&mut self, message: Message) -> Result<(), WriteError> {
+        match tokio::time::timeout(self.timeout, self.ws.send(message)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(WriteError::Socket),
+            Err(_) => Err(WriteError::TimedOut),
+        }
+    }
+
+    /// Sends a close frame; the socket may already be gone, and a failed goodbye changes
+    /// nothing.
+    async fn close(mut self, code: u16, reason: &'static str) {
+        let frame = CloseFrame {
+            code,
+            reason: reason.into(),
+        };
+        let _ = tokio::time::timeout(
+            Duration::from_secs(1),
+            self.ws.send(Message::Close(Some(frame))),
+        )
+        .await;
+    }
 }

@@ -82,6 +82,7 @@ impl AppState {
                 connect_timeout: config.connect_timeout,
                 preference_wait: config.interest_wait,
                 outbox_capacity: config.outbox_capacity,
+                outbox_bytes: config.outbox_bytes,
                 redis: config.redis_url.as_ref().map(|url| redis::Settings {
                     url: url.clone(),
                     node_timeout: config.node_timeout,

@@ -11,21 +11,24 @@
 //! call and only for its own call id (the server addresses the partner itself), and it is
 //! delivered only while the receiver is still in the call the message names.
 //!
-//! Delivery never waits: a session whose queue is full is cut off (its socket task sees the
-//! queue close and leaves through the normal teardown), so one slow browser never stalls
-//! anybody else.
+//! Delivery never waits: each session's queue holds encoded frames, bounded in count and in
+//! bytes. A session whose queue overflows is cut off ([`Cut::TooSlow`]): it leaves matching
+//! at once (its partner is told) and its socket task closes the socket, so one slow browser
+//! never stalls anybody else and is never matched again.
 
 use crate::protocol::MAX_CHAT_CHARS;
-use crate::protocol::{normalize_interests, CallId, ClientMsg, ErrorCode, ServerMsg};
+use crate::protocol::{self, check_interests, CallId, ClientMsg, ErrorCode, ServerMsg};
 use crate::server::matching::memory::Matchmaker;
+use crate::server::matching::redis::events::NodeMessage;
 use crate::server::matching::redis::{self, Arrival, ConnectError, NodeHooks, RedisEngine};
 use crate::server::matching::{Effect, MatchError, Op};
 use crate::server::metrics::{Metrics, Stats};
-use crate::server::session::{NodeId, Partner, SessionError, SessionId, Standing};
+use crate::server::session::{Cut, NodeId, Partner, SessionError, SessionId, Standing};
 use crate::server::timers::Timers;
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -39,6 +42,8 @@ pub struct Settings {
     pub preference_wait: Duration,
     /// How many messages may wait for one slow browser before it is cut off.
     pub outbox_capacity: usize,
+    /// How many bytes of messages may wait for one slow browser before it is cut off.
+    pub outbox_bytes: usize,
     /// Share matching with other nodes through this Redis; alone when `None`.
     pub redis: Option<redis::Settings>,
 }
@@ -78,15 +83,53 @@ struct Board {
     timers: Timers<Timer>,
     /// What other nodes broadcast (moderation), for the moderation service.
     broadcasts: mpsc::Sender<String>,
+    /// Sessions cut off, to take out of matching at once (a task runs `Op::Leave` for each).
+    evictions: mpsc::UnboundedSender<SessionId>,
 }
+
+/// One message, encoded for the wire once, when it is queued.
+pub type Frame = String;
 
 /// One session of this server.
 struct Entry {
-    /// Its socket task's queue; `None` once it was cut off (full, or banned).
-    outbox: Option<mpsc::Sender<ServerMsg>>,
+    /// Its socket task's queue; `None` once it was cut off.
+    outbox: Option<mpsc::Sender<Frame>>,
+    /// What the queue holds, and why it was cut off; shared with the socket task.
+    link: Arc<Link>,
     /// Its client address: whom a report is about, whom a ban removes.
     addr: IpAddr,
     standing: Standing,
+}
+
+/// What a session's queue and its socket task share.
+#[derive(Default)]
+struct Link {
+    /// Bytes queued and not yet written to the socket.
+    queued: AtomicUsize,
+    /// Set once, when the switchboard cuts the session off.
+    cut: OnceLock<Cut>,
+}
+
+/// The socket task's end of a session's queue.
+pub struct Outbox {
+    frames: mpsc::Receiver<Frame>,
+    link: Arc<Link>,
+}
+
+impl Outbox {
+    /// The next frame to write; `Err` with the reason once the session is cut off (after what
+    /// was queued before the cut).
+    pub async fn next(&mut self) -> Result<Frame, Cut> {
+        match self.frames.recv().await {
+            Some(frame) => Ok(frame),
+            None => Err(self.link.cut.get().copied().unwrap_or(Cut::TooSlow)),
+        }
+    }
+
+    /// `frame` was written: its bytes no longer wait.
+    pub fn written(&self, frame: &Frame) {
+        self.link.queued.fetch_sub(frame.len(), Ordering::Relaxed);
+    }
 }
 
 impl Switchboard {
@@ -99,6 +142,7 @@ impl Switchboard {
     ) -> Result<(Switchboard, mpsc::Receiver<String>), ConnectError> {
         let (timers, timer_queue) = Timers::new();
         let (broadcasts, broadcast_rx) = mpsc::channel(1024);
+        let (evictions, mut evicted) = mpsc::unbounded_channel();
         let node = match settings.redis {
             Some(_) => NodeId::random(),
             None => NodeId::local(),
@@ -110,6 +154,7 @@ impl Switchboard {
             metrics,
             timers,
             broadcasts,
+            evictions,
         });
         let engine = match settings.redis {
             None => Engine::Memory(Box::new(Mutex::new(Matchmaker::default()))),
@@ -132,13 +177,20 @@ impl Switchboard {
                 let _ = switchboard.run(op).await;
             });
         });
+        let evicting = switchboard.clone();
+        tokio::spawn(async move {
+            while let Some(session) = evicted.recv().await {
+                let _ = evicting.run(Op::Leave { session }).await;
+            }
+        });
         Ok((switchboard, broadcast_rx))
     }
 
     /// Adds a session from `addr`; returns its id and the queue its socket task sends from.
     /// The matching back end hears of it only when it presses Call.
-    pub fn register(&self, addr: IpAddr) -> (SessionId, mpsc::Receiver<ServerMsg>) {
+    pub fn register(&self, addr: IpAddr) -> (SessionId, Outbox) {
         let (tx, rx) = mpsc::channel(self.board.settings.outbox_capacity.max(1));
+        let link = Arc::new(Link::default());
         let mut sessions = self.board.lock();
         let id = loop {
             let id = SessionId::random();
@@ -150,17 +202,19 @@ impl Switchboard {
             id,
             Entry {
                 outbox: Some(tx),
+                link: link.clone(),
                 addr,
                 standing: Standing::Idle,
             },
         );
-        (id, rx)
+        (id, Outbox { frames: rx, link })
     }
 
     /// Removes a session whose socket is gone; its partner, wherever it is, is told.
     pub async fn unregister(&self, id: SessionId) {
         self.board.lock().remove(&id);
-        // Without Redis there is nothing to tell; starting over forgets the session there.
+        // While Redis cannot be reached there is nothing to tell: starting over forgets the
+        // session there.
         if self.matching_available() {
             let _ = self.run(Op::Leave { session: id }).await;
         }
@@ -174,8 +228,7 @@ impl Switchboard {
                 interests,
                 text_only,
             } => {
-                let interests =
-                    normalize_interests(&interests).map_err(SessionError::BadInterests)?;
+                let interests = check_interests(&interests).map_err(SessionError::BadInterests)?;
                 self.require_available()?;
                 // Call is ignored while searching or in a call.
                 let Some(addr) = self.board.start_searching(id, |s| *s == Standing::Idle) else {
@@ -206,14 +259,19 @@ impl Switchboard {
                     return Ok(());
                 }
                 if !self.matching_available() {
-                    self.board.deliver(id, ServerMsg::Idle);
+                    self.board.deliver(id, &ServerMsg::Idle);
                     return Ok(());
                 }
                 self.run(Op::End { session: id }).await
             }
             ClientMsg::Connected { call_id, role } => {
-                self.board.partner_of(id, call_id)?;
+                let partner = self.board.partner_of(id, call_id)?;
                 self.require_available()?;
+                // This side's own connection is up: the call shows its partner something, so
+                // the partner may report it from now on. Told before the engine runs, so the
+                // partner is marked before its `winner` can arrive. (A side cannot mark itself:
+                // a faked report of its own connection lets it report nobody.)
+                self.shown(&partner, call_id).await?;
                 self.run(Op::Connected {
                     session: id,
                     call: call_id,
@@ -229,20 +287,48 @@ impl Switchboard {
         }
     }
 
-    /// The address of the stranger `id` is in call `call_id` with: whom a report is about.
+    /// The address of the stranger `id` is in call `call_id` with, whom `id` reports now:
+    /// only once the call could show `id` something, and only once per call.
     pub fn report_target(&self, id: SessionId, call_id: CallId) -> Result<IpAddr, SessionError> {
-        self.board.partner_of(id, call_id).map(|p| p.addr)
+        let mut sessions = self.board.lock();
+        match sessions.get_mut(&id).map(|e| &mut e.standing) {
+            Some(Standing::InCall {
+                call,
+                partner,
+                shown,
+                reported,
+            }) if *call == call_id => {
+                if !*shown {
+                    return Err(SessionError::NothingShown);
+                }
+                if std::mem::replace(reported, true) {
+                    return Err(SessionError::AlreadyReported);
+                }
+                Ok(partner.addr)
+            }
+            Some(Standing::InCall { .. }) => Err(SessionError::StaleCall(call_id)),
+            _ => Err(SessionError::NotInCall),
+        }
     }
 
     /// Sends `farewell` to every session of this server whose address passes `banned`, and
-    /// disconnects them (a new ban).
-    pub fn disconnect_where(&self, banned: impl Fn(IpAddr) -> bool, farewell: ServerMsg) {
-        let mut sessions = self.board.lock();
-        for entry in sessions.values_mut().filter(|e| banned(e.addr)) {
-            // Dropping the queue after the farewell closes the socket once it is sent.
-            if let Some(outbox) = entry.outbox.take() {
-                let _ = outbox.try_send(farewell.clone());
+    /// disconnects them (a new ban). Returns once they have left matching, so whatever the
+    /// caller does next (the reporter's Next) can never meet them again.
+    pub async fn disconnect_where(&self, banned: impl Fn(IpAddr) -> bool, farewell: ServerMsg) {
+        let farewell = protocol::encode(&farewell);
+        let mut cut = Vec::new();
+        {
+            let mut sessions = self.board.lock();
+            for (id, entry) in sessions.iter_mut().filter(|(_, e)| banned(e.addr)) {
+                // The farewell goes out before the socket closes.
+                entry.queue(farewell.clone(), *id, &self.board);
+                if entry.cut(Cut::Banned) {
+                    cut.push(*id);
+                }
             }
+        }
+        for session in cut {
+            let _ = self.run(Op::Leave { session }).await;
         }
     }
 
@@ -362,12 +448,40 @@ impl Switchboard {
         check_relayable(&msg)?;
         self.board.metrics.relayed(&msg);
         if partner.node == self.board.node {
-            self.board.deliver_in_call(partner.id, msg);
+            self.board.deliver_in_call(partner.id, &msg);
             return Ok(());
         }
+        self.forward(
+            &partner,
+            NodeMessage::Relay {
+                to: partner.id,
+                msg,
+            },
+        )
+        .await
+    }
+
+    /// Marks `partner`'s call `call` as showing it something, wherever it is.
+    async fn shown(&self, partner: &Partner, call: CallId) -> Result<(), SessionError> {
+        if partner.node == self.board.node {
+            self.board.mark_shown(partner.id, call);
+            return Ok(());
+        }
+        self.forward(
+            partner,
+            NodeMessage::Shown {
+                to: partner.id,
+                call,
+            },
+        )
+        .await
+    }
+
+    /// Sends `message` to `partner`'s node.
+    async fn forward(&self, partner: &Partner, message: NodeMessage) -> Result<(), SessionError> {
         match &*self.engine {
             Engine::Redis(redis) => redis
-                .forward(&partner.node, partner.id, msg)
+                .forward(&partner.node, &message)
                 .await
                 .map_err(|_| SessionError::MatchingUnavailable),
             // Alone, every partner is on this node.
@@ -399,6 +513,21 @@ impl Board {
         let mut sessions = self.lock();
         for effect in effects {
             let to = effect.to();
+            // A match is counted, and its connect timeout armed, once per pair, whether or
+            // not the side it is told to is still here.
+            if let Effect::Matched {
+                call,
+                text_only,
+                first: true,
+                ..
+            } = &effect
+            {
+                self.metrics.matches.inc();
+                if !text_only {
+                    self.timers
+                        .arm(Timer::Expire(*call), self.settings.connect_timeout);
+                }
+            }
             let Some(entry) = sessions.get_mut(&to) else {
                 continue;
             };
@@ -409,7 +538,7 @@ impl Board {
                         continue;
                     }
                     entry.standing = Standing::Searching;
-                    entry.send(ServerMsg::Searching, to);
+                    entry.tell(&ServerMsg::Searching, to, self);
                     if !open {
                         self.timers
                             .arm(Timer::OpenSearch(to, search), self.settings.preference_wait);
@@ -422,17 +551,8 @@ impl Board {
                     partner_addr,
                     shared_interests,
                     partner_text_only,
-                    text_only,
-                    first,
                     ..
                 } => {
-                    if first {
-                        self.metrics.matches.inc();
-                        if !text_only {
-                            self.timers
-                                .arm(Timer::Expire(call), self.settings.connect_timeout);
-                        }
-                    }
                     if entry.standing == Standing::Idle {
                         continue;
                     }
@@ -443,15 +563,15 @@ impl Board {
                             node: partner_node,
                             addr: partner_addr,
                         },
+                        shown: false,
+                        reported: false,
                     };
-                    entry.send(
-                        ServerMsg::Matched {
-                            call_id: call,
-                            shared_interests,
-                            partner_text_only,
-                        },
-                        to,
-                    );
+                    let matched = ServerMsg::Matched {
+                        call_id: call,
+                        shared_interests,
+                        partner_text_only,
+                    };
+                    entry.tell(&matched, to, self);
                 }
                 Effect::Ended { call, reason, .. } => {
                     if !entry.in_call(call) {
@@ -459,46 +579,60 @@ impl Board {
                     }
                     // The back end has this side searching again already.
                     entry.standing = Standing::Searching;
-                    entry.send(
-                        ServerMsg::CallEnded {
-                            call_id: call,
-                            reason,
-                        },
-                        to,
-                    );
+                    let ended = ServerMsg::CallEnded {
+                        call_id: call,
+                        reason,
+                    };
+                    entry.tell(&ended, to, self);
                 }
                 Effect::Idle { .. } => {
                     entry.standing = Standing::Idle;
-                    entry.send(ServerMsg::Idle, to);
+                    entry.tell(&ServerMsg::Idle, to, self);
                 }
                 Effect::Winner { call, role, .. } => {
                     if entry.in_call(call) {
-                        entry.send(
-                            ServerMsg::Winner {
-                                call_id: call,
-                                role,
-                            },
-                            to,
-                        );
+                        let winner = ServerMsg::Winner {
+                            call_id: call,
+                            role,
+                        };
+                        entry.tell(&winner, to, self);
                     }
                 }
             }
         }
     }
 
-    /// Delivers `msg` (about a call) to `to` only while `to` is in that call.
-    fn deliver_in_call(&self, to: SessionId, msg: ServerMsg) {
+    /// Delivers `msg` (about a call) to `to` only while `to` is in that call. Encoded before
+    /// the lock is taken: an SDP can be tens of kilobytes.
+    fn deliver_in_call(&self, to: SessionId, msg: &ServerMsg) {
+        let Some(call) = msg.call_id() else {
+            return;
+        };
+        let frame = protocol::encode(msg);
         let mut sessions = self.lock();
         if let Some(entry) = sessions.get_mut(&to) {
-            if msg.call_id().is_some_and(|call| entry.in_call(call)) {
-                entry.send(msg, to);
+            if entry.in_call(call) {
+                // A line from the stranger is something shown.
+                if matches!(msg, ServerMsg::Chat { .. }) {
+                    entry.mark_shown();
+                }
+                entry.queue(frame, to, self);
             }
         }
     }
 
-    fn deliver(&self, to: SessionId, msg: ServerMsg) {
+    /// `to`'s partner in `call` showed it something (see [`Standing::InCall`]).
+    fn mark_shown(&self, to: SessionId, call: CallId) {
         if let Some(entry) = self.lock().get_mut(&to) {
-            entry.send(msg, to);
+            if entry.in_call(call) {
+                entry.mark_shown();
+            }
+        }
+    }
+
+    fn deliver(&self, to: SessionId, msg: &ServerMsg) {
+        if let Some(entry) = self.lock().get_mut(&to) {
+            entry.tell(msg, to, self);
         }
     }
 
@@ -518,7 +652,8 @@ impl Board {
     ) -> Option<IpAddr> {
         let mut sessions = self.lock();
         let entry = sessions.get_mut(&id)?;
-        if !allowed(&entry.standing) {
+        // A session cut off never searches again.
+        if entry.outbox.is_none() || !allowed(&entry.standing) {
             return None;
         }
         entry.standing = Standing::Searching;
@@ -528,7 +663,7 @@ impl Board {
     /// The partner of `id` if `id` is in call `call_id`; the refusal otherwise.
     fn partner_of(&self, id: SessionId, call_id: CallId) -> Result<Partner, SessionError> {
         match self.lock().get(&id).map(|e| &e.standing) {
-            Some(Standing::InCall { call, partner }) if *call == call_id => Ok(partner.clone()),
+            Some(Standing::InCall { call, partner, .. }) if *call == call_id => Ok(partner.clone()),
             Some(Standing::InCall { .. }) => Err(SessionError::StaleCall(call_id)),
             _ => Err(SessionError::NotInCall),
         }
@@ -540,14 +675,58 @@ impl Entry {
         matches!(&self.standing, Standing::InCall { call, .. } if *call == call_id)
     }
 
-    /// Puts `msg` in the session's queue without waiting; a full queue cuts it off.
-    fn send(&mut self, msg: ServerMsg, id: SessionId) {
+    fn mark_shown(&mut self) {
+        if let Standing::InCall { shown, .. } = &mut self.standing {
+            *shown = true;
+        }
+    }
+
+    /// Encodes `msg` and queues it (see [`Entry::queue`]).
+    fn tell(&mut self, msg: &ServerMsg, id: SessionId, board: &Board) {
+        self.queue(protocol::encode(msg), id, board);
+    }
+
+    /// Puts `frame` in the session's queue without waiting. A queue that is full, in messages
+    /// or in bytes, cuts the session off.
+    fn queue(&mut self, frame: Frame, id: SessionId, board: &Board) {
         let Some(outbox) = &self.outbox else {
             return;
         };
-        if let Err(mpsc::error::TrySendError::Full(_)) = outbox.try_send(msg) {
-            tracing::warn!(session = %id, "outbound queue full; disconnecting slow client");
-            self.outbox = None;
+        let len = frame.len();
+        if self.link.queued.load(Ordering::Relaxed) + len > board.settings.outbox_bytes {
+            tracing::warn!(session = %id, "outbound queue over its byte limit; cutting off slow client");
+            return self.cut_slow(id, board);
+        }
+        match outbox.try_send(frame) {
+            Ok(()) => {
+                self.link.queued.fetch_add(len, Ordering::Relaxed);
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::warn!(session = %id, "outbound queue full; cutting off slow client");
+                self.cut_slow(id, board);
+            }
+            // The socket task is gone; its teardown removes the session.
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+
+    /// Cuts the session off: its queue closes (its socket task closes the socket with the
+    /// reason) and it stands idle, refusing Call. True if it was not cut before; the caller
+    /// then takes it out of matching.
+    fn cut(&mut self, why: Cut) -> bool {
+        if self.outbox.take().is_none() {
+            return false;
+        }
+        let _ = self.link.cut.set(why);
+        self.standing = Standing::Idle;
+        true
+    }
+
+    /// Cuts off a session too slow to read, and has it leave matching at once (from the
+    /// eviction task: this runs with the lock held).
+    fn cut_slow(&mut self, id: SessionId, board: &Board) {
+        if self.cut(Cut::TooSlow) {
+            let _ = board.evictions.send(id);
         }
     }
 }
@@ -556,7 +735,8 @@ impl NodeHooks for Board {
     fn arrived(&self, arrival: Arrival) {
         match arrival {
             Arrival::Effects(effects) => self.apply(effects),
-            Arrival::Relay { to, msg } => self.deliver_in_call(to, msg),
+            Arrival::Relay { to, msg } => self.deliver_in_call(to, &msg),
+            Arrival::Shown { to, call } => self.mark_shown(to, call),
             Arrival::Broadcast(payload) => {
                 if let Err(e) = self.broadcasts.try_send(payload) {
                     tracing::warn!("what another node told every node was dropped: {e}");
@@ -571,7 +751,7 @@ impl NodeHooks for Board {
         for (id, entry) in self.lock().iter_mut() {
             if entry.standing != Standing::Idle {
                 entry.standing = Standing::Idle;
-                entry.send(paused.clone(), *id);
+                entry.tell(&paused, *id, self);
             }
         }
     }

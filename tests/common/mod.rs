@@ -396,7 +396,22 @@ pub async fn pair(a: &mut Client, b: &mut Client) -> CallId {
     call_id
 }
 
-/// `reporter` reports the stranger of `call_id`, and the server confirms.
+/// `shown`'s browser reports its connection of `call_id` up, as an honest browser does; both
+/// sides hear the winner. From then on the call has shown `viewer` something: `viewer` may
+/// report `shown`.
+pub async fn connect_media(shown: &mut Client, viewer: &mut Client, call_id: CallId) {
+    shown
+        .send(&ClientMsg::Connected {
+            call_id,
+            role: protocol::Role::Peer1,
+        })
+        .await;
+    assert!(matches!(shown.recv().await, ServerMsg::Winner { .. }));
+    assert!(matches!(viewer.recv().await, ServerMsg::Winner { .. }));
+}
+
+/// `reporter` reports the stranger of `call_id` (whose media connected), and the server
+/// confirms.
 pub async fn report(reporter: &mut Client, call_id: CallId) {
     reporter
         .send(&ClientMsg::Report {

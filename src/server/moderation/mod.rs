@@ -71,7 +71,11 @@ impl Moderation {
             Err(e) => return e.to_msg(),
         };
         match self.store.report(reporter_ip, reported, reason).await {
-            Ok((report, ban)) => {
+            Ok(None) => ServerMsg::error(
+                ErrorCode::ReportRefused,
+                "You have reported many strangers in the last hour; this report was not recorded.",
+            ),
+            Ok(Some((report, ban))) => {
                 self.metrics.reports.inc();
                 self.share(Shared::Report(report)).await;
                 if let Some(ban) = ban {
@@ -81,10 +85,9 @@ impl Moderation {
                     self.share(Shared::Ban(ban)).await;
                     // Every session of the banned prefix, not only the reported address.
                     let store = self.store.clone();
-                    self.switchboard.disconnect_where(
-                        move |ip| store.is_subject(ip, &subject),
-                        farewell(until),
-                    );
+                    self.switchboard
+                        .disconnect_where(move |ip| store.is_subject(ip, &subject), farewell(until))
+                        .await;
                 }
                 ServerMsg::Reported { call_id }
             }
@@ -134,10 +137,9 @@ impl Moderation {
                     let (subject, until) = (ban.subject.clone(), ban.until);
                     let stored = self.store.record_ban(ban).await;
                     let store = self.store.clone();
-                    self.switchboard.disconnect_where(
-                        move |ip| store.is_subject(ip, &subject),
-                        farewell(until),
-                    );
+                    self.switchboard
+                        .disconnect_where(move |ip| store.is_subject(ip, &subject), farewell(until))
+                        .await;
                     stored
                 }
                 Shared::Lift { subject } => self.store.lift_subject(subject).await,

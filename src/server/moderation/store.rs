@@ -30,6 +30,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub struct Settings {
     pub data_dir: PathBuf,
     pub ban_after_reports: u32,
+    /// How many reports one visitor (address prefix) may make in an hour.
+    pub reports_per_hour: u32,
     pub report_window: Duration,
     pub ban_duration: Duration,
     pub retention: Duration,
@@ -87,9 +89,14 @@ pub struct Store {
     settings: Arc<Settings>,
 }
 
-const MIGRATIONS: &[M<'static>] = &[M::up(include_str!(
-    "../../../migrations/0001_reports_and_bans.sql"
-))];
+const MIGRATIONS: &[M<'static>] = &[
+    M::up(include_str!(
+        "../../../migrations/0001_reports_and_bans.sql"
+    )),
+    M::up(include_str!(
+        "../../../migrations/0002_reports_by_reporter.sql"
+    )),
+];
 
 impl Store {
     /// Opens (or creates) the database in the data directory and applies migrations.
@@ -153,21 +160,36 @@ impl Store {
     }
 
     /// Records a report by `reporter` about `reported`; bans `reported` if this report
-    /// completes the threshold. Returns the report as stored, and the new ban.
+    /// completes the threshold. Returns the report as stored and the new ban, or `None` when
+    /// `reporter` used up its hourly quota (the report is not recorded, so nobody can be
+    /// banned by one visitor reporting everyone).
     pub async fn report(
         &self,
         reporter: IpAddr,
         reported: IpAddr,
         reason: ReportReason,
-    ) -> Result<(Report, Option<Ban>), ModerationError> {
+    ) -> Result<Option<(Report, Option<Ban>)>, ModerationError> {
         let report = Report {
             at: unix_now(),
             reporter: self.subject(reporter),
             reported: self.subject(reported),
             reason,
         };
+        let (by, since) = (report.reporter.clone(), report.at - 3600);
+        let made: u32 = self
+            .with_db(move |db| {
+                db.query_row(
+                    "SELECT COUNT(*) FROM reports WHERE reporter = ?1 AND created_at >= ?2",
+                    params![by, since],
+                    |row| row.get(0),
+                )
+            })
+            .await?;
+        if made >= self.settings.reports_per_hour {
+            return Ok(None);
+        }
         let ban = self.record_report(report.clone(), true).await?;
-        Ok((report, ban))
+        Ok(Some((report, ban)))
     }
 
     /// Stores a report (made here, or shared by another node). With `decide`, bans its
@@ -442,6 +464,7 @@ mod tests {
         Settings {
             data_dir: dir.to_owned(),
             ban_after_reports: 2,
+            reports_per_hour: 10,
             report_window: Duration::from_secs(600),
             ban_duration: Duration::from_secs(3600),
             retention: Duration::from_secs(86_400),
@@ -463,13 +486,15 @@ mod tests {
             let (_, ban) = store
                 .report(ip("198.51.100.1"), bad, ReportReason::Spam)
                 .await
-                .unwrap();
+                .unwrap()
+                .expect("within the quota");
             assert_eq!(ban, None);
         }
         let (_, ban) = store
             .report(ip("198.51.100.2"), bad, ReportReason::Nudity)
             .await
-            .unwrap();
+            .unwrap()
+            .expect("within the quota");
         let ban = ban.expect("a second reporter completes the threshold");
         assert_eq!(store.banned_until(bad), Some(ban.until));
         assert_eq!(store.banned_until(ip("198.51.100.1")), None);
@@ -504,12 +529,14 @@ mod tests {
         let (shared, _) = first
             .report(ip("198.51.100.1"), bad, ReportReason::Spam)
             .await
-            .unwrap();
+            .unwrap()
+            .expect("within the quota");
         assert_eq!(second.record_report(shared, false).await.unwrap(), None);
         let (_, ban) = second
             .report(ip("198.51.100.2"), bad, ReportReason::Spam)
             .await
-            .unwrap();
+            .unwrap()
+            .expect("within the quota");
         let ban = ban.expect("two distinct reporters across the nodes");
         // The ban reaches the first node, which enforces it, once.
         first.record_ban(ban.clone()).await.unwrap();
@@ -533,7 +560,8 @@ mod tests {
         store
             .report(ip("198.51.100.77"), ip("203.0.113.88"), ReportReason::Other)
             .await
-            .unwrap();
+            .unwrap()
+            .expect("within the quota");
         drop(store);
         let raw = std::fs::read(dir.path().join("duet.sqlite3")).unwrap();
         let text = String::from_utf8_lossy(&raw);
@@ -549,7 +577,8 @@ mod tests {
         store
             .report(ip("198.51.100.1"), ip("203.0.113.5"), ReportReason::Spam)
             .await
-            .unwrap();
+            .unwrap()
+            .expect("within the quota");
         assert_eq!(store.purge_at(unix_now() - 1).await.unwrap(), 0);
         assert_eq!(store.purge_at(unix_now() + 1).await.unwrap(), 1);
     }
@@ -563,13 +592,15 @@ mod tests {
             let (_, ban) = store
                 .report(ip(reporter), bad, ReportReason::Spam)
                 .await
-                .unwrap();
+                .unwrap()
+                .expect("within the quota");
             assert_eq!(ban, None, "one /64 reports as one visitor");
         }
         let (_, ban) = store
             .report(ip("2001:db8:2::1"), bad, ReportReason::Spam)
             .await
-            .unwrap();
+            .unwrap()
+            .expect("within the quota");
         let ban = ban.expect("a second /64 completes the threshold");
         assert_eq!(store.banned_until(ip("2001:db8:66::beef")), Some(ban.until));
         assert!(store.is_subject(ip("2001:db8:66:0:1:2:3:4"), &ban.subject));
@@ -594,7 +625,8 @@ mod tests {
         let (_, ban) = store
             .report(ip("198.51.100.1"), bad, ReportReason::Spam)
             .await
-            .unwrap();
+            .unwrap()
+            .expect("within the quota");
         assert!(ban.is_some());
         assert!(store.banned_until(bad).is_some());
         assert_eq!(store.overview(10).await.unwrap().bans.len(), 1);

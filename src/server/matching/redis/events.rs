@@ -1,7 +1,7 @@
 //! What arrives on a node's channel, turned into what the switchboard acts on. Pure: the
 //! listener hands each payload to [`decode`] and passes the result on.
 
-use crate::protocol::ServerMsg;
+use crate::protocol::{CallId, ServerMsg};
 use crate::server::matching::Effect;
 use crate::server::session::{NodeId, SessionId};
 use serde::{Deserialize, Serialize};
@@ -14,6 +14,9 @@ pub enum NodeMessage {
     Effects { effects: Vec<Effect> },
     /// A message from `to`'s partner on another node (an offer, a chat line…).
     Relay { to: SessionId, msg: ServerMsg },
+    /// `to`'s partner in `call` reported its own connection up: the call shows `to`
+    /// something now (so `to` may report the partner).
+    Shown { to: SessionId, call: CallId },
     /// Something node `origin` tells every node (moderation); opaque here.
     Broadcast { origin: NodeId, payload: String },
 }
@@ -31,7 +34,7 @@ pub fn encode(message: &NodeMessage) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{CallId, EndReason, Role};
+    use crate::protocol::{EndReason, Role};
 
     const A: &str = "0000000000000000000000000000000a";
     const B: &str = "0000000000000000000000000000000b";
@@ -100,6 +103,10 @@ mod tests {
             NodeMessage::Broadcast {
                 origin: NodeId::from("n1"),
                 payload: "{}".into(),
+            },
+            NodeMessage::Shown {
+                to: SessionId(3),
+                call: CallId(4),
             },
         ] {
             assert_eq!(decode(&encode(&message)).unwrap(), message);

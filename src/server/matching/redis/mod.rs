@@ -19,7 +19,7 @@ pub mod keys;
 pub mod script;
 
 use super::{Effect, MatchError, Op};
-use crate::protocol::ServerMsg;
+use crate::protocol::{CallId, ServerMsg};
 use crate::server::secret::Secret;
 use crate::server::session::{NodeId, SessionId};
 use events::NodeMessage;
@@ -64,6 +64,11 @@ pub enum Arrival {
     Relay {
         to: SessionId,
         msg: ServerMsg,
+    },
+    /// `to`'s partner in `call` reported its connection up.
+    Shown {
+        to: SessionId,
+        call: CallId,
     },
     /// What another node told every node (moderation), for the node's services.
     Broadcast(String),
@@ -175,15 +180,9 @@ impl RedisEngine {
         }
     }
 
-    /// Passes `msg` to session `to` on node `node`.
-    pub async fn forward(
-        &self,
-        node: &NodeId,
-        to: SessionId,
-        msg: ServerMsg,
-    ) -> Result<(), MatchError> {
-        let relay = events::encode(&NodeMessage::Relay { to, msg });
-        self.publish(&keys::channel(node), relay)
+    /// Passes `message` (a relayed message, or a `Shown`) to its session on node `node`.
+    pub async fn forward(&self, node: &NodeId, message: &NodeMessage) -> Result<(), MatchError> {
+        self.publish(&keys::channel(node), events::encode(message))
             .await
             .map_err(|e| self.lose(&e.to_string()))
     }
@@ -391,6 +390,7 @@ impl RedisEngine {
         let arrival = match events::decode(payload) {
             Ok(NodeMessage::Effects { effects }) => Arrival::Effects(effects),
             Ok(NodeMessage::Relay { to, msg }) => Arrival::Relay { to, msg },
+            Ok(NodeMessage::Shown { to, call }) => Arrival::Shown { to, call },
             Ok(NodeMessage::Broadcast { origin, .. }) if origin == self.shared.node => return,
             Ok(NodeMessage::Broadcast { payload, .. }) => Arrival::Broadcast(payload),
             Err(e) => {

@@ -1,0 +1,192 @@
+//! The thin controller: feeds everything that happens in the browser into the
+//! [`Machine`](super::machine::Machine) and carries out its commands with web-sys and Leptos.
+//!
+//! No rule of the call lives here: which message to send, which connection to open or close,
+//! what the page says, all of it is the machine's. This module only knows how: the socket
+//! ([`super::signaling`]), the camera ([`super::media`]), the peer connections
+//! ([`super::negotiation::Peers`]), timers, and the page's signals ([`PageState`]).
+
+use super::machine::{Choices, Command, Field, Input, Machine, Track};
+use super::media;
+use super::negotiation::Peers;
+use super::signaling::{SignalEvent, Signaling};
+use crate::api::ice_servers;
+use crate::app::state::{Action, PageState};
+use crate::model::IceServer;
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use wasm_bindgen::JsCast;
+use web_sys::{MediaStream, MediaStreamTrack};
+
+/// The machine and the browser objects its commands act on; cheap to copy into callbacks.
+#[derive(Clone, Copy)]
+pub(crate) struct Controller {
+    state: PageState,
+    machine: StoredValue<Machine>,
+    signaling: StoredValue<Option<Signaling>, LocalStorage>,
+    peers: Peers,
+    /// The camera; opened on the first video Call and kept on between calls.
+    local_stream: RwSignal<Option<MediaStream>, LocalStorage>,
+    ice_servers: StoredValue<Vec<IceServer>>,
+}
+
+impl Controller {
+    /// A controller for the lobby's `state`; the local pane follows the camera's stream.
+    pub(crate) fn new(state: PageState) -> Self {
+        let controller = Controller {
+            state,
+            machine: StoredValue::new(Machine::new()),
+            signaling: StoredValue::new_local(None),
+            peers: Peers::new(state.call.remote_video),
+            local_stream: RwSignal::new_local(None),
+            ice_servers: StoredValue::new(Vec::new()),
+        };
+        let local_video = state.media.local_video;
+        Effect::new(move |_| {
+            let stream = controller.local_stream.get();
+            if let Some(video) = local_video.get() {
+                video.set_src_object(stream.as_ref());
+            }
+        });
+        controller
+    }
+
+    /// Opens the signaling socket and fetches the ICE servers.
+    pub(crate) fn connect(self) {
+        let signaling = Signaling::connect(move |event| {
+            self.feed(match event {
+                SignalEvent::Open => Input::SocketOpened,
+                SignalEvent::Lost => Input::SocketLost,
+                SignalEvent::Message(msg) => Input::Server(msg),
+            })
+        });
+        self.signaling.set_value(Some(signaling));
+        spawn_local(async move {
+            match ice_servers().await {
+                Ok(servers) => {
+                    self.ice_servers.set_value(servers.clone());
+                    self.feed(Input::IceServers(servers));
+                }
+                Err(e) => leptos::logging::warn!("no ICE servers, calls use host candidates: {e}"),
+            }
+        });
+    }
+
+    /// A button was pressed.
+    pub(crate) fn act(self, action: Action) {
+        self.feed(match action {
+            Action::Call => Input::Call(self.choices()),
+            Action::Next => Input::Next,
+            Action::End => Input::End,
+            Action::Report(reason) => Input::Report(reason),
+            Action::SendChat(text) => Input::SendChat(text),
+            Action::Typing(active) => Input::Typing { active, now: now() },
+            Action::ToggleMic => Input::ToggleMic,
+            Action::ToggleCamera => Input::ToggleCamera,
+        });
+    }
+
+    /// Hands `input` to the machine, then runs what it asks for.
+    pub(crate) fn feed(self, input: Input) {
+        // The machine is released before any command runs, so a command may feed again.
+        let commands = self
+            .machine
+            .try_update_value(|machine| machine.handle(input))
+            .unwrap_or_default();
+        for command in commands {
+            self.run(command);
+        }
+    }
+
+    /// The visitor's choices as the page holds them now.
+    fn choices(self) -> Choices {
+        let prefs = self.state.prefs;
+        Choices {
+            terms_accepted: prefs.terms_accepted.get_untracked(),
+            interests: prefs.interests.get_untracked(),
+            text_only: prefs.text_only.get_untracked(),
+            hide_ip: prefs.hide_ip.get_untracked(),
+        }
+    }
+
+    fn run(self, command: Command) {
+        match command {
+            Command::Send(msg) => {
+                if let Some(signaling) = self.signaling.get_value() {
+                    signaling.send(&msg);
+                }
+            }
+            Command::OpenCamera => spawn_local(async move {
+                match media::open_camera().await {
+                    Ok(stream) => {
+                        self.local_stream.set(Some(stream));
+                        self.feed(Input::CameraOpened);
+                    }
+                    Err(e) => self.feed(Input::CameraFailed(e.to_string())),
+                }
+            }),
+            Command::EnableTracks { track, on } => self.local_stream.with_untracked(|stream| {
+                let Some(stream) = stream else { return };
+                let tracks = match track {
+                    Track::Audio => stream.get_audio_tracks(),
+                    Track::Video => stream.get_video_tracks(),
+                };
+                for track in tracks.iter() {
+                    if let Ok(track) = track.dyn_into::<MediaStreamTrack>() {
+                        track.set_enabled(on);
+                    }
+                }
+            }),
+            Command::Peer(command) => {
+                let report = move |report| self.feed(Input::Peer(report));
+                self.local_stream.with_untracked(|local| {
+                    self.ice_servers.with_value(|servers| {
+                        self.peers.run(command, local.as_ref(), servers, report)
+                    })
+                });
+            }
+            Command::StartTimer { timer, after } => set_timeout(
+                move || self.feed(Input::TimerFired { timer, now: now() }),
+                after,
+            ),
+            Command::StopReconnecting => {
+                if let Some(signaling) = self.signaling.get_value() {
+                    signaling.stop();
+                }
+            }
+            Command::Warn(message) => leptos::logging::warn!("{message}"),
+            Command::Show(field) => self.show(field),
+        }
+    }
+
+    /// Writes one changed field to its signal.
+    fn show(self, field: Field) {
+        let PageState {
+            call,
+            chat,
+            media,
+            presence,
+            ..
+        } = self.state;
+        match field {
+            Field::CallState(state) => call.state.set(state),
+            Field::Status(status) => call.status.set(status),
+            Field::Online(count) => presence.online.set(count),
+            Field::Ready(ready) => presence.ready.set(ready),
+            Field::Chat(lines) => chat.lines.set(lines),
+            Field::StrangerTyping(typing) => chat.stranger_typing.set(typing),
+            Field::SharedInterests(tags) => call.shared_interests.set(tags),
+            Field::PartnerTextOnly(text_only) => call.partner_text_only.set(text_only),
+            Field::MicOn(on) => media.mic_on.set(on),
+            Field::CameraOn(on) => media.camera_on.set(on),
+            Field::StrangerMic(on) => media.stranger_mic.set(on),
+            Field::StrangerCamera(on) => media.stranger_camera.set(on),
+            Field::Quality(quality) => call.quality.set(quality),
+        }
+    }
+}
+
+/// The browser's clock, in milliseconds since the epoch.
+fn now() -> u64 {
+    js_sys::Date::now() as u64
+}

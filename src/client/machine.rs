@@ -1,0 +1,996 @@
+//! The browser's call logic as a pure state machine: every rule of a call as the page lives
+//! it, with no web-sys, no Leptos signals, no `.await` and no clock.
+//!
+//! [`Machine::handle`] takes one [`Input`] (a button, a server message, the socket opening or
+//! closing, a peer connection's news, the camera's answer, a timer firing: times come in with
+//! the inputs) and returns the [`Command`]s that carry it out (send this message, open the
+//! camera, create or close peer1/peer2, start a timer, show this on the page). The thin
+//! controller (`controller.rs`, browser build only) feeds it and runs the commands, so the
+//! rules are tested here with plain `#[test]`s.
+//!
+//! Where the call stands is a [`Phase`] enum, never a display string: the page's `data-state`
+//! and status sentence are derived from it (plus a transient [`Notice`], such as a refusal
+//! from the server) by [`Machine::page`]. Everything the page shows is computed the same way,
+//! and `handle` emits [`Command::Show`] for exactly the fields that changed.
+//!
+//! The rules by name:
+//! - **calling_clicked** (the design's flag): Call was pressed and not ended. Holds in
+//!   `Searching`, `Connecting`, `Connected` and `Reconnecting`. Only then is a `matched`
+//!   taken: a match that arrives after End is ignored (the server ends it when the End lands).
+//! - **Current call only**: every call message names its call id; anything for another call
+//!   than the current one is dropped, so a burst of Next never mixes two strangers.
+//! - **peer1/peer2 and the race**: see [`super::negotiation`].
+//! - **Hang-up** (the design's ending): queued ICE candidates are dropped, both connections
+//!   close with their tracks removed, the remote stream goes, and what belonged to the
+//!   stranger (chat, typing, shared interests, their media switches, the quality) is cleared.
+//!   The camera stays on between calls.
+//! - **Reconnect**: when the socket drops while calling, the page searches again as soon as a
+//!   new socket opens (the server saw a new session). A `shutting_down` or a refusal that
+//!   closes the socket (say, banned) is shown instead of "reconnecting".
+//! - **Report → next**: reporting leaves the stranger and looks for the next one.
+//! - **Next too fast**: the server kept this side in the call it already left, so the page
+//!   ends it properly and says why; the visitor is idle.
+
+use super::negotiation::{Negotiation, PeerCommand, PeerEvent, PeerReport};
+use crate::app::state::{CallState, ChatLine, IDLE_STATUS};
+use crate::model::IceServer;
+use crate::protocol::{
+    normalize_interests, CallId, ClientMsg, EndReason, ErrorCode, ReportReason, Role, ServerMsg,
+};
+use std::time::Duration;
+
+/// After this long without a keystroke, this side tells the stranger it stopped typing.
+pub const TYPING_IDLE: Duration = Duration::from_secs(3);
+/// A "typing" from the stranger that is not refreshed or withdrawn fades after this long.
+pub const TYPING_FADE: Duration = Duration::from_secs(6);
+
+const STARTING_CAMERA: &str = "Starting your camera…";
+const LOOKING: &str = "Looking for a stranger…";
+const LOOKING_AGAIN: &str = "Looking for someone new…";
+const CONNECTING: &str = "Stranger found. Connecting…";
+const CONNECTED: &str = "Connected. Say hi!";
+const TEXT_CONNECTED: &str = "Connected by text. Say hi!";
+const RECONNECTING: &str = "Connection to duet lost. Reconnecting…";
+const RESTARTING: &str = "duet is restarting. Reconnecting…";
+const ENDED: &str = "Call ended. Press Call to meet someone new.";
+const REPORTED: &str = "Thanks, the stranger was reported. Finding someone new…";
+const RELAY_FAILED: &str =
+    "Could not connect through the relay server (TURN), so the call cannot start. duet will try someone else.";
+const DIRECT_FAILED: &str =
+    "Could not connect to this stranger's browser. duet will try someone else.";
+const NO_RELAY: &str =
+    "Hiding your IP needs a relay (TURN) server, and this site has none set up. Untick it to call.";
+
+/// Milliseconds since the epoch, as the browser's clock gives them.
+pub type Millis = u64;
+
+/// What the visitor chose, as it stands when Call is pressed. The page locks these fields
+/// while searching or in a call, so they hold until the next Call.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Choices {
+    /// The rules are accepted; Call does nothing otherwise.
+    pub terms_accepted: bool,
+    /// The interests field as typed (comma-separated).
+    pub interests: String,
+    /// Meet strangers by text only: no camera, no WebRTC.
+    pub text_only: bool,
+    /// Connect through the TURN relay only.
+    pub hide_ip: bool,
+}
+
+/// Everything that can happen to the page.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Input {
+    /// The page hydrated: its controls work from now on.
+    Hydrated,
+    /// The Call button, with the visitor's choices at that moment.
+    Call(Choices),
+    /// The Next button.
+    Next,
+    /// The End button.
+    End,
+    /// The Esc key: Next, whenever the page works and Call was pressed.
+    Escape,
+    /// Report the stranger for this reason (then move on).
+    Report(ReportReason),
+    /// Send this chat line (already trimmed, not empty).
+    SendChat(String),
+    /// The chat input has (`true`) or no longer has text typed, at `now`.
+    Typing { active: bool, now: Millis },
+    /// The microphone switch.
+    ToggleMic,
+    /// The camera switch.
+    ToggleCamera,
+    /// The site's STUN/TURN servers arrived.
+    IceServers(Vec<IceServer>),
+    /// The camera (and microphone) opened.
+    CameraOpened,
+    /// The camera could not be opened; the sentence says why.
+    CameraFailed(String),
+    /// A signaling socket opened (the first, or a new one after a loss).
+    SocketOpened,
+    /// The signaling socket closed (a new one is on its way unless told to stop).
+    SocketLost,
+    /// A message from the server.
+    Server(ServerMsg),
+    /// News from one of the peer connections.
+    Peer(PeerReport),
+    /// A timer started by [`Command::StartTimer`] fired, at `now`.
+    TimerFired { timer: Timer, now: Millis },
+}
+
+/// The timers the machine starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Timer {
+    /// Check whether this side stopped typing in this call.
+    TypingIdle(CallId),
+    /// Fade the stranger's "typing", unless a newer "typing" came since (the number counts
+    /// them).
+    TypingFade(u32),
+}
+
+/// The camera's two kinds of track.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Track {
+    /// The microphone.
+    Audio,
+    /// The camera.
+    Video,
+}
+
+/// What the machine asks the browser to do, in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// Send this message on the signaling socket (dropped if it is down: reconnecting
+    /// sends Call again by itself).
+    Send(ClientMsg),
+    /// Ask for camera and microphone; answer with [`Input::CameraOpened`] or
+    /// [`Input::CameraFailed`].
+    OpenCamera,
+    /// Enable or disable the camera's tracks of this kind (they keep flowing, only
+    /// disabled, so nothing is renegotiated).
+    EnableTracks { track: Track, on: bool },
+    /// Something to do to the peer connections (see [`super::negotiation`]).
+    Peer(PeerCommand),
+    /// Fire [`Input::TimerFired`] with `timer` after this long.
+    StartTimer { timer: Timer, after: Duration },
+    /// Do not open a new socket once this one closes (the visitor is banned).
+    StopReconnecting,
+    /// Log this for developers; the visitor need not know.
+    Warn(String),
+    /// Show this on the page.
+    Show(Field),
+}
+
+/// Everything the lobby shows that the call decides, as plain data.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Page {
+    /// `data-state` of the status line.
+    pub call_state: CallState,
+    /// The status line's sentence.
+    pub status: String,
+    /// How many are online, once the socket said so.
+    pub online: Option<u32>,
+    /// The controls work: hydrated and not banned.
+    pub ready: bool,
+    /// This call's chat.
+    pub chat: Vec<ChatLine>,
+    /// The stranger is typing.
+    pub stranger_typing: bool,
+    /// The interests both listed, when they made the match.
+    pub shared_interests: Vec<String>,
+    /// The stranger meets by text only.
+    pub partner_text_only: bool,
+    /// This visitor's microphone switch.
+    pub mic_on: bool,
+    /// This visitor's camera switch.
+    pub camera_on: bool,
+    /// The stranger's microphone switch.
+    pub stranger_mic: bool,
+    /// The stranger's camera switch.
+    pub stranger_camera: bool,
+    /// The call's round-trip time and loss, once measured.
+    pub quality: Option<String>,
+}
+
+/// One changed field of the [`Page`], named after it, with its new value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Field {
+    CallState(CallState),
+    Status(String),
+    Online(Option<u32>),
+    Ready(bool),
+    Chat(Vec<ChatLine>),
+    StrangerTyping(bool),
+    SharedInterests(Vec<String>),
+    PartnerTextOnly(bool),
+    MicOn(bool),
+    CameraOn(bool),
+    StrangerMic(bool),
+    StrangerCamera(bool),
+    Quality(Option<String>),
+}
+
+/// Where the call stands.
+#[derive(Debug)]
+enum Phase {
+    /// Call not pressed (or ended).
+    Idle(IdleWhy),
+    /// Call pressed; the camera is opening. Call goes out once it is open. Not yet
+    /// calling_clicked: the server knows nothing.
+    OpeningCamera,
+    /// In the pool, waiting for a stranger.
+    Searching(SearchWhy),
+    /// Matched; the connections race (a text-only call skips this).
+    Connecting(Call),
+    /// Seeing the stranger (the race has a winner), or chatting in a text-only call.
+    Connected(Call),
+    /// The socket dropped while calling: Call goes out again once a new socket opens.
+    Reconnecting,
+}
+
+/// How the visitor came to be idle, for the status line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum IdleWhy {
+    /// Nothing happened yet (or the socket came back).
+    Fresh,
+    /// The visitor pressed End (or the page ended the call for them).
+    Ended,
+}
+
+/// How the visitor came to be searching, for the status line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SearchWhy {
+    Call,
+    Next,
+    Reported,
+    PartnerGone(EndReason),
+}
+
+/// A sentence that stands in for the phase's own until the phase changes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Notice {
+    /// The socket closed unexpectedly; a new one is on its way.
+    ConnectionLost,
+    /// The server said it is shutting down before the socket closed.
+    Restarting,
+    /// The server refused something, in its own words.
+    Server(String),
+    /// The camera could not be opened.
+    Camera(String),
+    /// The interests break the rules.
+    Interests(String),
+    /// Hiding the IP needs a TURN server and the site has none.
+    NoRelay,
+    /// A connection failed while connecting (through the relay or directly).
+    CannotConnect { relay: bool },
+}
+
+impl Notice {
+    fn text(&self) -> String {
+        match self {
+            Notice::ConnectionLost => RECONNECTING.into(),
+            Notice::Restarting => RESTARTING.into(),
+            Notice::Server(message) | Notice::Interests(message) => message.clone(),
+            Notice::Camera(why) => {
+                format!("{why} Or tick \"Text only\" to meet strangers by chat.")
+            }
+            Notice::NoRelay => NO_RELAY.into(),
+            Notice::CannotConnect { relay: true } => RELAY_FAILED.into(),
+            Notice::CannotConnect { relay: false } => DIRECT_FAILED.into(),
+        }
+    }
+}
+
+/// One call: a match with one stranger, and what belongs to it.
+#[derive(Debug)]
+struct Call {
+    id: CallId,
+    shared_interests: Vec<String>,
+    partner_text_only: bool,
+    /// peer1 and peer2; none in a text-only call (the chat goes through the server).
+    negotiation: Option<Negotiation>,
+    chat: Vec<ChatLine>,
+    stranger_typing: bool,
+    stranger_mic: bool,
+    stranger_camera: bool,
+    quality: Option<String>,
+}
+
+/// The browser's side of calls; see the module documentation.
+#[derive(Debug)]
+pub struct Machine {
+    phase: Phase,
+    notice: Option<Notice>,
+    /// What to show once the socket closes, instead of "reconnecting" (set by
+    /// `shutting_down` and by refusals that close the socket).
+    closing: Option<Notice>,
+    /// The choices of the last Call, and the Call message they made.
+    choices: Choices,
+    call_msg: ClientMsg,
+    hydrated: bool,
+    /// Banned: nothing works until the page is reloaded after the ban is lifted.
+    banned: bool,
+    online: Option<u32>,
+    /// The site has a TURN server, so hiding the IP can work.
+    has_relay: bool,
+    /// The camera is open (it stays open between calls).
+    camera_open: bool,
+    mic_on: bool,
+    camera_on: bool,
+    /// When this side last typed, while the stranger is told it is typing.
+    typing_since: Option<Millis>,
+    /// Counts the stranger's "typing" messages, so an older fade timer does nothing.
+    typing_fades: u32,
+    /// Chat lines numbered within the page's life, for the list's keys.
+    next_line: u32,
+}
+
+impl Default for Machine {
+    fn default() -> Self {
+        Machine::new()
+    }
+}
+
+impl Machine {
+    /// A freshly loaded page: idle, the socket not yet open.
+    pub fn new() -> Self {
+        Machine {
+            phase: Phase::Idle(IdleWhy::Fresh),
+            notice: None,
+            closing: None,
+            choices: Choices::default(),
+            call_msg: ClientMsg::call(),
+            hydrated: false,
+            banned: false,
+            online: None,
+            has_relay: false,
+            camera_open: false,
+            mic_on: true,
+            camera_on: true,
+            typing_since: None,
+            typing_fades: 0,
+            next_line: 0,
+        }
+    }
+
+    /// Takes one input; returns what to do, ending with the page fields that changed.
+    pub fn handle(&mut self, input: Input) -> Vec<Command> {
+        let before = self.page();
+        let mut out = Vec::new();
+        self.step(input, &mut out);
+        diff(&before, &self.page(), &mut out);
+        out
+    }
+
+    /// What the page shows now.
+    pub fn page(&self) -> Page {
+        let call = self.call();
+        Page {
+            call_state: match &self.phase {
+                Phase::Idle(_) => CallState::Idle,
+                Phase::OpeningCamera | Phase::Searching(_) | Phase::Reconnecting => {
+                    CallState::Searching
+                }
+                Phase::Connecting(_) => CallState::Connecting,
+                Phase::Connected(_) => CallState::Connected,
+            },
+            status: self.status(),
+            online: self.online,
+            ready: self.hydrated && !self.banned,
+            chat: call.map(|c| c.chat.clone()).unwrap_or_default(),
+            stranger_typing: call.is_some_and(|c| c.stranger_typing),
+            shared_interests: call.map(|c| c.shared_interests.clone()).unwrap_or_default(),
+            partner_text_only: call.is_some_and(|c| c.partner_text_only),
+            mic_on: self.mic_on,
+            camera_on: self.camera_on,
+            stranger_mic: call.is_none_or(|c| c.stranger_mic),
+            stranger_camera: call.is_none_or(|c| c.stranger_camera),
+            quality: call.and_then(|c| c.quality.clone()),
+        }
+    }
+
+    /// The status line: the notice if there is one, else the phase's own sentence.
+    fn status(&self) -> String {
+        if let Some(notice) = &self.notice {
+            return notice.text();
+        }
+        match &self.phase {
+            Phase::Idle(IdleWhy::Fresh) => IDLE_STATUS.into(),
+            Phase::Idle(IdleWhy::Ended) => ENDED.into(),
+            Phase::OpeningCamera => STARTING_CAMERA.into(),
+            Phase::Searching(SearchWhy::Call) => LOOKING.into(),
+            Phase::Searching(SearchWhy::Next) => LOOKING_AGAIN.into(),
+            Phase::Searching(SearchWhy::Reported) => REPORTED.into(),
+            Phase::Searching(SearchWhy::PartnerGone(reason)) => ended_status(*reason).into(),
+            Phase::Connecting(_) => CONNECTING.into(),
+            Phase::Connected(call) if call.negotiation.is_none() => TEXT_CONNECTED.into(),
+            Phase::Connected(_) => CONNECTED.into(),
+            Phase::Reconnecting => RECONNECTING.into(),
+        }
+    }
+
+    fn step(&mut self, input: Input, out: &mut Vec<Command>) {
+        match input {
+            Input::Hydrated => self.hydrated = true,
+            Input::Call(choices) => self.call_pressed(choices, out),
+            Input::Next => self.next(out),
+            Input::End => self.end(out),
+            Input::Escape => {
+                // Esc is Next wherever the focus is, once the page works and Call was pressed.
+                if self.hydrated && !self.banned && !matches!(self.phase, Phase::Idle(_)) {
+                    self.next(out);
+                }
+            }
+            Input::Report(reason) => self.report(reason, out),
+            Input::SendChat(text) => self.send_chat(text, out),
+            Input::Typing { active, now } => self.typing(active, now, out),
+            Input::ToggleMic => {
+                self.mic_on = !self.mic_on;
+                self.enable_tracks(Track::Audio, self.mic_on, out);
+                self.tell_media(out);
+            }
+            Input::ToggleCamera => {
+                self.camera_on = !self.camera_on;
+                self.enable_tracks(Track::Video, self.camera_on, out);
+                self.tell_media(out);
+            }
+            Input::IceServers(servers) => self.has_relay = has_relay(&servers),
+            Input::CameraOpened => {
+                self.camera_open = true;
+                // A switch turned off before the camera opened holds for its tracks too.
+                if !self.mic_on {
+                    self.enable_tracks(Track::Audio, false, out);
+                }
+                if !self.camera_on {
+                    self.enable_tracks(Track::Video, false, out);
+                }
+                if matches!(self.phase, Phase::OpeningCamera) {
+                    self.search(SearchWhy::Call, out);
+                }
+            }
+            Input::CameraFailed(why) => {
+                if matches!(self.phase, Phase::OpeningCamera) {
+                    self.enter(Phase::Idle(IdleWhy::Fresh));
+                    self.notice = Some(Notice::Camera(why));
+                }
+            }
+            Input::SocketOpened => self.socket_opened(out),
+            Input::SocketLost => {
+                // The server ends the call for the partner; this side cleans up the same way.
+                let calling = self.calling();
+                self.hang_up(out);
+                self.online = None;
+                if calling {
+                    self.enter(Phase::Reconnecting);
+                }
+                self.notice = Some(self.closing.take().unwrap_or(Notice::ConnectionLost));
+            }
+            Input::Server(msg) => self.server(msg, out),
+            Input::Peer(report) => self.peer(report, out),
+            Input::TimerFired { timer, now } => self.timer(timer, now, out),
+        }
+    }
+
+    /// Call: check the choices, open the camera if a video call needs it, then search.
+    fn call_pressed(&mut self, choices: Choices, out: &mut Vec<Command>) {
+        if !matches!(self.phase, Phase::Idle(_)) || !choices.terms_accepted {
+            return;
+        }
+        let typed: Vec<&str> = choices.interests.split(',').collect();
+        let interests = match normalize_interests(&typed) {
+            Ok(interests) => interests,
+            Err(problem) => {
+                self.notice = Some(Notice::Interests(problem));
+                return;
+            }
+        };
+        if choices.hide_ip && !choices.text_only && !self.has_relay {
+            self.notice = Some(Notice::NoRelay);
+            return;
+        }
+        self.call_msg = ClientMsg::Call {
+            interests,
+            text_only: choices.text_only,
+        };
+        let needs_camera = !choices.text_only && !self.camera_open;
+        self.choices = choices;
+        if needs_camera {
+            // Searching at once (as the page shows it), so a second click does nothing.
+            self.enter(Phase::OpeningCamera);
+            out.push(Command::OpenCamera);
+        } else {
+            self.search(SearchWhy::Call, out);
+        }
+    }
+
+    /// Sends Call (if the socket is down, it goes out again once a new one opens).
+    fn search(&mut self, why: SearchWhy, out: &mut Vec<Command>) {
+        self.enter(Phase::Searching(why));
+        out.push(Command::Send(self.call_msg.clone()));
+    }
+
+    fn next(&mut self, out: &mut Vec<Command>) {
+        // Before calling_clicked Next has nothing to leave. (It is reachable only while the
+        // camera opens, since the button and Esc are off when idle.)
+        if !self.calling() {
+            return;
+        }
+        self.hang_up(out);
+        self.enter(Phase::Searching(SearchWhy::Next));
+        out.push(Command::Send(ClientMsg::Next));
+    }
+
+    fn end(&mut self, out: &mut Vec<Command>) {
+        self.hang_up(out);
+        self.enter(Phase::Idle(IdleWhy::Ended));
+        out.push(Command::Send(ClientMsg::End));
+    }
+
+    /// Report → next: report the current stranger, leave them and look for someone new.
+    fn report(&mut self, reason: ReportReason, out: &mut Vec<Command>) {
+        let Some(call_id) = self.call_id() else {
+            return;
+        };
+        out.push(Command::Send(ClientMsg::Report { call_id, reason }));
+        self.hang_up(out);
+        self.enter(Phase::Searching(SearchWhy::Reported));
+        out.push(Command::Send(ClientMsg::Next));
+    }
+
+    fn send_chat(&mut self, text: String, out: &mut Vec<Command>) {
+        let Some(call_id) = self.call_id() else {
+            return;
+        };
+        self.stop_typing(call_id, out);
+        out.push(Command::Send(ClientMsg::Chat {
+            call_id,
+            text: text.clone(),
+        }));
+        self.add_line(true, text);
+    }
+
+    /// Tells the stranger this side is typing, at most once until it stops: after
+    /// [`TYPING_IDLE`] without a keystroke, or when the line is sent or erased.
+    fn typing(&mut self, active: bool, now: Millis, out: &mut Vec<Command>) {
+        let Some(call_id) = self.call_id() else {
+            return;
+        };
+        if !active {
+            self.stop_typing(call_id, out);
+        } else if self.typing_since.replace(now).is_none() {
+            out.push(Command::Send(ClientMsg::Typing {
+                call_id,
+                typing: true,
+            }));
+            out.push(Command::StartTimer {
+                timer: Timer::TypingIdle(call_id),
+                after: TYPING_IDLE,
+            });
+        }
+    }
+
+    fn stop_typing(&mut self, call_id: CallId, out: &mut Vec<Command>) {
+        if self.typing_since.take().is_some() {
+            out.push(Command::Send(ClientMsg::Typing {
+                call_id,
+                typing: false,
+            }));
+        }
+    }
+
+    fn timer(&mut self, timer: Timer, now: Millis, out: &mut Vec<Command>) {
+        match timer {
+            Timer::TypingIdle(call_id) => {
+                // A timer of an earlier call: that call's hang-up already stopped typing.
+                if self.call_id() != Some(call_id) {
+                    return;
+                }
+                let Some(last) = self.typing_since else {
+                    return;
+                };
+                if now.saturating_sub(last) >= TYPING_IDLE.as_millis() as Millis {
+                    self.stop_typing(call_id, out);
+                } else {
+                    out.push(Command::StartTimer {
+                        timer,
+                        after: TYPING_IDLE,
+                    });
+                }
+            }
+            Timer::TypingFade(count) => {
+                if count == self.typing_fades {
+                    if let Some(call) = self.call_mut() {
+                        call.stranger_typing = false;
+                    }
+                }
+            }
+        }
+    }
+
+    fn enable_tracks(&mut self, track: Track, on: bool, out: &mut Vec<Command>) {
+        if self.camera_open {
+            out.push(Command::EnableTracks { track, on });
+        }
+    }
+
+    /// Tells the stranger of the current call whether this side's mic and camera are on.
+    fn tell_media(&mut self, out: &mut Vec<Command>) {
+        if let Some(call_id) = self.call_id() {
+            out.push(Command::Send(ClientMsg::Media {
+                call_id,
+                mic: self.mic_on,
+                camera: self.camera_on,
+            }));
+        }
+    }
+
+    fn socket_opened(&mut self, out: &mut Vec<Command>) {
+        if self.calling() {
+            // A new socket is a new session to the server: call again.
+            self.hang_up(out);
+            self.search(SearchWhy::Call, out);
+        } else if matches!(
+            self.notice,
+            Some(Notice::ConnectionLost | Notice::Restarting)
+        ) {
+            if matches!(self.phase, Phase::Idle(_)) {
+                self.enter(Phase::Idle(IdleWhy::Fresh));
+            } else {
+                self.notice = None;
+            }
+        }
+    }
+
+    fn server(&mut self, msg: ServerMsg, out: &mut Vec<Command>) {
+        match msg {
+            ServerMsg::Online { count } => self.online = Some(count),
+            ServerMsg::Searching => {
+                // After `call_ended` the page already searches and its status says why.
+                if matches!(self.phase, Phase::Connecting(_) | Phase::Connected(_)) {
+                    self.hang_up(out);
+                    self.enter(Phase::Searching(SearchWhy::Call));
+                }
+            }
+            ServerMsg::Matched {
+                call_id,
+                shared_interests,
+                partner_text_only,
+            } => self.matched(call_id, shared_interests, partner_text_only, out),
+            ServerMsg::Chat { call_id, text } => {
+                if let Some(call) = self.current(call_id) {
+                    call.stranger_typing = false;
+                    self.add_line(false, text);
+                }
+            }
+            ServerMsg::Typing { call_id, typing } => {
+                let Some(call) = self.current(call_id) else {
+                    return;
+                };
+                call.stranger_typing = typing;
+                self.typing_fades = self.typing_fades.wrapping_add(1);
+                if typing {
+                    out.push(Command::StartTimer {
+                        timer: Timer::TypingFade(self.typing_fades),
+                        after: TYPING_FADE,
+                    });
+                }
+            }
+            ServerMsg::Media {
+                call_id,
+                mic,
+                camera,
+            } => {
+                if let Some(call) = self.current(call_id) {
+                    call.stranger_mic = mic;
+                    call.stranger_camera = camera;
+                }
+            }
+            ServerMsg::Offer { call_id, sdp } => {
+                if let Some(negotiation) = self.negotiation(call_id) {
+                    let commands = negotiation.on_offer(sdp);
+                    peer_commands(commands, out);
+                }
+            }
+            ServerMsg::Answer { call_id, sdp } => {
+                if let Some(negotiation) = self.negotiation(call_id) {
+                    let commands = negotiation.on_answer(sdp);
+                    peer_commands(commands, out);
+                }
+            }
+            ServerMsg::Ice {
+                call_id,
+                role,
+                candidate,
+            } => {
+                if let Some(negotiation) = self.negotiation(call_id) {
+                    let commands = negotiation.on_ice(role, candidate);
+                    peer_commands(commands, out);
+                }
+            }
+            ServerMsg::Winner { call_id, role } => self.winner(call_id, role, out),
+            ServerMsg::CallEnded { call_id, reason } => {
+                if self.current(call_id).is_some() {
+                    self.hang_up(out);
+                    self.enter(Phase::Searching(SearchWhy::PartnerGone(reason)));
+                }
+            }
+            ServerMsg::Error { code, message } => self.refused(code, message, out),
+            ServerMsg::ShuttingDown => self.closing = Some(Notice::Restarting),
+            // Idle confirms an End; Reported confirms a report already acted on.
+            ServerMsg::Idle | ServerMsg::Reported { .. } => {}
+        }
+    }
+
+    /// A new stranger: a text-only call is connected at once; a video call starts the race
+    /// with peer1's offer.
+    fn matched(
+        &mut self,
+        call_id: CallId,
+        shared_interests: Vec<String>,
+        partner_text_only: bool,
+        out: &mut Vec<Command>,
+    ) {
+        // An End still on its way to the server will end this call there.
+        if !self.calling() {
+            return;
+        }
+        self.hang_up(out);
+        let mut call = Call {
+            id: call_id,
+            shared_interests,
+            partner_text_only,
+            negotiation: None,
+            chat: Vec::new(),
+            stranger_typing: false,
+            stranger_mic: true,
+            stranger_camera: true,
+            quality: None,
+        };
+        if self.choices.text_only || partner_text_only {
+            // Nothing to connect: the chat goes through the server.
+            self.enter(Phase::Connected(call));
+        } else {
+            let (negotiation, commands) = Negotiation::start(call_id, self.choices.hide_ip);
+            call.negotiation = Some(negotiation);
+            self.enter(Phase::Connecting(call));
+            self.tell_media(out);
+            peer_commands(commands, out);
+        }
+    }
+
+    /// The server named the race's winner: the call is connected.
+    fn winner(&mut self, call_id: CallId, role: Role, out: &mut Vec<Command>) {
+        let Some(negotiation) = self.negotiation(call_id) else {
+            return;
+        };
+        let commands = negotiation.on_winner(role);
+        peer_commands(commands, out);
+        let phase = std::mem::replace(&mut self.phase, Phase::Idle(IdleWhy::Fresh));
+        let (Phase::Connecting(call) | Phase::Connected(call)) = phase else {
+            unreachable!("a negotiation lives only in a call");
+        };
+        self.enter(Phase::Connected(call));
+    }
+
+    fn peer(&mut self, report: PeerReport, out: &mut Vec<Command>) {
+        let PeerReport {
+            call_id,
+            role,
+            event,
+        } = report;
+        // Anything about an earlier call is over here.
+        if self.negotiation(call_id).is_none() {
+            return;
+        }
+        match event {
+            PeerEvent::LocalDescription(sdp) => out.push(Command::Send(match role {
+                Role::Peer1 => ClientMsg::Offer { call_id, sdp },
+                Role::Peer2 => ClientMsg::Answer { call_id, sdp },
+            })),
+            PeerEvent::RemoteDescribed => {
+                if let Some(negotiation) = self.negotiation(call_id) {
+                    let commands = negotiation.on_described(role);
+                    peer_commands(commands, out);
+                }
+            }
+            PeerEvent::LocalCandidate(candidate) => out.push(Command::Send(ClientMsg::Ice {
+                call_id,
+                role,
+                candidate,
+            })),
+            // Every connection that comes up is reported; the server keeps the first.
+            PeerEvent::Connected => out.push(Command::Send(ClientMsg::Connected { call_id, role })),
+            PeerEvent::Failed => {
+                // The server gives up on the match after the connect timeout; until then, say
+                // why the pane stays dark.
+                if matches!(self.phase, Phase::Connecting(_)) {
+                    self.notice = Some(Notice::CannotConnect {
+                        relay: self.choices.hide_ip,
+                    });
+                }
+            }
+            PeerEvent::Quality(summary) => {
+                if let Some(call) = self.current(call_id) {
+                    call.quality = Some(summary);
+                }
+            }
+        }
+    }
+
+    /// The server refused something; say so where it matters to the visitor.
+    fn refused(&mut self, code: ErrorCode, message: String, out: &mut Vec<Command>) {
+        match code {
+            // Races the protocol expects (a late signal after Next); nothing to tell anyone.
+            ErrorCode::BadMessage | ErrorCode::NotInCall | ErrorCode::StaleCall => {
+                out.push(Command::Warn(format!(
+                    "server refused a message ({code:?}): {message}"
+                )));
+            }
+            ErrorCode::Banned => {
+                self.hang_up(out);
+                self.enter(Phase::Idle(IdleWhy::Fresh));
+                // Nothing works while banned, so the buttons say so, and the page stops
+                // knocking.
+                self.banned = true;
+                out.push(Command::StopReconnecting);
+                self.closing = Some(Notice::Server(message.clone()));
+                self.notice = Some(Notice::Server(message));
+            }
+            ErrorCode::MatchingUnavailable => {
+                // The server ended this side's call or search; Call works again shortly.
+                self.hang_up(out);
+                self.enter(Phase::Idle(IdleWhy::Fresh));
+                self.notice = Some(Notice::Server(message));
+            }
+            ErrorCode::NextTooFast => {
+                // The server kept us in the call this side already left: end it properly.
+                self.end(out);
+                self.notice = Some(Notice::Server(message));
+            }
+            code if code.closes_socket() => {
+                self.closing = Some(Notice::Server(message.clone()));
+                self.notice = Some(Notice::Server(message));
+            }
+            _ => self.notice = Some(Notice::Server(message)),
+        }
+    }
+
+    /// The design's ending on this side (see the module documentation). The phase is left for
+    /// the caller to set; the camera stays on.
+    fn hang_up(&mut self, out: &mut Vec<Command>) {
+        self.typing_since = None;
+        if !matches!(self.phase, Phase::Connecting(_) | Phase::Connected(_)) {
+            return;
+        }
+        let phase = std::mem::replace(&mut self.phase, Phase::Idle(IdleWhy::Fresh));
+        if let Phase::Connecting(call) | Phase::Connected(call) = phase {
+            if let Some(negotiation) = call.negotiation {
+                peer_commands(negotiation.close(), out);
+            }
+        }
+    }
+
+    /// Moves to `phase`; its own status sentence replaces any notice.
+    fn enter(&mut self, phase: Phase) {
+        self.notice = None;
+        self.phase = phase;
+    }
+
+    /// calling_clicked: Call was pressed and reached the server (or will, on reconnect).
+    fn calling(&self) -> bool {
+        matches!(
+            self.phase,
+            Phase::Searching(_) | Phase::Connecting(_) | Phase::Connected(_) | Phase::Reconnecting
+        )
+    }
+
+    fn call(&self) -> Option<&Call> {
+        match &self.phase {
+            Phase::Connecting(call) | Phase::Connected(call) => Some(call),
+            _ => None,
+        }
+    }
+
+    fn call_mut(&mut self) -> Option<&mut Call> {
+        match &mut self.phase {
+            Phase::Connecting(call) | Phase::Connected(call) => Some(call),
+            _ => None,
+        }
+    }
+
+    fn call_id(&self) -> Option<CallId> {
+        self.call().map(|c| c.id)
+    }
+
+    /// The current call, if it is `call_id`: messages for any other call are dropped.
+    fn current(&mut self, call_id: CallId) -> Option<&mut Call> {
+        self.call_mut().filter(|c| c.id == call_id)
+    }
+
+    /// The current call's connections, if it is `call_id` and has video.
+    fn negotiation(&mut self, call_id: CallId) -> Option<&mut Negotiation> {
+        self.current(call_id)?.negotiation.as_mut()
+    }
+
+    fn add_line(&mut self, from_me: bool, text: String) {
+        let id = self.next_line;
+        self.next_line = id.wrapping_add(1);
+        if let Some(call) = self.call_mut() {
+            call.chat.push(ChatLine { id, from_me, text });
+        }
+    }
+}
+
+fn peer_commands(commands: Vec<PeerCommand>, out: &mut Vec<Command>) {
+    out.extend(commands.into_iter().map(Command::Peer));
+}
+
+/// Whether the site gave us a TURN server to relay through.
+fn has_relay(servers: &[IceServer]) -> bool {
+    servers
+        .iter()
+        .flat_map(|s| &s.urls)
+        .any(|u| u.starts_with("turn:") || u.starts_with("turns:"))
+}
+
+fn ended_status(reason: EndReason) -> &'static str {
+    match reason {
+        EndReason::PartnerNext => "The stranger moved on. Finding someone new…",
+        EndReason::PartnerEnded => "The stranger ended the call. Finding someone new…",
+        EndReason::PartnerLeft => "The stranger left. Finding someone new…",
+        EndReason::ConnectTimeout => "Couldn't connect to that stranger. Finding someone new…",
+    }
+}
+
+/// Emits [`Command::Show`] for every field that differs.
+fn diff(before: &Page, after: &Page, out: &mut Vec<Command>) {
+    let mut show = |changed: bool, field: Field| {
+        if changed {
+            out.push(Command::Show(field));
+        }
+    };
+    show(
+        before.call_state != after.call_state,
+        Field::CallState(after.call_state),
+    );
+    show(
+        before.status != after.status,
+        Field::Status(after.status.clone()),
+    );
+    show(before.online != after.online, Field::Online(after.online));
+    show(before.ready != after.ready, Field::Ready(after.ready));
+    show(before.chat != after.chat, Field::Chat(after.chat.clone()));
+    show(
+        before.stranger_typing != after.stranger_typing,
+        Field::StrangerTyping(after.stranger_typing),
+    );
+    show(
+        before.shared_interests != after.shared_interests,
+        Field::SharedInterests(after.shared_interests.clone()),
+    );
+    show(
+        before.partner_text_only != after.partner_text_only,
+        Field::PartnerTextOnly(after.partner_text_only),
+    );
+    show(before.mic_on != after.mic_on, Field::MicOn(after.mic_on));
+    show(
+        before.camera_on != after.camera_on,
+        Field::CameraOn(after.camera_on),
+    );
+    show(
+        before.stranger_mic != after.stranger_mic,
+        Field::StrangerMic(after.stranger_mic),
+    );
+    show(
+        before.stranger_camera != after.stranger_camera,
+        Field::StrangerCamera(after.stranger_camera),
+    );
+    show(
+        before.quality != after.quality,
+        Field::Quality(after.quality.clone()),
+    );
+}
+
+#[cfg(test)]
+mod tests;

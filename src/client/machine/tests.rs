@@ -1,0 +1,1125 @@
+//! The call's rules, one test each, with typed assertions on the machine's commands and on the
+//! page it derives. The comment above each test names the Playwright spec that checks the same
+//! rule end to end (CLIENT_NOTES.md has the full table).
+
+use super::*;
+use crate::protocol::IceCandidate;
+
+const A: CallId = CallId(0xa);
+const B: CallId = CallId(0xb);
+
+fn choices() -> Choices {
+    Choices {
+        terms_accepted: true,
+        ..Choices::default()
+    }
+}
+
+fn text_only() -> Choices {
+    Choices {
+        text_only: true,
+        ..choices()
+    }
+}
+
+/// A hydrated page with its socket open.
+fn page() -> Machine {
+    let mut m = Machine::new();
+    m.handle(Input::Hydrated);
+    m.handle(Input::SocketOpened);
+    m
+}
+
+/// A page searching for a video call (its camera is open).
+fn searching() -> Machine {
+    let mut m = page();
+    m.handle(Input::Call(choices()));
+    m.handle(Input::CameraOpened);
+    m
+}
+
+fn matched(id: CallId) -> Input {
+    Input::Server(ServerMsg::Matched {
+        call_id: id,
+        shared_interests: vec![],
+        partner_text_only: false,
+    })
+}
+
+/// A page in a connected video call `id`, whose peer1 won the race.
+fn in_call(id: CallId) -> Machine {
+    let mut m = searching();
+    m.handle(matched(id));
+    m.handle(Input::Server(ServerMsg::Winner {
+        call_id: id,
+        role: Role::Peer1,
+    }));
+    m
+}
+
+fn sent(commands: &[Command]) -> Vec<ClientMsg> {
+    commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::Send(msg) => Some(msg.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn peer(commands: &[Command]) -> Vec<PeerCommand> {
+    commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::Peer(p) => Some(p.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn shown(commands: &[Command]) -> Vec<Field> {
+    commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::Show(f) => Some(f.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn report(id: CallId, role: Role, event: PeerEvent) -> Input {
+    Input::Peer(PeerReport {
+        call_id: id,
+        role,
+        event,
+    })
+}
+
+fn candidate(n: u8) -> IceCandidate {
+    IceCandidate {
+        candidate: format!("candidate:{n} 1 udp 1 127.0.0.1 9 typ host"),
+        sdp_mid: Some("0".into()),
+        sdp_m_line_index: Some(0),
+    }
+}
+
+fn assert_state(m: &Machine, state: CallState, status: &str) {
+    let page = m.page();
+    assert_eq!((page.call_state, page.status.as_str()), (state, status));
+}
+
+fn ended(id: CallId, reason: EndReason) -> Input {
+    Input::Server(ServerMsg::CallEnded {
+        call_id: id,
+        reason,
+    })
+}
+
+// lobby.spec "the server renders the whole lobby": the first page is idle, with the prompt,
+// and the controls wait for hydration.
+#[test]
+fn a_fresh_page_is_idle_and_not_ready_until_hydrated() {
+    let mut m = Machine::new();
+    assert_state(&m, CallState::Idle, IDLE_STATUS);
+    assert!(!m.page().ready);
+    assert_eq!(shown(&m.handle(Input::Hydrated)), vec![Field::Ready(true)]);
+}
+
+// lobby.spec "the page hydrates: Call turns on and responds": Call opens the camera, then looks
+// for a stranger.
+#[test]
+fn call_opens_the_camera_then_searches() {
+    let mut m = page();
+    let out = m.handle(Input::Call(choices()));
+    assert!(out.contains(&Command::OpenCamera));
+    assert!(sent(&out).is_empty(), "nothing goes out before the camera");
+    assert_state(&m, CallState::Searching, "Starting your camera…");
+    // A second click while the camera opens does nothing.
+    assert!(m.handle(Input::Call(choices())).is_empty());
+
+    let out = m.handle(Input::CameraOpened);
+    assert_eq!(sent(&out), vec![ClientMsg::call()]);
+    assert_state(&m, CallState::Searching, "Looking for a stranger…");
+}
+
+// lobby.spec "the count goes live"; calls.spec "2 online" after a tab closes.
+#[test]
+fn the_online_count_follows_the_server_and_is_forgotten_when_the_socket_drops() {
+    let mut m = page();
+    let out = m.handle(Input::Server(ServerMsg::Online { count: 3 }));
+    assert_eq!(shown(&out), vec![Field::Online(Some(3))]);
+    m.handle(Input::SocketLost);
+    assert_eq!(m.page().online, None);
+}
+
+// conversation.spec "the rules must be accepted before the first call".
+#[test]
+fn call_does_nothing_until_the_rules_are_accepted() {
+    let mut m = page();
+    let out = m.handle(Input::Call(Choices::default()));
+    assert!(out.is_empty());
+    assert_state(&m, CallState::Idle, IDLE_STATUS);
+}
+
+// calls.spec "both connections race": on `matched` peer1 is created and offers; the media
+// switches are told first.
+#[test]
+fn matched_creates_peer1_and_offers() {
+    let mut m = searching();
+    let out = m.handle(matched(A));
+    assert_eq!(
+        sent(&out),
+        vec![ClientMsg::Media {
+            call_id: A,
+            mic: true,
+            camera: true
+        }]
+    );
+    assert_eq!(
+        peer(&out),
+        vec![
+            PeerCommand::Open {
+                call_id: A,
+                role: Role::Peer1,
+                relay_only: false
+            },
+            PeerCommand::CreateOffer { call_id: A },
+        ]
+    );
+    assert_state(&m, CallState::Connecting, "Stranger found. Connecting…");
+
+    let out = m.handle(report(
+        A,
+        Role::Peer1,
+        PeerEvent::LocalDescription("offer".into()),
+    ));
+    assert_eq!(
+        sent(&out),
+        vec![ClientMsg::Offer {
+            call_id: A,
+            sdp: "offer".into()
+        }]
+    );
+}
+
+// calls.spec "both connections race": the partner's offer is answered by peer2, whose answer
+// goes back once the offer is set.
+#[test]
+fn the_partners_offer_is_answered_by_peer2() {
+    let mut m = searching();
+    m.handle(matched(A));
+    let out = m.handle(Input::Server(ServerMsg::Offer {
+        call_id: A,
+        sdp: "their offer".into(),
+    }));
+    assert_eq!(
+        peer(&out),
+        vec![
+            PeerCommand::Open {
+                call_id: A,
+                role: Role::Peer2,
+                relay_only: false
+            },
+            PeerCommand::SetRemote {
+                call_id: A,
+                role: Role::Peer2,
+                sdp: "their offer".into()
+            },
+        ]
+    );
+    let out = m.handle(report(A, Role::Peer2, PeerEvent::RemoteDescribed));
+    assert_eq!(peer(&out), vec![PeerCommand::CreateAnswer { call_id: A }]);
+    let out = m.handle(report(
+        A,
+        Role::Peer2,
+        PeerEvent::LocalDescription("answer".into()),
+    ));
+    assert_eq!(
+        sent(&out),
+        vec![ClientMsg::Answer {
+            call_id: A,
+            sdp: "answer".into()
+        }]
+    );
+    // One offer per call: a repeat would tear the working peer2 down.
+    let out = m.handle(Input::Server(ServerMsg::Offer {
+        call_id: A,
+        sdp: "again".into(),
+    }));
+    assert!(peer(&out).is_empty());
+}
+
+// calls.spec "both connections race": the partner's answer goes to peer1.
+#[test]
+fn the_partners_answer_goes_to_peer1() {
+    let mut m = searching();
+    m.handle(matched(A));
+    let out = m.handle(Input::Server(ServerMsg::Answer {
+        call_id: A,
+        sdp: "their answer".into(),
+    }));
+    assert_eq!(
+        peer(&out),
+        vec![PeerCommand::SetRemote {
+            call_id: A,
+            role: Role::Peer1,
+            sdp: "their answer".into()
+        }]
+    );
+}
+
+// relay.spec (candidates reach the page and are added): candidates carry their role, wait for
+// their connection's remote description, and are flushed then.
+#[test]
+fn candidates_wait_for_their_connections_remote_description() {
+    let mut m = searching();
+    m.handle(matched(A));
+    let ice = |role, n| {
+        Input::Server(ServerMsg::Ice {
+            call_id: A,
+            role,
+            candidate: candidate(n),
+        })
+    };
+    // peer2 does not exist yet and peer1 has no answer: both wait.
+    assert!(peer(&m.handle(ice(Role::Peer2, 1))).is_empty());
+    assert!(peer(&m.handle(ice(Role::Peer1, 2))).is_empty());
+    m.handle(Input::Server(ServerMsg::Answer {
+        call_id: A,
+        sdp: "answer".into(),
+    }));
+    let out = m.handle(report(A, Role::Peer1, PeerEvent::RemoteDescribed));
+    assert_eq!(
+        peer(&out),
+        vec![PeerCommand::AddIce {
+            call_id: A,
+            role: Role::Peer1,
+            candidate: candidate(2)
+        }]
+    );
+    // Described now: the next one goes straight in.
+    assert_eq!(
+        peer(&m.handle(ice(Role::Peer1, 3))),
+        vec![PeerCommand::AddIce {
+            call_id: A,
+            role: Role::Peer1,
+            candidate: candidate(3)
+        }]
+    );
+    // peer2's candidate still waits for the partner's offer.
+    m.handle(Input::Server(ServerMsg::Offer {
+        call_id: A,
+        sdp: "offer".into(),
+    }));
+    let out = m.handle(report(A, Role::Peer2, PeerEvent::RemoteDescribed));
+    assert_eq!(
+        peer(&out),
+        vec![
+            PeerCommand::AddIce {
+                call_id: A,
+                role: Role::Peer2,
+                candidate: candidate(1)
+            },
+            PeerCommand::CreateAnswer { call_id: A },
+        ]
+    );
+}
+
+// relay.spec: this side's candidates go to the partner tagged with the connection's role.
+#[test]
+fn own_candidates_go_out_with_their_role() {
+    let mut m = searching();
+    m.handle(matched(A));
+    let out = m.handle(report(
+        A,
+        Role::Peer2,
+        PeerEvent::LocalCandidate(candidate(7)),
+    ));
+    assert_eq!(
+        sent(&out),
+        vec![ClientMsg::Ice {
+            call_id: A,
+            role: Role::Peer2,
+            candidate: candidate(7)
+        }]
+    );
+}
+
+// calls.spec "both connections race, both sides keep the same winner and close the other":
+// each connection that comes up is reported; the server's winner is kept, the loser closed.
+#[test]
+fn the_winner_is_kept_and_the_loser_closed() {
+    let mut m = searching();
+    m.handle(matched(A));
+    m.handle(Input::Server(ServerMsg::Offer {
+        call_id: A,
+        sdp: "offer".into(),
+    }));
+    for role in [Role::Peer2, Role::Peer1] {
+        let out = m.handle(report(A, role, PeerEvent::Connected));
+        assert_eq!(sent(&out), vec![ClientMsg::Connected { call_id: A, role }]);
+    }
+    let out = m.handle(Input::Server(ServerMsg::Winner {
+        call_id: A,
+        role: Role::Peer2,
+    }));
+    assert_eq!(
+        peer(&out),
+        vec![
+            PeerCommand::Close(Role::Peer1),
+            PeerCommand::ShowRemote(Some(Role::Peer2)),
+            PeerCommand::Measure {
+                call_id: A,
+                role: Role::Peer2
+            },
+        ]
+    );
+    assert_state(&m, CallState::Connected, "Connected. Say hi!");
+    // Candidates for the loser are dropped, not queued for ever.
+    let out = m.handle(Input::Server(ServerMsg::Ice {
+        call_id: A,
+        role: Role::Peer1,
+        candidate: candidate(1),
+    }));
+    assert!(peer(&out).is_empty());
+}
+
+// calls.spec "a burst of Next presses never mixes strangers": anything naming another call
+// than the current one is dropped, from the server and from old connections alike.
+#[test]
+fn messages_for_another_call_are_dropped() {
+    let mut m = in_call(A);
+    m.handle(Input::Next);
+    m.handle(matched(B));
+    let stale: Vec<Input> = vec![
+        Input::Server(ServerMsg::Offer {
+            call_id: A,
+            sdp: "x".into(),
+        }),
+        Input::Server(ServerMsg::Answer {
+            call_id: A,
+            sdp: "x".into(),
+        }),
+        Input::Server(ServerMsg::Ice {
+            call_id: A,
+            role: Role::Peer1,
+            candidate: candidate(1),
+        }),
+        Input::Server(ServerMsg::Winner {
+            call_id: A,
+            role: Role::Peer1,
+        }),
+        Input::Server(ServerMsg::Chat {
+            call_id: A,
+            text: "old".into(),
+        }),
+        Input::Server(ServerMsg::Typing {
+            call_id: A,
+            typing: true,
+        }),
+        Input::Server(ServerMsg::Media {
+            call_id: A,
+            mic: false,
+            camera: false,
+        }),
+        ended(A, EndReason::PartnerNext),
+        report(A, Role::Peer1, PeerEvent::LocalDescription("x".into())),
+        report(A, Role::Peer1, PeerEvent::LocalCandidate(candidate(2))),
+        report(A, Role::Peer1, PeerEvent::Connected),
+        report(A, Role::Peer1, PeerEvent::Failed),
+        report(A, Role::Peer1, PeerEvent::Quality("RTT 1 ms".into())),
+    ];
+    for input in stale {
+        let out = m.handle(input.clone());
+        assert!(out.is_empty(), "{input:?} should be dropped, got {out:?}");
+    }
+    assert_state(&m, CallState::Connecting, "Stranger found. Connecting…");
+}
+
+// calls.spec "two strangers…": Next leaves the stranger (the design's ending: both connections
+// closed, the remote stream gone) and searches again.
+#[test]
+fn next_hangs_up_and_searches_again() {
+    let mut m = in_call(A);
+    let out = m.handle(Input::Next);
+    assert_eq!(
+        peer(&out),
+        vec![
+            PeerCommand::Close(Role::Peer1),
+            PeerCommand::ShowRemote(None),
+            PeerCommand::StopMeasuring,
+        ]
+    );
+    assert_eq!(sent(&out), vec![ClientMsg::Next]);
+    assert_state(&m, CallState::Searching, "Looking for someone new…");
+    // No camera command: the camera stays on between calls.
+    assert!(!out.iter().any(|c| matches!(c, Command::OpenCamera)));
+}
+
+// calls.spec "C presses End: C goes idle… The camera stays on between calls", and "C calls
+// again and meets A" (no second camera prompt).
+#[test]
+fn end_goes_idle_and_keeps_the_camera_for_the_next_call() {
+    let mut m = in_call(A);
+    let out = m.handle(Input::End);
+    assert_eq!(sent(&out), vec![ClientMsg::End]);
+    assert!(peer(&out).contains(&PeerCommand::Close(Role::Peer1)));
+    assert_state(
+        &m,
+        CallState::Idle,
+        "Call ended. Press Call to meet someone new.",
+    );
+    let out = m.handle(Input::Call(choices()));
+    assert!(!out.contains(&Command::OpenCamera));
+    assert_eq!(sent(&out), vec![ClientMsg::call()]);
+    assert_state(&m, CallState::Searching, "Looking for a stranger…");
+}
+
+// The design's rule behind every spec that presses End quickly: a match that arrives after End
+// is ignored (the server ends it once the End lands).
+#[test]
+fn a_match_after_end_is_ignored() {
+    let mut m = searching();
+    m.handle(Input::End);
+    let out = m.handle(matched(A));
+    assert!(out.is_empty());
+    assert_state(
+        &m,
+        CallState::Idle,
+        "Call ended. Press Call to meet someone new.",
+    );
+}
+
+// calls.spec "B closes the tab: A is told and searches again by itself" (and the remote pane
+// is emptied); nodes.spec "B is told and searches … moved on".
+#[test]
+fn the_partner_leaving_is_explained_and_the_page_searches_again() {
+    for (reason, status) in [
+        (
+            EndReason::PartnerLeft,
+            "The stranger left. Finding someone new…",
+        ),
+        (
+            EndReason::PartnerNext,
+            "The stranger moved on. Finding someone new…",
+        ),
+        (
+            EndReason::PartnerEnded,
+            "The stranger ended the call. Finding someone new…",
+        ),
+        (
+            EndReason::ConnectTimeout,
+            "Couldn't connect to that stranger. Finding someone new…",
+        ),
+    ] {
+        let mut m = in_call(A);
+        let out = m.handle(ended(A, reason));
+        assert!(peer(&out).contains(&PeerCommand::ShowRemote(None)));
+        assert!(sent(&out).is_empty(), "the server searches by itself");
+        assert_state(&m, CallState::Searching, status);
+    }
+}
+
+// calls.spec "the page reconnects by itself when the server comes back, and calls again".
+#[test]
+fn a_restart_is_explained_and_the_page_calls_again_on_reconnect() {
+    let mut m = in_call(A);
+    m.handle(Input::Server(ServerMsg::ShuttingDown));
+    let out = m.handle(Input::SocketLost);
+    assert!(peer(&out).contains(&PeerCommand::Close(Role::Peer1)));
+    assert_state(
+        &m,
+        CallState::Searching,
+        "duet is restarting. Reconnecting…",
+    );
+    let out = m.handle(Input::SocketOpened);
+    assert_eq!(sent(&out), vec![ClientMsg::call()]);
+    assert_state(&m, CallState::Searching, "Looking for a stranger…");
+    m.handle(matched(B));
+    assert_eq!(m.page().call_state, CallState::Connecting);
+}
+
+// The same reconnect without a goodbye (a network blip), and while idle.
+#[test]
+fn a_lost_socket_says_reconnecting_and_an_idle_page_recovers() {
+    let mut m = in_call(A);
+    m.handle(Input::SocketLost);
+    assert_state(
+        &m,
+        CallState::Searching,
+        "Connection to duet lost. Reconnecting…",
+    );
+
+    let mut m = page();
+    m.handle(Input::SocketLost);
+    assert_state(
+        &m,
+        CallState::Idle,
+        "Connection to duet lost. Reconnecting…",
+    );
+    let out = m.handle(Input::SocketOpened);
+    assert!(sent(&out).is_empty(), "an idle page does not call");
+    assert_state(&m, CallState::Idle, IDLE_STATUS);
+}
+
+// A Call pressed before the socket opened goes out once it does.
+#[test]
+fn call_is_sent_again_when_the_socket_opens() {
+    let mut m = Machine::new();
+    m.handle(Input::Hydrated);
+    m.handle(Input::Call(text_only()));
+    let out = m.handle(Input::SocketOpened);
+    assert_eq!(
+        sent(&out),
+        vec![ClientMsg::Call {
+            interests: vec![],
+            text_only: true
+        }]
+    );
+}
+
+// camera-denied.spec "a blocked camera is explained".
+#[test]
+fn a_blocked_camera_is_explained_and_leaves_the_page_idle() {
+    let mut m = page();
+    m.handle(Input::Call(choices()));
+    let out = m.handle(Input::CameraFailed(
+        "Camera or microphone blocked. Allow access in your browser, then press Call.".into(),
+    ));
+    assert!(sent(&out).is_empty());
+    assert_state(
+        &m,
+        CallState::Idle,
+        "Camera or microphone blocked. Allow access in your browser, then press Call. Or tick \"Text only\" to meet strangers by chat.",
+    );
+}
+
+// camera-denied.spec "text-only still meets strangers"; conversation.spec "text-only visitors
+// are paired with each other first": no camera, no WebRTC, connected at once, chat works.
+#[test]
+fn a_text_only_call_needs_no_camera_and_no_connection() {
+    let mut m = page();
+    let out = m.handle(Input::Call(text_only()));
+    assert!(!out.contains(&Command::OpenCamera));
+    assert_eq!(
+        sent(&out),
+        vec![ClientMsg::Call {
+            interests: vec![],
+            text_only: true
+        }]
+    );
+    let out = m.handle(Input::Server(ServerMsg::Matched {
+        call_id: A,
+        shared_interests: vec![],
+        partner_text_only: true,
+    }));
+    assert!(peer(&out).is_empty());
+    assert!(sent(&out).is_empty());
+    assert_state(&m, CallState::Connected, "Connected by text. Say hi!");
+    assert!(m.page().partner_text_only);
+    let out = m.handle(Input::SendChat("no camera, no problem".into()));
+    assert_eq!(
+        sent(&out),
+        vec![ClientMsg::Chat {
+            call_id: A,
+            text: "no camera, no problem".into()
+        }]
+    );
+}
+
+// conversation.spec "a video visitor paired with a text-only one sees a placeholder": the
+// call is text-only for the video visitor too.
+#[test]
+fn a_video_visitor_meeting_a_text_only_one_gets_a_text_call() {
+    let mut m = searching();
+    let out = m.handle(Input::Server(ServerMsg::Matched {
+        call_id: A,
+        shared_interests: vec![],
+        partner_text_only: true,
+    }));
+    assert!(peer(&out).is_empty());
+    assert!(shown(&out).contains(&Field::PartnerTextOnly(true)));
+    assert_state(&m, CallState::Connected, "Connected by text. Say hi!");
+    m.handle(Input::Next);
+    assert!(!m.page().partner_text_only, "cleared with the call");
+}
+
+// conversation.spec "chat: lines go to the stranger as text … the log clears after the call".
+#[test]
+fn chat_lines_go_both_ways_and_clear_with_the_call() {
+    let mut m = in_call(A);
+    let out = m.handle(Input::SendChat("hi <b>there</b>".into()));
+    assert_eq!(
+        sent(&out),
+        vec![ClientMsg::Chat {
+            call_id: A,
+            text: "hi <b>there</b>".into()
+        }]
+    );
+    m.handle(Input::Server(ServerMsg::Chat {
+        call_id: A,
+        text: "hello".into(),
+    }));
+    let lines = m.page().chat;
+    assert_eq!(
+        lines
+            .iter()
+            .map(|l| (l.from_me, l.text.as_str()))
+            .collect::<Vec<_>>(),
+        vec![(true, "hi <b>there</b>"), (false, "hello")]
+    );
+    assert_ne!(lines[0].id, lines[1].id, "keys stay unique");
+    let out = m.handle(Input::Next);
+    assert!(shown(&out).contains(&Field::Chat(vec![])));
+    // Outside a call there is nobody to chat with.
+    assert!(m.handle(Input::SendChat("anyone?".into())).is_empty());
+}
+
+// conversation.spec "typing shows and clears": this side says it types once, and stops when
+// the line is sent.
+#[test]
+fn typing_is_told_once_and_withdrawn_when_the_line_is_sent() {
+    let mut m = in_call(A);
+    let out = m.handle(Input::Typing {
+        active: true,
+        now: 1_000,
+    });
+    assert_eq!(
+        sent(&out),
+        vec![ClientMsg::Typing {
+            call_id: A,
+            typing: true
+        }]
+    );
+    assert!(out.contains(&Command::StartTimer {
+        timer: Timer::TypingIdle(A),
+        after: TYPING_IDLE
+    }));
+    let again = m.handle(Input::Typing {
+        active: true,
+        now: 1_500,
+    });
+    assert!(sent(&again).is_empty(), "told once until it stops");
+    let out = m.handle(Input::SendChat("hi".into()));
+    assert_eq!(
+        sent(&out),
+        vec![
+            ClientMsg::Typing {
+                call_id: A,
+                typing: false
+            },
+            ClientMsg::Chat {
+                call_id: A,
+                text: "hi".into()
+            }
+        ]
+    );
+}
+
+// conversation.spec "typing without sending: the indicator clears by itself once A stops".
+#[test]
+fn typing_stops_by_itself_after_a_quiet_spell() {
+    let mut m = in_call(A);
+    m.handle(Input::Typing {
+        active: true,
+        now: 0,
+    });
+    m.handle(Input::Typing {
+        active: true,
+        now: 2_000,
+    });
+    // Typed 1 s ago: check again later.
+    let out = m.handle(Input::TimerFired {
+        timer: Timer::TypingIdle(A),
+        now: 3_000,
+    });
+    assert!(sent(&out).is_empty());
+    assert!(out.contains(&Command::StartTimer {
+        timer: Timer::TypingIdle(A),
+        after: TYPING_IDLE
+    }));
+    let out = m.handle(Input::TimerFired {
+        timer: Timer::TypingIdle(A),
+        now: 6_000,
+    });
+    assert_eq!(
+        sent(&out),
+        vec![ClientMsg::Typing {
+            call_id: A,
+            typing: false
+        }]
+    );
+}
+
+// conversation.spec "typing shows and clears": the stranger's typing shows, clears with their
+// line, and fades if not refreshed.
+#[test]
+fn the_strangers_typing_shows_clears_and_fades() {
+    let mut m = in_call(A);
+    let typing = |typing| Input::Server(ServerMsg::Typing { call_id: A, typing });
+    let out = m.handle(typing(true));
+    assert!(shown(&out).contains(&Field::StrangerTyping(true)));
+    let first_fade = out
+        .iter()
+        .find_map(|c| match c {
+            Command::StartTimer { timer, after } if *after == TYPING_FADE => Some(*timer),
+            _ => None,
+        })
+        .expect("a fade timer");
+    m.handle(Input::Server(ServerMsg::Chat {
+        call_id: A,
+        text: "hi".into(),
+    }));
+    assert!(!m.page().stranger_typing, "a line ends the typing");
+
+    m.handle(typing(true));
+    // The first fade timer is outdated by the second "typing".
+    m.handle(Input::TimerFired {
+        timer: first_fade,
+        now: 0,
+    });
+    assert!(m.page().stranger_typing);
+    m.handle(Input::TimerFired {
+        timer: Timer::TypingFade(m.typing_fades),
+        now: 0,
+    });
+    assert!(!m.page().stranger_typing);
+}
+
+// conversation.spec "a stranger with a shared interest is preferred, both see which".
+#[test]
+fn interests_are_normalised_into_call_and_shared_ones_shown_during_the_call() {
+    let mut m = page();
+    let out = m.handle(Input::Call(Choices {
+        interests: " Jazz, chess ".into(),
+        ..text_only()
+    }));
+    assert_eq!(
+        sent(&out),
+        vec![ClientMsg::Call {
+            interests: vec!["jazz".into(), "chess".into()],
+            text_only: true
+        }]
+    );
+    m.handle(Input::Server(ServerMsg::Matched {
+        call_id: A,
+        shared_interests: vec!["jazz".into()],
+        partner_text_only: false,
+    }));
+    assert_eq!(m.page().shared_interests, vec!["jazz".to_owned()]);
+    m.handle(Input::End);
+    assert!(m.page().shared_interests.is_empty());
+}
+
+// conversation.spec "too many interests are explained before calling".
+#[test]
+fn too_many_interests_are_explained_and_nothing_is_sent() {
+    let mut m = page();
+    let out = m.handle(Input::Call(Choices {
+        interests: "a, b, c, d, e, f".into(),
+        ..choices()
+    }));
+    assert!(sent(&out).is_empty());
+    assert!(!out.contains(&Command::OpenCamera));
+    assert_state(&m, CallState::Idle, "At most 5 interests, please.");
+}
+
+// conversation.spec "mute and camera-off reach the stranger": the tracks are disabled (not
+// removed) and the stranger is told; the stranger's switches show.
+#[test]
+fn mute_and_camera_off_disable_tracks_and_reach_the_stranger() {
+    let mut m = in_call(A);
+    let out = m.handle(Input::ToggleMic);
+    assert!(out.contains(&Command::EnableTracks {
+        track: Track::Audio,
+        on: false
+    }));
+    assert_eq!(
+        sent(&out),
+        vec![ClientMsg::Media {
+            call_id: A,
+            mic: false,
+            camera: true
+        }]
+    );
+    let out = m.handle(Input::ToggleCamera);
+    assert!(out.contains(&Command::EnableTracks {
+        track: Track::Video,
+        on: false
+    }));
+    assert_eq!(
+        shown(&out),
+        vec![Field::CameraOn(false)],
+        "the switch shows it"
+    );
+
+    m.handle(Input::Server(ServerMsg::Media {
+        call_id: A,
+        mic: false,
+        camera: false,
+    }));
+    let page = m.page();
+    assert_eq!((page.stranger_mic, page.stranger_camera), (false, false));
+    m.handle(Input::Next);
+    let page = m.page();
+    assert_eq!((page.stranger_mic, page.stranger_camera), (true, true));
+}
+
+// A switch turned off before the camera opened holds for its tracks once it opens.
+#[test]
+fn a_switch_set_before_the_camera_opens_applies_to_its_tracks() {
+    let mut m = page();
+    let out = m.handle(Input::ToggleMic);
+    assert!(!out
+        .iter()
+        .any(|c| matches!(c, Command::EnableTracks { .. })));
+    m.handle(Input::Call(choices()));
+    let out = m.handle(Input::CameraOpened);
+    assert!(out.contains(&Command::EnableTracks {
+        track: Track::Audio,
+        on: false
+    }));
+}
+
+// conversation.spec "the quality shows": measurements of the winning connection show, and go
+// with the call.
+#[test]
+fn the_quality_shows_during_the_call_only() {
+    let mut m = in_call(A);
+    let out = m.handle(report(
+        A,
+        Role::Peer1,
+        PeerEvent::Quality("RTT 12 ms · loss 0.0%".into()),
+    ));
+    assert_eq!(
+        shown(&out),
+        vec![Field::Quality(Some("RTT 12 ms · loss 0.0%".into()))]
+    );
+    let out = m.handle(Input::End);
+    assert!(shown(&out).contains(&Field::Quality(None)));
+}
+
+// conversation.spec "Esc is Next": Esc leaves the stranger, but only once Call was pressed and
+// the page works.
+#[test]
+fn escape_is_next_once_call_was_pressed() {
+    let mut m = in_call(A);
+    let out = m.handle(Input::Escape);
+    assert_eq!(sent(&out), vec![ClientMsg::Next]);
+
+    let mut idle = page();
+    assert!(idle.handle(Input::Escape).is_empty());
+
+    let mut not_hydrated = Machine::new();
+    not_hydrated.handle(Input::Call(text_only()));
+    assert!(sent(&not_hydrated.handle(Input::Escape)).is_empty());
+}
+
+// safety.spec "a reported stranger is banned and told": Report → next.
+#[test]
+fn report_reports_leaves_and_looks_for_someone_new() {
+    let mut m = in_call(A);
+    let out = m.handle(Input::Report(ReportReason::Harassment));
+    assert_eq!(
+        sent(&out),
+        vec![
+            ClientMsg::Report {
+                call_id: A,
+                reason: ReportReason::Harassment
+            },
+            ClientMsg::Next
+        ]
+    );
+    assert!(peer(&out).contains(&PeerCommand::Close(Role::Peer1)));
+    assert_state(
+        &m,
+        CallState::Searching,
+        "Thanks, the stranger was reported. Finding someone new…",
+    );
+    // Without a stranger there is nobody to report.
+    assert!(searching()
+        .handle(Input::Report(ReportReason::Spam))
+        .is_empty());
+}
+
+// safety.spec "… banned and told": the ban's message stays, the page goes idle, its buttons
+// off, and it stops reconnecting.
+#[test]
+fn a_ban_is_shown_disables_the_page_and_stops_reconnecting() {
+    let mut m = in_call(A);
+    let message = "You have been banned after reports from other visitors, until tomorrow.";
+    let out = m.handle(Input::Server(ServerMsg::error(ErrorCode::Banned, message)));
+    assert!(out.contains(&Command::StopReconnecting));
+    assert!(peer(&out).contains(&PeerCommand::Close(Role::Peer1)));
+    assert_state(&m, CallState::Idle, message);
+    assert!(!m.page().ready);
+    // The socket closes next: the ban, not "reconnecting", stays on screen.
+    m.handle(Input::SocketLost);
+    assert_state(&m, CallState::Idle, message);
+    assert!(m.handle(Input::Escape).is_empty());
+}
+
+// safety.spec "pressing Next too fast is explained, and leaves the visitor idle".
+#[test]
+fn next_too_fast_ends_the_call_and_says_why() {
+    let mut m = in_call(A);
+    m.handle(Input::Next);
+    let message = "Slow down: wait a moment before pressing Next again.";
+    let out = m.handle(Input::Server(ServerMsg::error(
+        ErrorCode::NextTooFast,
+        message,
+    )));
+    assert_eq!(sent(&out), vec![ClientMsg::End]);
+    assert_state(&m, CallState::Idle, message);
+}
+
+// nodes.spec "without Redis matching pauses with a clear message, and resumes by itself".
+#[test]
+fn matching_unavailable_goes_idle_with_the_message_and_call_works_again() {
+    let mut m = in_call(A);
+    let message = "Matching is paused: duet lost its shared store. Try again in a moment.";
+    let unavailable = || Input::Server(ServerMsg::error(ErrorCode::MatchingUnavailable, message));
+    let out = m.handle(unavailable());
+    assert!(sent(&out).is_empty());
+    assert_state(&m, CallState::Idle, message);
+    let out = m.handle(Input::Call(choices()));
+    assert_eq!(sent(&out), vec![ClientMsg::call()]);
+    m.handle(unavailable());
+    assert_state(&m, CallState::Idle, message);
+    assert!(m.page().ready, "Call keeps working");
+}
+
+// The other refusals: expected races are only logged; the rest show their message, and one
+// that closes the socket stays on screen instead of "reconnecting".
+#[test]
+fn other_refusals_are_logged_or_shown() {
+    let mut m = in_call(A);
+    let out = m.handle(Input::Server(ServerMsg::error(ErrorCode::StaleCall, "old")));
+    assert!(matches!(out.as_slice(), [Command::Warn(_)]));
+    m.handle(Input::Server(ServerMsg::error(
+        ErrorCode::ChatRefused,
+        "Too long.",
+    )));
+    assert_state(&m, CallState::Connected, "Too long.");
+
+    let mut m = page();
+    m.handle(Input::Server(ServerMsg::error(
+        ErrorCode::TooManyConnections,
+        "Too many tabs.",
+    )));
+    m.handle(Input::SocketLost);
+    assert_state(&m, CallState::Idle, "Too many tabs.");
+}
+
+// relay.spec "with both visitors relay-only, the call goes through TURN": hiding the IP makes
+// both connections relay-only.
+#[test]
+fn hiding_the_ip_makes_both_connections_relay_only() {
+    let mut m = page();
+    m.handle(Input::IceServers(vec![IceServer {
+        urls: vec!["turn:127.0.0.1:3478?transport=udp".into()],
+        username: Some("u".into()),
+        credential: Some("p".into()),
+    }]));
+    m.handle(Input::Call(Choices {
+        hide_ip: true,
+        ..choices()
+    }));
+    m.handle(Input::CameraOpened);
+    let out = m.handle(matched(A));
+    assert!(peer(&out).contains(&PeerCommand::Open {
+        call_id: A,
+        role: Role::Peer1,
+        relay_only: true
+    }));
+    let out = m.handle(Input::Server(ServerMsg::Offer {
+        call_id: A,
+        sdp: "offer".into(),
+    }));
+    assert!(peer(&out).contains(&PeerCommand::Open {
+        call_id: A,
+        role: Role::Peer2,
+        relay_only: true
+    }));
+}
+
+// relay.spec "relay-only calls fail with a clear status line, not a black pane" (and the
+// direct equivalent).
+#[test]
+fn a_failed_connection_while_connecting_is_explained() {
+    let mut m = page();
+    m.handle(Input::IceServers(vec![IceServer {
+        urls: vec!["turns:relay.example:443".into()],
+        username: None,
+        credential: None,
+    }]));
+    m.handle(Input::Call(Choices {
+        hide_ip: true,
+        ..choices()
+    }));
+    m.handle(Input::CameraOpened);
+    m.handle(matched(A));
+    m.handle(report(A, Role::Peer1, PeerEvent::Failed));
+    assert_state(
+        &m,
+        CallState::Connecting,
+        "Could not connect through the relay server (TURN), so the call cannot start. duet will try someone else.",
+    );
+
+    let mut m = searching();
+    m.handle(matched(A));
+    m.handle(report(A, Role::Peer2, PeerEvent::Failed));
+    assert_state(
+        &m,
+        CallState::Connecting,
+        "Could not connect to this stranger's browser. duet will try someone else.",
+    );
+    // Once connected, a failure of the other connection says nothing.
+    let mut m = in_call(A);
+    m.handle(report(A, Role::Peer2, PeerEvent::Failed));
+    assert_state(&m, CallState::Connected, "Connected. Say hi!");
+}
+
+// relay.spec "hiding the IP without a TURN server is explained before calling".
+#[test]
+fn hiding_the_ip_without_a_turn_server_is_explained_before_calling() {
+    let mut m = page();
+    m.handle(Input::IceServers(vec![IceServer {
+        urls: vec!["stun:stun.example:3478".into()],
+        username: None,
+        credential: None,
+    }]));
+    let out = m.handle(Input::Call(Choices {
+        hide_ip: true,
+        ..choices()
+    }));
+    assert!(sent(&out).is_empty());
+    assert!(!out.contains(&Command::OpenCamera));
+    assert_state(
+        &m,
+        CallState::Idle,
+        "Hiding your IP needs a relay (TURN) server, and this site has none set up. Untick it to call.",
+    );
+    // Text-only calls need no relay.
+    let out = m.handle(Input::Call(Choices {
+        hide_ip: true,
+        ..text_only()
+    }));
+    assert_eq!(sent(&out).len(), 1);
+}
+
+// Only what changed is shown, so the page's signals fire only for real changes.
+#[test]
+fn only_changed_fields_are_shown() {
+    let mut m = searching();
+    let out = m.handle(Input::Server(ServerMsg::Searching));
+    assert!(out.is_empty());
+    let out = m.handle(matched(A));
+    assert_eq!(
+        shown(&out),
+        vec![
+            Field::CallState(CallState::Connecting),
+            Field::Status("Stranger found. Connecting…".into())
+        ]
+    );
+}

@@ -1,0 +1,627 @@
+//! The two peer connections of a video call, the design's peer1/peer2 race.
+//!
+//! - **peer1** is the connection this side offers: on `matched` both sides create their peer1
+//!   and send its offer.
+//! - **peer2** answers the partner's offer (the partner's peer1).
+//! - **ICE routing**: every candidate carries the role of the connection it belongs to (the
+//!   server swaps the role on the way, since the sender's peer1 talks to the receiver's peer2).
+//!   A candidate that arrives before its connection has the remote description waits in that
+//!   connection's queue, and the queue is flushed once the description is set: a browser
+//!   refuses candidates before that.
+//! - **The race**: both connections try to come up at once. Each one that reaches `connected`
+//!   is reported; the server accepts the first report of the call and names that connection
+//!   to both sides in `winner`. The winner's stream is shown and the loser is closed, so both
+//!   sides keep the same connection.
+//!
+//! [`Negotiation`] holds these rules as pure bookkeeping (no web-sys, no clock), driven by
+//! [`crate::client::machine`] and answered with [`PeerCommand`]s. Under `hydrate`, `Peers`
+//! owns the real `RTCPeerConnection`s (through [`super::rtc`]), carries the commands out and
+//! reports back with [`PeerReport`]s.
+
+use crate::protocol::{CallId, IceCandidate, Role};
+
+/// What to do to the browser's peer connections.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PeerCommand {
+    /// Create connection `role` for `call_id`, sending the camera's tracks. With `relay_only`
+    /// it gathers only TURN relay candidates (the visitor hides their IP).
+    Open {
+        call_id: CallId,
+        role: Role,
+        relay_only: bool,
+    },
+    /// peer1: create an offer and set it as the local description; report its SDP.
+    CreateOffer { call_id: CallId },
+    /// Set the partner's description on `role`: the answer for peer1, the offer for peer2.
+    /// Report when it is set.
+    SetRemote {
+        call_id: CallId,
+        role: Role,
+        sdp: String,
+    },
+    /// peer2: create the answer to the offer just set; report its SDP.
+    CreateAnswer { call_id: CallId },
+    /// Add one of the partner's candidates to connection `role`.
+    AddIce {
+        call_id: CallId,
+        role: Role,
+        candidate: IceCandidate,
+    },
+    /// Remove the tracks from connection `role` and close it.
+    Close(Role),
+    /// Show this connection's incoming stream in the remote pane, or nothing.
+    ShowRemote(Option<Role>),
+    /// Measure the quality (round-trip time, loss) of connection `role` every few seconds.
+    Measure { call_id: CallId, role: Role },
+    /// Stop measuring.
+    StopMeasuring,
+}
+
+/// Something that happened to one of the browser's peer connections.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PeerEvent {
+    /// The offer (peer1) or answer (peer2) is ready and set as the local description.
+    LocalDescription(String),
+    /// The partner's description is set: candidates can be added now.
+    RemoteDescribed,
+    /// The connection gathered a candidate of its own, for the partner.
+    LocalCandidate(IceCandidate),
+    /// The connection reached `connected`.
+    Connected,
+    /// The connection failed (or, relay-only, gathered no relay candidate at all).
+    Failed,
+    /// A quality measurement, e.g. "RTT 12 ms · loss 0.0%".
+    Quality(String),
+}
+
+/// A [`PeerEvent`] and the connection it happened to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerReport {
+    /// The call the connection was created for.
+    pub call_id: CallId,
+    /// Which of the two connections.
+    pub role: Role,
+    /// What happened.
+    pub event: PeerEvent,
+}
+
+/// Where one connection stands, as far as the rules care.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Link {
+    /// Not created (peer2 until the partner's offer arrives).
+    #[default]
+    Absent,
+    /// Created, without the partner's description.
+    Open,
+    /// The partner's description is being set.
+    Describing,
+    /// The partner's description is set: candidates go straight in.
+    Described,
+    /// Closed after losing the race; it never comes back in this call.
+    Closed,
+}
+
+impl Link {
+    fn is_live(self) -> bool {
+        matches!(self, Link::Open | Link::Describing | Link::Described)
+    }
+}
+
+#[derive(Debug, Default)]
+struct Slot {
+    link: Link,
+    /// Candidates that arrived before the remote description.
+    queued: Vec<IceCandidate>,
+}
+
+/// The two connections of one video call.
+#[derive(Debug)]
+pub(crate) struct Negotiation {
+    call_id: CallId,
+    relay_only: bool,
+    slots: [Slot; 2],
+    winner: Option<Role>,
+}
+
+impl Negotiation {
+    /// A new call: create peer1 and offer with it.
+    pub(crate) fn start(call_id: CallId, relay_only: bool) -> (Self, Vec<PeerCommand>) {
+        let mut negotiation = Negotiation {
+            call_id,
+            relay_only,
+            slots: Default::default(),
+            winner: None,
+        };
+        negotiation.slot(Role::Peer1).link = Link::Open;
+        let commands = vec![
+            PeerCommand::Open {
+                call_id,
+                role: Role::Peer1,
+                relay_only,
+            },
+            PeerCommand::CreateOffer { call_id },
+        ];
+        (negotiation, commands)
+    }
+
+    /// The partner's offer: answered by peer2. One offer per call: a repeat would only tear
+    /// a working connection down, so it is ignored.
+    pub(crate) fn on_offer(&mut self, sdp: String) -> Vec<PeerCommand> {
+        if self.slot(Role::Peer2).link != Link::Absent {
+            return Vec::new();
+        }
+        self.slot(Role::Peer2).link = Link::Describing;
+        vec![
+            PeerCommand::Open {
+                call_id: self.call_id,
+                role: Role::Peer2,
+                relay_only: self.relay_only,
+            },
+            PeerCommand::SetRemote {
+                call_id: self.call_id,
+                role: Role::Peer2,
+                sdp,
+            },
+        ]
+    }
+
+    /// The partner's answer to peer1's offer.
+    pub(crate) fn on_answer(&mut self, sdp: String) -> Vec<PeerCommand> {
+        if self.slot(Role::Peer1).link != Link::Open {
+            return Vec::new();
+        }
+        self.slot(Role::Peer1).link = Link::Describing;
+        vec![PeerCommand::SetRemote {
+            call_id: self.call_id,
+            role: Role::Peer1,
+            sdp,
+        }]
+    }
+
+    /// A partner's candidate for connection `role`: added now if that connection has its
+    /// remote description, queued if it may still get one, dropped if it lost the race.
+    pub(crate) fn on_ice(&mut self, role: Role, candidate: IceCandidate) -> Vec<PeerCommand> {
+        let call_id = self.call_id;
+        let slot = self.slot(role);
+        match slot.link {
+            Link::Described => vec![PeerCommand::AddIce {
+                call_id,
+                role,
+                candidate,
+            }],
+            Link::Closed => Vec::new(),
+            Link::Absent | Link::Open | Link::Describing => {
+                slot.queued.push(candidate);
+                Vec::new()
+            }
+        }
+    }
+
+    /// Connection `role` has the partner's description: flush its queued candidates, and
+    /// peer2 answers.
+    pub(crate) fn on_described(&mut self, role: Role) -> Vec<PeerCommand> {
+        let call_id = self.call_id;
+        let slot = self.slot(role);
+        if slot.link != Link::Describing {
+            return Vec::new();
+        }
+        slot.link = Link::Described;
+        let mut commands: Vec<PeerCommand> = std::mem::take(&mut slot.queued)
+            .into_iter()
+            .map(|candidate| PeerCommand::AddIce {
+                call_id,
+                role,
+                candidate,
+            })
+            .collect();
+        if role == Role::Peer2 {
+            commands.push(PeerCommand::CreateAnswer { call_id });
+        }
+        commands
+    }
+
+    /// The server named the race's winner: close the loser, show and measure the winner.
+    pub(crate) fn on_winner(&mut self, winner: Role) -> Vec<PeerCommand> {
+        let mut commands = Vec::new();
+        let loser = self.slot(winner.counterpart());
+        if loser.link.is_live() {
+            commands.push(PeerCommand::Close(winner.counterpart()));
+        }
+        loser.link = Link::Closed;
+        loser.queued.clear();
+        self.winner = Some(winner);
+        commands.push(PeerCommand::ShowRemote(Some(winner)));
+        commands.push(PeerCommand::Measure {
+            call_id: self.call_id,
+            role: winner,
+        });
+        commands
+    }
+
+    /// The design's ending for the connections: queued candidates are dropped with `self`, both
+    /// connections close (their tracks removed), the remote stream goes.
+    pub(crate) fn close(self) -> Vec<PeerCommand> {
+        let mut commands = Vec::new();
+        for role in [Role::Peer1, Role::Peer2] {
+            if self.slots[index(role)].link.is_live() {
+                commands.push(PeerCommand::Close(role));
+            }
+        }
+        if self.winner.is_some() {
+            commands.push(PeerCommand::ShowRemote(None));
+            commands.push(PeerCommand::StopMeasuring);
+        }
+        commands
+    }
+
+    /// How many candidates wait for connection `role`'s remote description.
+    #[cfg(test)]
+    pub(crate) fn queued(&self, role: Role) -> usize {
+        self.slots[index(role)].queued.len()
+    }
+
+    fn slot(&mut self, role: Role) -> &mut Slot {
+        &mut self.slots[index(role)]
+    }
+}
+
+fn index(role: Role) -> usize {
+    match role {
+        Role::Peer1 => 0,
+        Role::Peer2 => 1,
+    }
+}
+
+#[cfg(feature = "hydrate")]
+pub(crate) use browser::Peers;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CALL: CallId = CallId(1);
+
+    fn candidate(n: u8) -> IceCandidate {
+        IceCandidate {
+            candidate: format!("candidate:{n} 1 udp 1 10.0.0.1 9 typ host"),
+            sdp_mid: None,
+            sdp_m_line_index: Some(0),
+        }
+    }
+
+    #[test]
+    fn starting_opens_peer1_and_offers() {
+        let (_, commands) = Negotiation::start(CALL, true);
+        assert_eq!(
+            commands,
+            vec![
+                PeerCommand::Open {
+                    call_id: CALL,
+                    role: Role::Peer1,
+                    relay_only: true
+                },
+                PeerCommand::CreateOffer { call_id: CALL },
+            ]
+        );
+    }
+
+    #[test]
+    fn candidates_queue_per_role_until_described() {
+        let (mut n, _) = Negotiation::start(CALL, false);
+        assert!(n.on_ice(Role::Peer1, candidate(1)).is_empty());
+        assert!(n.on_ice(Role::Peer2, candidate(2)).is_empty());
+        assert!(n.on_ice(Role::Peer2, candidate(3)).is_empty());
+        assert_eq!((n.queued(Role::Peer1), n.queued(Role::Peer2)), (1, 2));
+        // Described without being asked (say, a late report): nothing to flush.
+        assert!(n.on_described(Role::Peer2).is_empty());
+        n.on_offer("offer".into());
+        let flushed = n.on_described(Role::Peer2);
+        assert_eq!(
+            flushed.len(),
+            3,
+            "two candidates and the answer: {flushed:?}"
+        );
+        assert_eq!(n.queued(Role::Peer2), 0);
+        assert_eq!(n.queued(Role::Peer1), 1, "peer1's queue is its own");
+    }
+
+    #[test]
+    fn an_answer_before_peer1_offered_or_twice_is_ignored() {
+        let (mut n, _) = Negotiation::start(CALL, false);
+        assert_eq!(n.on_answer("a".into()).len(), 1);
+        assert!(n.on_answer("again".into()).is_empty());
+    }
+
+    #[test]
+    fn closing_before_a_winner_closes_what_exists() {
+        let (n, _) = Negotiation::start(CALL, false);
+        assert_eq!(n.close(), vec![PeerCommand::Close(Role::Peer1)]);
+    }
+
+    #[test]
+    fn the_loser_never_comes_back() {
+        let (mut n, _) = Negotiation::start(CALL, false);
+        // peer1 won before the partner's offer arrived: peer2 stays closed.
+        n.on_winner(Role::Peer1);
+        assert!(n.on_offer("late offer".into()).is_empty());
+        assert!(n.on_ice(Role::Peer2, candidate(1)).is_empty());
+        assert_eq!(n.queued(Role::Peer2), 0);
+        assert_eq!(
+            n.close(),
+            vec![
+                PeerCommand::Close(Role::Peer1),
+                PeerCommand::ShowRemote(None),
+                PeerCommand::StopMeasuring
+            ]
+        );
+    }
+}
+
+/// The browser half: the real connections, carrying out [`PeerCommand`]s.
+#[cfg(feature = "hydrate")]
+mod browser {
+    use super::{PeerCommand, PeerEvent, PeerReport};
+    use crate::client::rtc::{self, PeerLink};
+    use crate::client::stats;
+    use crate::model::IceServer;
+    use crate::protocol::{CallId, IceCandidate, Role};
+    use leptos::html::Video;
+    use leptos::prelude::*;
+    use leptos::task::spawn_local;
+    use std::time::Duration;
+    use wasm_bindgen_futures::JsFuture;
+    use web_sys::{MediaStream, RtcPeerConnection, RtcSdpType};
+
+    /// How often the winning connection's quality is measured.
+    const QUALITY_EVERY: Duration = Duration::from_secs(2);
+
+    /// peer1, peer2 and the remote pane's stream; cheap to copy into callbacks.
+    #[derive(Clone, Copy)]
+    pub(crate) struct Peers {
+        peer1: StoredValue<Option<PeerLink>, LocalStorage>,
+        peer2: StoredValue<Option<PeerLink>, LocalStorage>,
+        /// The winning connection's incoming stream, shown in the remote pane.
+        remote_stream: RwSignal<Option<MediaStream>, LocalStorage>,
+        quality_timer: StoredValue<Option<IntervalHandle>>,
+    }
+
+    impl Peers {
+        /// No connections yet; the remote pane follows whichever stream is shown.
+        pub(crate) fn new(remote_video: NodeRef<Video>) -> Self {
+            let peers = Peers {
+                peer1: StoredValue::new_local(None),
+                peer2: StoredValue::new_local(None),
+                remote_stream: RwSignal::new_local(None),
+                quality_timer: StoredValue::new(None),
+            };
+            Effect::new(move |_| {
+                let stream = peers.remote_stream.get();
+                if let Some(video) = remote_video.get() {
+                    video.set_src_object(stream.as_ref());
+                    if stream.is_some() {
+                        play(&video);
+                    }
+                }
+            });
+            peers
+        }
+
+        /// Carries out one command. `Open` needs the camera's stream and the ICE servers;
+        /// everything the connections do later is told to `report`.
+        pub(crate) fn run(
+            self,
+            command: PeerCommand,
+            local: Option<&MediaStream>,
+            ice_servers: &[IceServer],
+            report: impl Fn(PeerReport) + Copy + 'static,
+        ) {
+            match command {
+                PeerCommand::Open {
+                    call_id,
+                    role,
+                    relay_only,
+                } => {
+                    let Some(local) = local else {
+                        leptos::logging::warn!("no camera stream for a peer connection");
+                        return;
+                    };
+                    self.open(call_id, role, relay_only, local, ice_servers, report);
+                }
+                PeerCommand::CreateOffer { call_id } => {
+                    let Some(pc) = self.pc(Role::Peer1, call_id) else {
+                        return;
+                    };
+                    spawn_local(async move {
+                        match rtc::make_offer(&pc).await {
+                            Ok(sdp) => report(PeerReport {
+                                call_id,
+                                role: Role::Peer1,
+                                event: PeerEvent::LocalDescription(sdp),
+                            }),
+                            Err(e) => leptos::logging::warn!("could not make an offer: {e:?}"),
+                        }
+                    });
+                }
+                PeerCommand::SetRemote { call_id, role, sdp } => {
+                    let Some(pc) = self.pc(role, call_id) else {
+                        return;
+                    };
+                    // peer1 offered, so it takes an answer; peer2 takes the partner's offer.
+                    let kind = match role {
+                        Role::Peer1 => RtcSdpType::Answer,
+                        Role::Peer2 => RtcSdpType::Offer,
+                    };
+                    spawn_local(async move {
+                        match rtc::set_remote(&pc, kind, &sdp).await {
+                            Ok(()) => report(PeerReport {
+                                call_id,
+                                role,
+                                event: PeerEvent::RemoteDescribed,
+                            }),
+                            Err(e) => leptos::logging::warn!(
+                                "could not take the stranger's description: {e:?}"
+                            ),
+                        }
+                    });
+                }
+                PeerCommand::CreateAnswer { call_id } => {
+                    let Some(pc) = self.pc(Role::Peer2, call_id) else {
+                        return;
+                    };
+                    spawn_local(async move {
+                        match rtc::make_answer(&pc).await {
+                            Ok(sdp) => report(PeerReport {
+                                call_id,
+                                role: Role::Peer2,
+                                event: PeerEvent::LocalDescription(sdp),
+                            }),
+                            Err(e) => leptos::logging::warn!("could not answer: {e:?}"),
+                        }
+                    });
+                }
+                PeerCommand::AddIce {
+                    call_id,
+                    role,
+                    candidate,
+                } => {
+                    if let Some(pc) = self.pc(role, call_id) {
+                        spawn_local(add_candidate(pc, candidate));
+                    }
+                }
+                PeerCommand::Close(role) => {
+                    if let Some(old) = self.link(role).try_update_value(Option::take).flatten() {
+                        old.close();
+                    }
+                }
+                PeerCommand::ShowRemote(role) => {
+                    // `Clone::clone`, not `.clone()`: MediaStream's own clone() makes a new
+                    // stream.
+                    let stream = role.and_then(|role| {
+                        self.link(role)
+                            .with_value(|l| l.as_ref().map(|l| Clone::clone(&l.stream)))
+                    });
+                    self.remote_stream.set(stream);
+                }
+                PeerCommand::Measure { call_id, role } => self.measure(call_id, role, report),
+                PeerCommand::StopMeasuring => {
+                    if let Some(timer) = self.quality_timer.try_update_value(Option::take).flatten()
+                    {
+                        timer.clear();
+                    }
+                }
+            }
+        }
+
+        fn open(
+            self,
+            call_id: CallId,
+            role: Role,
+            relay_only: bool,
+            local: &MediaStream,
+            ice_servers: &[IceServer],
+            report: impl Fn(PeerReport) + Copy + 'static,
+        ) {
+            let link = PeerLink::new(
+                call_id,
+                ice_servers,
+                relay_only,
+                local,
+                move |candidate| {
+                    report(PeerReport {
+                        call_id,
+                        role,
+                        event: PeerEvent::LocalCandidate(candidate),
+                    })
+                },
+                move |up| {
+                    report(PeerReport {
+                        call_id,
+                        role,
+                        event: if up {
+                            PeerEvent::Connected
+                        } else {
+                            PeerEvent::Failed
+                        },
+                    })
+                },
+            );
+            match link {
+                Ok(link) => {
+                    let old = self
+                        .link(role)
+                        .try_update_value(|slot| slot.replace(link))
+                        .flatten();
+                    if let Some(old) = old {
+                        old.close();
+                    }
+                }
+                Err(e) => leptos::logging::warn!("could not create a peer connection: {e:?}"),
+            }
+        }
+
+        /// Samples the connection's round-trip time and loss every [`QUALITY_EVERY`].
+        fn measure(
+            self,
+            call_id: CallId,
+            role: Role,
+            report: impl Fn(PeerReport) + Copy + 'static,
+        ) {
+            let timer = set_interval_with_handle(
+                move || {
+                    let Some(pc) = self.pc(role, call_id) else {
+                        return;
+                    };
+                    spawn_local(async move {
+                        if let Some(summary) = stats::quality(&pc).await {
+                            report(PeerReport {
+                                call_id,
+                                role,
+                                event: PeerEvent::Quality(summary),
+                            });
+                        }
+                    });
+                },
+                QUALITY_EVERY,
+            );
+            if let Some(old) = self
+                .quality_timer
+                .try_update_value(|t| std::mem::replace(t, timer.ok()))
+                .flatten()
+            {
+                old.clear();
+            }
+        }
+
+        fn link(self, role: Role) -> StoredValue<Option<PeerLink>, LocalStorage> {
+            match role {
+                Role::Peer1 => self.peer1,
+                Role::Peer2 => self.peer2,
+            }
+        }
+
+        /// Connection `role`, if it belongs to `call_id` (a late command for an older call
+        /// finds nothing).
+        fn pc(self, role: Role, call_id: CallId) -> Option<RtcPeerConnection> {
+            self.link(role).with_value(|link| {
+                link.as_ref()
+                    .filter(|l| l.call_id == call_id)
+                    .map(|l| l.pc.clone())
+            })
+        }
+    }
+
+    async fn add_candidate(pc: RtcPeerConnection, candidate: IceCandidate) {
+        if let Err(e) = rtc::add_candidate(&pc, &candidate).await {
+            leptos::logging::warn!("could not add a candidate: {e:?}");
+        }
+    }
+
+    /// Starts playback; a refusal (say, autoplay blocked) leaves the pane as it is.
+    fn play(video: &web_sys::HtmlVideoElement) {
+        if let Ok(promise) = video.play() {
+            spawn_local(async move {
+                let _ = JsFuture::from(promise).await;
+            });
+        }
+    }
+}
