@@ -109,8 +109,6 @@ pub struct ConnectionLimits {
 #[derive(Clone)]
 pub struct ConnectionLimiter {
     inner: Arc<Mutex<Usage>>,
-    /// Woken whenever a socket is admitted, for [`ConnectionLimiter::wait_for_open`].
-    admitted: Arc<Notify>,
     limits: ConnectionLimits,
 }
 
@@ -123,6 +121,20 @@ struct Usage {
 struct VisitorUse {
     open: u32,
     recent: TokenBucket,
+    /// Woken when this visitor is admitted a socket, for [`ConnectionLimiter::wait_for_open`].
+    /// One per visitor, so an admission wakes only the requests waiting for that visitor, and
+    /// waiting requests cost nobody else any work.
+    admitted: Arc<Notify>,
+}
+
+impl VisitorUse {
+    fn new(per_minute: u32, now: Instant) -> Self {
+        VisitorUse {
+            open: 0,
+            recent: TokenBucket::new(per_minute, f64::from(per_minute) / 60.0, now),
+            admitted: Arc::default(),
+        }
+    }
 }
 
 /// Held for as long as a socket is open; gives its place back when dropped.
@@ -135,7 +147,6 @@ impl ConnectionLimiter {
     pub fn new(limits: ConnectionLimits) -> Self {
         ConnectionLimiter {
             inner: Arc::default(),
-            admitted: Arc::default(),
             limits: ConnectionLimits {
                 max_total: limits.max_total.max(1),
                 max_per_visitor: limits.max_per_visitor.max(1),
@@ -157,10 +168,10 @@ impl ConnectionLimiter {
         let visitor = prefixes.key(ip);
         let mut usage = self.lock();
         let total = usage.open;
-        let entry = usage.visitors.entry(visitor).or_insert_with(|| VisitorUse {
-            open: 0,
-            recent: TokenBucket::new(per_minute, f64::from(per_minute) / 60.0, now),
-        });
+        let entry = usage
+            .visitors
+            .entry(visitor)
+            .or_insert_with(|| VisitorUse::new(per_minute, now));
         if entry.open >= max_per_visitor {
             return Err(Refusal::TooManyOpen);
         }
@@ -171,9 +182,10 @@ impl ConnectionLimiter {
             return Err(Refusal::TooFast);
         }
         entry.open += 1;
+        let admitted = entry.admitted.clone();
         usage.open += 1;
         drop(usage);
-        self.admitted.notify_waiters();
+        admitted.notify_waiters();
         Ok(ConnectionPermit {
             limiter: self.clone(),
             visitor,
@@ -193,27 +205,39 @@ impl ConnectionLimiter {
     /// opens its socket and asks for ICE servers at the same moment, so either may reach the
     /// server first.
     pub async fn wait_for_open(&self, ip: IpAddr, patience: Duration) -> bool {
+        let visitor = self.limits.prefixes.key(ip);
         let opened = async {
             loop {
-                // Registered before the check, so an admission between the two is not missed.
-                let admitted = self.admitted.notified();
-                tokio::pin!(admitted);
-                admitted.as_mut().enable();
+                let admitted = {
+                    let mut usage = self.lock();
+                    let entry = usage
+                        .visitors
+                        .entry(visitor)
+                        .or_insert_with(|| VisitorUse::new(self.limits.per_minute, Instant::now()));
+                    if entry.open > 0 {
+                        return;
+                    }
+                    entry.admitted.clone()
+                };
+                let notified = admitted.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                // Checked again once registered, so an admission in between is not missed.
                 if self.has_open(ip) {
                     return;
                 }
-                admitted.await;
+                notified.await;
             }
         };
         tokio::time::timeout(patience, opened).await.is_ok()
     }
 
-    /// Forgets visitors with nothing open and a full bucket, so the map does not grow with
-    /// every address ever seen. Called periodically.
+    /// Forgets visitors with nothing open, a full bucket and no request waiting for them, so
+    /// the map does not grow with every address ever seen. Called periodically.
     pub fn sweep(&self, now: Instant) {
-        self.lock()
-            .visitors
-            .retain(|_, entry| entry.open > 0 || !entry.recent.is_full(now));
+        self.lock().visitors.retain(|_, entry| {
+            entry.open > 0 || !entry.recent.is_full(now) || Arc::strong_count(&entry.admitted) > 1
+        });
     }
 
     /// Visitors currently remembered (for tests).
@@ -406,6 +430,12 @@ mod tests {
             async move { limiter.wait_for_open(ip, Duration::from_secs(60)).await }
         });
         tokio::task::yield_now().await;
+        // Another visitor's socket is not this one's.
+        let _other = limiter
+            .admit("192.0.2.2".parse().unwrap(), Instant::now())
+            .unwrap();
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished());
         let _permit = limiter.admit(ip, Instant::now()).unwrap();
         assert!(waiting.await.unwrap());
     }
