@@ -175,7 +175,7 @@ impl Store {
             reported: self.subject(reported),
             reason,
         };
-        let (by, since) = (report.reporter.clone(), report.at - 3600);
+        let (by, since) = (report.reporter.clone(), report.at.saturating_sub(3600));
         let made: u32 = self
             .with_db(move |db| {
                 db.query_row(
