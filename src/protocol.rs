@@ -206,13 +206,29 @@ impl ClientKind {
     }
 }
 
-/// The kind a frame says it is, read without parsing the rest (the fields are skipped, not
-/// kept), so a frame is measured against its kind's limit before it costs anything more.
+/// The kind a frame says it is, read without parsing the rest, so a frame is measured against
+/// its kind's limit before it costs anything more. Frames as duet writes them start with their
+/// `type`, which is read from the first bytes alone; any other frame is scanned once (its
+/// other fields skipped, not kept). [`decode_client`] then checks the two agree.
 pub fn peek_kind(text: &str) -> Result<ClientKind, serde_json::Error> {
     #[derive(Deserialize)]
     struct Envelope {
         #[serde(rename = "type")]
         kind: ClientKind,
+    }
+    let leading = text
+        .strip_prefix(r#"{"type":""#)
+        .and_then(|rest| rest.get(..rest.find('"')?))
+        .filter(|name| !name.contains('\\'));
+    use serde::de::IntoDeserializer;
+    let named = |name: &str| {
+        ClientKind::deserialize(
+            IntoDeserializer::<serde::de::value::Error>::into_deserializer(name),
+        )
+        .ok()
+    };
+    if let Some(kind) = leading.and_then(named) {
+        return Ok(kind);
     }
     serde_json::from_str::<Envelope>(text).map(|e| e.kind)
 }

@@ -439,6 +439,9 @@ async fn messages_are_held_to_their_kinds_size_and_a_call_to_five_interests() {
     assert_eq!(error_code(&a.recv().await), Some(ErrorCode::BadInterests));
     a.send_text(&packed_call(5)).await;
     assert_eq!(a.recv().await, ServerMsg::Searching);
+    // A frame naming two types is measured as the first and refused.
+    a.send_text(r#"{"type":"end","type":"call"}"#).await;
+    assert_eq!(error_code(&a.recv().await), Some(ErrorCode::BadMessage));
     // A `next` carrying a long string for padding is refused too.
     let padded = format!(r#"{{"type":"next","pad":"{}"}}"#, "x".repeat(4_000));
     a.send_text(&padded).await;

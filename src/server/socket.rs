@@ -187,8 +187,9 @@ async fn run_session(socket: WebSocket, state: AppState, ip: IpAddr, _permit: Co
                 }
                 queued = outbox.next() => match queued {
                     Ok(frame) => {
-                        let written = socket.send_frame(frame.clone()).await;
-                        outbox.written(&frame);
+                        let len = frame.len();
+                        let written = socket.send_frame(frame).await;
+                        outbox.written(len);
                         if let Err(e) = written {
                             break e.into();
                         }
@@ -347,6 +348,13 @@ impl SessionGuard {
             Ok(msg) => msg,
             Err(e) => return bad(e),
         };
+        // A frame that names two types was measured as one of them: refused.
+        if protocol::ClientKind::from(&msg) != kind {
+            return Some(ServerMsg::error(
+                ErrorCode::BadMessage,
+                "Not a valid message: it names more than one type.",
+            ));
+        }
         match msg {
             ClientMsg::Next if !self.nexts.try_take(now) => Some(ServerMsg::error(
                 ErrorCode::NextTooFast,

@@ -126,9 +126,9 @@ impl Outbox {
         }
     }
 
-    /// `frame` was written: its bytes no longer wait.
-    pub fn written(&self, frame: &Frame) {
-        self.link.queued.fetch_sub(frame.len(), Ordering::Relaxed);
+    /// A frame of `len` bytes was written: its bytes no longer wait.
+    pub fn written(&self, len: usize) {
+        self.link.queued.fetch_sub(len, Ordering::Relaxed);
     }
 }
 
