@@ -10,7 +10,7 @@
 mod common;
 
 use common::{pair, Client, TestServer, PATIENCE};
-use duet::protocol::{CallId, ClientMsg, ErrorCode, ReportReason, Role, ServerMsg};
+use duet::protocol::{CallId, ClientMsg, ErrorCode, ServerMsg};
 use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest, http::HeaderValue};
 
 const FROM_PROXY: &[&str] = &["--trusted-proxies", "127.0.0.1"];
@@ -53,21 +53,8 @@ async fn refusal(mut client: Client) -> (Option<ErrorCode>, Option<u16>) {
 /// connection is up (a report counts only once the call could show something), and the server
 /// confirms.
 async fn report_connected_call(reporter: &mut Client, reported: &mut Client, call_id: CallId) {
-    reported
-        .send(&ClientMsg::Connected {
-            call_id,
-            role: Role::Peer1,
-        })
-        .await;
-    assert!(matches!(reporter.recv().await, ServerMsg::Winner { .. }));
-    assert!(matches!(reported.recv().await, ServerMsg::Winner { .. }));
-    reporter
-        .send(&ClientMsg::Report {
-            call_id,
-            reason: ReportReason::Harassment,
-        })
-        .await;
-    assert_eq!(reporter.recv().await, ServerMsg::Reported { call_id });
+    common::connect_media(reported, reporter, call_id).await;
+    common::report(reporter, call_id).await;
 }
 
 #[tokio::test]

@@ -612,17 +612,7 @@ async fn a_report_counts_only_once_the_call_showed_something_and_once_per_call()
     both_end(&mut a, &mut b).await;
 
     // A text-only call shows something once the stranger writes.
-    let text_only = ClientMsg::Call {
-        interests: vec![],
-        text_only: true,
-    };
-    a.send(&text_only).await;
-    assert_eq!(a.recv().await, ServerMsg::Searching);
-    b.send(&text_only).await;
-    let ServerMsg::Matched { call_id, .. } = a.recv().await else {
-        panic!("a meets b by text")
-    };
-    assert!(matches!(b.recv().await, ServerMsg::Matched { .. }));
+    let call_id = common::pair_text_only(&mut a, &mut b).await;
     a.send(&report_msg(call_id)).await;
     assert_eq!(error_code(&a.recv().await), Some(ErrorCode::ReportRefused));
     b.send(&ClientMsg::Chat {

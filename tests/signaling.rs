@@ -713,17 +713,7 @@ async fn every_metric_counts_video_and_text_only_calls_alike(backend: Backend) {
     assert!(matches!(b.recv().await, ServerMsg::Ice { .. }));
     common::both_end(&mut a, &mut b).await;
     // A text-only call with one chat line.
-    let text_only = ClientMsg::Call {
-        interests: vec![],
-        text_only: true,
-    };
-    a.send(&text_only).await;
-    assert_eq!(a.recv().await, ServerMsg::Searching);
-    b.send(&text_only).await;
-    let ServerMsg::Matched { call_id, .. } = a.recv().await else {
-        panic!("a meets b by text")
-    };
-    assert!(matches!(b.recv().await, ServerMsg::Matched { .. }));
+    let call_id = common::pair_text_only(&mut a, &mut b).await;
     a.send(&ClientMsg::Chat {
         call_id,
         text: "hi".into(),

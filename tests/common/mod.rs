@@ -410,6 +410,22 @@ pub async fn connect_media(shown: &mut Client, viewer: &mut Client, call_id: Cal
     assert!(matches!(viewer.recv().await, ServerMsg::Winner { .. }));
 }
 
+/// Pairs two idle clients in a text-only call (both ask for text only), as [`pair`] does.
+pub async fn pair_text_only(a: &mut Client, b: &mut Client) -> CallId {
+    let text_only = ClientMsg::Call {
+        interests: vec![],
+        text_only: true,
+    };
+    a.send(&text_only).await;
+    assert_eq!(a.recv().await, ServerMsg::Searching);
+    b.send(&text_only).await;
+    let ServerMsg::Matched { call_id, .. } = a.recv().await else {
+        panic!("a meets b by text")
+    };
+    assert!(matches!(b.recv().await, ServerMsg::Matched { call_id: c, .. } if c == call_id));
+    call_id
+}
+
 /// `reporter` reports the stranger of `call_id` (whose media connected), and the server
 /// confirms.
 pub async fn report(reporter: &mut Client, call_id: CallId) {
