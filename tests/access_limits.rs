@@ -165,12 +165,7 @@ async fn past_max_connections_everyone_is_told_the_server_is_full() {
             (Some(ErrorCode::ServerFull), Some(1008))
         );
     }
-    let metrics = reqwest::get(server.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.metrics().await;
     assert!(metrics.contains(r#"duet_connections_rejected_total{reason="server_full"} 2"#));
 }
 

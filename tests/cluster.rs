@@ -146,12 +146,7 @@ async fn losing_redis_pauses_matching_and_it_resumes_by_itself() {
     assert_eq!(health.status(), 503);
     let body: serde_json::Value = health.json().await.unwrap();
     assert_eq!(body["redis"], "down");
-    let metrics = reqwest::get(one.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = one.metrics().await;
     assert!(metrics.contains("duet_matching_available 0"), "{metrics}");
     // A new search is refused with a clear message.
     a.send(&ClientMsg::call()).await;

@@ -133,12 +133,7 @@ async fn sockets_from_foreign_pages_are_refused_with_403() {
         Ok(_) => panic!("a foreign origin was let in"),
         Err(e) => panic!("unexpected error {e}"),
     }
-    let metrics = reqwest::get(server.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.metrics().await;
     assert!(metrics.contains(r#"duet_connections_rejected_total{reason="origin"} 1"#));
 }
 
@@ -383,12 +378,7 @@ async fn metrics_count_sessions_matches_relays_and_errors() {
     b.recv().await;
     a.send_text("nonsense").await;
     a.recv().await;
-    let text = reqwest::get(server.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = server.metrics().await;
     for line in [
         "duet_sessions_online 2",
         "duet_sessions_searching 0",

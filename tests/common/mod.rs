@@ -69,6 +69,16 @@ impl TestServer {
         format!("http://{}{}", self.addr, path)
     }
 
+    /// What `/metrics` exports now, as text.
+    pub async fn metrics(&self) -> String {
+        reqwest::get(self.url("/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// The moderators' overview (reports and active bans), asked with `token`.
     pub async fn admin_overview(&self, token: &str) -> serde_json::Value {
         reqwest::Client::new()
@@ -219,12 +229,7 @@ impl Site {
     pub async fn metric(&self, line: &str) -> f64 {
         let mut sum = 0.0;
         for node in &self.nodes {
-            let text = reqwest::get(node.url("/metrics"))
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
+            let text = node.metrics().await;
             sum += text
                 .lines()
                 .filter(|l| l.starts_with(line) && l[line.len()..].starts_with(' '))
