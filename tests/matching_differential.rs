@@ -27,6 +27,8 @@
 
 mod common;
 
+use common::visitors::{describe, node_of, session, tags, visitor, NODES, NO_CALL};
+
 use common::TestRedis;
 use duet::protocol::{CallId, Role};
 use duet::server::matching::memory::Matchmaker;
@@ -44,15 +46,12 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 use std::time::Duration;
 
-const NODES: [&str; 3] = ["node0", "node1", "node2"];
 /// Visitors are numbered from 1 to `PEOPLE`. At most eight strangers wait in a pool, so the
 /// script's sample of a pool (eight members) always sees all of it, as the matchmaker does.
 const PEOPLE: usize = 7;
 /// Interests as the script must carry them through JSON and key names unchanged.
 const TAGS: [&str; 3] = ["chess", "jazz/blues", "café \"go\" 囲碁"];
 const TTL_MS: u64 = 600_000;
-/// A call id no call ever had, in both back ends.
-const NO_CALL: CallId = CallId(0xdead);
 
 #[derive(Clone, Debug)]
 enum Step {
@@ -124,56 +123,9 @@ fn step() -> impl Strategy<Value = Step> {
     ]
 }
 
-/// Visitor `who`'s id: its short form in messages (the high 32 bits) is `who` too.
-fn session(who: usize) -> SessionId {
-    SessionId(((who as u128) << 96) | who as u128)
-}
-
-fn visitor(id: SessionId) -> usize {
-    (id.0 & 0xff) as usize
-}
-
-/// An effect in a few words, for failure messages.
-fn describe(effect: &Effect) -> String {
-    match effect {
-        Effect::Searching { search, open, .. } => {
-            format!("searching #{search}{}", if *open { " (open)" } else { "" })
-        }
-        Effect::Matched {
-            call,
-            partner,
-            partner_node,
-            partner_addr,
-            shared_interests,
-            partner_text_only,
-            text_only,
-            first,
-            ..
-        } => format!(
-            "matched in {call} with v{} ({partner_node}, {partner_addr}{}), shared {:?}{}{}",
-            visitor(*partner),
-            if *partner_text_only {
-                ", text only"
-            } else {
-                ""
-            },
-            shared_interests,
-            if *text_only { ", text-only call" } else { "" },
-            if *first { ", first" } else { "" },
-        ),
-        Effect::Ended { call, reason, .. } => format!("{call} ended: {reason:?}"),
-        Effect::Idle { .. } => "idle".into(),
-        Effect::Winner { call, role, .. } => format!("{call} won by {role:?}"),
-    }
-}
-
 fn describe_all(effects: Option<&Vec<Effect>>) -> String {
     let words: Vec<String> = effects.into_iter().flatten().map(describe).collect();
     format!("[{}]", words.join("; "))
-}
-
-fn node_of(who: usize) -> NodeId {
-    NodeId::from(NODES[who % NODES.len()])
 }
 
 /// Address number `n` of visitor `who`: IPv4 or IPv6, as the switchboard passes them on.
@@ -183,14 +135,6 @@ fn addr_of(who: usize, n: u8) -> IpAddr {
     } else {
         format!("2001:db8::{who}:{n}").parse().unwrap()
     }
-}
-
-fn tags(bits: u8) -> Vec<String> {
-    TAGS.iter()
-        .enumerate()
-        .filter(|(i, _)| bits & (1 << i) != 0)
-        .map(|(_, t)| t.to_string())
-        .collect()
 }
 
 /// What a visitor has been told so far (by the matchmaker; the script told it the same).
@@ -422,7 +366,7 @@ impl Differential<'_> {
             } => Op::Call {
                 session: session(who),
                 addr: addr_of(who, addr),
-                interests: tags(bits),
+                interests: tags(bits, &TAGS),
                 text_only: text,
             },
             Step::Next { who, addr } => Op::Next {

@@ -7,11 +7,14 @@
 //! must agree with where the matchmaker says it stands.
 #![cfg(feature = "ssr")]
 
+mod common;
+
+use common::visitors::{describe, node_of, session, tags, visitor, NO_CALL};
 use duet::protocol::{CallId, ErrorCode, Role};
 use duet::server::matching::memory::Matchmaker;
 use duet::server::matching::rules::{self, State};
 use duet::server::matching::{Effect, MatchError, Op};
-use duet::server::session::{NodeId, SessionId};
+use duet::server::session::SessionId;
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 use rand::rngs::StdRng;
@@ -19,7 +22,6 @@ use rand::SeedableRng;
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
-const NODES: [&str; 3] = ["node0", "node1", "node2"];
 const PEOPLE: usize = 8;
 const TAGS: [&str; 3] = ["chess", "jazz", "go"];
 
@@ -91,16 +93,6 @@ fn step() -> impl Strategy<Value = Step> {
     ]
 }
 
-/// Visitor `who`'s id (visitors are numbered from 1): its short form in messages (the high
-/// 32 bits) is `who` too.
-fn session(who: usize) -> SessionId {
-    SessionId(((who as u128) << 96) | who as u128)
-}
-
-fn visitor(id: SessionId) -> usize {
-    (id.0 & 0xff) as usize
-}
-
 /// An op in a few words, for failure messages.
 fn describe_op(op: &Op) -> String {
     match op {
@@ -135,50 +127,14 @@ fn describe_op(op: &Op) -> String {
     }
 }
 
-/// An effect in a few words, for failure messages.
-fn describe(effect: &Effect) -> String {
-    let what = match effect {
-        Effect::Searching { search, open, .. } => {
-            format!("searching #{search}{}", if *open { " (open)" } else { "" })
-        }
-        Effect::Matched {
-            call,
-            partner,
-            shared_interests,
-            text_only,
-            first,
-            ..
-        } => format!(
-            "matched in {call} with v{}, shared {shared_interests:?}{}{}",
-            visitor(*partner),
-            if *text_only { ", text-only call" } else { "" },
-            if *first { ", first" } else { "" },
-        ),
-        Effect::Ended { call, reason, .. } => format!("{call} ended: {reason:?}"),
-        Effect::Idle { .. } => "idle".into(),
-        Effect::Winner { call, role, .. } => format!("{call} won by {role:?}"),
-    };
-    format!("v{}: {what}", visitor(effect.to()))
-}
-
-fn node_of(who: usize) -> NodeId {
-    NodeId::from(NODES[who % NODES.len()])
+/// An effect and whom it is for, in a few words, for failure messages.
+fn describe_for(effect: &Effect) -> String {
+    format!("v{}: {}", visitor(effect.to()), describe(effect))
 }
 
 fn addr_of(who: usize) -> IpAddr {
     format!("2001:db8::{who}").parse().unwrap()
 }
-
-fn tags(bits: u8) -> Vec<String> {
-    TAGS.iter()
-        .enumerate()
-        .filter(|(i, _)| bits & (1 << i) != 0)
-        .map(|(_, t)| t.to_string())
-        .collect()
-}
-
-/// A call id no call ever had.
-const NO_CALL: CallId = CallId(0xdead);
 
 /// What a visitor has been told so far.
 #[derive(Clone, Debug, Default)]
@@ -226,7 +182,7 @@ impl Site {
             } => Op::Call {
                 session: session(who),
                 addr: addr_of(who),
-                interests: tags(bits),
+                interests: tags(bits, &TAGS),
                 text_only: text,
             },
             Step::Next { who } => Op::Next {
@@ -406,7 +362,7 @@ fn run(seed: u64, steps: &[Step]) -> Result<(), TestCaseError> {
         rules::check(&after).map_err(fail)?;
         rules::check_step(&before, &after).map_err(fail)?;
         site.hear(&op, &before, &after, &effects).map_err(|e| {
-            let told: Vec<String> = effects.iter().map(describe).collect();
+            let told: Vec<String> = effects.iter().map(describe_for).collect();
             fail(format!("told [{}]: {e}", told.join("; ")))
         })?;
     }

@@ -10,6 +10,8 @@
 
 mod common;
 
+use common::visitors::{node_of, session, tags, NODES, NO_CALL};
+
 use common::TestRedis;
 use duet::protocol::{CallId, Role};
 use duet::server::matching::redis::keys;
@@ -22,12 +24,9 @@ use redis::{Commands, Connection};
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
-const NODES: [&str; 3] = ["node0", "node1", "node2"];
 const PEOPLE: usize = 8;
 const TAGS: [&str; 3] = ["chess", "jazz", "go"];
 const TTL_MS: u64 = 60_000;
-/// A call id no call ever had.
-const NO_CALL: CallId = CallId(0xdead);
 
 #[derive(Clone, Debug)]
 enum Step {
@@ -85,26 +84,8 @@ fn step() -> impl Strategy<Value = Step> {
     ]
 }
 
-/// Visitor `who`'s id (visitors are numbered from 1): its short form in messages (the high
-/// 32 bits) is `who` too.
-fn session(who: usize) -> SessionId {
-    SessionId(((who as u128) << 96) | who as u128)
-}
-
-fn node_of(who: usize) -> NodeId {
-    NodeId::from(NODES[who % NODES.len()])
-}
-
 fn addr_of(who: usize) -> IpAddr {
     format!("10.0.0.{who}").parse().unwrap()
-}
-
-fn tags(bits: u8) -> Vec<String> {
-    TAGS.iter()
-        .enumerate()
-        .filter(|(i, _)| bits & (1 << i) != 0)
-        .map(|(_, t)| t.to_string())
-        .collect()
 }
 
 /// Every pool a session may wait in.
@@ -160,7 +141,7 @@ impl Site {
                 Op::Call {
                     session: session(who),
                     addr: addr_of(who),
-                    interests: tags(bits),
+                    interests: tags(bits, &TAGS),
                     text_only: text,
                 },
             ),

@@ -2,6 +2,8 @@
 //! speaking the real protocol to it.
 #![allow(dead_code)] // each test file uses its own part of this module
 
+pub mod visitors;
+
 use clap::Parser;
 use duet::protocol::{self, CallId, ClientMsg, ReportReason, ServerMsg};
 use duet::server::config::Config;
