@@ -9,6 +9,7 @@
 mod common;
 
 use common::{Backend, Client, Site, TestServer};
+use std::time::{Duration, Instant};
 use duet::protocol::{CallId, ClientMsg, EndReason, ErrorCode, IceCandidate, Role, ServerMsg};
 
 /// Runs each named test body (an `async fn(Backend)`) on every back end.
@@ -46,6 +47,7 @@ on_every_backend!(
     a_call_that_does_not_connect_in_time_is_given_up_on_both_sides,
     bad_frames_get_an_error_and_the_session_goes_on,
     presence_is_pushed_and_no_session_is_left_behind,
+    presence_skips_tabs_in_a_call_and_tells_the_lobby_at_most_once_per_interval,
     shutdown_closes_every_socket,
     strangers_meet_and_signal_each_other_both_ways,
     signals_pass_only_within_the_senders_own_call,
@@ -347,6 +349,53 @@ async fn presence_is_pushed_and_no_session_is_left_behind(backend: Backend) {
     drop((a, b, c));
     watcher.until_online(1).await;
     assert_eq!(site.counts(), (1, 0, 0));
+}
+
+async fn presence_skips_tabs_in_a_call_and_tells_the_lobby_at_most_once_per_interval(
+    backend: Backend,
+) {
+    let interval = Duration::from_millis(300);
+    let site = Site::start(backend, &["--presence-interval", "300ms"]).await;
+    let mut lobby = site.connect().await;
+    let (mut a, mut b, call_id) = pair(&site).await;
+    lobby.until_online(3).await;
+
+    // Six visitors arrive faster than the interval; the lobby hears the count catch up, one
+    // count per interval at most, and never one it already had.
+    let mut crowd = Vec::new();
+    for _ in 0..6 {
+        crowd.push(site.connect().await);
+    }
+    let mut heard = vec![(Instant::now(), 3)];
+    while heard.last().map(|h| h.1) != Some(9) {
+        match lobby.next_any().await {
+            Some(ServerMsg::Online { count }) => heard.push((Instant::now(), count)),
+            other => panic!("the lobby expected counts, got {other:?}"),
+        }
+    }
+    for pair in heard.windows(2).skip(1) {
+        let gap = pair[1].0 - pair[0].0;
+        // Delivery jitter may shorten what the server spaced by a full interval, not halve it.
+        assert!(gap >= interval / 2, "two counts {gap:?} apart: {heard:?}");
+        assert_ne!(pair[0].1, pair[1].1, "a count told twice: {heard:?}");
+    }
+    crowd.truncate(2);
+    lobby.until_online(5).await;
+
+    // The pair in the call heard none of it: the first thing after all that is the offer.
+    b.send(&ClientMsg::Offer {
+        call_id,
+        sdp: "after the crowd".into(),
+    })
+    .await;
+    assert!(
+        matches!(a.next_any().await, Some(ServerMsg::Offer { .. })),
+        "a tab in a call was told a count"
+    );
+    // Back in the lobby, it is told the count it missed.
+    a.send(&ClientMsg::End).await;
+    assert_eq!(a.next_any().await, Some(ServerMsg::Idle));
+    assert_eq!(a.next_any().await, Some(ServerMsg::Online { count: 5 }));
 }
 
 async fn shutdown_closes_every_socket(backend: Backend) {

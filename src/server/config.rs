@@ -27,6 +27,14 @@ pub struct Config {
     #[arg(long, env = "LEPTOS_SITE_ADDR", default_value = "127.0.0.1:3000")]
     pub site_addr: SocketAddr,
 
+    /// Connections the kernel may hold for duet before it accepts them (the listen backlog).
+    /// A connection storm (a restart, a link shared on a big site) overflows a short queue,
+    /// and every dropped attempt costs that visitor a one-second retry. The kernel caps it at
+    /// `net.core.somaxconn` (4,096 on current Linux; raise both together).
+    #[arg(long, env = "DUET_LISTEN_BACKLOG", default_value_t = 4096,
+          value_parser = clap::value_parser!(u32).range(1..=1_048_576))]
+    pub listen_backlog: u32,
+
     /// Folder holding the built site (`pkg/` with the wasm, JS and CSS, plus public assets).
     #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
     pub site_root: String,
@@ -56,8 +64,9 @@ pub struct Config {
     #[arg(long, env = "DUET_CHAT_BURST", default_value_t = 10)]
     pub chat_burst: u32,
 
-    /// How often the online count is sampled and pushed to browsers when it changed.
-    #[arg(long, env = "DUET_PRESENCE_INTERVAL", default_value = "250ms", value_parser = timing)]
+    /// How often the online count is sampled; a tab in the lobby or searching hears at most one
+    /// count per interval, and only when it moved (a tab in a call hears none).
+    #[arg(long, env = "DUET_PRESENCE_INTERVAL", default_value = "2s", value_parser = timing)]
     pub presence_interval: Duration,
 
     /// Largest WebSocket message accepted, in bytes (room for a real SDP offer).

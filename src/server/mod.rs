@@ -24,6 +24,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
+use std::net::SocketAddr;
 use config::Config;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
@@ -105,9 +106,8 @@ async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<serde_json:
 /// accepting, tells every open socket, and waits at most `--shutdown-grace` for them to close.
 pub async fn run(config: Config) -> Result<(), StartError> {
     let addr = config.site_addr;
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|source| StartError::Listen { addr, source })?;
+    let listener =
+        listen(addr, config.listen_backlog).map_err(|source| StartError::Listen { addr, source })?;
     let state = AppState::new(config).await?;
     let shutdown = state.shutdown.clone();
     tokio::spawn(async move {
@@ -131,6 +131,19 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     Ok(())
 }
 
+/// A listening socket on `addr` with room for `backlog` connections not yet accepted (tokio's
+/// `TcpListener::bind` leaves the library default, 128 or 1,024).
+fn listen(addr: SocketAddr, backlog: u32) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    // A restarted node takes its port back at once, while old connections linger in TIME_WAIT.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(backlog)
+}
+
 /// Serves the app on `listener` until `state.shutdown` is cancelled.
 pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
     use axum::serve::ListenerExt;
@@ -144,7 +157,7 @@ pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::i
     });
     axum::serve(
         listener,
-        app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        app(state).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(async move { shutdown.cancelled().await })
     .await

@@ -13,7 +13,9 @@ use crate::protocol::{self, ClientMsg, ErrorCode, ServerMsg};
 use crate::server::client_ip::{client_ip, origin_allowed};
 use crate::server::limits::{ConnectionPermit, Refusal, TokenBucket};
 use crate::server::moderation::farewell;
+use crate::server::presence::{self, Feed};
 use crate::server::session::{Cut, SessionId};
+use crate::server::switchboard::Outbox;
 use crate::server::state::AppState;
 use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
@@ -21,6 +23,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 /// Bytes read from a socket at a time.
@@ -153,9 +156,9 @@ async fn run_session(socket: WebSocket, state: AppState, ip: IpAddr, _permit: Co
     let mut guard = SessionGuard::new(&state, Instant::now());
 
     let mut socket = Writer::new(socket, config.write_timeout);
-    let hello = ServerMsg::Online {
-        count: crate::server::presence::count(&state.switchboard),
-    };
+    let greeted = presence::count(&state.switchboard);
+    let hello = ServerMsg::Online { count: greeted };
+    let mut feed = Feed::new(config.presence_interval, greeted, Instant::now());
     let exit = match socket.send(&hello).await {
         Err(e) => Exit::from(e),
         Ok(()) => loop {
@@ -193,12 +196,21 @@ async fn run_session(socket: WebSocket, state: AppState, ip: IpAddr, _permit: Co
                         if let Err(e) = written {
                             break e.into();
                         }
+                        // The frame may have ended a call: the tab shows the count again.
+                        if let Err(e) = tell_count(&mut socket, &mut feed, &online, &outbox).await {
+                            break e.into();
+                        }
                     }
                     Err(cut) => break Exit::Cut(cut),
                 },
                 Ok(()) = online.changed() => {
-                    let count = *online.borrow_and_update();
-                    if let Err(e) = socket.send(&ServerMsg::Online { count }).await {
+                    online.borrow_and_update();
+                    if let Err(e) = tell_count(&mut socket, &mut feed, &online, &outbox).await {
+                        break e.into();
+                    }
+                }
+                _ = sleep_until_owed(&feed), if feed.owed_at().is_some() => {
+                    if let Err(e) = tell_count(&mut socket, &mut feed, &online, &outbox).await {
                         break e.into();
                     }
                 }
@@ -253,6 +265,27 @@ async fn run_session(socket: WebSocket, state: AppState, ip: IpAddr, _permit: Co
         Exit::ClientClosed | Exit::SocketError => socket.close(close_code::NORMAL, "").await,
     }
     tracing::debug!(session = %id, reason = ?exit, "disconnected");
+}
+
+/// Sends the tab the online count if its [`Feed`] says so.
+async fn tell_count(
+    socket: &mut Writer,
+    feed: &mut Feed,
+    online: &watch::Receiver<u32>,
+    outbox: &Outbox,
+) -> Result<(), WriteError> {
+    let count = *online.borrow();
+    match feed.poll(count, outbox.in_call(), Instant::now()) {
+        Some(count) => socket.send(&ServerMsg::Online { count }).await,
+        None => Ok(()),
+    }
+}
+
+/// Waits until the count a tab is owed may go out (see [`Feed`]).
+async fn sleep_until_owed(feed: &Feed) {
+    if let Some(at) = feed.owed_at() {
+        tokio::time::sleep_until(at).await;
+    }
 }
 
 /// Per-session limits, and the decoding and dispatch of one text frame.

@@ -27,7 +27,7 @@ use crate::server::session::{Cut, NodeId, Partner, SessionError, SessionId, Stan
 use crate::server::timers::Timers;
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -108,6 +108,8 @@ struct Link {
     queued: AtomicUsize,
     /// Set once, when the switchboard cuts the session off.
     cut: OnceLock<Cut>,
+    /// Whether the session is in a call (its tab then shows no online count; see `presence`).
+    in_call: AtomicBool,
 }
 
 /// The socket task's end of a session's queue.
@@ -124,6 +126,11 @@ impl Outbox {
             Some(frame) => Ok(frame),
             None => Err(self.link.cut.get().copied().unwrap_or(Cut::TooSlow)),
         }
+    }
+
+    /// Whether the session is in a call now.
+    pub fn in_call(&self) -> bool {
+        self.link.in_call.load(Ordering::Relaxed)
     }
 
     /// A frame of `len` bytes was written: its bytes no longer wait.
@@ -537,7 +544,7 @@ impl Board {
                     if entry.standing == Standing::Idle {
                         continue;
                     }
-                    entry.standing = Standing::Searching;
+                    entry.stand(Standing::Searching);
                     entry.tell(&ServerMsg::Searching, to, self);
                     if !open {
                         self.timers
@@ -556,7 +563,7 @@ impl Board {
                     if entry.standing == Standing::Idle {
                         continue;
                     }
-                    entry.standing = Standing::InCall {
+                    entry.stand(Standing::InCall {
                         call,
                         partner: Partner {
                             id: partner,
@@ -565,7 +572,7 @@ impl Board {
                         },
                         shown: false,
                         reported: false,
-                    };
+                    });
                     let matched = ServerMsg::Matched {
                         call_id: call,
                         shared_interests,
@@ -578,7 +585,7 @@ impl Board {
                         continue;
                     }
                     // The back end has this side searching again already.
-                    entry.standing = Standing::Searching;
+                    entry.stand(Standing::Searching);
                     let ended = ServerMsg::CallEnded {
                         call_id: call,
                         reason,
@@ -586,7 +593,7 @@ impl Board {
                     entry.tell(&ended, to, self);
                 }
                 Effect::Idle { .. } => {
-                    entry.standing = Standing::Idle;
+                    entry.stand(Standing::Idle);
                     entry.tell(&ServerMsg::Idle, to, self);
                 }
                 Effect::Winner { call, role, .. } => {
@@ -640,7 +647,7 @@ impl Board {
     fn set_standing(&self, id: SessionId, standing: Standing) -> Option<Standing> {
         let mut sessions = self.lock();
         let entry = sessions.get_mut(&id)?;
-        Some(std::mem::replace(&mut entry.standing, standing))
+        Some(entry.stand(standing))
     }
 
     /// Marks `id` searching if its standing passes `allowed`; returns its address for the
@@ -656,7 +663,7 @@ impl Board {
         if entry.outbox.is_none() || !allowed(&entry.standing) {
             return None;
         }
-        entry.standing = Standing::Searching;
+        entry.stand(Standing::Searching);
         Some(entry.addr)
     }
 
@@ -671,6 +678,14 @@ impl Board {
 }
 
 impl Entry {
+    /// Sets the session's standing (its socket task sees whether it is in a call); returns
+    /// the one before.
+    fn stand(&mut self, standing: Standing) -> Standing {
+        let in_call = matches!(standing, Standing::InCall { .. });
+        self.link.in_call.store(in_call, Ordering::Relaxed);
+        std::mem::replace(&mut self.standing, standing)
+    }
+
     fn in_call(&self, call_id: CallId) -> bool {
         matches!(&self.standing, Standing::InCall { call, .. } if *call == call_id)
     }
@@ -718,7 +733,7 @@ impl Entry {
             return false;
         }
         let _ = self.link.cut.set(why);
-        self.standing = Standing::Idle;
+        self.stand(Standing::Idle);
         true
     }
 
@@ -750,7 +765,7 @@ impl NodeHooks for Board {
         let paused = SessionError::MatchingUnavailable.to_msg();
         for (id, entry) in self.lock().iter_mut() {
             if entry.standing != Standing::Idle {
-                entry.standing = Standing::Idle;
+                entry.stand(Standing::Idle);
                 entry.tell(&paused, *id, self);
             }
         }
