@@ -7,6 +7,8 @@
 //! loadgen match --url ws://127.0.0.1:3000/ws --waiting 10000
 //! loadgen relay --url ws://127.0.0.1:3000/ws --pairs 200 --idle 10000 --size sdp --seconds 10
 //! loadgen idle  --url ws://127.0.0.1:3000/ws --sessions 50000 --server-pid 1234
+//! loadgen storm --url ws://127.0.0.1:3000/ws --clients 20000 --seconds 2
+//! loadgen presence --url ws://127.0.0.1:3000/ws --sessions 10000 --seconds 60
 //! loadgen seed-sim --searchers 1000
 //! ```
 
@@ -73,6 +75,9 @@ enum Scenario {
         /// How long to send.
         #[arg(long, default_value_t = 10.0)]
         seconds: f64,
+        /// The server's process id, to read the CPU time it spends per relayed message.
+        #[arg(long)]
+        server_pid: Option<u32>,
     },
     /// The most idle sessions held, and the server's resident memory per session.
     Idle {
@@ -84,6 +89,35 @@ enum Scenario {
         /// The server's process id, to read its resident memory.
         #[arg(long)]
         server_pid: u32,
+    },
+    /// A connection storm: N clients connect within the given seconds, evenly paced, each
+    /// pressing Call as soon as its greeting arrives; time from opening the socket to the
+    /// greeting and to `matched`, and the kernel's count of dropped connection attempts.
+    Storm {
+        #[command(flatten)]
+        target: Target,
+        /// Clients to connect.
+        #[arg(long)]
+        clients: usize,
+        /// Seconds over which they connect.
+        #[arg(long)]
+        seconds: f64,
+    },
+    /// Presence messages: N sessions online (a third in the lobby, a third searching, a third
+    /// in calls) while visitors keep arriving and leaving; counts the `online` messages each
+    /// group receives per client per minute.
+    Presence {
+        #[command(flatten)]
+        target: Target,
+        /// Sessions online.
+        #[arg(long)]
+        sessions: usize,
+        /// Visitors arriving (and leaving a second later) per second, so the count moves.
+        #[arg(long, default_value_t = 50.0)]
+        churn: f64,
+        /// How long to count.
+        #[arg(long, default_value_t = 60.0)]
+        seconds: f64,
     },
     /// The seed design's matching, simulated: each searcher picks a random online user every
     /// 500 ms, and a pair forms only when two picked each other in the same round.
@@ -153,7 +187,19 @@ async fn main() -> Fallible<()> {
             size,
             rate,
             seconds,
-        } => relay(&target, pairs, idle, size, rate, seconds).await,
+            server_pid,
+        } => relay(&target, pairs, idle, size, rate, seconds, server_pid).await,
+        Scenario::Storm {
+            target,
+            clients,
+            seconds,
+        } => storm(&target, clients, seconds).await,
+        Scenario::Presence {
+            target,
+            sessions,
+            churn,
+            seconds,
+        } => presence(&target, sessions, churn, seconds).await,
         Scenario::Idle {
             target,
             sessions,
@@ -358,6 +404,7 @@ async fn relay(
     size: Size,
     rate: Option<f64>,
     seconds: f64,
+    server_pid: Option<u32>,
 ) -> Fallible<()> {
     let size_name = match size {
         Size::Ice => "ice",
@@ -476,10 +523,20 @@ async fn relay(
     // Let the pipes fill, then count a clean window.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let start_count = received.load(Ordering::Relaxed);
+    let cpu_before = server_pid.map(cpu_seconds).transpose()?;
     let window = Instant::now();
     tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
     let delivered = received.load(Ordering::Relaxed) - start_count;
     let elapsed = window.elapsed().as_secs_f64();
+    // Server CPU per delivered message: what one relayed message costs the server in all
+    // (reading, checking, forwarding and writing it), not its share of a busy core.
+    let cpu_us = match (server_pid, cpu_before) {
+        (Some(pid), Some(before)) => format!(
+            "{:.1}",
+            (cpu_seconds(pid)? - before) * 1e6 / delivered.max(1) as f64
+        ),
+        _ => "none".to_owned(),
+    };
     stop.store(true, Ordering::Relaxed);
     while let Some(result) = tasks.join_next().await {
         // A sender stopped mid-send by the end of the run is expected.
@@ -488,7 +545,7 @@ async fn relay(
     let mut samples = std::mem::take(&mut *latencies.lock().unwrap_or_else(|p| p.into_inner()));
     let (p50, p99) = percentiles(&mut samples);
     println!(
-        "RESULT relay size={size_name} pairs={pairs} idle={idle_count} target_rate={} msgs_per_s={:.0} p50_ms={:.3} p99_ms={:.3}",
+        "RESULT relay size={size_name} pairs={pairs} idle={idle_count} target_rate={} msgs_per_s={:.0} p50_ms={:.3} p99_ms={:.3} server_cpu_us_per_msg={cpu_us}",
         rate.map_or("max".to_owned(), |r| format!("{r:.0}")),
         delivered as f64 / elapsed,
         ms(p50),
@@ -542,6 +599,205 @@ async fn idle(target: &Target, sessions: usize, server_pid: u32) -> Fallible<()>
         before as f64 / 1024.0,
         after as f64 / 1024.0,
         after.saturating_sub(before) as f64 / sessions.max(1) as f64
+    );
+    Ok(())
+}
+
+/// User and system CPU time the process has used, in seconds.
+fn cpu_seconds(pid: u32) -> Fallible<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = stat.rsplit_once(')').ok_or("malformed stat")?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after the name.
+    let ticks: u64 = fields.get(11).ok_or("no utime")?.parse::<u64>()?
+        + fields.get(12).ok_or("no stime")?.parse::<u64>()?;
+    // Linux reports them in USER_HZ, 100 a second on every architecture it runs on.
+    Ok(ticks as f64 / 100.0)
+}
+
+/// The kernel's counts of connection attempts dropped at a full listen queue (`TcpExt`
+/// `ListenOverflows` and `ListenDrops` in /proc/net/netstat), for this network namespace.
+fn listen_drops() -> Fallible<(u64, u64)> {
+    let netstat = std::fs::read_to_string("/proc/net/netstat")?;
+    let mut lines = netstat.lines().filter(|l| l.starts_with("TcpExt:"));
+    let (names, values) = (
+        lines.next().ok_or("no TcpExt header")?,
+        lines.next().ok_or("no TcpExt values")?,
+    );
+    let field = |name: &str| -> Fallible<u64> {
+        let at = names
+            .split_whitespace()
+            .position(|n| n == name)
+            .ok_or("no such TcpExt field")?;
+        Ok(values
+            .split_whitespace()
+            .nth(at)
+            .ok_or("short TcpExt line")?
+            .parse()?)
+    };
+    Ok((field("ListenOverflows")?, field("ListenDrops")?))
+}
+
+async fn storm(target: &Target, clients: usize, seconds: f64) -> Fallible<()> {
+    eprintln!("storm: {clients} clients connecting within {seconds} s, each pressing Call");
+    let (overflows_before, drops_before) = listen_drops()?;
+    let start = Instant::now() + Duration::from_millis(100);
+    let spacing = Duration::from_secs_f64(seconds / clients.max(1) as f64);
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..clients {
+        let (url, source) = (
+            target.url_for(i).to_owned(),
+            target.sources[i % target.sources.len()],
+        );
+        tasks.spawn(async move {
+            tokio::time::sleep_until((start + spacing * i as u32).into()).await;
+            let opened = Instant::now();
+            let mut ws = open(&url, source).await?;
+            let greeted = opened.elapsed();
+            send(&mut ws, &ClientMsg::call()).await?;
+            until_matched(&mut ws).await?;
+            let matched = opened.elapsed();
+            Fallible::Ok((greeted, matched, ws))
+        });
+    }
+    let (mut greeted, mut matched, mut failed, mut held) = (Vec::new(), Vec::new(), 0, Vec::new());
+    while let Some(result) = tasks.join_next().await {
+        match result? {
+            Ok((g, m, ws)) => {
+                greeted.push(g);
+                matched.push(m);
+                // Kept open until the end: the storm leaves every client connected.
+                held.push(ws);
+            }
+            Err(e) => {
+                failed += 1;
+                if failed <= 3 {
+                    eprintln!("  a client failed: {e}");
+                }
+            }
+        }
+    }
+    let took = start.elapsed().as_secs_f64();
+    let (overflows_after, drops_after) = listen_drops()?;
+    let max = matched.iter().max().copied().unwrap_or_default();
+    let (g50, g99) = percentiles(&mut greeted);
+    let (m50, m99) = percentiles(&mut matched);
+    println!(
+        "RESULT storm clients={clients} seconds={seconds} matched={} failed={failed} all_done_s={took:.1} handshake_p50_ms={:.2} handshake_p99_ms={:.2} match_p50_ms={:.2} match_p99_ms={:.2} match_max_ms={:.1} listen_overflows={} listen_drops={}",
+        matched.len(),
+        ms(g50),
+        ms(g99),
+        ms(m50),
+        ms(m99),
+        ms(max),
+        overflows_after - overflows_before,
+        drops_after - drops_before,
+    );
+    drop(held);
+    Ok(())
+}
+
+/// Counts the `online` messages a held session receives, until the socket closes.
+fn count_online(ws: Ws, counter: Arc<AtomicU64>) {
+    tokio::spawn(async move {
+        let mut ws = ws;
+        while let Some(Ok(frame)) = ws.next().await {
+            if let Message::Text(text) = frame {
+                if text.starts_with(r#"{"type":"online""#) {
+                    counter.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    });
+}
+
+async fn presence(target: &Target, sessions: usize, churn: f64, seconds: f64) -> Fallible<()> {
+    eprintln!("presence: {sessions} online (lobby, searching, in calls), {churn} arrivals/s");
+    let third = sessions / 3;
+    let groups: [Arc<AtomicU64>; 3] = Default::default();
+    let lobby = groups[0].clone();
+    open_many(target, third, "lobby", move |_, ws| {
+        count_online(ws, lobby.clone());
+        async { Ok(()) }
+    })
+    .await?;
+    let searching = groups[1].clone();
+    open_many(target, third, "searching", move |i, mut ws| {
+        let searching = searching.clone();
+        async move {
+            // An interest nobody else has: it stays in the search.
+            send(&mut ws, &call_with(format!("s{i}"))).await?;
+            if next_msg(&mut ws).await? != ServerMsg::Searching {
+                return Err("a searching session was matched; is --interest-wait long?".into());
+            }
+            count_online(ws, searching);
+            Ok(())
+        }
+    })
+    .await?;
+    let in_call = groups[2].clone();
+    let pairs = third / 2;
+    let peer = Arc::new(target.clone());
+    open_many(target, pairs, "pairs in calls", move |i, mut a| {
+        let (in_call, peer) = (in_call.clone(), peer.clone());
+        async move {
+            let source = peer.sources[i % peer.sources.len()];
+            let mut b = open(peer.peer(), source).await?;
+            let tag = format!("c{i}");
+            send(&mut a, &call_with(tag.clone())).await?;
+            if next_msg(&mut a).await? != ServerMsg::Searching {
+                return Err("the first of a pair should wait".into());
+            }
+            send(&mut b, &call_with(tag)).await?;
+            until_matched(&mut a).await?;
+            until_matched(&mut b).await?;
+            count_online(a, in_call.clone());
+            count_online(b, in_call);
+            Ok(())
+        }
+    })
+    .await?;
+
+    // Visitors arrive and leave a second later, so the count keeps moving.
+    let stop = Arc::new(AtomicBool::new(false));
+    let churner = {
+        let (target, stop) = (target.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / churn.max(0.01)));
+            let mut i = 0usize;
+            while !stop.load(Ordering::Relaxed) {
+                tick.tick().await;
+                let (url, source) = (
+                    target.url_for(i).to_owned(),
+                    target.sources[i % target.sources.len()],
+                );
+                i += 1;
+                tokio::spawn(async move {
+                    if let Ok(ws) = open(&url, source).await {
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        drop(ws);
+                    }
+                });
+            }
+        })
+    };
+    // Counts from the window only.
+    for group in &groups {
+        group.store(0, Ordering::Relaxed);
+    }
+    tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
+    let heard: Vec<u64> = groups.iter().map(|g| g.load(Ordering::Relaxed)).collect();
+    stop.store(true, Ordering::Relaxed);
+    churner.await?;
+    let per_minute =
+        |count: u64, clients: usize| count as f64 / clients.max(1) as f64 * 60.0 / seconds;
+    println!(
+        "RESULT presence sessions={sessions} churn_per_s={churn} seconds={seconds} lobby_per_client_per_min={:.1} searching_per_client_per_min={:.1} in_call_per_client_per_min={:.1} total_msgs_per_s={:.0}",
+        per_minute(heard[0], third),
+        per_minute(heard[1], third),
+        per_minute(heard[2], pairs * 2),
+        heard.iter().sum::<u64>() as f64 / seconds,
     );
     Ok(())
 }

@@ -233,6 +233,67 @@ pub fn peek_kind(text: &str) -> Result<ClientKind, serde_json::Error> {
     serde_json::from_str::<Envelope>(text).map(|e| e.kind)
 }
 
+/// An offer or an answer as it arrived, its SDP kept as the JSON string the browser wrote.
+///
+/// SDPs are most of what the server relays (kilobytes each), and it has no use for their
+/// content: they are checked to be JSON strings and passed on as written, without unescaping
+/// them into a `String` and escaping them again ([`RawSdp::frame_for_partner`]). Everything
+/// else about the frame is read as usual, and unknown fields are dropped, so the partner gets
+/// the same frame that encoding [`ServerMsg::Offer`] or [`ServerMsg::Answer`] would give, up
+/// to how the SDP's characters are escaped.
+#[cfg(feature = "ssr")]
+#[derive(Debug, Deserialize)]
+pub struct RawSdp<'a> {
+    #[serde(rename = "type")]
+    pub kind: ClientKind,
+    pub call_id: CallId,
+    #[serde(borrow)]
+    sdp: &'a serde_json::value::RawValue,
+}
+
+#[cfg(feature = "ssr")]
+impl<'a> RawSdp<'a> {
+    /// Reads an `offer` or `answer` frame; anything else, or an SDP that is not a string, is
+    /// refused.
+    pub fn decode(text: &'a str) -> Result<Self, serde_json::Error> {
+        use serde::de::Error;
+        let raw: RawSdp = serde_json::from_str(text)?;
+        if !matches!(raw.kind, ClientKind::Offer | ClientKind::Answer) {
+            return Err(serde_json::Error::custom("expected an offer or an answer"));
+        }
+        if !raw.sdp.get().starts_with('"') {
+            return Err(serde_json::Error::custom("sdp must be a string"));
+        }
+        Ok(raw)
+    }
+
+    /// The frame the partner receives.
+    pub fn frame_for_partner(&self) -> String {
+        let kind = wire_name(&self.kind);
+        let call_id = encode(&self.call_id);
+        let sdp = self.sdp.get();
+        let mut frame = String::with_capacity(40 + kind.len() + call_id.len() + sdp.len());
+        frame.push_str(r#"{"type":""#);
+        frame.push_str(&kind);
+        frame.push_str(r#"","call_id":"#);
+        frame.push_str(&call_id);
+        frame.push_str(r#","sdp":"#);
+        frame.push_str(sdp);
+        frame.push('}');
+        frame
+    }
+
+    /// The message the partner receives, decoded (for relaying through another node).
+    pub fn to_server_msg(&self) -> Result<ServerMsg, serde_json::Error> {
+        let sdp: String = serde_json::from_str(self.sdp.get())?;
+        let call_id = self.call_id;
+        Ok(match self.kind {
+            ClientKind::Answer => ServerMsg::Answer { call_id, sdp },
+            _ => ServerMsg::Offer { call_id, sdp },
+        })
+    }
+}
+
 /// The longest chat line, in characters.
 pub const MAX_CHAT_CHARS: usize = 500;
 /// How many interests a visitor may list.
@@ -414,8 +475,8 @@ impl ErrorCode {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMsg {
-    /// How many sessions are online. Sent on connect and when it changes (a few times a second
-    /// at most).
+    /// How many sessions are online. Sent on connect, then only while not in a call: at most
+    /// once per presence interval (2 s by default), and only when it moved.
     Online { count: u32 },
     /// The session is waiting in the pool for a stranger.
     Searching,

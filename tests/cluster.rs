@@ -36,8 +36,9 @@ async fn a_killed_node_is_noticed_and_its_strangers_partners_are_told() {
     let mut two = ChildServer::start(&["--redis-url", &url, "--node-timeout", "1s"]).await;
     let mut a = one.connect().await;
     let mut b = connect_to(two.addr).await;
-    let call_id = pair(&mut a, &mut b).await;
+    // The count is site-wide (and told only outside calls).
     a.until_online(2).await;
+    let call_id = pair(&mut a, &mut b).await;
 
     let killed_at = std::time::Instant::now();
     two.kill().await;

@@ -9,8 +9,8 @@
 mod common;
 
 use common::{Backend, Client, Site, TestServer};
-use std::time::{Duration, Instant};
 use duet::protocol::{CallId, ClientMsg, EndReason, ErrorCode, IceCandidate, Role, ServerMsg};
+use std::time::{Duration, Instant};
 
 /// Runs each named test body (an `async fn(Backend)`) on every back end.
 macro_rules! on_every_backend {

@@ -5,7 +5,7 @@
 //! and calls are read from the switchboard when scraped, so they can never drift. Label
 //! values are the protocol's own wire names ([`wire_name`]), never spelled here.
 
-use crate::protocol::{wire_name, CallId, ErrorCode, IceCandidate, Role, ServerMsg};
+use crate::protocol::{wire_name, CallId, ClientKind, ErrorCode, IceCandidate, Role, ServerMsg};
 use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -165,6 +165,15 @@ impl Metrics {
 
     /// Counts `msg` if it is a signaling message (offer, answer, candidate) passed on to a
     /// partner; other messages are not counted here.
+    /// An offer or answer passed on as the browser wrote it (see `protocol::RawSdp`).
+    pub fn relayed_sdp(&self, kind: ClientKind) {
+        let counter = match kind {
+            ClientKind::Answer => 1,
+            _ => 0,
+        };
+        self.relayed_by_kind[counter].inc();
+    }
+
     pub fn relayed(&self, msg: &ServerMsg) {
         let counter = match msg {
             ServerMsg::Offer { .. } => 0,

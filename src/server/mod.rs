@@ -24,12 +24,12 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use std::net::SocketAddr;
 use config::Config;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use metrics::Stats;
 use state::{AppState, StartError};
+use std::net::SocketAddr;
 use tower_http::compression::CompressionLayer;
 use tower_http::trace::TraceLayer;
 
@@ -106,8 +106,8 @@ async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<serde_json:
 /// accepting, tells every open socket, and waits at most `--shutdown-grace` for them to close.
 pub async fn run(config: Config) -> Result<(), StartError> {
     let addr = config.site_addr;
-    let listener =
-        listen(addr, config.listen_backlog).map_err(|source| StartError::Listen { addr, source })?;
+    let listener = listen(addr, config.listen_backlog)
+        .map_err(|source| StartError::Listen { addr, source })?;
     let state = AppState::new(config).await?;
     let shutdown = state.shutdown.clone();
     tokio::spawn(async move {

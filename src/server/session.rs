@@ -140,6 +140,8 @@ pub enum SessionError {
     NothingShown,
     #[error("You have already reported this stranger.")]
     AlreadyReported,
+    #[error("Not a valid message: the SDP is not valid text.")]
+    BadSdp,
 }
 
 impl SessionError {
@@ -152,6 +154,7 @@ impl SessionError {
             SessionError::BadInterests(_) => ErrorCode::BadInterests,
             SessionError::MatchingUnavailable => ErrorCode::MatchingUnavailable,
             SessionError::NothingShown | SessionError::AlreadyReported => ErrorCode::ReportRefused,
+            SessionError::BadSdp => ErrorCode::BadMessage,
         }
     }
 

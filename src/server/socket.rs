@@ -9,14 +9,14 @@
 //! Every refusal is decided in [`Refusal`]-producing code here and told to the client as an
 //! `error` message; only the ones [`ErrorCode::closes_socket`] names end the connection.
 
-use crate::protocol::{self, ClientMsg, ErrorCode, ServerMsg};
+use crate::protocol::{self, ClientKind, ClientMsg, ErrorCode, RawSdp, ServerMsg};
 use crate::server::client_ip::{client_ip, origin_allowed};
 use crate::server::limits::{ConnectionPermit, Refusal, TokenBucket};
 use crate::server::moderation::farewell;
 use crate::server::presence::{self, Feed};
 use crate::server::session::{Cut, SessionId};
-use crate::server::switchboard::Outbox;
 use crate::server::state::AppState;
+use crate::server::switchboard::Outbox;
 use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -27,7 +27,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 /// Bytes read from a socket at a time.
-const READ_BUFFER: usize = 8 * 1024;
+const READ_BUFFER: usize = 4 * 1024;
 /// How far past `--max-message-bytes` tungstenite itself gives up on a message.
 const HARD_CAP_FACTOR: usize = 16;
 
@@ -170,7 +170,9 @@ async fn run_session(socket: WebSocket, state: AppState, ip: IpAddr, _permit: Co
                             break Exit::MessageTooBig;
                         }
                         Some(Ok(Message::Text(text))) => {
-                            guard.handle(&state, id, ip, &text).await
+                            // Boxed: what handling a message awaits (the matching back end,
+                            // Redis) is large, and every idle session would carry its room.
+                            Box::pin(guard.handle(&state, id, ip, &text)).await
                         }
                         // Counted like any message, so binary frames cannot flood for free.
                         Some(Ok(Message::Binary(_))) => guard.refuse_binary(&state),
@@ -228,7 +230,15 @@ async fn run_session(socket: WebSocket, state: AppState, ip: IpAddr, _permit: Co
         },
     };
 
-    state.switchboard.unregister(id).await;
+    Box::pin(state.switchboard.unregister(id)).await;
+    tracing::debug!(session = %id, reason = ?exit, "disconnected");
+    // Boxed, like every rare and large await here: an idle session's task is only as big as
+    // its largest await, and it carries that room for its whole life.
+    Box::pin(goodbye(socket, exit, outbox, &state)).await;
+}
+
+/// Tells the browser why its session ended, and closes the socket.
+async fn goodbye(mut socket: Writer, exit: Exit, mut outbox: Outbox, state: &AppState) {
     match exit {
         Exit::MessageTooBig => {
             state.metrics.error(ErrorCode::MessageTooBig);
@@ -236,7 +246,7 @@ async fn run_session(socket: WebSocket, state: AppState, ip: IpAddr, _permit: Co
                 ErrorCode::MessageTooBig,
                 format!(
                     "Messages may be at most {} bytes; closing.",
-                    config.max_message_bytes
+                    state.config.max_message_bytes
                 ),
             );
             let _ = socket.send(&reply).await;
@@ -264,7 +274,6 @@ async fn run_session(socket: WebSocket, state: AppState, ip: IpAddr, _permit: Co
         Exit::HeartbeatTimeout => socket.close(close_code::AWAY, "no heartbeat").await,
         Exit::ClientClosed | Exit::SocketError => socket.close(close_code::NORMAL, "").await,
     }
-    tracing::debug!(session = %id, reason = ?exit, "disconnected");
 }
 
 /// Sends the tab the online count if its [`Feed`] says so.
@@ -377,16 +386,31 @@ impl SessionGuard {
                 ),
             ));
         }
+        // A frame that names two types was measured as one of them: refused.
+        let two_types = || {
+            Some(ServerMsg::error(
+                ErrorCode::BadMessage,
+                "Not a valid message: it names more than one type.",
+            ))
+        };
+        if matches!(kind, ClientKind::Offer | ClientKind::Answer) {
+            // SDPs are passed on as the browser wrote them (see `RawSdp`).
+            let sdp = match RawSdp::decode(text) {
+                Ok(sdp) => sdp,
+                Err(e) => return bad(e),
+            };
+            if sdp.kind != kind {
+                return two_types();
+            }
+            let relayed = state.switchboard.relay_sdp(id, &sdp).await;
+            return relayed.err().map(|e| e.to_msg());
+        }
         let msg = match protocol::decode_client(text) {
             Ok(msg) => msg,
             Err(e) => return bad(e),
         };
-        // A frame that names two types was measured as one of them: refused.
-        if protocol::ClientKind::from(&msg) != kind {
-            return Some(ServerMsg::error(
-                ErrorCode::BadMessage,
-                "Not a valid message: it names more than one type.",
-            ));
+        if ClientKind::from(&msg) != kind {
+            return two_types();
         }
         match msg {
             ClientMsg::Next if !self.nexts.try_take(now) => Some(ServerMsg::error(
@@ -471,7 +495,9 @@ impl Writer {
     }
 
     async fn write(&mut self, message: Message) -> Result<(), WriteError> {
-        match tokio::time::timeout(self.timeout, self.ws.send(message)).await {
+        // Boxed: a write in progress (its timer and tungstenite's send) is a few hundred bytes
+        // that every idle session would otherwise carry (see `run_session`).
+        match Box::pin(tokio::time::timeout(self.timeout, self.ws.send(message))).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(_)) => Err(WriteError::Socket),
             Err(_) => Err(WriteError::TimedOut),
@@ -485,10 +511,10 @@ impl Writer {
             code,
             reason: reason.into(),
         };
-        let _ = tokio::time::timeout(
+        let _ = Box::pin(tokio::time::timeout(
             Duration::from_secs(1),
             self.ws.send(Message::Close(Some(frame))),
-        )
+        ))
         .await;
     }
 }

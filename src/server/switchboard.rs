@@ -17,7 +17,7 @@
 //! never stalls anybody else and is never matched again.
 
 use crate::protocol::MAX_CHAT_CHARS;
-use crate::protocol::{self, check_interests, CallId, ClientMsg, ErrorCode, ServerMsg};
+use crate::protocol::{self, check_interests, CallId, ClientMsg, ErrorCode, RawSdp, ServerMsg};
 use crate::server::matching::memory::Matchmaker;
 use crate::server::matching::redis::events::NodeMessage;
 use crate::server::matching::redis::{self, Arrival, ConnectError, NodeHooks, RedisEngine};
@@ -25,12 +25,12 @@ use crate::server::matching::{Effect, MatchError, Op};
 use crate::server::metrics::{Metrics, Stats};
 use crate::server::session::{Cut, NodeId, Partner, SessionError, SessionId, Standing};
 use crate::server::timers::Timers;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 
 /// How the switchboard runs.
@@ -92,9 +92,7 @@ pub type Frame = String;
 
 /// One session of this server.
 struct Entry {
-    /// Its socket task's queue; `None` once it was cut off.
-    outbox: Option<mpsc::Sender<Frame>>,
-    /// What the queue holds, and why it was cut off; shared with the socket task.
+    /// Its queue of frames, and why it was cut off; shared with the socket task.
     link: Arc<Link>,
     /// Its client address: whom a report is about, whom a ban removes.
     addr: IpAddr,
@@ -102,8 +100,15 @@ struct Entry {
 }
 
 /// What a session's queue and its socket task share.
+///
+/// The queue is a plain deque behind a lock, not a channel: it is empty almost all the time,
+/// and an empty deque costs nothing, where a channel per session cost ~1.3 KiB even idle.
 #[derive(Default)]
 struct Link {
+    /// Encoded frames not yet written, oldest first.
+    frames: Mutex<VecDeque<Frame>>,
+    /// Wakes the socket task when a frame is queued or the session is cut off.
+    ready: Notify,
     /// Bytes queued and not yet written to the socket.
     queued: AtomicUsize,
     /// Set once, when the switchboard cuts the session off.
@@ -114,17 +119,31 @@ struct Link {
 
 /// The socket task's end of a session's queue.
 pub struct Outbox {
-    frames: mpsc::Receiver<Frame>,
     link: Arc<Link>,
+}
+
+impl Link {
+    fn frames(&self) -> MutexGuard<'_, VecDeque<Frame>> {
+        // Only pushes and pops happen under this lock; a poisoned one still holds frames.
+        self.frames
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
 }
 
 impl Outbox {
     /// The next frame to write; `Err` with the reason once the session is cut off (after what
     /// was queued before the cut).
     pub async fn next(&mut self) -> Result<Frame, Cut> {
-        match self.frames.recv().await {
-            Some(frame) => Ok(frame),
-            None => Err(self.link.cut.get().copied().unwrap_or(Cut::TooSlow)),
+        loop {
+            if let Some(frame) = self.link.frames().pop_front() {
+                return Ok(frame);
+            }
+            if let Some(cut) = self.link.cut.get() {
+                return Err(*cut);
+            }
+            // A frame queued since the look above left a permit: this returns at once.
+            self.link.ready.notified().await;
         }
     }
 
@@ -196,7 +215,6 @@ impl Switchboard {
     /// Adds a session from `addr`; returns its id and the queue its socket task sends from.
     /// The matching back end hears of it only when it presses Call.
     pub fn register(&self, addr: IpAddr) -> (SessionId, Outbox) {
-        let (tx, rx) = mpsc::channel(self.board.settings.outbox_capacity.max(1));
         let link = Arc::new(Link::default());
         let mut sessions = self.board.lock();
         let id = loop {
@@ -208,13 +226,12 @@ impl Switchboard {
         sessions.insert(
             id,
             Entry {
-                outbox: Some(tx),
                 link: link.clone(),
                 addr,
                 standing: Standing::Idle,
             },
         );
-        (id, Outbox { frames: rx, link })
+        (id, Outbox { link })
     }
 
     /// Removes a session whose socket is gone; its partner, wherever it is, is told.
@@ -468,6 +485,28 @@ impl Switchboard {
         .await
     }
 
+    /// Passes an offer or answer from `from` to its partner, its SDP as the browser wrote it
+    /// (see [`RawSdp`]); decoded only to cross to another node.
+    pub async fn relay_sdp(&self, from: SessionId, sdp: &RawSdp<'_>) -> Result<(), SessionError> {
+        let partner = self.board.partner_of(from, sdp.call_id)?;
+        self.board.metrics.relayed_sdp(sdp.kind);
+        if partner.node == self.board.node {
+            let frame = sdp.frame_for_partner();
+            self.board
+                .deliver_frame_in_call(partner.id, sdp.call_id, frame, false);
+            return Ok(());
+        }
+        let msg = sdp.to_server_msg().map_err(|_| SessionError::BadSdp)?;
+        self.forward(
+            &partner,
+            NodeMessage::Relay {
+                to: partner.id,
+                msg,
+            },
+        )
+        .await
+    }
+
     /// Marks `partner`'s call `call` as showing it something, wherever it is.
     async fn shown(&self, partner: &Partner, call: CallId) -> Result<(), SessionError> {
         if partner.node == self.board.node {
@@ -615,12 +654,18 @@ impl Board {
         let Some(call) = msg.call_id() else {
             return;
         };
-        let frame = protocol::encode(msg);
+        // A line from the stranger is something shown.
+        let shows = matches!(msg, ServerMsg::Chat { .. });
+        self.deliver_frame_in_call(to, call, protocol::encode(msg), shows);
+    }
+
+    /// Queues an encoded `frame` about `call` for `to` only while `to` is in that call;
+    /// `shows`: the frame shows `to` something of the partner (see [`Standing::InCall`]).
+    fn deliver_frame_in_call(&self, to: SessionId, call: CallId, frame: Frame, shows: bool) {
         let mut sessions = self.lock();
         if let Some(entry) = sessions.get_mut(&to) {
             if entry.in_call(call) {
-                // A line from the stranger is something shown.
-                if matches!(msg, ServerMsg::Chat { .. }) {
+                if shows {
                     entry.mark_shown();
                 }
                 entry.queue(frame, to, self);
@@ -660,7 +705,7 @@ impl Board {
         let mut sessions = self.lock();
         let entry = sessions.get_mut(&id)?;
         // A session cut off never searches again.
-        if entry.outbox.is_none() || !allowed(&entry.standing) {
+        if entry.link.cut.get().is_some() || !allowed(&entry.standing) {
             return None;
         }
         entry.stand(Standing::Searching);
@@ -704,35 +749,36 @@ impl Entry {
     /// Puts `frame` in the session's queue without waiting. A queue that is full, in messages
     /// or in bytes, cuts the session off.
     fn queue(&mut self, frame: Frame, id: SessionId, board: &Board) {
-        let Some(outbox) = &self.outbox else {
+        // Cut off, or its socket task is gone (its teardown removes the session).
+        if self.link.cut.get().is_some() || Arc::strong_count(&self.link) == 1 {
             return;
-        };
+        }
         let len = frame.len();
         if self.link.queued.load(Ordering::Relaxed) + len > board.settings.outbox_bytes {
             tracing::warn!(session = %id, "outbound queue over its byte limit; cutting off slow client");
             return self.cut_slow(id, board);
         }
-        match outbox.try_send(frame) {
-            Ok(()) => {
-                self.link.queued.fetch_add(len, Ordering::Relaxed);
-            }
-            Err(mpsc::error::TrySendError::Full(_)) => {
+        {
+            let mut frames = self.link.frames();
+            if frames.len() >= board.settings.outbox_capacity.max(1) {
+                drop(frames);
                 tracing::warn!(session = %id, "outbound queue full; cutting off slow client");
-                self.cut_slow(id, board);
+                return self.cut_slow(id, board);
             }
-            // The socket task is gone; its teardown removes the session.
-            Err(mpsc::error::TrySendError::Closed(_)) => {}
+            frames.push_back(frame);
         }
+        self.link.queued.fetch_add(len, Ordering::Relaxed);
+        self.link.ready.notify_one();
     }
 
     /// Cuts the session off: its queue closes (its socket task closes the socket with the
     /// reason) and it stands idle, refusing Call. True if it was not cut before; the caller
     /// then takes it out of matching.
     fn cut(&mut self, why: Cut) -> bool {
-        if self.outbox.take().is_none() {
+        if self.link.cut.set(why).is_err() {
             return false;
         }
-        let _ = self.link.cut.set(why);
+        self.link.ready.notify_one();
         self.stand(Standing::Idle);
         true
     }
