@@ -26,8 +26,10 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-/// Bytes read from a socket at a time.
-const READ_BUFFER: usize = 4 * 1024;
+/// Bytes read from a socket at a time. Every session keeps a buffer this big for its whole
+/// life, so it is most of what an idle session costs: 2 KiB holds every message but an SDP or
+/// a long chat line in one read (an SDP takes two or three), and keeps an idle session near
+/// 6 KiB (docs/BENCHMARKS.md; 4 KiB made it 8.4 KiB, 8 KiB 16.8 KiB).
 /// How far past `--max-message-bytes` tungstenite itself gives up on a message.
 const HARD_CAP_FACTOR: usize = 16;
 
