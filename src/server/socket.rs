@@ -30,6 +30,7 @@ use tokio::time::Instant;
 /// life, so it is most of what an idle session costs: 2 KiB holds every message but an SDP or
 /// a long chat line in one read (an SDP takes two or three), and keeps an idle session near
 /// 6 KiB (docs/BENCHMARKS.md; 4 KiB made it 8.4 KiB, 8 KiB 16.8 KiB).
+const READ_BUFFER: usize = 2 * 1024;
 /// How far past `--max-message-bytes` tungstenite itself gives up on a message.
 const HARD_CAP_FACTOR: usize = 16;
 
