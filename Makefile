@@ -36,8 +36,9 @@ lint:
 	cargo clippy --all-targets --features ssr -- -D warnings
 	cargo clippy --lib --target wasm32-unknown-unknown --no-default-features --features hydrate -- -D warnings
 
+# The crowd tests open thousands of sockets: as many open files as the machine allows.
 unit:
-	cargo test --features ssr
+	ulimit -n "$$(ulimit -Hn)" && cargo test --features ssr
 
 e2e: build
 	cd end2end && npx playwright test

@@ -6,6 +6,7 @@ pub mod app;
 pub mod client;
 pub mod model;
 pub mod protocol;
+pub mod reconnect;
 #[cfg(feature = "ssr")]
 pub mod server;
 

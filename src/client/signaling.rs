@@ -1,12 +1,13 @@
 //! The signaling socket to `/ws`, reconnecting by itself after a network blip.
 //!
 //! One socket at a time. When it closes, the owner hears [`SignalEvent::Lost`] and a new
-//! socket is opened after a short, growing delay (capped), until one opens.
+//! socket is opened after a random delay in a window that grows with each failed attempt
+//! ([`crate::reconnect`]), until one opens.
 
 use crate::protocol::{self, ClientMsg, ServerMsg};
+use crate::reconnect;
 use leptos::prelude::*;
 use std::rc::Rc;
-use std::time::Duration;
 use wasm_bindgen::prelude::*;
 use web_sys::{CloseEvent, Event, MessageEvent, WebSocket};
 
@@ -113,8 +114,8 @@ impl Signaling {
         }
         let attempts = self.attempts.get_value();
         self.attempts.set_value(attempts.saturating_add(1));
-        // 250 ms, 500 ms, 1 s, 2 s, then every 4 s: quick after a blip, gentle when down.
-        let delay = Duration::from_millis(250u64 << attempts.min(4));
+        // Soon after a blip, spread out after a restart (see `reconnect`).
+        let delay = reconnect::delay(attempts, js_sys::Math::random());
         set_timeout(move || self.open(), delay);
     }
 }

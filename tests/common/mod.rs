@@ -325,10 +325,15 @@ pub struct ChildServer {
 
 impl ChildServer {
     pub async fn start(flags: &[&str]) -> ChildServer {
+        ChildServer::start_at("127.0.0.1:0", flags).await
+    }
+
+    /// Starts the binary on `addr` (a restarted node takes its address back).
+    pub async fn start_at(addr: &str, flags: &[&str]) -> ChildServer {
         use tokio::io::{AsyncBufReadExt, BufReader};
         let data_dir = TempDir::new().unwrap();
         let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_duet"))
-            .args(["--site-addr", "127.0.0.1:0", "--data-dir"])
+            .args(["--site-addr", addr, "--data-dir"])
             .arg(data_dir.path())
             .args(flags)
             .env("RUST_LOG", "info")
