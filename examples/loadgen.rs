@@ -112,7 +112,7 @@ enum Scenario {
         /// Sessions online.
         #[arg(long)]
         sessions: usize,
-        /// Visitors arriving (and leaving a second later) per second, so the count moves.
+        /// Visitors arriving (each leaving within two seconds) per second, so the count moves.
         #[arg(long, default_value_t = 50.0)]
         churn: f64,
         /// How long to count.
@@ -759,7 +759,7 @@ async fn presence(target: &Target, sessions: usize, churn: f64, seconds: f64) ->
     })
     .await?;
 
-    // Visitors arrive and leave a second later, so the count keeps moving.
+    // Visitors arrive and leave again, so the count keeps moving.
     let stop = Arc::new(AtomicBool::new(false));
     let churner = {
         let (target, stop) = (target.clone(), stop.clone());
@@ -773,9 +773,11 @@ async fn presence(target: &Target, sessions: usize, churn: f64, seconds: f64) ->
                     target.sources[i % target.sources.len()],
                 );
                 i += 1;
+                // Stays between none and two seconds, so the count moves as a crowd's does.
+                let stay = Duration::from_secs_f64(rand::rng().random_range(0.0..2.0));
                 tokio::spawn(async move {
                     if let Ok(ws) = open(&url, source).await {
-                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        tokio::time::sleep(stay).await;
                         drop(ws);
                     }
                 });

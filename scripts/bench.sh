@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs duet's whole benchmark set on this machine (loopback only) and prints a table shaped
-# like docs/BENCHMARKS.md. Every run is bounded; the set takes about 6 minutes on 2 cores.
+# like docs/BENCHMARKS.md. Every run is bounded; the set takes about 8 minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/tools/node_modules/.bin:$HOME/.cargo/bin:$PATH"
@@ -67,9 +67,9 @@ echo "==> 3. relay throughput, and latency at half of it, with 10,000 sockets op
 declare -A RELAY_MAX RELAY_HALF
 for size in ice sdp; do
   start_server
-  RELAY_MAX[$size]=$($LOADGEN relay --url "$URL" --pairs 100 --idle 9800 --size "$size" --seconds 10 --sources "$SOURCES" | result)
+  RELAY_MAX[$size]=$($LOADGEN relay --url "$URL" --pairs 100 --idle 9800 --size "$size" --seconds 10 --sources "$SOURCES" --server-pid "$SERVER_PID" | result)
   max=$(field msgs_per_s "${RELAY_MAX[$size]}")
-  RELAY_HALF[$size]=$($LOADGEN relay --url "$URL" --pairs 100 --idle 9800 --size "$size" --seconds 10 --rate "$((max / 2))" --sources "$SOURCES" | result)
+  RELAY_HALF[$size]=$($LOADGEN relay --url "$URL" --pairs 100 --idle 9800 --size "$size" --seconds 10 --rate "$((max / 2))" --sources "$SOURCES" --server-pid "$SERVER_PID" | result)
   stop_server
   echo "   $size max:  ${RELAY_MAX[$size]}"
   echo "   $size half: ${RELAY_HALF[$size]}"
@@ -135,6 +135,25 @@ for size in ice sdp; do
 done
 kill "$NODE1_PID" "$NODE2_PID" "$REDIS_PID"; wait "$NODE1_PID" "$NODE2_PID" "$REDIS_PID" 2>/dev/null || true
 
+echo "==> 9. connection storms: every client presses Call as soon as it is greeted, and stays"
+# The server holds every storm client's socket, so the largest storm is this machine's
+# open-files limit less the server's own files.
+STORM_N=$(( FD_LIMIT - 100 < 20000 ? FD_LIMIT - 100 : 20000 ))
+start_server
+STORM=$($LOADGEN storm --url "$URL" --clients "$STORM_N" --seconds 2 --sources "$SOURCES" | result)
+stop_server
+echo "   $STORM"
+start_server
+STEADY=$($LOADGEN storm --url "$URL" --clients 10000 --seconds 10 --sources "$SOURCES" | result)
+stop_server
+echo "   $STEADY"
+
+echo "==> 10. presence: online counts received at 10,000 online, 50 arrivals a second"
+start_server --interest-wait 1h
+PRESENCE=$($LOADGEN presence --url "$URL" --sessions 10000 --churn 50 --seconds 30 --sources "$SOURCES" | result)
+stop_server
+echo "   $PRESENCE"
+
 cat <<TABLE
 
 ## Results ($(date -u +%Y-%m-%d), $(nproc) cores, $(uname -m))
@@ -148,9 +167,9 @@ cat <<TABLE
 | 2 | seed's rule, 1,000 searching | matched $(field matched "${SEED[1000]}")/1000 in 600 s, p50 $(ms p50_ms "${SEED[1000]}"), p99 $(ms p99_ms "${SEED[1000]}") |
 | 2 | seed's rule, 10,000 searching | matched $(field matched "${SEED[10000]}")/10000 in 600 s, p50 $(ms p50_ms "${SEED[10000]}"), p99 $(ms p99_ms "${SEED[10000]}") |
 | 3 | relay, ICE-sized (~200 B), max | $(field msgs_per_s "${RELAY_MAX[ice]}") msg/s |
-| 3 | relay, ICE-sized, at half load | $(field msgs_per_s "${RELAY_HALF[ice]}") msg/s, p50 $(field p50_ms "${RELAY_HALF[ice]}") ms, p99 $(field p99_ms "${RELAY_HALF[ice]}") ms |
-| 3 | relay, SDP-sized (~3 KB), max | $(field msgs_per_s "${RELAY_MAX[sdp]}") msg/s |
-| 3 | relay, SDP-sized, at half load | $(field msgs_per_s "${RELAY_HALF[sdp]}") msg/s, p50 $(field p50_ms "${RELAY_HALF[sdp]}") ms, p99 $(field p99_ms "${RELAY_HALF[sdp]}") ms |
+| 3 | relay, ICE-sized, at half load | $(field msgs_per_s "${RELAY_HALF[ice]}") msg/s, p50 $(field p50_ms "${RELAY_HALF[ice]}") ms, p99 $(field p99_ms "${RELAY_HALF[ice]}") ms, server CPU $(field server_cpu_us_per_msg "${RELAY_HALF[ice]}") µs/msg |
+| 3 | relay, SDP-sized (~3 KB), max | $(field msgs_per_s "${RELAY_MAX[sdp]}") msg/s, server CPU $(field server_cpu_us_per_msg "${RELAY_MAX[sdp]}") µs/msg |
+| 3 | relay, SDP-sized, at half load | $(field msgs_per_s "${RELAY_HALF[sdp]}") msg/s, p50 $(field p50_ms "${RELAY_HALF[sdp]}") ms, p99 $(field p99_ms "${RELAY_HALF[sdp]}") ms, server CPU $(field server_cpu_us_per_msg "${RELAY_HALF[sdp]}") µs/msg |
 | 4 | idle sessions held | $(field sessions "$IDLE") (the open-files limit here) |
 | 4 | resident memory per idle session | $(field per_session_kib "$IDLE") KiB ($(field rss_after_mib "$IDLE") MiB in all) |
 | 5 | second Call click to both remote videos playing | median $CLICK_MEDIAN ms (runs: ${CLICKS[*]}) |
@@ -160,6 +179,9 @@ cat <<TABLE
 | 8 | two nodes: relay across nodes, ICE-sized, at half load | $(field msgs_per_s "${CROSS_HALF[ice]}") msg/s, p50 $(field p50_ms "${CROSS_HALF[ice]}") ms, p99 $(field p99_ms "${CROSS_HALF[ice]}") ms |
 | 8 | two nodes: relay across nodes, SDP-sized, max | $(field msgs_per_s "${CROSS_MAX[sdp]}") msg/s |
 | 8 | two nodes: relay across nodes, SDP-sized, at half load | $(field msgs_per_s "${CROSS_HALF[sdp]}") msg/s, p50 $(field p50_ms "${CROSS_HALF[sdp]}") ms, p99 $(field p99_ms "${CROSS_HALF[sdp]}") ms |
+| 9 | storm: $STORM_N clients within 2 s | $(field matched "$STORM") matched, $(field failed "$STORM") failed, dropped by the kernel $(field listen_drops "$STORM"); time to match p50 $(field match_p50_ms "$STORM") ms, p99 $(field match_p99_ms "$STORM") ms, max $(field match_max_ms "$STORM") ms; handshake p99 $(field handshake_p99_ms "$STORM") ms |
+| 9 | steady 1,000 connects a second for 10 s | $(field matched "$STEADY") matched, dropped by the kernel $(field listen_drops "$STEADY"); time to match p50 $(field match_p50_ms "$STEADY") ms, p99 $(field match_p99_ms "$STEADY") ms; handshake p99 $(field handshake_p99_ms "$STEADY") ms |
+| 10 | online counts per client per minute, 10,000 online | lobby $(field lobby_per_client_per_min "$PRESENCE"), searching $(field searching_per_client_per_min "$PRESENCE"), in a call $(field in_call_per_client_per_min "$PRESENCE"); $(field total_msgs_per_s "$PRESENCE") messages/s in all |
 
 Hydrate bundle (6):
 
