@@ -475,14 +475,7 @@ impl Switchboard {
             self.board.deliver_in_call(partner.id, &msg);
             return Ok(());
         }
-        self.forward(
-            &partner,
-            NodeMessage::Relay {
-                to: partner.id,
-                msg,
-            },
-        )
-        .await
+        self.relay_elsewhere(&partner, msg).await
     }
 
     /// Passes an offer or answer from `from` to its partner, its SDP as the browser wrote it
@@ -497,14 +490,13 @@ impl Switchboard {
             return Ok(());
         }
         let msg = sdp.to_server_msg().map_err(|_| SessionError::BadSdp)?;
-        self.forward(
-            &partner,
-            NodeMessage::Relay {
-                to: partner.id,
-                msg,
-            },
-        )
-        .await
+        self.relay_elsewhere(&partner, msg).await
+    }
+
+    /// Sends `msg` to `partner` on its node (not this one).
+    async fn relay_elsewhere(&self, partner: &Partner, msg: ServerMsg) -> Result<(), SessionError> {
+        let to = partner.id;
+        self.forward(partner, NodeMessage::Relay { to, msg }).await
     }
 
     /// Marks `partner`'s call `call` as showing it something, wherever it is.
