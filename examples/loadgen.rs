@@ -102,6 +102,9 @@ enum Scenario {
         /// Seconds over which they connect.
         #[arg(long)]
         seconds: f64,
+        /// The server's process id, to read the CPU time it spends per client.
+        #[arg(long)]
+        server_pid: Option<u32>,
     },
     /// Presence messages: N sessions online (a third in the lobby, a third searching, a third
     /// in calls) while visitors keep arriving and leaving; counts the `online` messages each
@@ -193,7 +196,8 @@ async fn main() -> Fallible<()> {
             target,
             clients,
             seconds,
-        } => storm(&target, clients, seconds).await,
+            server_pid,
+        } => storm(&target, clients, seconds, server_pid).await,
         Scenario::Presence {
             target,
             sessions,
@@ -639,9 +643,15 @@ fn listen_drops() -> Fallible<(u64, u64)> {
     Ok((field("ListenOverflows")?, field("ListenDrops")?))
 }
 
-async fn storm(target: &Target, clients: usize, seconds: f64) -> Fallible<()> {
+async fn storm(
+    target: &Target,
+    clients: usize,
+    seconds: f64,
+    server_pid: Option<u32>,
+) -> Fallible<()> {
     eprintln!("storm: {clients} clients connecting within {seconds} s, each pressing Call");
     let (overflows_before, drops_before) = listen_drops()?;
+    let cpu_before = server_pid.map(cpu_seconds).transpose()?;
     let start = Instant::now() + Duration::from_millis(100);
     let spacing = Duration::from_secs_f64(seconds / clients.max(1) as f64);
     let mut tasks = tokio::task::JoinSet::new();
@@ -680,11 +690,19 @@ async fn storm(target: &Target, clients: usize, seconds: f64) -> Fallible<()> {
     }
     let took = start.elapsed().as_secs_f64();
     let (overflows_after, drops_after) = listen_drops()?;
+    // What one client cost the server: its connection, upgrade, greeting, Call and match.
+    let cpu_us = match (server_pid, cpu_before) {
+        (Some(pid), Some(before)) => format!(
+            "{:.0}",
+            (cpu_seconds(pid)? - before) * 1e6 / clients.max(1) as f64
+        ),
+        _ => "none".to_owned(),
+    };
     let max = matched.iter().max().copied().unwrap_or_default();
     let (g50, g99) = percentiles(&mut greeted);
     let (m50, m99) = percentiles(&mut matched);
     println!(
-        "RESULT storm clients={clients} seconds={seconds} matched={} failed={failed} all_done_s={took:.1} handshake_p50_ms={:.2} handshake_p99_ms={:.2} match_p50_ms={:.2} match_p99_ms={:.2} match_max_ms={:.1} listen_overflows={} listen_drops={}",
+        "RESULT storm clients={clients} seconds={seconds} matched={} failed={failed} all_done_s={took:.1} handshake_p50_ms={:.2} handshake_p99_ms={:.2} match_p50_ms={:.2} match_p99_ms={:.2} match_max_ms={:.1} listen_overflows={} listen_drops={} server_cpu_us_per_client={cpu_us}",
         matched.len(),
         ms(g50),
         ms(g99),

@@ -140,11 +140,11 @@ echo "==> 9. connection storms: every client presses Call as soon as it is greet
 # open-files limit less the server's own files.
 STORM_N=$(( FD_LIMIT - 100 < 20000 ? FD_LIMIT - 100 : 20000 ))
 start_server
-STORM=$($LOADGEN storm --url "$URL" --clients "$STORM_N" --seconds 2 --sources "$SOURCES" | result)
+STORM=$($LOADGEN storm --url "$URL" --clients "$STORM_N" --seconds 2 --sources "$SOURCES" --server-pid "$SERVER_PID" | result)
 stop_server
 echo "   $STORM"
 start_server
-STEADY=$($LOADGEN storm --url "$URL" --clients 10000 --seconds 10 --sources "$SOURCES" | result)
+STEADY=$($LOADGEN storm --url "$URL" --clients 10000 --seconds 10 --sources "$SOURCES" --server-pid "$SERVER_PID" | result)
 stop_server
 echo "   $STEADY"
 
