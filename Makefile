@@ -29,7 +29,7 @@ setup-test:
 	scripts/setup.sh --test
 
 build:
-	cargo leptos build --release
+	cargo leptos build --release --precompress
 
 lint:
 	cargo fmt --check

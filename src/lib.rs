@@ -8,6 +8,7 @@ pub mod model;
 pub mod protocol;
 #[cfg(feature = "ssr")]
 pub mod server;
+pub mod wire;
 
 /// The browser's entry point: take over the server-rendered page, with the browser build's
 /// behaviour plugged into it (the page itself never imports `client`).

@@ -3,7 +3,7 @@
 //! Everything goes through token-checked server functions; the page itself holds the token
 //! only in memory (never in the URL, so it never reaches a log).
 
-use crate::api::{admin_overview, lift_ban};
+use crate::api::{fetch_lift_ban, fetch_overview};
 use crate::model::{AdminError, ModerationOverview};
 use leptos::prelude::*;
 
@@ -16,19 +16,21 @@ pub fn AdminPage() -> impl IntoView {
     let hydrated = RwSignal::new(false);
     Effect::new(move |_| hydrated.set(true));
 
-    let overview = Resource::new(
-        move || (token.get(), refresh.get()),
-        |(token, _)| async move {
+    // Local: it loads only after a sign-in in the browser, so nothing of it is rendered on the
+    // server or serialised for hydration.
+    let overview = LocalResource::new(move || {
+        let (token, _) = (token.get(), refresh.get());
+        async move {
             match token {
-                Some(token) => Some(admin_overview(token).await),
+                Some(token) => Some(fetch_overview(token).await),
                 None => None,
             }
-        },
-    );
-    let lift = Action::new(move |id: &i64| {
+        }
+    });
+    let lift = Action::new_local(move |id: &i64| {
         let (token, id) = (token.get_untracked().unwrap_or_default(), *id);
         async move {
-            let result = lift_ban(token, id).await;
+            let result = fetch_lift_ban(token, id).await;
             refresh.update(|n| *n += 1);
             result
         }

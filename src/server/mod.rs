@@ -19,14 +19,15 @@ pub mod switchboard;
 pub(crate) mod timers;
 pub mod turn;
 
-use crate::app::{shell, App};
+use crate::app::shell;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use config::Config;
 use leptos::prelude::*;
-use leptos_axum::{generate_route_list, LeptosRoutes};
+use leptos_axum::{AxumRouteListing, LeptosRoutes};
+use leptos_router::SsrMode;
 use metrics::Stats;
 use state::{AppState, StartError};
 use tower_http::compression::CompressionLayer;
@@ -34,7 +35,19 @@ use tower_http::trace::TraceLayer;
 
 /// The whole application as one router, ready to serve (tests serve it on port 0).
 pub fn app(state: AppState) -> Router {
-    let routes = generate_route_list(App);
+    // The app's pages (see `App`), listed by hand: it picks its page from the path without
+    // a router, so there is no route tree to read them from.
+    let routes = crate::app::PAGES
+        .iter()
+        .map(|path| {
+            AxumRouteListing::new(
+                (*path).to_owned(),
+                SsrMode::OutOfOrder,
+                [leptos_router::Method::Get],
+                vec![],
+            )
+        })
+        .collect();
     let context_state = state.clone();
     let shell_options = state.leptos_options.clone();
     let router = Router::new()
@@ -109,6 +122,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         .await
         .map_err(|source| StartError::Listen { addr, source })?;
     let state = AppState::new(config).await?;
+    drop_stale_precompressed(std::path::Path::new(&*state.leptos_options.site_root));
     let shutdown = state.shutdown.clone();
     tokio::spawn(async move {
         shutdown_signal().await;
@@ -129,6 +143,43 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     state.switchboard.leave_site().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Removes every `.br` / `.gz` file of the site that is older than the file it compresses.
+///
+/// `cargo leptos build --release --precompress` writes brotli-11 and gzip copies of the built
+/// site next to it, and the static file handler sends those to browsers that accept them (a
+/// third smaller than compressing on the fly). A later build without `--precompress` leaves
+/// the old copies behind; served, they would pair an old wasm with new JavaScript. So a copy
+/// older than its file goes, and that file is compressed on the fly instead.
+fn drop_stale_precompressed(dir: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let modified = |path: &std::path::Path| std::fs::metadata(path).and_then(|m| m.modified());
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            drop_stale_precompressed(&path);
+            continue;
+        }
+        if !matches!(path.extension().and_then(|e| e.to_str()), Some("br" | "gz")) {
+            continue;
+        }
+        let original = path.with_extension("");
+        let stale = match (modified(&path), modified(&original)) {
+            (Ok(copy), Ok(file)) => copy < file,
+            // The file it compressed is gone.
+            (_, Err(_)) => true,
+            (Err(_), Ok(_)) => false,
+        };
+        if stale {
+            tracing::warn!(path = %path.display(), "removing a precompressed copy older than its file");
+            if let Err(e) = std::fs::remove_file(&path) {
+                tracing::warn!(path = %path.display(), "could not remove it: {e}");
+            }
+        }
+    }
 }
 
 /// Serves the app on `listener` until `state.shutdown` is cancelled.
