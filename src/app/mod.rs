@@ -22,7 +22,10 @@ use leptos::prelude::*;
 /// title, and the browser's bundle then carries no `leptos_meta`.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     #[cfg(feature = "ssr")]
-    crate::server::headers::set_page_csp(&options);
+    {
+        crate::server::headers::set_page_csp(&options);
+        crate::server::headers::set_page_preloads(&options);
+    }
     view! {
         <!DOCTYPE html>
         <html lang="en">
