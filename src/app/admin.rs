@@ -5,6 +5,7 @@
 
 use crate::api::{fetch_lift_ban, fetch_overview};
 use crate::model::{AdminError, ModerationOverview};
+use leptos::either::Either;
 use leptos::prelude::*;
 
 /// The moderators' page.
@@ -63,8 +64,9 @@ pub fn AdminPage() -> impl IntoView {
                         .get()
                         .flatten()
                         .map(|result| match result {
-                            Ok(data) => view! { <Overview data lift/> }.into_any(),
-                            Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+                            // `Either`, not `.into_any()` (see `App`).
+                            Ok(data) => Either::Left(view! { <Overview data lift/> }),
+                            Err(e) => Either::Right(view! { <p class="error" role="alert">{e.to_string()}</p> }),
                         })
                 }}
             </Transition>
