@@ -13,7 +13,7 @@ if ! command -v wrk >/dev/null; then
 fi
 
 echo "==> building the release site, server and load generator"
-cargo leptos build --release --precompress
+cargo leptos build --release --precompress --split
 # Its own target folder: cargo-leptos builds the same crate with other environment variables,
 # and sharing one folder would make each build redo the other's work.
 cargo build --release --features ssr --example loadgen --target-dir target/bench

@@ -12,6 +12,8 @@ mod preferences;
 pub mod state;
 mod video;
 
+#[cfg(feature = "hydrate")]
+pub use admin::hydrate_admin_page;
 pub use admin::AdminPage;
 pub use lobby::Lobby;
 
@@ -58,12 +60,41 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 pub fn App() -> impl IntoView {
     // `EitherOf3`, not `.into_any()`: an `AnyView` keeps every way of hydrating its view,
     // async hydration too, which no page here uses (~95 KB of wasm before optimisation).
-    match current_path().trim_end_matches('/') {
-        "" => EitherOf3::A(view! { <Lobby/> }),
-        "/admin" => EitherOf3::B(view! { <AdminPage/> }),
-        _ => EitherOf3::C(view! { <p class="not-found">"Page not found."</p> }),
+    match current_page() {
+        Page::Lobby => EitherOf3::A(view! { <Lobby/> }),
+        Page::Admin => EitherOf3::B(admin_page()),
+        Page::NotFound => EitherOf3::C(view! { <p class="not-found">"Page not found."</p> }),
     }
 }
+
+/// The pages of the app.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Page {
+    Lobby,
+    Admin,
+    NotFound,
+}
+
+/// The page the current path shows.
+pub fn current_page() -> Page {
+    match current_path().trim_end_matches('/') {
+        "" => Page::Lobby,
+        "/admin" => Page::Admin,
+        _ => Page::NotFound,
+    }
+}
+
+/// The moderators' page, as the server renders it.
+#[cfg(not(feature = "hydrate"))]
+fn admin_page() -> impl IntoView {
+    view! { <AdminPage/> }
+}
+
+/// In the browser, `App` never shows the moderators' page: `crate::hydrate` hydrates `/admin`
+/// from a wasm chunk of its own ([`admin::hydrate_admin_page`]), so the lobby's bundle does
+/// not carry it.
+#[cfg(feature = "hydrate")]
+fn admin_page() -> impl IntoView {}
 
 /// The paths of the pages [`App`] renders, for the server's routes.
 pub const PAGES: [&str; 2] = ["/", "/admin"];
