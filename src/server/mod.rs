@@ -223,3 +223,45 @@ async fn shutdown_signal() {
         _ = terminate => {},
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::drop_stale_precompressed;
+    use std::fs::{self, File};
+    use std::time::{Duration, SystemTime};
+
+    /// A copy older than its file, or whose file is gone, is removed; a fresh one stays, in
+    /// nested folders too.
+    #[test]
+    fn only_stale_precompressed_copies_are_removed() {
+        let site = tempfile::tempdir().unwrap();
+        let pkg = site.path().join("pkg");
+        fs::create_dir(&pkg).unwrap();
+        let hour_ago = SystemTime::now() - Duration::from_secs(3600);
+        let write = |name: &str, modified: Option<SystemTime>| {
+            let path = pkg.join(name);
+            fs::write(&path, name).unwrap();
+            if let Some(time) = modified {
+                File::options()
+                    .write(true)
+                    .open(&path)
+                    .unwrap()
+                    .set_modified(time)
+                    .unwrap();
+            }
+        };
+        write("duet.wasm", None);
+        write("duet.wasm.br", Some(hour_ago));
+        write("duet.wasm.gz", Some(hour_ago));
+        write("duet.js", Some(hour_ago));
+        write("duet.js.br", None);
+        write("gone.css.gz", None);
+        drop_stale_precompressed(site.path());
+        let mut left: Vec<_> = fs::read_dir(&pkg)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["duet.js", "duet.js.br", "duet.wasm"]);
+    }
+}
