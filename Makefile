@@ -29,7 +29,7 @@ setup-test:
 	scripts/setup.sh --test
 
 # --split is required: the moderators' page is a lazily loaded wasm chunk (#[lazy]), and
-# without the split the bundle's JavaScript imports a loader that was never written.
+# without the split the wasm imports a placeholder nothing provides, so no page hydrates.
 # --precompress writes the brotli-11 copies the server sends (docs/BENCHMARKS.md, "Bundle").
 build:
 	cargo leptos build --release --precompress --split

@@ -122,7 +122,9 @@ pub async fn run(config: Config) -> Result<(), StartError> {
         .await
         .map_err(|source| StartError::Listen { addr, source })?;
     let state = AppState::new(config).await?;
-    drop_stale_precompressed(std::path::Path::new(&*state.leptos_options.site_root));
+    let site_root = std::path::Path::new(&*state.leptos_options.site_root);
+    drop_stale_precompressed(site_root);
+    warn_if_not_split(&state.leptos_options);
     let shutdown = state.shutdown.clone();
     tokio::spawn(async move {
         shutdown_signal().await;
@@ -179,6 +181,21 @@ fn drop_stale_precompressed(dir: &std::path::Path) {
                 tracing::warn!(path = %path.display(), "could not remove it: {e}");
             }
         }
+    }
+}
+
+/// Says so, loudly, when the site was built without `cargo leptos build --split`: the bundle
+/// then keeps an import of the split tool's placeholder that nothing provides, and no page
+/// hydrates (the lobby's Call stays off). The split writes its manifest next to the bundle.
+fn warn_if_not_split(options: &LeptosOptions) {
+    let pkg_dir = std::path::Path::new(&*options.site_root).join(&*options.site_pkg_dir);
+    let wasm = pkg_dir.join(format!("{}.wasm", options.output_name));
+    if wasm.exists() && !pkg_dir.join("__wasm_split_manifest.json").exists() {
+        tracing::error!(
+            dir = %pkg_dir.display(),
+            "the site was built without --split: pages will not hydrate; build it with \
+             `make build` (cargo leptos build --release --precompress --split)"
+        );
     }
 }
 
