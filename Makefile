@@ -9,7 +9,7 @@ export PATH := $(CURDIR)/tools/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 
 ## Install what is missing, build the release site and serve it at http://127.0.0.1:3000.
 run: setup
-	cargo leptos serve --release
+	cargo leptos serve --release --precompress --split
 
 ## Install what is missing, then every check: format, lints, Rust tests, browser tests.
 test: setup-test lint unit e2e
@@ -20,7 +20,7 @@ bench:
 
 ## Rebuild and reload on every change while developing.
 dev: setup
-	cargo leptos watch
+	cargo leptos watch --split
 
 setup:
 	scripts/setup.sh
@@ -28,8 +28,11 @@ setup:
 setup-test:
 	scripts/setup.sh --test
 
+# --split is required: the moderators' page is a lazily loaded wasm chunk (#[lazy]), and
+# without the split the wasm imports a placeholder nothing provides, so no page hydrates.
+# --precompress writes the brotli-11 copies the server sends (docs/BENCHMARKS.md, "Bundle").
 build:
-	cargo leptos build --release
+	cargo leptos build --release --precompress --split
 
 lint:
 	cargo fmt --check

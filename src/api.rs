@@ -11,6 +11,21 @@ pub async fn online_count() -> Result<u32, ServerFnError> {
     Ok(crate::server::presence::count(&state.switchboard))
 }
 
+/// How many visitors are online, for the lobby's first paint: read directly while the server
+/// renders the page, `None` in the browser (which hears the count from its socket).
+pub fn online_at_render() -> Option<u32> {
+    #[cfg(feature = "ssr")]
+    {
+        server_state()
+            .ok()
+            .map(|state| crate::server::presence::count(&state.switchboard))
+    }
+    #[cfg(not(feature = "ssr"))]
+    {
+        None
+    }
+}
+
 /// The STUN/TURN servers the browser should use for its calls (none by default), with
 /// short-lived TURN credentials made for this browser. TURN credentials go only to a visitor
 /// with a signaling socket open, at most `--turn-credentials-per-hour` times an hour: they
@@ -107,6 +122,47 @@ fn whole_seconds(wait: std::time::Duration) -> u64 {
 fn server_state() -> Result<crate::server::state::AppState, ServerFnError> {
     use_context::<crate::server::state::AppState>()
         .ok_or_else(|| ServerFnError::new("server state is missing from the request context"))
+}
+
+/// [`admin_overview`], as the moderators' page calls it: in the browser with a plain request
+/// read by [`crate::wire`] (the server functions' own client would bring `serde_json` into
+/// the bundle), on the server directly.
+pub async fn fetch_overview(token: String) -> Result<ModerationOverview, AdminError> {
+    #[cfg(feature = "hydrate")]
+    {
+        use crate::wire;
+        match wire::call_server_fn("/api/admin/overview", &[("token", &token)]).await {
+            Ok((true, text)) => {
+                wire::decode_overview(&text).map_err(|e| AdminError::Server(e.to_string()))
+            }
+            Ok((false, text)) => Err(wire::decode_admin_error(&text)),
+            Err(e) => Err(AdminError::Server(e)),
+        }
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        admin_overview(token).await
+    }
+}
+
+/// [`lift_ban`], as the moderators' page calls it (see [`fetch_overview`]).
+pub async fn fetch_lift_ban(token: String, id: i64) -> Result<bool, AdminError> {
+    #[cfg(feature = "hydrate")]
+    {
+        use crate::wire;
+        let id = id.to_string();
+        match wire::call_server_fn("/api/admin/lift_ban", &[("token", &token), ("id", &id)]).await {
+            Ok((true, text)) => {
+                wire::decode_bool(&text).map_err(|e| AdminError::Server(e.to_string()))
+            }
+            Ok((false, text)) => Err(wire::decode_admin_error(&text)),
+            Err(e) => Err(AdminError::Server(e)),
+        }
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        lift_ban(token, id).await
+    }
 }
 
 /// Recent reports and active bans. Needs the admin token.

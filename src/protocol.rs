@@ -1,7 +1,11 @@
 //! The signaling protocol: every message that crosses the WebSocket at `/ws`.
 //!
-//! Shared by the server and the browser build, so both sides agree on the wire format by
-//! construction. Messages are JSON objects tagged by a `"type"` field. `docs/protocol.md`
+//! Shared by the server and the browser build. The server reads and writes these types with
+//! serde; the browser writes `ClientMsg` and reads `ServerMsg` with `crate::wire`,
+//! which is tested against serde message by message (serde's code for these enums weighed
+//! more than the browser's whole call logic). Messages are JSON objects tagged by a `"type"`
+//! field; unit variants travel by their snake_case names, derived once for serde and once for
+//! strum (the wire module's tests hold the two together). `docs/protocol.md`
 //! describes the same messages for people; keep the two in step.
 
 use serde::{Deserialize, Serialize};
@@ -46,8 +50,21 @@ impl TryFrom<String> for CallId {
 ///
 /// Each side offers with its `peer1` and answers the partner's offer with its `peer2`, so the
 /// partner's `peer1` talks to this side's `peer2` and the other way round.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Role {
     /// The connection this side offered.
     Peer1,
@@ -362,8 +379,21 @@ pub fn normalize_interests<S: AsRef<str>>(raw: &[S]) -> Result<Vec<String>, Stri
 }
 
 /// Why a visitor reported a stranger.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum ReportReason {
     Nudity,
     Harassment,
@@ -400,8 +430,20 @@ impl ReportReason {
 }
 
 /// Why a call ended, as told to the side that did not end it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum EndReason {
     /// The stranger pressed Next.
     PartnerNext,
@@ -414,8 +456,20 @@ pub enum EndReason {
 }
 
 /// Why the server refused a message. The session carries on; nothing reached anyone else.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum ErrorCode {
     /// The frame was not a valid message (bad JSON, unknown type, wrong field, binary frame).
     BadMessage,

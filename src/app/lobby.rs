@@ -7,14 +7,17 @@ use super::controls::CallControls;
 use super::preferences::{PreferencesForm, TermsGate};
 use super::state::{Action, Driver, PageState};
 use super::video::{LocalVideo, RemoteVideo};
-use crate::api::online_count;
+use crate::api::online_at_render;
 use leptos::prelude::*;
 
 /// The lobby page.
 #[component]
 pub fn Lobby() -> impl IntoView {
     let state = PageState::new();
-    let first_count = Resource::new(|| (), |_| online_count());
+    // The first paint's count, read while the server renders (None in the browser). No
+    // resource and no request: hydration adopts the server's text nodes as they are, so the
+    // page shows the server's count until the socket's first `online` replaces it.
+    let first_count = online_at_render();
 
     // The server renders the page without a driver; only the browser build can act on a click.
     let on_action: Callback<Action> = match use_context::<Driver>() {
@@ -33,8 +36,8 @@ pub fn Lobby() -> impl IntoView {
         presence
             .online
             .get()
-            .or_else(|| first_count.get().and_then(Result::ok))
-            .map(|n| format!("{n} online"))
+            .or(first_count)
+            .map_or_else(|| "…".to_owned(), |n| format!("{n} online"))
     };
 
     view! {
@@ -42,7 +45,7 @@ pub fn Lobby() -> impl IntoView {
             <header class="topbar">
                 <h1>"duet"</h1>
                 <p class="online" data-testid="online-count">
-                    <Suspense fallback=|| "…">{online_text}</Suspense>
+                    {online_text}
                 </p>
             </header>
             <TermsGate prefs=prefs presence=presence/>

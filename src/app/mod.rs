@@ -12,18 +12,23 @@ mod preferences;
 pub mod state;
 mod video;
 
+#[cfg(feature = "hydrate")]
+pub use admin::hydrate_admin_page;
 pub use admin::AdminPage;
 pub use lobby::Lobby;
 
+use leptos::either::EitherOf3;
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
-use leptos_router::components::{Route, Router, Routes};
-use leptos_router::{SsrMode, StaticSegment};
 
-/// The HTML document around the app.
+/// The HTML document around the app. The title and the stylesheet are written here, in the
+/// server-only shell, rather than with `leptos_meta`'s components in the app: the page has one
+/// title, and the browser's bundle then carries no `leptos_meta`.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     #[cfg(feature = "ssr")]
-    crate::server::headers::set_page_csp(&options);
+    {
+        crate::server::headers::set_page_csp(&options);
+        crate::server::headers::set_page_preloads(&options);
+    }
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -32,9 +37,10 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
                 <meta name="description" content="Press Call, meet a random stranger by video."/>
+                <title>"duet: random video chat"</title>
+                <link rel="stylesheet" id="leptos" href="/pkg/duet.css"/>
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options/>
-                <MetaTags/>
             </head>
             <body>
                 <App/>
@@ -43,21 +49,68 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
-/// The app: one page, the lobby.
+/// The app: the lobby at `/`, the moderators' page at `/admin`.
+///
+/// Two fixed pages need no router: the page is picked from the path, the same way on the
+/// server (the request's) and in the browser (the location's), so hydration meets the page the
+/// server rendered. `leptos_router` weighed ~35 KB of the browser's wasm for this one match.
+/// The server routes the same two paths (`PAGES`); any other path reaches its fallback, which
+/// answers 404 with the "not found" branch.
 #[component]
 pub fn App() -> impl IntoView {
-    provide_meta_context();
-    view! {
-        <Stylesheet id="leptos" href="/pkg/duet.css"/>
-        <Title text="duet: random video chat"/>
-        <Router>
-            // Async: the first paint waits for the online count, so the page reads right
-            // without JavaScript.
-            <Routes fallback=|| view! { <p class="not-found">"Page not found."</p> }>
-                <Route path=StaticSegment("") view=Lobby ssr=SsrMode::Async/>
-                <Route path=StaticSegment("admin") view=AdminPage/>
-            </Routes>
-        </Router>
+    // `EitherOf3`, not `.into_any()`: an `AnyView` keeps every way of hydrating its view,
+    // async hydration too, which no page here uses (~95 KB of wasm before optimisation).
+    match current_page() {
+        Page::Lobby => EitherOf3::A(view! { <Lobby/> }),
+        Page::Admin => EitherOf3::B(admin_page()),
+        Page::NotFound => EitherOf3::C(view! { <p class="not-found">"Page not found."</p> }),
+    }
+}
+
+/// The pages of the app.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Page {
+    Lobby,
+    Admin,
+    NotFound,
+}
+
+/// The page the current path shows.
+pub fn current_page() -> Page {
+    match current_path().trim_end_matches('/') {
+        "" => Page::Lobby,
+        "/admin" => Page::Admin,
+        _ => Page::NotFound,
+    }
+}
+
+/// The moderators' page, as the server renders it.
+#[cfg(not(feature = "hydrate"))]
+fn admin_page() -> impl IntoView {
+    view! { <AdminPage/> }
+}
+
+/// In the browser, `App` never shows the moderators' page: `crate::hydrate` hydrates `/admin`
+/// from a wasm chunk of its own ([`admin::hydrate_admin_page`]), so the lobby's bundle does
+/// not carry it.
+#[cfg(feature = "hydrate")]
+fn admin_page() -> impl IntoView {}
+
+/// The paths of the pages [`App`] renders, for the server's routes.
+pub const PAGES: [&str; 2] = ["/", "/admin"];
+
+/// The path of the page being rendered: the request's on the server, the location's in the
+/// browser.
+fn current_path() -> String {
+    #[cfg(feature = "ssr")]
+    {
+        use_context::<axum::http::request::Parts>()
+            .map(|parts| parts.uri.path().to_owned())
+            .unwrap_or_default()
+    }
+    #[cfg(not(feature = "ssr"))]
+    {
+        window().location().pathname().unwrap_or_default()
     }
 }
 

@@ -10,7 +10,6 @@ use super::machine::{Choices, Command, Field, Input, Machine, Track};
 use super::media;
 use super::negotiation::Peers;
 use super::signaling::{SignalEvent, Signaling};
-use crate::api::ice_servers;
 use crate::app::state::{Action, PageState};
 use crate::model::IceServer;
 use leptos::prelude::*;
@@ -62,7 +61,7 @@ impl Controller {
         });
         self.signaling.set_value(Some(signaling));
         spawn_local(async move {
-            match ice_servers().await {
+            match crate::wire::fetch_ice_servers().await {
                 Ok(servers) => {
                     self.ice_servers.set_value(servers.clone());
                     self.feed(Input::IceServers(servers));

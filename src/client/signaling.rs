@@ -4,8 +4,9 @@
 //! socket is opened after a random delay in a window that grows with each failed attempt
 //! ([`crate::reconnect`]), until one opens.
 
-use crate::protocol::{self, ClientMsg, ServerMsg};
+use crate::protocol::{ClientMsg, ServerMsg};
 use crate::reconnect;
+use crate::wire;
 use leptos::prelude::*;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -58,7 +59,7 @@ impl Signaling {
     pub fn send(&self, msg: &ClientMsg) -> bool {
         self.socket.with_value(|socket| match socket {
             Some(ws) if ws.ready_state() == WebSocket::OPEN => {
-                ws.send_with_str(&protocol::encode(msg)).is_ok()
+                ws.send_with_str(&wire::encode(msg)).is_ok()
             }
             _ => false,
         })
@@ -87,7 +88,7 @@ impl Signaling {
             let Some(text) = e.data().as_string() else {
                 return;
             };
-            match protocol::decode_server(&text) {
+            match wire::decode(&text) {
                 Ok(msg) => self.emit(SignalEvent::Message(msg)),
                 Err(err) => leptos::logging::warn!("ignoring unreadable server message: {err}"),
             }

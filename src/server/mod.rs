@@ -19,14 +19,15 @@ pub mod switchboard;
 pub(crate) mod timers;
 pub mod turn;
 
-use crate::app::{shell, App};
+use crate::app::shell;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use config::Config;
 use leptos::prelude::*;
-use leptos_axum::{generate_route_list, LeptosRoutes};
+use leptos_axum::{AxumRouteListing, LeptosRoutes};
+use leptos_router::SsrMode;
 use metrics::Stats;
 use state::{AppState, StartError};
 use std::net::SocketAddr;
@@ -35,7 +36,19 @@ use tower_http::trace::TraceLayer;
 
 /// The whole application as one router, ready to serve (tests serve it on port 0).
 pub fn app(state: AppState) -> Router {
-    let routes = generate_route_list(App);
+    // The app's pages (see `App`), listed by hand: it picks its page from the path without
+    // a router, so there is no route tree to read them from.
+    let routes = crate::app::PAGES
+        .iter()
+        .map(|path| {
+            AxumRouteListing::new(
+                (*path).to_owned(),
+                SsrMode::OutOfOrder,
+                [leptos_router::Method::Get],
+                vec![],
+            )
+        })
+        .collect();
     let context_state = state.clone();
     let shell_options = state.leptos_options.clone();
     let router = Router::new()
@@ -109,6 +122,9 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     let listener = listen(addr, config.listen_backlog)
         .map_err(|source| StartError::Listen { addr, source })?;
     let state = AppState::new(config).await?;
+    let site_root = std::path::Path::new(&*state.leptos_options.site_root);
+    drop_stale_precompressed(site_root);
+    warn_if_not_split(&state.leptos_options);
     let shutdown = state.shutdown.clone();
     tokio::spawn(async move {
         shutdown_signal().await;
@@ -142,6 +158,58 @@ fn listen(addr: SocketAddr, backlog: u32) -> std::io::Result<tokio::net::TcpList
     socket.set_reuseaddr(true)?;
     socket.bind(addr)?;
     socket.listen(backlog)
+}
+
+/// Removes every `.br` / `.gz` file of the site that is older than the file it compresses.
+///
+/// `cargo leptos build --release --precompress` writes brotli-11 and gzip copies of the built
+/// site next to it, and the static file handler sends those to browsers that accept them (a
+/// third smaller than compressing on the fly). A later build without `--precompress` leaves
+/// the old copies behind; served, they would pair an old wasm with new JavaScript. So a copy
+/// older than its file goes, and that file is compressed on the fly instead.
+fn drop_stale_precompressed(dir: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let modified = |path: &std::path::Path| std::fs::metadata(path).and_then(|m| m.modified());
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            drop_stale_precompressed(&path);
+            continue;
+        }
+        if !matches!(path.extension().and_then(|e| e.to_str()), Some("br" | "gz")) {
+            continue;
+        }
+        let original = path.with_extension("");
+        let stale = match (modified(&path), modified(&original)) {
+            (Ok(copy), Ok(file)) => copy < file,
+            // The file it compressed is gone.
+            (_, Err(_)) => true,
+            (Err(_), Ok(_)) => false,
+        };
+        if stale {
+            tracing::warn!(path = %path.display(), "removing a precompressed copy older than its file");
+            if let Err(e) = std::fs::remove_file(&path) {
+                tracing::warn!(path = %path.display(), "could not remove it: {e}");
+            }
+        }
+    }
+}
+
+/// Says so, loudly, when the site was built without `cargo leptos build --split`: the bundle
+/// then keeps an import of the split tool's placeholder that nothing provides, and no page
+/// hydrates (the lobby's Call stays off). The split writes its manifest next to the bundle.
+fn warn_if_not_split(options: &LeptosOptions) {
+    let pkg_dir = std::path::Path::new(&*options.site_root).join(&*options.site_pkg_dir);
+    let wasm = pkg_dir.join(format!("{}.wasm", options.output_name));
+    if wasm.exists() && !pkg_dir.join("__wasm_split_manifest.json").exists() {
+        tracing::error!(
+            dir = %pkg_dir.display(),
+            "the site was built without --split: pages will not hydrate; build it with \
+             `make build` (cargo leptos build --release --precompress --split)"
+        );
+    }
 }
 
 /// Serves the app on `listener` until `state.shutdown` is cancelled.
@@ -183,5 +251,47 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = ctrl_c => {},
         _ = terminate => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::drop_stale_precompressed;
+    use std::fs::{self, File};
+    use std::time::{Duration, SystemTime};
+
+    /// A copy older than its file, or whose file is gone, is removed; a fresh one stays, in
+    /// nested folders too.
+    #[test]
+    fn only_stale_precompressed_copies_are_removed() {
+        let site = tempfile::tempdir().unwrap();
+        let pkg = site.path().join("pkg");
+        fs::create_dir(&pkg).unwrap();
+        let hour_ago = SystemTime::now() - Duration::from_secs(3600);
+        let write = |name: &str, modified: Option<SystemTime>| {
+            let path = pkg.join(name);
+            fs::write(&path, name).unwrap();
+            if let Some(time) = modified {
+                File::options()
+                    .write(true)
+                    .open(&path)
+                    .unwrap()
+                    .set_modified(time)
+                    .unwrap();
+            }
+        };
+        write("duet.wasm", None);
+        write("duet.wasm.br", Some(hour_ago));
+        write("duet.wasm.gz", Some(hour_ago));
+        write("duet.js", Some(hour_ago));
+        write("duet.js.br", None);
+        write("gone.css.gz", None);
+        drop_stale_precompressed(site.path());
+        let mut left: Vec<_> = fs::read_dir(&pkg)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["duet.js", "duet.js.br", "duet.wasm"]);
     }
 }
