@@ -26,6 +26,8 @@ mod rtc;
 mod signaling;
 #[cfg(feature = "hydrate")]
 mod stats;
+#[cfg(feature = "hydrate")]
+mod timeline;
 
 /// Starts the lobby's behaviour once the page hydrates: opens the signaling socket, fetches the
 /// ICE servers, and returns what the buttons call.

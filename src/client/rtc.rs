@@ -71,6 +71,7 @@ impl PeerLink {
         let track_sink = Clone::clone(&stream);
         let track = Closure::<dyn FnMut(Event)>::new(move |e: Event| {
             if let Some(e) = e.dyn_ref::<RtcTrackEvent>() {
+                super::timeline::mark(|| Some(format!("remote {} track", e.track().kind())));
                 track_sink.add_track(&e.track());
             }
         });
