@@ -799,8 +799,15 @@ impl Machine {
                 role,
                 candidate,
             })),
-            // Every connection that comes up is reported; the server keeps the first.
-            PeerEvent::Connected => out.push(Command::Send(ClientMsg::Connected { call_id, role })),
+            // Every connection that comes up is reported; the server keeps the first. The
+            // first one up here is shown before the server's answer.
+            PeerEvent::Connected => {
+                out.push(Command::Send(ClientMsg::Connected { call_id, role }));
+                if let Some(negotiation) = self.negotiation(call_id) {
+                    let commands = negotiation.on_connected(role);
+                    peer_commands(commands, out);
+                }
+            }
             PeerEvent::Failed => {
                 // The server gives up on the match after the connect timeout; until then, say
                 // why the pane stays dark.

@@ -11,7 +11,9 @@
 //! - **The race**: both connections try to come up at once. Each one that reaches `connected`
 //!   is reported; the server accepts the first report of the call and names that connection
 //!   to both sides in `winner`. The winner's stream is shown and the loser is closed, so both
-//!   sides keep the same connection.
+//!   sides keep the same connection. Until `winner` arrives, the first connection that came up
+//!   here is shown already (its picture is ready one server round trip earlier); the winner
+//!   takes the pane over if it is the other one.
 //!
 //! [`Negotiation`] holds these rules as pure bookkeeping (no web-sys, no clock), driven by
 //! [`crate::client::machine`] and answered with [`PeerCommand`]s. Under `hydrate`, `Peers`
@@ -121,6 +123,8 @@ pub(crate) struct Negotiation {
     relay_only: bool,
     slots: [Slot; 2],
     winner: Option<Role>,
+    /// The connection whose stream the remote pane shows.
+    shown: Option<Role>,
 }
 
 impl Negotiation {
@@ -131,6 +135,7 @@ impl Negotiation {
             relay_only,
             slots: Default::default(),
             winner: None,
+            shown: None,
         };
         negotiation.slot(Role::Peer1).link = Link::Open;
         let commands = vec![
@@ -220,9 +225,26 @@ impl Negotiation {
         commands
     }
 
-    /// The server named the race's winner: close the loser, show and measure the winner.
+    /// Connection `role` came up here. The first one to do so before the server names the
+    /// winner is shown at once: waiting for `winner` would only add a round trip to the
+    /// server before the stranger appears.
+    pub(crate) fn on_connected(&mut self, role: Role) -> Vec<PeerCommand> {
+        if self.winner.is_some() || self.shown.is_some() || !self.slot(role).link.is_live() {
+            return Vec::new();
+        }
+        self.shown = Some(role);
+        vec![PeerCommand::ShowRemote(Some(role))]
+    }
+
+    /// The server named the race's winner: show it (if it is not shown already) and measure
+    /// it, close the loser. The winner is shown first: closing a connection takes the
+    /// browser a while, and the picture need not wait for it.
     pub(crate) fn on_winner(&mut self, winner: Role) -> Vec<PeerCommand> {
         let mut commands = Vec::new();
+        if self.shown != Some(winner) {
+            commands.push(PeerCommand::ShowRemote(Some(winner)));
+        }
+        self.shown = Some(winner);
         let loser = self.slot(winner.counterpart());
         if loser.link.is_live() {
             commands.push(PeerCommand::Close(winner.counterpart()));
@@ -230,7 +252,6 @@ impl Negotiation {
         loser.link = Link::Closed;
         loser.queued.clear();
         self.winner = Some(winner);
-        commands.push(PeerCommand::ShowRemote(Some(winner)));
         commands.push(PeerCommand::Measure {
             call_id: self.call_id,
             role: winner,
@@ -247,8 +268,10 @@ impl Negotiation {
                 commands.push(PeerCommand::Close(role));
             }
         }
-        if self.winner.is_some() {
+        if self.shown.is_some() {
             commands.push(PeerCommand::ShowRemote(None));
+        }
+        if self.winner.is_some() {
             commands.push(PeerCommand::StopMeasuring);
         }
         commands

@@ -359,6 +359,49 @@ fn the_winner_is_kept_and_the_loser_closed() {
         let out = m.handle(report(A, role, PeerEvent::Connected));
         assert_eq!(sent(&out), vec![ClientMsg::Connected { call_id: A, role }]);
     }
+    // The server kept the partner's first report: peer1 here, not the first one up here.
+    let out = m.handle(Input::Server(ServerMsg::Winner {
+        call_id: A,
+        role: Role::Peer1,
+    }));
+    assert_eq!(
+        peer(&out),
+        vec![
+            PeerCommand::ShowRemote(Some(Role::Peer1)),
+            PeerCommand::Close(Role::Peer2),
+            PeerCommand::Measure {
+                call_id: A,
+                role: Role::Peer1
+            },
+        ]
+    );
+    assert_state(&m, CallState::Connected, "Connected. Say hi!");
+    // Candidates for the loser are dropped, not queued for ever.
+    let out = m.handle(Input::Server(ServerMsg::Ice {
+        call_id: A,
+        role: Role::Peer2,
+        candidate: candidate(1),
+    }));
+    assert!(peer(&out).is_empty());
+}
+
+// calls.spec "two strangers…" (click to video): the first connection up here is shown before
+// the server names the winner; when it wins, the winner's message only closes the loser.
+#[test]
+fn the_first_connection_up_is_shown_before_the_winner_is_named() {
+    let mut m = searching();
+    m.handle(matched(A));
+    m.handle(Input::Server(ServerMsg::Offer {
+        call_id: A,
+        sdp: "offer".into(),
+    }));
+    let out = m.handle(report(A, Role::Peer2, PeerEvent::Connected));
+    assert_eq!(peer(&out), vec![PeerCommand::ShowRemote(Some(Role::Peer2))]);
+    // Still connecting as far as the page says: the server has not named the winner.
+    assert_state(&m, CallState::Connecting, "Stranger found. Connecting…");
+    // The second one up changes nothing on screen.
+    let out = m.handle(report(A, Role::Peer1, PeerEvent::Connected));
+    assert!(peer(&out).is_empty());
     let out = m.handle(Input::Server(ServerMsg::Winner {
         call_id: A,
         role: Role::Peer2,
@@ -367,7 +410,6 @@ fn the_winner_is_kept_and_the_loser_closed() {
         peer(&out),
         vec![
             PeerCommand::Close(Role::Peer1),
-            PeerCommand::ShowRemote(Some(Role::Peer2)),
             PeerCommand::Measure {
                 call_id: A,
                 role: Role::Peer2
@@ -375,13 +417,18 @@ fn the_winner_is_kept_and_the_loser_closed() {
         ]
     );
     assert_state(&m, CallState::Connected, "Connected. Say hi!");
-    // Candidates for the loser are dropped, not queued for ever.
-    let out = m.handle(Input::Server(ServerMsg::Ice {
-        call_id: A,
-        role: Role::Peer1,
-        candidate: candidate(1),
-    }));
-    assert!(peer(&out).is_empty());
+    // Leaving before the winner is named still empties the pane.
+    let mut m = searching();
+    m.handle(matched(B));
+    m.handle(report(B, Role::Peer1, PeerEvent::Connected));
+    let out = m.handle(Input::Next);
+    assert_eq!(
+        peer(&out),
+        vec![
+            PeerCommand::Close(Role::Peer1),
+            PeerCommand::ShowRemote(None)
+        ]
+    );
 }
 
 // calls.spec "a burst of Next presses never mixes strangers": anything naming another call
