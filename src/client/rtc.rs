@@ -15,7 +15,8 @@ use web_sys::{
 
 /// One peer connection and what belongs to it.
 pub(crate) struct PeerLink {
-    pub call_id: CallId,
+    /// The call it belongs to; none for a spare peer1 made ahead of the match.
+    pub call_id: Option<CallId>,
     pub pc: RtcPeerConnection,
     /// The stranger's tracks as they arrive on this connection (the design's remoteStream, once
     /// this link wins).
@@ -30,7 +31,7 @@ impl PeerLink {
     /// (`false`). With `relay_only`, the browser gathers only TURN relay candidates, and
     /// anything else is never passed on: the stranger cannot learn this visitor's address.
     pub fn new(
-        call_id: CallId,
+        call_id: Option<CallId>,
         ice_servers: &[IceServer],
         relay_only: bool,
         local: &MediaStream,
