@@ -8,9 +8,9 @@ use js_sys::{Array, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{
-    Event, MediaStream, MediaStreamTrack, RtcConfiguration, RtcIceCandidateInit, RtcIceServer,
-    RtcIceTransportPolicy, RtcPeerConnection, RtcPeerConnectionIceEvent, RtcPeerConnectionState,
-    RtcRtpSender, RtcSdpType, RtcSessionDescriptionInit, RtcTrackEvent,
+    Event, MediaStream, MediaStreamTrack, RtcBundlePolicy, RtcConfiguration, RtcIceCandidateInit,
+    RtcIceServer, RtcIceTransportPolicy, RtcPeerConnection, RtcPeerConnectionIceEvent,
+    RtcPeerConnectionState, RtcRtpSender, RtcSdpType, RtcSessionDescriptionInit, RtcTrackEvent,
 };
 
 /// One peer connection and what belongs to it.
@@ -186,6 +186,10 @@ fn configuration(ice_servers: &[IceServer], relay_only: bool) -> RtcConfiguratio
     }
     let config = RtcConfiguration::new();
     config.set_ice_servers(&servers);
+    // Audio and video share one transport from the start (every browser duet supports
+    // BUNDLE): half the candidates to gather, send and check than one transport per track
+    // until the answer arrives.
+    config.set_bundle_policy(RtcBundlePolicy::MaxBundle);
     if relay_only {
         config.set_ice_transport_policy(RtcIceTransportPolicy::Relay);
     }
