@@ -1,5 +1,16 @@
 // Random calls end to end: three visitors with fake cameras, real WebRTC between them.
-import { test, expect, Visitor, startServer, stopServer, inCall } from "./fixtures";
+import {
+  test,
+  expect,
+  Visitor,
+  startServer,
+  stopServer,
+  inCall,
+  clickAt,
+  watchFirstRemoteFrame,
+  firstRemoteFrame,
+  callTimeline,
+} from "./fixtures";
 import type { Page } from "@playwright/test";
 
 const button = (page: Page, name: string) => page.getByRole("button", { name, exact: true });
@@ -22,10 +33,15 @@ test("two strangers see each other; a third waits; Next, End and a closed tab re
   await expect(state(a.page)).toHaveAttribute("data-state", "searching");
   await localVideoPlays(a.page);
 
-  const secondClick = Date.now();
-  await button(b.page, "Call").click();
+  // Timed in the pages: from the click as B's page took it to the later of the two remote
+  // videos' first decoded frame presented, once both are seen to keep playing (inCall).
+  await Promise.all([watchFirstRemoteFrame(a.page), watchFirstRemoteFrame(b.page)]);
+  const secondClick = await clickAt(b.page, "Call");
   await inCall(a, b);
-  console.log(`click-to-video: ${Date.now() - secondClick} ms from the second Call to both remote videos playing`);
+  const firstFrames = await Promise.all([firstRemoteFrame(a.page), firstRemoteFrame(b.page)]);
+  const clickToVideo = Math.max(...firstFrames) - secondClick;
+  console.log(`click-to-video: ${Math.round(clickToVideo)} ms from the second Call to both remote videos playing`);
+  if (process.env.DUET_TIMELINE) console.log(await callTimeline(secondClick, a, b));
 
   // C waits alone while A and B talk.
   await button(c.page, "Call").click();

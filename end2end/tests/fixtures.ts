@@ -129,6 +129,10 @@ async function openVisitor(browser: Browser, name: string, options: VisitOptions
       return addIceCandidate.call(this, candidate as RTCIceCandidateInit);
     } as typeof addIceCandidate;
   });
+  // Ask the page for its timeline of a call (src/client/timeline.rs), read by callTimeline.
+  await context.addInitScript(() => {
+    (window as any).__duetTimeline = [];
+  });
   const page = await context.newPage();
   const errors: string[] = [];
   page.on("console", (msg) => {
@@ -164,6 +168,57 @@ export async function remoteVideoPlays(page: Page) {
     [handle, firstCount] as const,
     { timeout: 20_000 },
   );
+}
+
+/** Clicks the button named `name` and returns when the page took the click (the event's own
+ *  time, in ms since the epoch), so Playwright's checks before clicking are not counted. */
+export async function clickAt(page: Page, name: string): Promise<number> {
+  await page.evaluate(() => {
+    (window as any).__duetClickedAt = new Promise<number>((resolve) =>
+      document.addEventListener("click", (e) => resolve(performance.timeOrigin + e.timeStamp), {
+        capture: true,
+        once: true,
+      }),
+    );
+  });
+  await page.getByRole("button", { name, exact: true }).click();
+  return page.evaluate(() => (window as any).__duetClickedAt);
+}
+
+/** From now on, records when the remote video presents its next decoded frame (ms since the
+ *  epoch, the time the browser handed it to the compositor); `firstRemoteFrame` reads it.
+ *  Call it while the remote pane is empty, i.e. before the call it should time. */
+export async function watchFirstRemoteFrame(page: Page) {
+  await page.getByTestId("remote-video").evaluate((video: HTMLVideoElement) => {
+    (window as any).__duetFirstRemoteFrame = new Promise<number>((resolve) =>
+      video.requestVideoFrameCallback((_now, frame) => {
+        const t = performance.timeOrigin + frame.presentationTime;
+        (window as any).__duetTimeline?.push({ t, what: "first remote frame presented" });
+        resolve(t);
+      }),
+    );
+  });
+}
+
+export async function firstRemoteFrame(page: Page): Promise<number> {
+  return page.evaluate(() => (window as any).__duetFirstRemoteFrame);
+}
+
+/** The pages' timelines of a call merged on one axis, in ms after `since`, one line each. */
+export async function callTimeline(since: number, ...visitors: Visitor[]): Promise<string> {
+  const entries = (
+    await Promise.all(
+      visitors.map(async ({ page, name }) =>
+        (await page.evaluate(() => (window as any).__duetTimeline as { t: number; what: string }[])).map(
+          (e) => ({ ...e, name }),
+        ),
+      ),
+    )
+  )
+    .flat()
+    .filter((e) => e.t >= since - 1000)
+    .sort((x, y) => x.t - y.t);
+  return entries.map((e) => `${(e.t - since).toFixed(1).padStart(8)} ms  ${e.name}  ${e.what}`).join("\n");
 }
 
 export async function inCall(...visitors: Visitor[]) {

@@ -10,6 +10,7 @@ use super::machine::{Choices, Command, Field, Input, Machine, Track};
 use super::media;
 use super::negotiation::Peers;
 use super::signaling::{SignalEvent, Signaling};
+use super::timeline;
 use crate::app::state::{Action, PageState};
 use crate::model::IceServer;
 use leptos::prelude::*;
@@ -87,6 +88,7 @@ impl Controller {
 
     /// Hands `input` to the machine, then runs what it asks for.
     pub(crate) fn feed(self, input: Input) {
+        timeline::mark_input(&input);
         // The machine is released before any command runs, so a command may feed again.
         let commands = self
             .machine
@@ -109,6 +111,7 @@ impl Controller {
     }
 
     fn run(self, command: Command) {
+        timeline::mark_command(&command);
         match command {
             Command::Send(msg) => {
                 if let Some(signaling) = self.signaling.get_value() {

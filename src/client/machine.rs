@@ -316,6 +316,8 @@ pub struct Machine {
     has_relay: bool,
     /// The camera is open (it stays open between calls).
     camera_open: bool,
+    /// A spare peer1 was asked for (relay-only or not) and no call has taken it yet.
+    spare: Option<bool>,
     mic_on: bool,
     camera_on: bool,
     /// When this side last typed, while the stranger is told it is typing.
@@ -346,6 +348,7 @@ impl Machine {
             online: None,
             has_relay: false,
             camera_open: false,
+            spare: None,
             mic_on: true,
             camera_on: true,
             typing_since: None,
@@ -359,8 +362,25 @@ impl Machine {
         let before = self.page();
         let mut out = Vec::new();
         self.step(input, &mut out);
+        self.keep_a_spare(&mut out);
         diff(&before, &self.page(), &mut out);
         out
+    }
+
+    /// While a video visitor with the camera on searches, peer1 and its offer are made ahead
+    /// of the match ([`PeerCommand::Prepare`]): on `matched` the offer goes out at once, with
+    /// its candidates mostly gathered, instead of after creating the connection and the offer
+    /// (tens of milliseconds each on a busy machine, on both sides at once). The next call's
+    /// peer1 takes the spare (see [`Negotiation::start`]).
+    fn keep_a_spare(&mut self, out: &mut Vec<Command>) {
+        let relay_only = self.choices.hide_ip;
+        let wanted = matches!(self.phase, Phase::Searching(_))
+            && self.camera_open
+            && !self.choices.text_only;
+        if wanted && self.spare != Some(relay_only) {
+            self.spare = Some(relay_only);
+            out.push(Command::Peer(PeerCommand::Prepare { relay_only }));
+        }
     }
 
     /// What the page shows now.
@@ -752,6 +772,8 @@ impl Machine {
             self.enter(Phase::Connected(call));
         } else {
             let (negotiation, commands) = Negotiation::start(call_id, self.choices.hide_ip);
+            // peer1 takes the spare, if one was made.
+            self.spare = None;
             call.negotiation = Some(negotiation);
             self.enter(Phase::Connecting(call));
             self.tell_media(out);
@@ -799,8 +821,15 @@ impl Machine {
                 role,
                 candidate,
             })),
-            // Every connection that comes up is reported; the server keeps the first.
-            PeerEvent::Connected => out.push(Command::Send(ClientMsg::Connected { call_id, role })),
+            // Every connection that comes up is reported; the server keeps the first. The
+            // first one up here is shown before the server's answer.
+            PeerEvent::Connected => {
+                out.push(Command::Send(ClientMsg::Connected { call_id, role }));
+                if let Some(negotiation) = self.negotiation(call_id) {
+                    let commands = negotiation.on_connected(role);
+                    peer_commands(commands, out);
+                }
+            }
             PeerEvent::Failed => {
                 // The server gives up on the match after the connect timeout; until then, say
                 // why the pane stays dark.

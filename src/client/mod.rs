@@ -5,8 +5,8 @@
 //! - [`negotiation`]: the design's peer1/peer2 race: the pure rules always, and under `hydrate`
 //!   the real peer connections.
 //! - Browser build only: the controller that feeds the machine and runs its commands, the
-//!   signaling socket, the camera, one peer connection (`rtc`), call quality (`stats`) and
-//!   the remembered preferences (`prefs`).
+//!   signaling socket, the camera, one peer connection (`rtc`), call quality (`stats`), the
+//!   remembered preferences (`prefs`) and an opt-in timeline of a call (`timeline`).
 //!
 //! `client` reads `crate::app::state`; `app` never imports `client`: [`start`] is plugged
 //! into the page as an `app::state::Driver` by `crate::hydrate`.
@@ -26,6 +26,8 @@ mod rtc;
 mod signaling;
 #[cfg(feature = "hydrate")]
 mod stats;
+#[cfg(feature = "hydrate")]
+mod timeline;
 
 /// Starts the lobby's behaviour once the page hydrates: opens the signaling socket, fetches the
 /// ICE servers, and returns what the buttons call.

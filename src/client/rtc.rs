@@ -8,14 +8,15 @@ use js_sys::{Array, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{
-    Event, MediaStream, MediaStreamTrack, RtcConfiguration, RtcIceCandidateInit, RtcIceServer,
-    RtcIceTransportPolicy, RtcPeerConnection, RtcPeerConnectionIceEvent, RtcPeerConnectionState,
-    RtcRtpSender, RtcSdpType, RtcSessionDescriptionInit, RtcTrackEvent,
+    Event, MediaStream, MediaStreamTrack, RtcBundlePolicy, RtcConfiguration, RtcIceCandidateInit,
+    RtcIceServer, RtcIceTransportPolicy, RtcPeerConnection, RtcPeerConnectionIceEvent,
+    RtcPeerConnectionState, RtcRtpSender, RtcSdpType, RtcSessionDescriptionInit, RtcTrackEvent,
 };
 
 /// One peer connection and what belongs to it.
 pub(crate) struct PeerLink {
-    pub call_id: CallId,
+    /// The call it belongs to; none for a spare peer1 made ahead of the match.
+    pub call_id: Option<CallId>,
     pub pc: RtcPeerConnection,
     /// The stranger's tracks as they arrive on this connection (the design's remoteStream, once
     /// this link wins).
@@ -30,7 +31,7 @@ impl PeerLink {
     /// (`false`). With `relay_only`, the browser gathers only TURN relay candidates, and
     /// anything else is never passed on: the stranger cannot learn this visitor's address.
     pub fn new(
-        call_id: CallId,
+        call_id: Option<CallId>,
         ice_servers: &[IceServer],
         relay_only: bool,
         local: &MediaStream,
@@ -71,6 +72,7 @@ impl PeerLink {
         let track_sink = Clone::clone(&stream);
         let track = Closure::<dyn FnMut(Event)>::new(move |e: Event| {
             if let Some(e) = e.dyn_ref::<RtcTrackEvent>() {
+                super::timeline::mark(|| Some(format!("remote {} track", e.track().kind())));
                 track_sink.add_track(&e.track());
             }
         });
@@ -184,6 +186,10 @@ fn configuration(ice_servers: &[IceServer], relay_only: bool) -> RtcConfiguratio
     }
     let config = RtcConfiguration::new();
     config.set_ice_servers(&servers);
+    // Audio and video share one transport from the start (every browser duet supports
+    // BUNDLE): half the candidates to gather, send and check than one transport per track
+    // until the answer arrives.
+    config.set_bundle_policy(RtcBundlePolicy::MaxBundle);
     if relay_only {
         config.set_ice_transport_policy(RtcIceTransportPolicy::Relay);
     }

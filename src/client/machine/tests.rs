@@ -359,6 +359,49 @@ fn the_winner_is_kept_and_the_loser_closed() {
         let out = m.handle(report(A, role, PeerEvent::Connected));
         assert_eq!(sent(&out), vec![ClientMsg::Connected { call_id: A, role }]);
     }
+    // The server kept the partner's first report: peer1 here, not the first one up here.
+    let out = m.handle(Input::Server(ServerMsg::Winner {
+        call_id: A,
+        role: Role::Peer1,
+    }));
+    assert_eq!(
+        peer(&out),
+        vec![
+            PeerCommand::ShowRemote(Some(Role::Peer1)),
+            PeerCommand::Close(Role::Peer2),
+            PeerCommand::Measure {
+                call_id: A,
+                role: Role::Peer1
+            },
+        ]
+    );
+    assert_state(&m, CallState::Connected, "Connected. Say hi!");
+    // Candidates for the loser are dropped, not queued for ever.
+    let out = m.handle(Input::Server(ServerMsg::Ice {
+        call_id: A,
+        role: Role::Peer2,
+        candidate: candidate(1),
+    }));
+    assert!(peer(&out).is_empty());
+}
+
+// calls.spec "two strangers…" (click to video): the first connection up here is shown before
+// the server names the winner; when it wins, the winner's message only closes the loser.
+#[test]
+fn the_first_connection_up_is_shown_before_the_winner_is_named() {
+    let mut m = searching();
+    m.handle(matched(A));
+    m.handle(Input::Server(ServerMsg::Offer {
+        call_id: A,
+        sdp: "offer".into(),
+    }));
+    let out = m.handle(report(A, Role::Peer2, PeerEvent::Connected));
+    assert_eq!(peer(&out), vec![PeerCommand::ShowRemote(Some(Role::Peer2))]);
+    // Still connecting as far as the page says: the server has not named the winner.
+    assert_state(&m, CallState::Connecting, "Stranger found. Connecting…");
+    // The second one up changes nothing on screen.
+    let out = m.handle(report(A, Role::Peer1, PeerEvent::Connected));
+    assert!(peer(&out).is_empty());
     let out = m.handle(Input::Server(ServerMsg::Winner {
         call_id: A,
         role: Role::Peer2,
@@ -367,7 +410,6 @@ fn the_winner_is_kept_and_the_loser_closed() {
         peer(&out),
         vec![
             PeerCommand::Close(Role::Peer1),
-            PeerCommand::ShowRemote(Some(Role::Peer2)),
             PeerCommand::Measure {
                 call_id: A,
                 role: Role::Peer2
@@ -375,12 +417,61 @@ fn the_winner_is_kept_and_the_loser_closed() {
         ]
     );
     assert_state(&m, CallState::Connected, "Connected. Say hi!");
-    // Candidates for the loser are dropped, not queued for ever.
-    let out = m.handle(Input::Server(ServerMsg::Ice {
-        call_id: A,
-        role: Role::Peer1,
-        candidate: candidate(1),
+    // Leaving before the winner is named still empties the pane.
+    let mut m = searching();
+    m.handle(matched(B));
+    m.handle(report(B, Role::Peer1, PeerEvent::Connected));
+    let out = m.handle(Input::Next);
+    assert_eq!(
+        peer(&out),
+        vec![
+            PeerCommand::Close(Role::Peer1),
+            PeerCommand::ShowRemote(None),
+            PeerCommand::Prepare { relay_only: false },
+        ]
+    );
+}
+
+// calls.spec "two strangers…" (click to video): while a video visitor searches with the camera
+// on, a spare peer1 and its offer are made; the next call's peer1 takes it (the machine still
+// asks for Open and CreateOffer, which the browser answers from the spare).
+#[test]
+fn a_video_search_keeps_a_spare_peer1_ready_for_the_match() {
+    let mut m = page();
+    let out = m.handle(Input::Call(choices()));
+    assert!(peer(&out).is_empty(), "no spare before the camera is open");
+    let out = m.handle(Input::CameraOpened);
+    assert_eq!(peer(&out), vec![PeerCommand::Prepare { relay_only: false }]);
+    // One spare at a time.
+    assert!(peer(&m.handle(Input::Server(ServerMsg::Searching))).is_empty());
+    let out = m.handle(matched(A));
+    assert_eq!(
+        peer(&out),
+        vec![
+            PeerCommand::Open {
+                call_id: A,
+                role: Role::Peer1,
+                relay_only: false
+            },
+            PeerCommand::CreateOffer { call_id: A },
+        ]
+    );
+    // Searching again after the call: a new spare.
+    let out = m.handle(ended(A, EndReason::PartnerNext));
+    assert!(peer(&out).contains(&PeerCommand::Prepare { relay_only: false }));
+    // A text-only partner does not take it, so the next search needs none.
+    m.handle(Input::Server(ServerMsg::Matched {
+        call_id: B,
+        shared_interests: vec![],
+        partner_text_only: true,
     }));
+    let out = m.handle(ended(B, EndReason::PartnerNext));
+    assert!(!peer(&out)
+        .iter()
+        .any(|c| matches!(c, PeerCommand::Prepare { .. })));
+    // A text-only visitor never has one.
+    let mut m = page();
+    let out = m.handle(Input::Call(text_only()));
     assert!(peer(&out).is_empty());
 }
 
@@ -448,6 +539,7 @@ fn next_hangs_up_and_searches_again() {
             PeerCommand::Close(Role::Peer1),
             PeerCommand::ShowRemote(None),
             PeerCommand::StopMeasuring,
+            PeerCommand::Prepare { relay_only: false },
         ]
     );
     assert_eq!(sent(&out), vec![ClientMsg::Next]);
@@ -1025,7 +1117,8 @@ fn hiding_the_ip_makes_both_connections_relay_only() {
         hide_ip: true,
         ..choices()
     }));
-    m.handle(Input::CameraOpened);
+    let out = m.handle(Input::CameraOpened);
+    assert_eq!(peer(&out), vec![PeerCommand::Prepare { relay_only: true }]);
     let out = m.handle(matched(A));
     assert!(peer(&out).contains(&PeerCommand::Open {
         call_id: A,
