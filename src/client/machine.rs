@@ -316,8 +316,6 @@ pub struct Machine {
     has_relay: bool,
     /// The camera is open (it stays open between calls).
     camera_open: bool,
-    /// A spare peer1 was asked for (relay-only or not) and no call has taken it yet.
-    spare: Option<bool>,
     mic_on: bool,
     camera_on: bool,
     /// When this side last typed, while the stranger is told it is typing.
@@ -348,7 +346,6 @@ impl Machine {
             online: None,
             has_relay: false,
             camera_open: false,
-            spare: None,
             mic_on: true,
             camera_on: true,
             typing_since: None,
@@ -362,25 +359,8 @@ impl Machine {
         let before = self.page();
         let mut out = Vec::new();
         self.step(input, &mut out);
-        self.keep_a_spare(&mut out);
         diff(&before, &self.page(), &mut out);
         out
-    }
-
-    /// While a video visitor with the camera on searches, peer1 and its offer are made ahead
-    /// of the match ([`PeerCommand::Prepare`]): on `matched` the offer goes out at once, with
-    /// its candidates mostly gathered, instead of after creating the connection and the offer
-    /// (tens of milliseconds each on a busy machine, on both sides at once). The next call's
-    /// peer1 takes the spare (see [`Negotiation::start`]).
-    fn keep_a_spare(&mut self, out: &mut Vec<Command>) {
-        let relay_only = self.choices.hide_ip;
-        let wanted = matches!(self.phase, Phase::Searching(_))
-            && self.camera_open
-            && !self.choices.text_only;
-        if wanted && self.spare != Some(relay_only) {
-            self.spare = Some(relay_only);
-            out.push(Command::Peer(PeerCommand::Prepare { relay_only }));
-        }
     }
 
     /// What the page shows now.
@@ -772,8 +752,6 @@ impl Machine {
             self.enter(Phase::Connected(call));
         } else {
             let (negotiation, commands) = Negotiation::start(call_id, self.choices.hide_ip);
-            // peer1 takes the spare, if one was made.
-            self.spare = None;
             call.negotiation = Some(negotiation);
             self.enter(Phase::Connecting(call));
             self.tell_media(out);

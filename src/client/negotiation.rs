@@ -25,12 +25,6 @@ use crate::protocol::{CallId, IceCandidate, Role};
 /// What to do to the browser's peer connections.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PeerCommand {
-    /// Make a spare peer1 ahead of the next match: a connection sending the camera's tracks,
-    /// with its offer made and its candidates gathered, all held until a call takes it. The
-    /// next `Open` of peer1 with the same `relay_only` takes it, and its `CreateOffer` reports
-    /// what was held (the offer, the candidates) instead of making a new offer. A new
-    /// `Prepare` replaces a spare made for the other `relay_only`.
-    Prepare { relay_only: bool },
     /// Create connection `role` for `call_id`, sending the camera's tracks. With `relay_only`
     /// it gathers only TURN relay candidates (the visitor hides their IP).
     Open {
@@ -397,8 +391,6 @@ mod browser {
     use leptos::html::Video;
     use leptos::prelude::*;
     use leptos::task::spawn_local;
-    use std::cell::RefCell;
-    use std::rc::Rc;
     use std::time::Duration;
     use wasm_bindgen_futures::JsFuture;
     use web_sys::{MediaStream, RtcPeerConnection, RtcSdpType};
@@ -406,55 +398,11 @@ mod browser {
     /// How often the winning connection's quality is measured.
     const QUALITY_EVERY: Duration = Duration::from_secs(2);
 
-    /// Where a connection's events go: held while it is a spare (no call yet, so nobody to
-    /// tell), then to the machine as reports for its call and role.
-    type Route = Rc<RefCell<Routing>>;
-
-    enum Routing {
-        Held(Vec<PeerEvent>),
-        To(Rc<dyn Fn(PeerEvent)>),
-    }
-
-    fn deliver(route: &Route, event: PeerEvent) {
-        // The borrow ends before the report: a report feeds the machine, whose commands may
-        // reach this route again.
-        let target = match &mut *route.borrow_mut() {
-            Routing::Held(held) => {
-                held.push(event);
-                return;
-            }
-            Routing::To(target) => target.clone(),
-        };
-        target(event);
-    }
-
-    /// From now on `route` reports to `target`, starting with what it held.
-    fn release(route: &Route, target: Rc<dyn Fn(PeerEvent)>) {
-        let previous = std::mem::replace(&mut *route.borrow_mut(), Routing::To(target.clone()));
-        if let Routing::Held(held) = previous {
-            for event in held {
-                target(event);
-            }
-        }
-    }
-
-    /// A peer1 made ahead of the match (see [`PeerCommand::Prepare`]).
-    struct Spare {
-        relay_only: bool,
-        link: PeerLink,
-        route: Route,
-    }
-
     /// peer1, peer2 and the remote pane's stream; cheap to copy into callbacks.
     #[derive(Clone, Copy)]
     pub(crate) struct Peers {
         peer1: StoredValue<Option<PeerLink>, LocalStorage>,
         peer2: StoredValue<Option<PeerLink>, LocalStorage>,
-        /// The spare peer1, until a call's peer1 takes it.
-        spare: StoredValue<Option<Spare>, LocalStorage>,
-        /// The spare's route once a call's peer1 took it, until that call's `CreateOffer`
-        /// releases what it held.
-        taken: StoredValue<Option<(CallId, Route)>, LocalStorage>,
         /// The winning connection's incoming stream, shown in the remote pane.
         remote_stream: RwSignal<Option<MediaStream>, LocalStorage>,
         quality_timer: StoredValue<Option<IntervalHandle>>,
@@ -466,8 +414,6 @@ mod browser {
             let peers = Peers {
                 peer1: StoredValue::new_local(None),
                 peer2: StoredValue::new_local(None),
-                spare: StoredValue::new_local(None),
-                taken: StoredValue::new_local(None),
                 remote_stream: RwSignal::new_local(None),
                 quality_timer: StoredValue::new(None),
             };
@@ -493,13 +439,6 @@ mod browser {
             report: impl Fn(PeerReport) + Copy + 'static,
         ) {
             match command {
-                PeerCommand::Prepare { relay_only } => {
-                    let Some(local) = local else {
-                        leptos::logging::warn!("no camera stream for a spare peer connection");
-                        return;
-                    };
-                    self.prepare(relay_only, local, ice_servers);
-                }
                 PeerCommand::Open {
                     call_id,
                     role,
@@ -509,33 +448,9 @@ mod browser {
                         leptos::logging::warn!("no camera stream for a peer connection");
                         return;
                     };
-                    if role == Role::Peer1 && self.take_spare(call_id, relay_only) {
-                        return;
-                    }
                     self.open(call_id, role, relay_only, local, ice_servers, report);
                 }
                 PeerCommand::CreateOffer { call_id } => {
-                    let taken = self
-                        .taken
-                        .try_update_value(Option::take)
-                        .flatten()
-                        .filter(|(taken_by, _)| *taken_by == call_id);
-                    if let Some((_, route)) = taken {
-                        // The spare's offer is made (or on its way) and set: report it and
-                        // the candidates gathered so far, then the rest as they come.
-                        let role = Role::Peer1;
-                        release(
-                            &route,
-                            Rc::new(move |event| {
-                                report(PeerReport {
-                                    call_id,
-                                    role,
-                                    event,
-                                })
-                            }),
-                        );
-                        return;
-                    }
                     let Some(pc) = self.pc(Role::Peer1, call_id) else {
                         return;
                     };
@@ -620,72 +535,6 @@ mod browser {
             }
         }
 
-        /// Makes a spare peer1 and its offer, holding everything it reports.
-        fn prepare(self, relay_only: bool, local: &MediaStream, ice_servers: &[IceServer]) {
-            let kept = self.spare.with_value(|spare| {
-                spare
-                    .as_ref()
-                    .is_some_and(|spare| spare.relay_only == relay_only)
-            });
-            if kept {
-                return;
-            }
-            let route: Route = Rc::new(RefCell::new(Routing::Held(Vec::new())));
-            let link = match routed_link(None, relay_only, local, ice_servers, route.clone()) {
-                Ok(link) => link,
-                Err(e) => {
-                    leptos::logging::warn!("could not create a spare peer connection: {e:?}");
-                    return;
-                }
-            };
-            let pc = link.pc.clone();
-            let spare = Spare {
-                relay_only,
-                link,
-                route: route.clone(),
-            };
-            if let Some(old) = self
-                .spare
-                .try_update_value(|slot| slot.replace(spare))
-                .flatten()
-            {
-                old.link.close();
-            }
-            spawn_local(async move {
-                match rtc::make_offer(&pc).await {
-                    Ok(sdp) => deliver(&route, PeerEvent::LocalDescription(sdp)),
-                    Err(e) => leptos::logging::warn!("could not make an offer: {e:?}"),
-                }
-            });
-        }
-
-        /// Call `call_id`'s peer1 takes the spare, if there is one made for `relay_only`.
-        fn take_spare(self, call_id: CallId, relay_only: bool) -> bool {
-            let taken = self.spare.try_update_value(|slot| {
-                if slot.as_ref().is_some_and(|s| s.relay_only == relay_only) {
-                    slot.take()
-                } else {
-                    None
-                }
-            });
-            let Some(Spare {
-                mut link, route, ..
-            }) = taken.flatten()
-            else {
-                return false;
-            };
-            link.call_id = Some(call_id);
-            self.taken.set_value(Some((call_id, route)));
-            if let Some(old) = self
-                .peer1
-                .try_update_value(|slot| slot.replace(link))
-                .flatten()
-            {
-                old.close();
-            }
-            true
-        }
-
         fn open(
             self,
             call_id: CallId,
@@ -695,14 +544,30 @@ mod browser {
             ice_servers: &[IceServer],
             report: impl Fn(PeerReport) + Copy + 'static,
         ) {
-            let route: Route = Rc::new(RefCell::new(Routing::To(Rc::new(move |event| {
-                report(PeerReport {
-                    call_id,
-                    role,
-                    event,
-                })
-            }))));
-            let link = routed_link(Some(call_id), relay_only, local, ice_servers, route);
+            let link = PeerLink::new(
+                call_id,
+                ice_servers,
+                relay_only,
+                local,
+                move |candidate| {
+                    report(PeerReport {
+                        call_id,
+                        role,
+                        event: PeerEvent::LocalCandidate(candidate),
+                    })
+                },
+                move |up| {
+                    report(PeerReport {
+                        call_id,
+                        role,
+                        event: if up {
+                            PeerEvent::Connected
+                        } else {
+                            PeerEvent::Failed
+                        },
+                    })
+                },
+            );
             match link {
                 Ok(link) => {
                     let old = self
@@ -762,36 +627,10 @@ mod browser {
         fn pc(self, role: Role, call_id: CallId) -> Option<RtcPeerConnection> {
             self.link(role).with_value(|link| {
                 link.as_ref()
-                    .filter(|l| l.call_id == Some(call_id))
+                    .filter(|l| l.call_id == call_id)
                     .map(|l| l.pc.clone())
             })
         }
-    }
-
-    /// A connection whose candidates and state go to `route`.
-    fn routed_link(
-        call_id: Option<CallId>,
-        relay_only: bool,
-        local: &MediaStream,
-        ice_servers: &[IceServer],
-        route: Route,
-    ) -> Result<PeerLink, wasm_bindgen::JsValue> {
-        let state_route = route.clone();
-        PeerLink::new(
-            call_id,
-            ice_servers,
-            relay_only,
-            local,
-            move |candidate| deliver(&route, PeerEvent::LocalCandidate(candidate)),
-            move |up| {
-                let event = if up {
-                    PeerEvent::Connected
-                } else {
-                    PeerEvent::Failed
-                };
-                deliver(&state_route, event)
-            },
-        )
     }
 
     async fn add_candidate(pc: RtcPeerConnection, candidate: IceCandidate) {

@@ -15,8 +15,7 @@ use web_sys::{
 
 /// One peer connection and what belongs to it.
 pub(crate) struct PeerLink {
-    /// The call it belongs to; none for a spare peer1 made ahead of the match.
-    pub call_id: Option<CallId>,
+    pub call_id: CallId,
     pub pc: RtcPeerConnection,
     /// The stranger's tracks as they arrive on this connection (the design's remoteStream, once
     /// this link wins).
@@ -31,7 +30,7 @@ impl PeerLink {
     /// (`false`). With `relay_only`, the browser gathers only TURN relay candidates, and
     /// anything else is never passed on: the stranger cannot learn this visitor's address.
     pub fn new(
-        call_id: Option<CallId>,
+        call_id: CallId,
         ice_servers: &[IceServer],
         relay_only: bool,
         local: &MediaStream,

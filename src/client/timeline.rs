@@ -43,7 +43,6 @@ pub(crate) fn mark_command(command: &Command) {
         Command::Send(msg) => Some(format!("sent {}", wire_name(msg))),
         Command::OpenCamera => Some("opening camera".into()),
         Command::Peer(command) => match command {
-            PeerCommand::Prepare { .. } => Some("peer1 prepare a spare".into()),
             PeerCommand::Open { role, .. } => Some(format!("{} open", wire_name(role))),
             PeerCommand::CreateOffer { .. } => Some("peer1 create offer".into()),
             PeerCommand::SetRemote { role, .. } => Some(format!("{} set remote", wire_name(role))),

@@ -426,53 +426,9 @@ fn the_first_connection_up_is_shown_before_the_winner_is_named() {
         peer(&out),
         vec![
             PeerCommand::Close(Role::Peer1),
-            PeerCommand::ShowRemote(None),
-            PeerCommand::Prepare { relay_only: false },
+            PeerCommand::ShowRemote(None)
         ]
     );
-}
-
-// calls.spec "two strangers…" (click to video): while a video visitor searches with the camera
-// on, a spare peer1 and its offer are made; the next call's peer1 takes it (the machine still
-// asks for Open and CreateOffer, which the browser answers from the spare).
-#[test]
-fn a_video_search_keeps_a_spare_peer1_ready_for_the_match() {
-    let mut m = page();
-    let out = m.handle(Input::Call(choices()));
-    assert!(peer(&out).is_empty(), "no spare before the camera is open");
-    let out = m.handle(Input::CameraOpened);
-    assert_eq!(peer(&out), vec![PeerCommand::Prepare { relay_only: false }]);
-    // One spare at a time.
-    assert!(peer(&m.handle(Input::Server(ServerMsg::Searching))).is_empty());
-    let out = m.handle(matched(A));
-    assert_eq!(
-        peer(&out),
-        vec![
-            PeerCommand::Open {
-                call_id: A,
-                role: Role::Peer1,
-                relay_only: false
-            },
-            PeerCommand::CreateOffer { call_id: A },
-        ]
-    );
-    // Searching again after the call: a new spare.
-    let out = m.handle(ended(A, EndReason::PartnerNext));
-    assert!(peer(&out).contains(&PeerCommand::Prepare { relay_only: false }));
-    // A text-only partner does not take it, so the next search needs none.
-    m.handle(Input::Server(ServerMsg::Matched {
-        call_id: B,
-        shared_interests: vec![],
-        partner_text_only: true,
-    }));
-    let out = m.handle(ended(B, EndReason::PartnerNext));
-    assert!(!peer(&out)
-        .iter()
-        .any(|c| matches!(c, PeerCommand::Prepare { .. })));
-    // A text-only visitor never has one.
-    let mut m = page();
-    let out = m.handle(Input::Call(text_only()));
-    assert!(peer(&out).is_empty());
 }
 
 // calls.spec "a burst of Next presses never mixes strangers": anything naming another call
@@ -539,7 +495,6 @@ fn next_hangs_up_and_searches_again() {
             PeerCommand::Close(Role::Peer1),
             PeerCommand::ShowRemote(None),
             PeerCommand::StopMeasuring,
-            PeerCommand::Prepare { relay_only: false },
         ]
     );
     assert_eq!(sent(&out), vec![ClientMsg::Next]);
@@ -1117,8 +1072,7 @@ fn hiding_the_ip_makes_both_connections_relay_only() {
         hide_ip: true,
         ..choices()
     }));
-    let out = m.handle(Input::CameraOpened);
-    assert_eq!(peer(&out), vec![PeerCommand::Prepare { relay_only: true }]);
+    m.handle(Input::CameraOpened);
     let out = m.handle(matched(A));
     assert!(peer(&out).contains(&PeerCommand::Open {
         call_id: A,
