@@ -208,7 +208,9 @@ async fn run_session(socket: WebSocket, state: AppState, ip: IpAddr, _permit: Co
                     }
                     Err(cut) => break Exit::Cut(cut),
                 },
-                Ok(()) = online.changed() => {
+                // A tab in a call hears no count, so its task is not even woken for one: at
+                // 100,000 online, most are in calls and each sample would wake them all.
+                Ok(()) = online.changed(), if !outbox.in_call() => {
                     online.borrow_and_update();
                     if let Err(e) = tell_count(&mut socket, &mut feed, &online, &outbox).await {
                         break e.into();
