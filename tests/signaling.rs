@@ -392,10 +392,15 @@ async fn presence_skips_tabs_in_a_call_and_tells_the_lobby_at_most_once_per_inte
         matches!(a.next_any().await, Some(ServerMsg::Offer { .. })),
         "a tab in a call was told a count"
     );
-    // Back in the lobby, it is told the count it missed.
+    // Back in the lobby, it is told the count it missed (the moment it is out of the call, so
+    // maybe just before the `idle` that says so).
     a.send(&ClientMsg::End).await;
-    assert_eq!(a.next_any().await, Some(ServerMsg::Idle));
-    assert_eq!(a.next_any().await, Some(ServerMsg::Online { count: 5 }));
+    let mut next_two = [a.next_any().await, a.next_any().await];
+    next_two.sort_by_key(|m| matches!(m, Some(ServerMsg::Online { .. })));
+    assert_eq!(
+        next_two,
+        [Some(ServerMsg::Idle), Some(ServerMsg::Online { count: 5 })]
+    );
 }
 
 async fn shutdown_closes_every_socket(backend: Backend) {
