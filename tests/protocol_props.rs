@@ -1,14 +1,17 @@
 //! Bounded property run of the protocol decoder, inside the normal test suite (the open-ended
 //! run is the `cargo fuzz` target in `fuzz/`): hostile JSON never panics the decoder, and
 //! every message round-trips through the encoder, and an SDP passed on as the browser wrote it
-//! reaches the partner as the decoded message would.
+//! reaches the partner as the decoded message would; and the browser's hand-written wire
+//! format (`duet::wire`) writes what the server reads and reads what the server writes.
 
 use duet::protocol::{
-    decode_client, decode_server, encode, CallId, ClientMsg, IceCandidate, RawSdp, ReportReason,
-    Role,
+    decode_client, decode_server, encode, CallId, ClientMsg, EndReason, ErrorCode, IceCandidate,
+    RawSdp, ReportReason, Role, ServerMsg,
 };
+use duet::wire;
 use proptest::prelude::*;
 use serde_json::{json, Value};
+use strum::VariantArray;
 
 /// JSON values of any shape, a few levels deep.
 fn any_json() -> impl Strategy<Value = Value> {
@@ -113,6 +116,75 @@ fn any_client_msg() -> impl Strategy<Value = ClientMsg> {
     ]
 }
 
+fn any_candidate() -> impl Strategy<Value = IceCandidate> {
+    (
+        ".{0,80}",
+        proptest::option::of(".{0,4}"),
+        proptest::option::of(any::<u16>()),
+    )
+        .prop_map(|(candidate, sdp_mid, sdp_m_line_index)| IceCandidate {
+            candidate,
+            sdp_mid,
+            sdp_m_line_index,
+        })
+}
+
+fn any_server_msg() -> impl Strategy<Value = ServerMsg> {
+    let call_id = any::<u64>().prop_map(CallId);
+    let role = prop_oneof![Just(Role::Peer1), Just(Role::Peer2)];
+    prop_oneof![
+        any::<u32>().prop_map(|count| ServerMsg::Online { count }),
+        Just(ServerMsg::Searching),
+        (
+            call_id.clone(),
+            prop::collection::vec(".{1,24}", 0..5),
+            any::<bool>()
+        )
+            .prop_map(|(call_id, shared_interests, partner_text_only)| {
+                ServerMsg::Matched {
+                    call_id,
+                    shared_interests,
+                    partner_text_only,
+                }
+            }),
+        (call_id.clone(), ".{0,200}").prop_map(|(call_id, sdp)| ServerMsg::Offer { call_id, sdp }),
+        (call_id.clone(), ".{0,200}").prop_map(|(call_id, sdp)| ServerMsg::Answer { call_id, sdp }),
+        (call_id.clone(), role.clone(), any_candidate()).prop_map(|(call_id, role, candidate)| {
+            ServerMsg::Ice {
+                call_id,
+                role,
+                candidate,
+            }
+        }),
+        (call_id.clone(), role).prop_map(|(call_id, role)| ServerMsg::Winner { call_id, role }),
+        (
+            call_id.clone(),
+            prop::sample::select(EndReason::VARIANTS.to_vec())
+        )
+            .prop_map(|(call_id, reason)| ServerMsg::CallEnded { call_id, reason }),
+        Just(ServerMsg::Idle),
+        call_id
+            .clone()
+            .prop_map(|call_id| ServerMsg::Reported { call_id }),
+        (call_id.clone(), ".{0,120}").prop_map(|(call_id, text)| ServerMsg::Chat { call_id, text }),
+        (call_id.clone(), any::<bool>())
+            .prop_map(|(call_id, typing)| ServerMsg::Typing { call_id, typing }),
+        (call_id, any::<bool>(), any::<bool>()).prop_map(|(call_id, mic, camera)| {
+            ServerMsg::Media {
+                call_id,
+                mic,
+                camera,
+            }
+        }),
+        Just(ServerMsg::ShuttingDown),
+        (
+            prop::sample::select(ErrorCode::VARIANTS.to_vec()),
+            ".{0,80}"
+        )
+            .prop_map(|(code, message)| ServerMsg::Error { code, message }),
+    ]
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
 
@@ -170,6 +242,48 @@ proptest! {
                 "{} read as an SDP but decodes as {:?}", text, decoded
             );
             prop_assert!(decode_server(&sdp.frame_for_partner()).is_ok());
+        }
+    }
+
+    #[test]
+    fn what_the_browser_writes_the_server_reads(msg in any_client_msg()) {
+        let text = wire::encode(&msg);
+        prop_assert_eq!(decode_client(&text).unwrap(), msg);
+        // The server reads a frame's kind from its first bytes when it starts with it.
+        prop_assert!(text.starts_with(r#"{"type":""#), "{}", text);
+    }
+
+    #[test]
+    fn what_the_server_writes_the_browser_reads(msg in any_server_msg()) {
+        prop_assert_eq!(wire::decode(&encode(&msg)).unwrap(), msg);
+    }
+
+    #[test]
+    fn an_sdp_the_browser_wrote_reaches_the_partner_as_written(
+        call_id in any::<u64>().prop_map(CallId),
+        sdp in ".{0,300}",
+        answer in any::<bool>(),
+    ) {
+        let (sent, expected) = if answer {
+            (ClientMsg::Answer { call_id, sdp: sdp.clone() }, ServerMsg::Answer { call_id, sdp })
+        } else {
+            (ClientMsg::Offer { call_id, sdp: sdp.clone() }, ServerMsg::Offer { call_id, sdp })
+        };
+        let text = wire::encode(&sent);
+        let frame = RawSdp::decode(&text).unwrap().frame_for_partner();
+        prop_assert_eq!(wire::decode(&frame).unwrap(), expected);
+    }
+
+    #[test]
+    fn arbitrary_text_never_panics_the_browsers_reader(text in ".{0,300}") {
+        let _ = wire::decode(&text);
+    }
+
+    #[test]
+    fn message_like_json_reads_the_same_in_the_browser_as_on_the_server(value in message_like()) {
+        let text = value.to_string();
+        if let (Ok(server), Ok(browser)) = (decode_server(&text), wire::decode(&text)) {
+            prop_assert_eq!(server, browser);
         }
     }
 }
