@@ -457,6 +457,8 @@ impl Machine {
             }
             Input::SocketOpened => self.socket_opened(out),
             Input::SocketLost => {
+                // A reconnect attempt that fails while the server restarts is still the restart.
+                let restarting = self.notice == Some(Notice::Restarting);
                 // The server ends the call for the partner; this side cleans up the same way.
                 let calling = self.calling();
                 self.hang_up(out);
@@ -464,7 +466,12 @@ impl Machine {
                 if calling {
                     self.enter(Phase::Reconnecting);
                 }
-                self.notice = Some(self.closing.take().unwrap_or(Notice::ConnectionLost));
+                let why = match self.closing.take() {
+                    Some(why) => why,
+                    None if restarting => Notice::Restarting,
+                    None => Notice::ConnectionLost,
+                };
+                self.notice = Some(why);
             }
             Input::Server(msg) => self.server(msg, out),
             Input::Peer(report) => self.peer(report, out),

@@ -579,6 +579,14 @@ fn a_restart_is_explained_and_the_page_calls_again_on_reconnect() {
         CallState::Searching,
         "duet is restarting. Reconnecting…",
     );
+    // Attempts that fail while the server is down are still the restart.
+    m.handle(Input::SocketLost);
+    m.handle(Input::SocketLost);
+    assert_state(
+        &m,
+        CallState::Searching,
+        "duet is restarting. Reconnecting…",
+    );
     let out = m.handle(Input::SocketOpened);
     assert_eq!(sent(&out), vec![ClientMsg::call()]);
     assert_state(&m, CallState::Searching, "Looking for a stranger…");
