@@ -165,20 +165,23 @@ impl Metrics {
 
     /// Counts `msg` if it is a signaling message (offer, answer, candidate) passed on to a
     /// partner; other messages are not counted here.
-    /// An offer or answer passed on as the browser wrote it (see `protocol::RawSdp`).
-    pub fn relayed_sdp(&self, kind: ClientKind) {
-        let counter = match kind {
-            ClientKind::Answer => 1,
-            _ => 0,
+    pub fn relayed(&self, msg: &ServerMsg) {
+        let kind = match msg {
+            ServerMsg::Offer { .. } => ClientKind::Offer,
+            ServerMsg::Answer { .. } => ClientKind::Answer,
+            ServerMsg::Ice { .. } => ClientKind::Ice,
+            _ => return,
         };
-        self.relayed_by_kind[counter].inc();
+        self.relayed_kind(kind);
     }
 
-    pub fn relayed(&self, msg: &ServerMsg) {
-        let counter = match msg {
-            ServerMsg::Offer { .. } => 0,
-            ServerMsg::Answer { .. } => 1,
-            ServerMsg::Ice { .. } => 2,
+    /// Counts a signaling message of `kind` passed on to a partner (an offer or answer passed
+    /// on as the browser wrote it, see `protocol::RawSdp`, is counted here directly).
+    pub fn relayed_kind(&self, kind: ClientKind) {
+        let counter = match kind {
+            ClientKind::Offer => 0,
+            ClientKind::Answer => 1,
+            ClientKind::Ice => 2,
             _ => return,
         };
         self.relayed_by_kind[counter].inc();

@@ -482,7 +482,7 @@ impl Switchboard {
     /// (see [`RawSdp`]); decoded only to cross to another node.
     pub async fn relay_sdp(&self, from: SessionId, sdp: &RawSdp<'_>) -> Result<(), SessionError> {
         let partner = self.board.partner_of(from, sdp.call_id)?;
-        self.board.metrics.relayed_sdp(sdp.kind);
+        self.board.metrics.relayed_kind(sdp.kind);
         if partner.node == self.board.node {
             let frame = sdp.frame_for_partner();
             self.board
