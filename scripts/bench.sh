@@ -82,23 +82,24 @@ IDLE=$($LOADGEN idle --url "$URL" --sessions "$IDLE_N" --server-pid "$SERVER_PID
 stop_server
 echo "   $IDLE"
 
+# Runs the Playwright test named $1 three times and reads the milliseconds it prints after
+# "$2: "; sets RUNS and MEDIAN.
+three_runs() {
+  RUNS=()
+  for _ in 1 2 3; do
+    RUNS+=("$(cd end2end && npx playwright test -g "$1" 2>&1 | sed -n "s/^$2: \([0-9]*\) ms.*/\1/p")")
+  done
+  MEDIAN=$(printf '%s\n' "${RUNS[@]}" | sort -n | sed -n 2p)
+  echo "   ${RUNS[*]} ms (median $MEDIAN)"
+}
+
 echo "==> 5. click-to-video in the browser (3 runs of the Playwright call test)"
-CLICKS=()
-for _ in 1 2 3; do
-  ms=$(cd end2end && npx playwright test -g "two strangers see each other" 2>&1 | sed -n 's/^click-to-video: \([0-9]*\) ms.*/\1/p')
-  CLICKS+=("$ms")
-done
-CLICK_MEDIAN=$(printf '%s\n' "${CLICKS[@]}" | sort -n | sed -n 2p)
-echo "   ${CLICKS[*]} ms (median $CLICK_MEDIAN)"
+three_runs "two strangers see each other" click-to-video
+CLICKS=("${RUNS[@]}"); CLICK_MEDIAN=$MEDIAN
 
 echo "==> 6a. navigation to a working Call, CPU 4x slower, 1.6 Mbit/s, 150 ms (3 runs of the Playwright load test)"
-NAVS=()
-for _ in 1 2 3; do
-  ms=$(cd end2end && npx playwright test -g "cold load" 2>&1 | sed -n 's/^nav-to-call: \([0-9]*\) ms.*/\1/p')
-  NAVS+=("$ms")
-done
-NAV_MEDIAN=$(printf '%s\n' "${NAVS[@]}" | sort -n | sed -n 2p)
-echo "   ${NAVS[*]} ms (median $NAV_MEDIAN)"
+three_runs "cold load" nav-to-call
+NAVS=("${RUNS[@]}"); NAV_MEDIAN=$MEDIAN
 
 echo "==> 6. hydrate bundle"
 # What the lobby loads (the wasm, its JavaScript and the split chunks' loader), then the
