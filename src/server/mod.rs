@@ -118,6 +118,9 @@ async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<serde_json:
 /// Binds the configured address and serves until Ctrl-C or SIGTERM, then drains: stops
 /// accepting, tells every open socket, and waits at most `--shutdown-grace` for them to close.
 pub async fn run(config: Config) -> Result<(), StartError> {
+    // Installed before anything can connect: a SIGTERM that came before the handlers would
+    // kill the process outright, and its sockets would never hear why.
+    let signalled = shutdown_signal();
     let addr = config.site_addr;
     let listener = listen(addr, config.listen_backlog)
         .map_err(|source| StartError::Listen { addr, source })?;
@@ -127,7 +130,7 @@ pub async fn run(config: Config) -> Result<(), StartError> {
     warn_if_not_split(&state.leptos_options);
     let shutdown = state.shutdown.clone();
     tokio::spawn(async move {
-        shutdown_signal().await;
+        signalled.await;
         tracing::info!("shutting down: closing every socket");
         shutdown.cancel();
     });
@@ -231,26 +234,35 @@ pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::i
     .await
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
+/// Resolves on the first Ctrl-C or SIGTERM. The handlers are installed when this is called,
+/// not when the future is first polled.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, Signal, SignalKind};
+        async fn next(signal: Option<Signal>) {
+            match signal {
+                Some(mut signal) => {
+                    signal.recv().await;
+                }
+                // No handler (the runtime could not install it): that signal never ends us.
+                None => std::future::pending().await,
+            }
+        }
+        let interrupt = next(signal(SignalKind::interrupt()).ok());
+        let terminate = next(signal(SignalKind::terminate()).ok());
+        async move {
+            tokio::select! {
+                _ = interrupt => {},
+                _ = terminate => {},
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    async {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut sig) => {
-                sig.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
     }
 }
 
