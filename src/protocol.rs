@@ -131,7 +131,8 @@ pub enum ClientMsg {
     },
     /// This side's connection `role` reached `connected`. The first report of a call wins.
     Connected { call_id: CallId, role: Role },
-    /// Report the stranger of the current call to the moderators.
+    /// Report the stranger of the current call, or of one of the last few calls (see
+    /// [`RECENT_CALLS`]), to the moderators.
     Report {
         call_id: CallId,
         reason: ReportReason,
@@ -146,6 +147,11 @@ pub enum ClientMsg {
         mic: bool,
         camera: bool,
     },
+    /// "Don't match me with this stranger again": the stranger of the current call, or of one
+    /// of the last few (see [`RECENT_CALLS`]). The call itself goes on until Next or End.
+    Block { call_id: CallId },
+    /// Forget every stranger this visitor blocked.
+    ClearBlocks,
 }
 
 impl ClientMsg {
@@ -214,6 +220,8 @@ impl ClientKind {
             ClientKind::Chat => MAX_CHAT_CHARS * 6 + 512,
             ClientKind::Next
             | ClientKind::End
+            | ClientKind::Block
+            | ClientKind::ClearBlocks
             | ClientKind::Connected
             | ClientKind::Report
             | ClientKind::Typing
@@ -310,6 +318,11 @@ impl<'a> RawSdp<'a> {
         })
     }
 }
+
+/// How many of a visitor's last calls can still be reported or blocked after they ended, and
+/// for how long (seconds): the page lists them as "Recent strangers".
+pub const RECENT_CALLS: usize = 3;
+pub const RECENT_CALL_SECS: u64 = 5 * 60;
 
 /// The longest chat line, in characters.
 pub const MAX_CHAT_CHARS: usize = 500;
@@ -563,6 +576,12 @@ pub enum ServerMsg {
     Idle,
     /// The report about the stranger of `call_id` was recorded.
     Reported { call_id: CallId },
+    /// Sent on connect: the anonymous key this browser keeps and sends when it connects again
+    /// (`/ws?visitor=<key>`), and how many strangers it has blocked. Sent again with
+    /// `blocked: 0` once the blocks are cleared.
+    Visitor { key: String, blocked: u32 },
+    /// The stranger of `call_id` is blocked; `blocked` strangers are blocked in all.
+    Blocked { call_id: CallId, blocked: u32 },
     /// A chat line from the stranger. Plain text: never interpret it as HTML.
     Chat { call_id: CallId, text: String },
     /// The stranger started or stopped typing.
@@ -598,10 +617,12 @@ impl ServerMsg {
             | ServerMsg::Winner { call_id, .. }
             | ServerMsg::CallEnded { call_id, .. }
             | ServerMsg::Reported { call_id }
+            | ServerMsg::Blocked { call_id, .. }
             | ServerMsg::Chat { call_id, .. }
             | ServerMsg::Typing { call_id, .. }
             | ServerMsg::Media { call_id, .. } => Some(*call_id),
             ServerMsg::Online { .. }
+            | ServerMsg::Visitor { .. }
             | ServerMsg::Searching
             | ServerMsg::Idle
             | ServerMsg::ShuttingDown

@@ -90,6 +90,8 @@ pub fn encode(msg: &ClientMsg) -> String {
             w.bool("mic", *mic);
             w.bool("camera", *camera);
         }
+        ClientMsg::Block { call_id } => w.call("block", *call_id),
+        ClientMsg::ClearBlocks => w.tag("clear_blocks"),
     }
     w.0.push('}');
     w.0
@@ -261,7 +263,7 @@ pub fn decode(text: &str) -> Result<ServerMsg, WireError> {
     let m = Fields(&fields);
     Ok(match m.str("type")? {
         "online" => ServerMsg::Online {
-            count: u32::try_from(m.int("count")?).map_err(|_| WireError("count too large"))?,
+            count: m.count("count")?,
         },
         "searching" => ServerMsg::Searching,
         "matched" => ServerMsg::Matched {
@@ -313,6 +315,14 @@ pub fn decode(text: &str) -> Result<ServerMsg, WireError> {
         "idle" => ServerMsg::Idle,
         "reported" => ServerMsg::Reported {
             call_id: m.call_id()?,
+        },
+        "visitor" => ServerMsg::Visitor {
+            key: m.str("key")?.to_owned(),
+            blocked: m.count("blocked")?,
+        },
+        "blocked" => ServerMsg::Blocked {
+            call_id: m.call_id()?,
+            blocked: m.count("blocked")?,
         },
         "chat" => ServerMsg::Chat {
             call_id: m.call_id()?,
@@ -649,6 +659,11 @@ impl Fields<'_> {
         }
     }
 
+    /// A count the server sends as a `u32`.
+    fn count(&self, key: &str) -> Result<u32, WireError> {
+        u32::try_from(self.int(key)?).map_err(|_| WireError("count too large"))
+    }
+
     fn signed(&self, key: &str) -> Result<i64, WireError> {
         match self.get(key) {
             Some(Json::Int(n)) => Ok(*n),
@@ -750,6 +765,8 @@ mod tests {
                 mic: false,
                 camera: true,
             },
+            ClientMsg::Block { call_id },
+            ClientMsg::ClearBlocks,
         ];
         for role in Role::VARIANTS {
             msgs.push(ClientMsg::Connected {
@@ -810,6 +827,14 @@ mod tests {
             },
             ServerMsg::Idle,
             ServerMsg::Reported { call_id },
+            ServerMsg::Visitor {
+                key: "0123456789abcdef0123456789abcdef".into(),
+                blocked: 0,
+            },
+            ServerMsg::Blocked {
+                call_id,
+                blocked: u32::MAX,
+            },
             ServerMsg::Chat {
                 call_id,
                 text: AWKWARD.into(),

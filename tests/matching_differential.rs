@@ -1,6 +1,7 @@
 //! The two matching back ends side by side: the same random steps (Call with interests and
 //! text-only, Next, End, tab closes, `connected` reports for the current or a stale call,
-//! connect timeouts, the end of preference waits, from sessions on three nodes) go through the
+//! connect timeouts, the end of preference waits, blocks and clearing them, from sessions on
+//! three nodes) go through the
 //! in-memory [`Matchmaker`] and through `matchmaker.lua` on a real `redis-server`, and after
 //! every step every visitor must have been told the same things, in the same order, by both:
 //! search numbers, call ends and their reasons, matches (partner, its node and address, shared
@@ -27,7 +28,7 @@
 
 mod common;
 
-use common::visitors::{describe, node_of, session, tags, visitor, NODES, NO_CALL};
+use common::visitors::{describe, identity, node_of, session, tags, visitor, NODES, NO_CALL};
 
 use common::TestRedis;
 use duet::protocol::{CallId, Role};
@@ -36,7 +37,7 @@ use duet::server::matching::redis::events::{self, NodeMessage};
 use duet::server::matching::redis::keys;
 use duet::server::matching::redis::script::{self, Command, NodeOp, Reply};
 use duet::server::matching::rules::{self, SessionView, Snapshot, State};
-use duet::server::matching::{Effect, MatchError, Op};
+use duet::server::matching::{Effect, MatchError, Op, Visitor};
 use duet::server::session::{NodeId, SessionId};
 use proptest::prelude::*;
 use rand::rngs::StdRng;
@@ -52,6 +53,8 @@ const PEOPLE: usize = 7;
 /// Interests as the script must carry them through JSON and key names unchanged.
 const TAGS: [&str; 3] = ["chess", "jazz/blues", "café \"go\" 囲碁"];
 const TTL_MS: u64 = 600_000;
+/// Blocks in this test hold until 2100.
+const BLOCKED_UNTIL: i64 = 4_102_444_800;
 
 #[derive(Clone, Debug)]
 enum Step {
@@ -89,6 +92,15 @@ enum Step {
         who: usize,
         stale: bool,
     },
+    /// `who` never meets `stranger` again.
+    Block {
+        who: usize,
+        stranger: usize,
+    },
+    /// `who` clears its blocks.
+    Unblock {
+        who: usize,
+    },
 }
 
 impl Step {
@@ -101,7 +113,9 @@ impl Step {
             | Step::Leave { who }
             | Step::Connected { who, .. }
             | Step::Expire { who, .. }
-            | Step::Open { who, .. } => who,
+            | Step::Open { who, .. }
+            | Step::Block { who, .. }
+            | Step::Unblock { who } => who,
         }
     }
 }
@@ -118,6 +132,8 @@ fn step() -> impl Strategy<Value = Step> {
             .prop_map(|(who, peer1, stale)| Step::Connected { who, peer1, stale }),
         1 => (who.clone(), proptest::bool::weighted(0.2))
             .prop_map(|(who, stale)| Step::Expire { who, stale }),
+        1 => (who.clone(), who.clone()).prop_map(|(who, stranger)| Step::Block { who, stranger }),
+        1 => who.clone().prop_map(|who| Step::Unblock { who }),
         2 => (who.clone(), proptest::bool::weighted(0.2))
             .prop_map(|(who, stale)| Step::Open { who, stale }),
     ]
@@ -187,6 +203,9 @@ impl Lua<'_> {
         for who in 1..=PEOPLE {
             pipe.hgetall(keys::session(session(who)));
         }
+        for who in 1..=PEOPLE {
+            pipe.hgetall(keys::blocks(&identity(who).key));
+        }
         for pool in &pools {
             pipe.smembers(pool);
         }
@@ -194,15 +213,27 @@ impl Lua<'_> {
         let mut replies: Vec<redis::Value> = pipe.query(&mut self.conn).unwrap();
         let calls: Vec<String> = redis::from_redis_value(replies.pop().unwrap()).unwrap();
         let waiting: Vec<HashSet<String>> = replies
-            .split_off(PEOPLE)
+            .split_off(2 * PEOPLE)
             .into_iter()
             .map(|pool| redis::from_redis_value(pool).unwrap())
+            .collect();
+        let blocks: Vec<HashMap<String, i64>> = replies
+            .split_off(PEOPLE)
+            .into_iter()
+            .map(|b| redis::from_redis_value(b).unwrap())
             .collect();
         let records = replies.into_iter().map(|r| {
             let record: HashMap<String, String> = redis::from_redis_value(r).unwrap();
             record
         });
         let mut snapshot = Snapshot::default();
+        for (who, mine) in (1..=PEOPLE).zip(blocks) {
+            for (target, until) in mine {
+                snapshot
+                    .blocks
+                    .insert_target(&identity(who).key, target, until);
+            }
+        }
         for (who, r) in (1..=PEOPLE).zip(records) {
             if r.is_empty() {
                 continue;
@@ -225,6 +256,10 @@ impl Lua<'_> {
                     .map(|l| SessionId::try_from(l.clone()).unwrap()),
                 interests: serde_json::from_str(&r["tags"]).unwrap(),
                 text_only: r["text"] == "1",
+                visitor: Visitor {
+                    key: r.get("vk").cloned().unwrap_or_default(),
+                    addr: r.get("vh").cloned().unwrap_or_default(),
+                },
             };
             snapshot.sessions.insert(id, session);
         }
@@ -366,12 +401,14 @@ impl Differential<'_> {
             } => Op::Call {
                 session: session(who),
                 addr: addr_of(who, addr),
+                visitor: identity(who),
                 interests: tags(bits, &TAGS),
                 text_only: text,
             },
             Step::Next { who, addr } => Op::Next {
                 session: session(who),
                 addr: addr_of(who, addr),
+                visitor: identity(who),
             },
             Step::End { who } => Op::End {
                 session: session(who),
@@ -388,6 +425,15 @@ impl Differential<'_> {
             Step::Open { who, stale } => Op::Open {
                 session: session(who),
                 search: told.search.saturating_sub(stale as u64),
+            },
+            Step::Block { who, stranger } => Op::Block {
+                by: identity(who).key,
+                stranger: identity(stranger),
+                until: BLOCKED_UNTIL,
+            },
+            Step::Unblock { who } => Op::Unblock {
+                by: identity(who).key,
+                session: session(who),
             },
         }
     }

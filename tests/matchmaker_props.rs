@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::visitors::{describe, node_of, session, tags, visitor, NO_CALL};
+use common::visitors::{describe, identity, node_of, session, tags, visitor, NO_CALL};
 use duet::protocol::{CallId, ErrorCode, Role};
 use duet::server::matching::memory::Matchmaker;
 use duet::server::matching::rules::{self, State};
@@ -59,6 +59,15 @@ enum Step {
         who: usize,
         stale: bool,
     },
+    /// `who` never meets `stranger` again.
+    Block {
+        who: usize,
+        stranger: usize,
+    },
+    /// `who` clears its blocks.
+    Unblock {
+        who: usize,
+    },
 }
 
 impl Step {
@@ -71,7 +80,9 @@ impl Step {
             | Step::Leave { who }
             | Step::Connected { who, .. }
             | Step::Expire { who, .. }
-            | Step::Open { who, .. } => who,
+            | Step::Open { who, .. }
+            | Step::Block { who, .. }
+            | Step::Unblock { who } => who,
         }
     }
 }
@@ -90,6 +101,8 @@ fn step() -> impl Strategy<Value = Step> {
             .prop_map(|(who, stale)| Step::Expire { who, stale }),
         2 => (who.clone(), proptest::bool::weighted(0.2))
             .prop_map(|(who, stale)| Step::Open { who, stale }),
+        1 => (who.clone(), who.clone()).prop_map(|(who, stranger)| Step::Block { who, stranger }),
+        1 => who.clone().prop_map(|who| Step::Unblock { who }),
     ]
 }
 
@@ -124,6 +137,8 @@ fn describe_op(op: &Op) -> String {
                 visitor(*session)
             )
         }
+        Op::Block { by, stranger, .. } => format!("{by} blocks {}", stranger.key),
+        Op::Unblock { by, .. } => format!("{by} clears its blocks"),
     }
 }
 
@@ -182,12 +197,14 @@ impl Site {
             } => Op::Call {
                 session: session(who),
                 addr: addr_of(who),
+                visitor: identity(who),
                 interests: tags(bits, &TAGS),
                 text_only: text,
             },
             Step::Next { who } => Op::Next {
                 session: session(who),
                 addr: addr_of(who),
+                visitor: identity(who),
             },
             Step::End { who } => Op::End {
                 session: session(who),
@@ -206,6 +223,15 @@ impl Site {
             Step::Open { who, stale } => Op::Open {
                 session: session(who),
                 search: told(who).search.saturating_sub(stale as u64),
+            },
+            Step::Block { who, stranger } => Op::Block {
+                by: identity(who).key,
+                stranger: identity(stranger),
+                until: i64::MAX,
+            },
+            Step::Unblock { who } => Op::Unblock {
+                by: identity(who).key,
+                session: session(who),
             },
         }
     }

@@ -106,13 +106,15 @@ fn any_client_msg() -> impl Strategy<Value = ClientMsg> {
         (call_id.clone(), ".{0,120}").prop_map(|(call_id, text)| ClientMsg::Chat { call_id, text }),
         (call_id.clone(), any::<bool>())
             .prop_map(|(call_id, typing)| ClientMsg::Typing { call_id, typing }),
-        (call_id, any::<bool>(), any::<bool>()).prop_map(|(call_id, mic, camera)| {
+        (call_id.clone(), any::<bool>(), any::<bool>()).prop_map(|(call_id, mic, camera)| {
             ClientMsg::Media {
                 call_id,
                 mic,
                 camera,
             }
         }),
+        call_id.prop_map(|call_id| ClientMsg::Block { call_id }),
+        Just(ClientMsg::ClearBlocks),
     ]
 }
 
@@ -166,6 +168,10 @@ fn any_server_msg() -> impl Strategy<Value = ServerMsg> {
         call_id
             .clone()
             .prop_map(|call_id| ServerMsg::Reported { call_id }),
+        ("[0-9a-f]{32}", any::<u32>())
+            .prop_map(|(key, blocked)| ServerMsg::Visitor { key, blocked }),
+        (call_id.clone(), any::<u32>())
+            .prop_map(|(call_id, blocked)| ServerMsg::Blocked { call_id, blocked }),
         (call_id.clone(), ".{0,120}").prop_map(|(call_id, text)| ServerMsg::Chat { call_id, text }),
         (call_id.clone(), any::<bool>())
             .prop_map(|(call_id, typing)| ServerMsg::Typing { call_id, typing }),

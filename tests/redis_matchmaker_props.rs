@@ -10,14 +10,14 @@
 
 mod common;
 
-use common::visitors::{node_of, session, tags, NODES, NO_CALL};
+use common::visitors::{identity, node_of, session, tags, NODES, NO_CALL};
 
 use common::TestRedis;
 use duet::protocol::{CallId, Role};
 use duet::server::matching::redis::keys;
 use duet::server::matching::redis::script::{self, Command, NodeOp, Reply};
 use duet::server::matching::rules::{self, SessionView, Snapshot, State};
-use duet::server::matching::Op;
+use duet::server::matching::{Op, Visitor};
 use duet::server::session::{NodeId, SessionId};
 use proptest::prelude::*;
 use redis::{Commands, Connection};
@@ -141,6 +141,7 @@ impl Site {
                 Op::Call {
                     session: session(who),
                     addr: addr_of(who),
+                    visitor: identity(who),
                     interests: tags(bits, &TAGS),
                     text_only: text,
                 },
@@ -150,6 +151,7 @@ impl Site {
                 Op::Next {
                     session: session(who),
                     addr: addr_of(who),
+                    visitor: identity(who),
                 },
             ),
             Step::End { who } => self.session_op(
@@ -320,6 +322,10 @@ impl Site {
                         .map(|l| SessionId::try_from(l.clone()).unwrap()),
                     interests,
                     text_only,
+                    visitor: Visitor {
+                        key: r.get("vk").cloned().unwrap_or_default(),
+                        addr: r.get("vh").cloned().unwrap_or_default(),
+                    },
                 },
             );
             records.insert(hex, r);

@@ -1,4 +1,4 @@
-//! The Call / Next / End buttons and the Report menu.
+//! The Call / Next / End buttons, the Report menu and "Don't match again".
 
 use super::state::{Action, CallState, CallView, Preferences, Presence};
 use crate::protocol::ReportReason;
@@ -44,27 +44,41 @@ pub fn CallControls(
     }
 }
 
-/// Report the current stranger: a menu of reasons, shown only during a call.
+/// Report the current stranger (a menu of reasons) or never meet them again; shown only
+/// during a call. Either moves on to the next stranger.
 #[component]
 fn ReportMenu(call: CallView, presence: Presence, on_action: Callback<Action>) -> impl IntoView {
     let in_call = move || presence.ready.get() && call.state.get().in_call();
     view! {
         <Show when=in_call>
-            <details class="report">
-                <summary>"Report"</summary>
-                <div class="reasons" role="group" aria-label="Why are you reporting this stranger?">
-                    {ReportReason::ALL
-                        .into_iter()
-                        .map(|reason| {
-                            view! {
-                                <button on:click=move |_| on_action.run(Action::Report(reason))>
-                                    {reason.label()}
-                                </button>
-                            }
-                        })
-                        .collect_view()}
-                </div>
-            </details>
+            <ReasonMenu on_pick=Callback::new(move |reason| on_action.run(Action::Report(reason)))/>
+            <button
+                class="block"
+                title="Don't match me with this stranger again"
+                on:click=move |_| on_action.run(Action::Block)
+            >
+                "Don't match again"
+            </button>
         </Show>
+    }
+}
+
+/// The Report menu: a button per reason.
+#[component]
+pub(super) fn ReasonMenu(on_pick: Callback<ReportReason>) -> impl IntoView {
+    view! {
+        <details class="report">
+            <summary>"Report"</summary>
+            <div class="reasons" role="group" aria-label="Why are you reporting this stranger?">
+                {ReportReason::ALL
+                    .into_iter()
+                    .map(|reason| {
+                        view! {
+                            <button on:click=move |_| on_pick.run(reason)>{reason.label()}</button>
+                        }
+                    })
+                    .collect_view()}
+            </div>
+        </details>
     }
 }

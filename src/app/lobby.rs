@@ -5,6 +5,7 @@
 use super::chat::ChatPanel;
 use super::controls::CallControls;
 use super::preferences::{PreferencesForm, TermsGate};
+use super::recent::RecentStrangers;
 use super::state::{Action, Driver, PageState};
 use super::video::{LocalVideo, RemoteVideo};
 use crate::api::online_at_render;
@@ -31,6 +32,7 @@ pub fn Lobby() -> impl IntoView {
         media,
         prefs,
         presence,
+        recent,
     } = state;
     let online_text = move || {
         presence
@@ -68,6 +70,7 @@ pub fn Lobby() -> impl IntoView {
                 </p>
             </Show>
             <CallControls call=call presence=presence prefs=prefs on_action=on_action/>
+            <RecentStrangers recent=recent presence=presence on_action=on_action/>
             <PreferencesForm call=call prefs=prefs presence=presence/>
             <ChatPanel call=call chat=chat presence=presence on_action=on_action/>
             <noscript>

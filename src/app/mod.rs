@@ -9,6 +9,7 @@ mod chat;
 mod controls;
 mod lobby;
 mod preferences;
+mod recent;
 pub mod state;
 mod video;
 

@@ -6,7 +6,7 @@
 //! [`ChatLine`], [`Action`]) and the [`Driver`] through which the browser build plugs its
 //! behaviour in without `app` importing it.
 
-use crate::protocol::ReportReason;
+use crate::protocol::{CallId, ReportReason};
 use leptos::html::Video;
 use leptos::prelude::*;
 
@@ -64,6 +64,14 @@ pub enum Action {
     End,
     /// Report the stranger for this reason, then move on.
     Report(ReportReason),
+    /// Never meet this stranger again, then move on.
+    Block,
+    /// Report the stranger of a recent call.
+    ReportRecent(CallId, ReportReason),
+    /// Never meet the stranger of a recent call again.
+    BlockRecent(CallId),
+    /// Forget every stranger this visitor blocked.
+    ClearBlocks,
     /// Send a chat line to the stranger.
     SendChat(String),
     /// The chat input has (true) or no longer has (false) text being typed.
@@ -118,6 +126,29 @@ pub struct MediaView {
     pub stranger_camera: RwSignal<bool>,
 }
 
+/// A stranger of a recent call, as the page lists it: nothing that identifies them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecentStranger {
+    pub call_id: CallId,
+    /// When the call ended (milliseconds since the epoch).
+    pub ended_at: u64,
+    /// How long it lasted.
+    pub seconds: u32,
+    /// The interests the two shared.
+    pub shared_interests: Vec<String>,
+    pub reported: bool,
+    pub blocked: bool,
+}
+
+/// The strangers met a moment ago, and those blocked for good.
+#[derive(Clone, Copy)]
+pub struct RecentView {
+    /// The last few strangers, newest first (see `client::recent`).
+    pub strangers: RwSignal<Vec<RecentStranger>>,
+    /// How many strangers this visitor has blocked, once the server said.
+    pub blocked: RwSignal<u32>,
+}
+
 /// What the visitor chose; the browser build remembers it for the next visit.
 #[derive(Clone, Copy)]
 pub struct Preferences {
@@ -153,6 +184,8 @@ pub struct PageState {
     pub prefs: Preferences,
     /// Who is online; whether the page works.
     pub presence: Presence,
+    /// Recent strangers and blocks.
+    pub recent: RecentView,
 }
 
 impl PageState {
@@ -187,6 +220,10 @@ impl PageState {
             presence: Presence {
                 online: RwSignal::new(None),
                 ready: RwSignal::new(false),
+            },
+            recent: RecentView {
+                strangers: RwSignal::new(Vec::new()),
+                blocked: RwSignal::new(0),
             },
         }
     }

@@ -9,10 +9,13 @@
 use super::machine::{Choices, Command, Field, Input, Machine, Track};
 use super::media;
 use super::negotiation::Peers;
+use super::prefs;
+use super::recent::Recent;
 use super::signaling::{SignalEvent, Signaling};
 use super::timeline;
 use crate::app::state::{Action, PageState};
 use crate::model::IceServer;
+use crate::protocol::{ClientMsg, ServerMsg, RECENT_CALL_SECS};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use wasm_bindgen::JsCast;
@@ -28,6 +31,8 @@ pub(crate) struct Controller {
     /// The camera; opened on the first video Call and kept on between calls.
     local_stream: RwSignal<Option<MediaStream>, LocalStorage>,
     ice_servers: StoredValue<Vec<IceServer>>,
+    /// The strangers met a moment ago (see `recent`).
+    recent: StoredValue<Recent>,
 }
 
 impl Controller {
@@ -40,6 +45,7 @@ impl Controller {
             peers: Peers::new(state.call.remote_video),
             local_stream: RwSignal::new_local(None),
             ice_servers: StoredValue::new(Vec::new()),
+            recent: StoredValue::new(Recent::default()),
         };
         let local_video = state.media.local_video;
         Effect::new(move |_| {
@@ -57,7 +63,10 @@ impl Controller {
             self.feed(match event {
                 SignalEvent::Open => Input::SocketOpened,
                 SignalEvent::Lost => Input::SocketLost,
-                SignalEvent::Message(msg) => Input::Server(msg),
+                SignalEvent::Message(msg) => {
+                    self.heard(&msg);
+                    Input::Server(msg)
+                }
             })
         });
         self.signaling.set_value(Some(signaling));
@@ -79,11 +88,54 @@ impl Controller {
             Action::Next => Input::Next,
             Action::End => Input::End,
             Action::Report(reason) => Input::Report(reason),
+            Action::Block => Input::Block,
+            // About a call that is over: nothing changes for the current one.
+            Action::ReportRecent(call_id, reason) => {
+                return self.send(&ClientMsg::Report { call_id, reason })
+            }
+            Action::BlockRecent(call_id) => return self.send(&ClientMsg::Block { call_id }),
+            Action::ClearBlocks => return self.send(&ClientMsg::ClearBlocks),
             Action::SendChat(text) => Input::SendChat(text),
             Action::Typing(active) => Input::Typing { active, now: now() },
             Action::ToggleMic => Input::ToggleMic,
             Action::ToggleCamera => Input::ToggleCamera,
         });
+    }
+
+    /// What the machine leaves to the controller: the visitor key, the count of blocks, and the
+    /// marks on recent strangers.
+    fn heard(self, msg: &ServerMsg) {
+        match msg {
+            ServerMsg::Visitor { key, blocked } => {
+                prefs::keep_visitor_key(key);
+                self.state.recent.blocked.set(*blocked);
+            }
+            ServerMsg::Blocked { call_id, blocked } => {
+                self.state.recent.blocked.set(*blocked);
+                self.recent.update_value(|recent| recent.blocked(*call_id));
+                self.show_recent();
+            }
+            ServerMsg::Reported { call_id } => {
+                self.recent.update_value(|recent| recent.reported(*call_id));
+                self.show_recent();
+            }
+            _ => {}
+        }
+    }
+
+    fn send(self, msg: &ClientMsg) {
+        if let Some(signaling) = self.signaling.get_value() {
+            signaling.send(msg);
+        }
+    }
+
+    /// Shows the recent strangers as of now.
+    fn show_recent(self) {
+        let strangers = self
+            .recent
+            .try_update_value(|recent| recent.visible(now()))
+            .unwrap_or_default();
+        self.state.recent.strangers.set(strangers);
     }
 
     /// Hands `input` to the machine, then runs what it asks for.
@@ -113,11 +165,7 @@ impl Controller {
     fn run(self, command: Command) {
         timeline::mark_command(&command);
         match command {
-            Command::Send(msg) => {
-                if let Some(signaling) = self.signaling.get_value() {
-                    signaling.send(&msg);
-                }
-            }
+            Command::Send(msg) => self.send(&msg),
             Command::OpenCamera => spawn_local(async move {
                 match media::open_camera().await {
                     Ok(stream) => {
@@ -155,6 +203,20 @@ impl Controller {
                 if let Some(signaling) = self.signaling.get_value() {
                     signaling.stop();
                 }
+            }
+            Command::MetStranger(call_id) => {
+                self.recent.update_value(|recent| recent.met(call_id, now()))
+            }
+            Command::LeftStranger {
+                call_id,
+                shared_interests,
+            } => {
+                self.recent
+                    .update_value(|recent| recent.left(call_id, shared_interests, now()));
+                self.show_recent();
+                // Gone from the list when the server forgets the call too.
+                let window = std::time::Duration::from_secs(RECENT_CALL_SECS);
+                set_timeout(move || self.show_recent(), window);
             }
             Command::Warn(message) => leptos::logging::warn!("{message}"),
             Command::Show(field) => self.show(field),

@@ -27,7 +27,9 @@
 //! - **Reconnect**: when the socket drops while calling, the page searches again as soon as a
 //!   new socket opens (the server saw a new session). A `shutting_down` or a refusal that
 //!   closes the socket (say, banned) is shown instead of "reconnecting".
-//! - **Report → next**: reporting leaves the stranger and looks for the next one.
+//! - **Report → next**, **block → next**: reporting or blocking the current stranger leaves
+//!   them and looks for the next one. (A stranger of a recent call is reported or blocked by
+//!   the controller directly: that changes nothing about the current call.)
 //! - **Next too fast**: the server kept this side in the call it already left, so the page
 //!   ends it properly and says why; the visitor is idle.
 
@@ -54,6 +56,7 @@ const RECONNECTING: &str = "Connection to duet lost. Reconnecting…";
 const RESTARTING: &str = "duet is restarting. Reconnecting…";
 const ENDED: &str = "Call ended. Press Call to meet someone new.";
 const REPORTED: &str = "Thanks, the stranger was reported. Finding someone new…";
+const BLOCKED: &str = "You won't meet that stranger again. Finding someone new…";
 const RELAY_FAILED: &str =
     "Could not connect through the relay server (TURN), so the call cannot start. duet will try someone else.";
 const DIRECT_FAILED: &str =
@@ -93,6 +96,8 @@ pub enum Input {
     Escape,
     /// Report the stranger for this reason (then move on).
     Report(ReportReason),
+    /// Never meet this stranger again (then move on).
+    Block,
     /// Send this chat line (already trimmed, not empty).
     SendChat(String),
     /// The chat input has (`true`) or no longer has text typed, at `now`.
@@ -156,6 +161,13 @@ pub enum Command {
     StartTimer { timer: Timer, after: Duration },
     /// Do not open a new socket once this one closes (the visitor is banned).
     StopReconnecting,
+    /// A call with a stranger began (for the list of recent strangers).
+    MetStranger(CallId),
+    /// The call with a stranger is over: it joins the list of recent strangers.
+    LeftStranger {
+        call_id: CallId,
+        shared_interests: Vec<String>,
+    },
     /// Log this for developers; the visitor need not know.
     Warn(String),
     /// Show this on the page.
@@ -244,6 +256,7 @@ enum SearchWhy {
     Call,
     Next,
     Reported,
+    Blocked,
     PartnerGone(EndReason),
 }
 
@@ -402,6 +415,7 @@ impl Machine {
             Phase::Searching(SearchWhy::Call) => LOOKING.into(),
             Phase::Searching(SearchWhy::Next) => LOOKING_AGAIN.into(),
             Phase::Searching(SearchWhy::Reported) => REPORTED.into(),
+            Phase::Searching(SearchWhy::Blocked) => BLOCKED.into(),
             Phase::Searching(SearchWhy::PartnerGone(reason)) => ended_status(*reason).into(),
             Phase::Connecting(_) => CONNECTING.into(),
             Phase::Connected(call) if call.negotiation.is_none() => TEXT_CONNECTED.into(),
@@ -423,6 +437,7 @@ impl Machine {
                 }
             }
             Input::Report(reason) => self.report(reason, out),
+            Input::Block => self.block(out),
             Input::SendChat(text) => self.send_chat(text, out),
             Input::Typing { active, now } => self.typing(active, now, out),
             Input::ToggleMic => {
@@ -542,6 +557,17 @@ impl Machine {
         out.push(Command::Send(ClientMsg::Report { call_id, reason }));
         self.hang_up(out);
         self.enter(Phase::Searching(SearchWhy::Reported));
+        out.push(Command::Send(ClientMsg::Next));
+    }
+
+    /// Block → next: never meet the current stranger again, and look for someone new.
+    fn block(&mut self, out: &mut Vec<Command>) {
+        let Some(call_id) = self.call_id() else {
+            return;
+        };
+        out.push(Command::Send(ClientMsg::Block { call_id }));
+        self.hang_up(out);
+        self.enter(Phase::Searching(SearchWhy::Blocked));
         out.push(Command::Send(ClientMsg::Next));
     }
 
@@ -724,8 +750,12 @@ impl Machine {
             }
             ServerMsg::Error { code, message } => self.refused(code, message, out),
             ServerMsg::ShuttingDown => self.closing = Some(Notice::Restarting),
-            // Idle confirms an End; Reported confirms a report already acted on.
-            ServerMsg::Idle | ServerMsg::Reported { .. } => {}
+            // Idle confirms an End; the rest confirm what the page already acted on (the
+            // controller keeps the visitor key and the list of recent strangers).
+            ServerMsg::Idle
+            | ServerMsg::Reported { .. }
+            | ServerMsg::Visitor { .. }
+            | ServerMsg::Blocked { .. } => {}
         }
     }
 
@@ -743,6 +773,7 @@ impl Machine {
             return;
         }
         self.hang_up(out);
+        out.push(Command::MetStranger(call_id));
         let mut call = Call {
             id: call_id,
             shared_interests,
@@ -882,6 +913,10 @@ impl Machine {
             if let Some(negotiation) = call.negotiation {
                 peer_commands(negotiation.close(), out);
             }
+            out.push(Command::LeftStranger {
+                call_id: call.id,
+                shared_interests: call.shared_interests,
+            });
         }
     }
 

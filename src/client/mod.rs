@@ -4,6 +4,7 @@
 //!   its unit tests run natively with the server's (`cargo test --features ssr`).
 //! - [`negotiation`]: the design's peer1/peer2 race: the pure rules always, and under `hydrate`
 //!   the real peer connections.
+//! - [`recent`]: the list of recent strangers, who can still be reported or blocked.
 //! - Browser build only: the controller that feeds the machine and runs its commands, the
 //!   signaling socket, the camera, one peer connection (`rtc`), call quality (`stats`), the
 //!   remembered preferences (`prefs`) and an opt-in timeline of a call (`timeline`).
@@ -13,6 +14,7 @@
 
 pub mod machine;
 pub mod negotiation;
+pub mod recent;
 
 #[cfg(feature = "hydrate")]
 mod controller;

@@ -1,5 +1,6 @@
 //! Remembers the visitor's choices in `localStorage` for the next visit: the accepted rules,
-//! the interests, text-only and hiding the IP address.
+//! the interests, text-only and hiding the IP address; and the anonymous visitor key the
+//! server issued, which the signaling socket sends when it connects (blocks are made by it).
 
 use crate::app::state::Preferences;
 use leptos::prelude::*;
@@ -9,6 +10,7 @@ const TERMS: &str = "duet.termsAccepted";
 const INTERESTS: &str = "duet.interests";
 const TEXT_ONLY: &str = "duet.textOnly";
 const HIDE_IP: &str = "duet.hideIp";
+const VISITOR_KEY: &str = "duet.visitor";
 
 /// Loads the stored choices once the page has hydrated, then stores every change.
 pub(crate) fn remember(prefs: Preferences) {
@@ -45,6 +47,19 @@ pub(crate) fn remember(prefs: Preferences) {
             let _ = storage.set_item(HIDE_IP, yes_no(hide_ip));
         }
     });
+}
+
+/// The visitor key this browser keeps, if it has one.
+pub(crate) fn visitor_key() -> Option<String> {
+    storage()?.get_item(VISITOR_KEY).ok().flatten()
+}
+
+/// Keeps the visitor key the server sent (a private window forgets it, and with it the
+/// blocks made by it).
+pub(crate) fn keep_visitor_key(key: &str) {
+    if let Some(storage) = storage() {
+        let _ = storage.set_item(VISITOR_KEY, key);
+    }
 }
 
 fn storage() -> Option<Storage> {

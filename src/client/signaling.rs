@@ -121,7 +121,7 @@ impl Signaling {
     }
 }
 
-/// `ws://` or `wss://` to this page's own host.
+/// `ws://` or `wss://` to this page's own host, with the visitor key this browser keeps.
 fn socket_url() -> String {
     let location = window().location();
     let scheme = match location.protocol().as_deref() {
@@ -129,5 +129,11 @@ fn socket_url() -> String {
         _ => "ws",
     };
     let host = location.host().unwrap_or_default();
-    format!("{scheme}://{host}/ws")
+    match super::prefs::visitor_key() {
+        // Only a key the server issued is sent back (32 hex digits: nothing to escape).
+        Some(key) if key.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            format!("{scheme}://{host}/ws?visitor={key}")
+        }
+        _ => format!("{scheme}://{host}/ws"),
+    }
 }

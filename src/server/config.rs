@@ -179,6 +179,10 @@ pub struct Config {
     #[arg(long, env = "DUET_BAN_DURATION", default_value = "24h", value_parser = period)]
     pub ban_duration: Duration,
 
+    /// How long "Don't match me with this stranger again" holds.
+    #[arg(long, env = "DUET_BLOCK_DURATION", default_value = "30days", value_parser = period)]
+    pub block_duration: Duration,
+
     /// How long reports (and ended bans) are kept before they are deleted.
     #[arg(long, env = "DUET_REPORT_RETENTION", default_value = "30days", value_parser = period_or_zero)]
     pub report_retention: Duration,
@@ -352,6 +356,7 @@ impl Config {
             reports_per_hour: self.reports_per_hour,
             report_window: self.report_window,
             ban_duration: self.ban_duration,
+            block_duration: self.block_duration,
             retention: self.report_retention,
             prefixes: self.prefixes(),
         }

@@ -60,6 +60,8 @@ pub struct Metrics {
     pub reports: Counter,
     /// Bans issued.
     pub bans: Counter,
+    /// Strangers blocked ("never again").
+    pub blocks: Counter,
 }
 
 impl Default for Metrics {
@@ -78,6 +80,7 @@ impl Default for Metrics {
             rejected: Family::default(),
             reports: Counter::default(),
             bans: Counter::default(),
+            blocks: Counter::default(),
         };
         registry.register(
             "sessions_online",
@@ -113,6 +116,11 @@ impl Default for Metrics {
         );
         registry.register("reports", "Reports recorded", metrics.reports.clone());
         registry.register("bans", "Bans issued", metrics.bans.clone());
+        registry.register(
+            "blocks",
+            "Strangers blocked by visitors",
+            metrics.blocks.clone(),
+        );
         // Label each counter with the message type as it travels.
         let (call_id, sdp) = (CallId(0), String::new());
         let candidate = IceCandidate {

@@ -74,13 +74,50 @@ impl fmt::Display for NodeId {
     }
 }
 
-/// The other side of a call: who, on which node, and from which address (whom a report is
-/// about).
+/// The other side of a call: who, on which node, from which address (whom a report is
+/// about), and its visitor key (whom a block names).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Partner {
     pub id: SessionId,
     pub node: NodeId,
     pub addr: IpAddr,
+    #[serde(default)]
+    pub key: String,
+}
+
+/// The anonymous key a browser keeps and sends when it connects (`/ws?visitor=…`): 32 hex
+/// digits drawn by the server on the visitor's first visit. It is never shown to another
+/// visitor; blocks are made by it ("never again").
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct VisitorKey(String);
+
+impl VisitorKey {
+    /// A fresh unguessable key.
+    pub fn random() -> VisitorKey {
+        VisitorKey(format!("{:032x}", rand::random::<u128>()))
+    }
+
+    /// The key a browser sent, if it is one this server could have issued.
+    pub fn parse(sent: &str) -> Option<VisitorKey> {
+        let well_formed =
+            sent.len() == 32 && sent.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        well_formed.then(|| VisitorKey(sent.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A call that ended a moment ago, still open to a report or a block from this side (the
+/// page lists it under "Recent strangers"), for [`crate::protocol::RECENT_CALL_SECS`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecentCall {
+    pub call: CallId,
+    pub partner: Partner,
+    pub shown: bool,
+    pub reported: bool,
+    pub ended: tokio::time::Instant,
 }
 
 /// Where a session stands, as far as the messages it was sent say: the switchboard's view of

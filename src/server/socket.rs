@@ -14,11 +14,12 @@ use crate::server::client_ip::{client_ip, origin_allowed};
 use crate::server::limits::{ConnectionPermit, Refusal, TokenBucket};
 use crate::server::moderation::farewell;
 use crate::server::presence::{self, Feed};
-use crate::server::session::{Cut, SessionId};
+use crate::server::matching::Visitor;
+use crate::server::session::{Cut, SessionId, VisitorKey};
 use crate::server::state::AppState;
 use crate::server::switchboard::Outbox;
 use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{ConnectInfo, State};
+use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use std::net::{IpAddr, SocketAddr};
@@ -39,6 +40,7 @@ pub async fn upgrade(
     ws: WebSocketUpgrade,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
+    RawQuery(query): RawQuery,
     State(state): State<AppState>,
 ) -> Response {
     if !origin_allowed(&headers, &state.config.allowed_origins) {
@@ -58,6 +60,13 @@ pub async fn upgrade(
             .into_response();
     };
     let admission = admit(&state, ip);
+    // The key a returning browser kept (see `VisitorKey`); anything else earns a new one.
+    let sent_key = query.as_deref().and_then(|query| {
+        query
+            .split('&')
+            .find_map(|pair| pair.strip_prefix("visitor="))
+            .and_then(VisitorKey::parse)
+    });
     // The documented limit is checked on whole messages in the session loop, so an oversized
     // message is read to its end and the 1009 close reaches the client cleanly. tungstenite
     // only enforces a hard cap far above it, against a client that sends without end.
@@ -73,7 +82,7 @@ pub async fn upgrade(
         .write_buffer_size(0)
         .on_upgrade(move |socket| async move {
             match admission {
-                Ok(permit) => run_session(socket, state, ip, permit).await,
+                Ok(permit) => run_session(socket, state, ip, sent_key, permit).await,
                 // Refusing after the upgrade lets the page read why and show it.
                 Err(refusal) => refuse(socket, refusal).await,
             }
@@ -143,9 +152,22 @@ async fn refuse(socket: WebSocket, refusal: ServerMsg) {
     socket.close(close_code::POLICY, "refused").await;
 }
 
-async fn run_session(socket: WebSocket, state: AppState, ip: IpAddr, _permit: ConnectionPermit) {
+async fn run_session(
+    socket: WebSocket,
+    state: AppState,
+    ip: IpAddr,
+    sent_key: Option<VisitorKey>,
+    _permit: ConnectionPermit,
+) {
     let _tracked = state.sessions.token();
-    let (id, mut outbox) = state.switchboard.register(ip);
+    let returning = sent_key.is_some();
+    let key = sent_key.unwrap_or_else(VisitorKey::random);
+    let store = state.moderation.store();
+    let visitor = Visitor {
+        key: store.visitor_hash(&key),
+        addr: store.subject(ip),
+    };
+    let (id, mut outbox) = state.switchboard.register(ip, visitor.clone());
     let mut online = state.presence.clone();
     online.borrow_and_update();
     tracing::debug!(session = %id, "connected");
@@ -156,13 +178,22 @@ async fn run_session(socket: WebSocket, state: AppState, ip: IpAddr, _permit: Co
         config.heartbeat_interval,
     );
     let mut last_heard = Instant::now();
-    let mut guard = SessionGuard::new(&state, Instant::now());
+    let mut guard = SessionGuard::new(&state, key, visitor.key, Instant::now());
 
     let mut socket = Writer::new(socket, config.write_timeout);
     let greeted = presence::count(&state.switchboard);
     let hello = ServerMsg::Online { count: greeted };
     let mut feed = Feed::new(config.presence_interval, greeted, Instant::now());
-    let exit = match socket.send(&hello).await {
+    let greeted = async {
+        socket.send(&hello).await?;
+        let blocked = match returning {
+            true => state.moderation.blocked_count(&guard.visitor).await,
+            false => 0,
+        };
+        let key = guard.key.as_str().to_string();
+        socket.send(&ServerMsg::Visitor { key, blocked }).await
+    };
+    let exit = match Box::pin(greeted).await {
         Err(e) => Exit::from(e),
         Ok(()) => loop {
             tokio::select! {
@@ -312,12 +343,17 @@ struct SessionGuard {
     last_rate_warning: Option<Instant>,
     /// Call was pressed before: later presses count against the Next limit.
     called: bool,
+    /// The browser's visitor key, and the hash it is known by (see `VisitorKey`).
+    key: VisitorKey,
+    visitor: String,
 }
 
 impl SessionGuard {
-    fn new(state: &AppState, now: Instant) -> Self {
+    fn new(state: &AppState, key: VisitorKey, visitor: String, now: Instant) -> Self {
         let c = &state.config;
         SessionGuard {
+            key,
+            visitor,
             messages: TokenBucket::new(c.message_burst, c.message_rate, now),
             nexts: TokenBucket::new(c.next_burst, c.next_rate, now),
             chats: TokenBucket::new(c.chat_burst, c.chat_rate, now),
@@ -439,6 +475,15 @@ impl SessionGuard {
             ClientMsg::Report { call_id, reason } => {
                 Some(state.moderation.report(id, ip, call_id, reason).await)
             }
+            ClientMsg::Block { call_id } => {
+                Some(state.moderation.block(id, &self.visitor, call_id).await)
+            }
+            ClientMsg::ClearBlocks => Some(
+                state
+                    .moderation
+                    .clear_blocks(id, &self.visitor, &self.key)
+                    .await,
+            ),
             msg => state
                 .switchboard
                 .handle(id, msg)

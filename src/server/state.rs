@@ -112,6 +112,7 @@ impl AppState {
         }
         store.adopt_key(agreed)?;
         let moderation = Moderation::start(store, switchboard.clone(), metrics.clone(), broadcasts);
+        moderation.restore_blocks().await?;
         let presence = presence::spawn(switchboard.clone(), config.presence_interval);
         let state = AppState(Arc::new(AppStateInner {
             leptos_options: leptos_options(&config),
@@ -140,7 +141,7 @@ impl AppState {
 }
 
 /// Forgets idle visitors in the connection limiter and the quotas every minute, and deletes
-/// reports past their retention at start and every hour.
+/// reports past their retention and blocks that ended at start and every hour.
 async fn housekeeping(state: AppState) {
     let mut minute = tokio::time::interval(Duration::from_secs(60));
     let mut minutes = 0u64;
@@ -154,9 +155,13 @@ async fn housekeeping(state: AppState) {
         state.admin_guesses.sweep(now);
         state.turn_credentials.sweep(now);
         if minutes.is_multiple_of(60) {
+            let unix_now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            state.switchboard.forget_ended_blocks(unix_now);
             match state.moderation.store().purge().await {
                 Ok(0) => {}
-                Ok(n) => tracing::info!(removed = n, "purged reports and bans past retention"),
+                Ok(n) => tracing::info!(removed = n, "purged reports, bans and blocks past their time"),
                 Err(e) => tracing::warn!("could not purge old reports: {e}"),
             }
         }

@@ -16,14 +16,16 @@
 //! at once (its partner is told) and its socket task closes the socket, so one slow browser
 //! never stalls anybody else and is never matched again.
 
-use crate::protocol::MAX_CHAT_CHARS;
+use crate::protocol::{MAX_CHAT_CHARS, RECENT_CALLS, RECENT_CALL_SECS};
 use crate::protocol::{self, check_interests, CallId, ClientMsg, ErrorCode, RawSdp, ServerMsg};
 use crate::server::matching::memory::Matchmaker;
 use crate::server::matching::redis::events::NodeMessage;
 use crate::server::matching::redis::{self, Arrival, ConnectError, NodeHooks, RedisEngine};
-use crate::server::matching::{Effect, MatchError, Op};
+use crate::server::matching::{Effect, MatchError, Op, Visitor};
 use crate::server::metrics::{Metrics, Stats};
-use crate::server::session::{Cut, NodeId, Partner, SessionError, SessionId, Standing};
+use crate::server::session::{
+    Cut, NodeId, Partner, RecentCall, SessionError, SessionId, Standing,
+};
 use crate::server::timers::Timers;
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
@@ -96,7 +98,11 @@ struct Entry {
     link: Arc<Link>,
     /// Its client address: whom a report is about, whom a ban removes.
     addr: IpAddr,
+    /// Who it is, for blocks (its visitor key and address hash).
+    visitor: Visitor,
     standing: Standing,
+    /// Its last few calls, newest last, for a report or a block after Next.
+    recent: VecDeque<RecentCall>,
 }
 
 /// What a session's queue and its socket task share.
@@ -212,9 +218,9 @@ impl Switchboard {
         Ok((switchboard, broadcast_rx))
     }
 
-    /// Adds a session from `addr`; returns its id and the queue its socket task sends from.
-    /// The matching back end hears of it only when it presses Call.
-    pub fn register(&self, addr: IpAddr) -> (SessionId, Outbox) {
+    /// Adds a session from `addr`, who is `visitor`; returns its id and the queue its socket
+    /// task sends from. The matching back end hears of it only when it presses Call.
+    pub fn register(&self, addr: IpAddr, visitor: Visitor) -> (SessionId, Outbox) {
         let link = Arc::new(Link::default());
         let mut sessions = self.board.lock();
         let id = loop {
@@ -228,7 +234,9 @@ impl Switchboard {
             Entry {
                 link: link.clone(),
                 addr,
+                visitor,
                 standing: Standing::Idle,
+                recent: VecDeque::new(),
             },
         );
         (id, Outbox { link })
@@ -255,12 +263,14 @@ impl Switchboard {
                 let interests = check_interests(&interests).map_err(SessionError::BadInterests)?;
                 self.require_available()?;
                 // Call is ignored while searching or in a call.
-                let Some(addr) = self.board.start_searching(id, |s| *s == Standing::Idle) else {
+                let Some((addr, visitor)) = self.board.start_searching(id, |s| *s == Standing::Idle)
+                else {
                     return Ok(());
                 };
                 self.run(Op::Call {
                     session: id,
                     addr,
+                    visitor,
                     interests,
                     text_only,
                 })
@@ -269,13 +279,18 @@ impl Switchboard {
             ClientMsg::Next => {
                 self.require_available()?;
                 // From here on the old call's signals are refused.
-                let Some(addr) = self
+                let Some((addr, visitor)) = self
                     .board
                     .start_searching(id, |s| *s != Standing::Searching)
                 else {
                     return Ok(());
                 };
-                self.run(Op::Next { session: id, addr }).await
+                self.run(Op::Next {
+                    session: id,
+                    addr,
+                    visitor,
+                })
+                .await
             }
             ClientMsg::End => {
                 // A match on its way is not for this session any more.
@@ -303,7 +318,8 @@ impl Switchboard {
                 })
                 .await
             }
-            ClientMsg::Report { call_id, .. } => self.board.partner_of(id, call_id).map(drop),
+            // The moderation service's (see `socket`).
+            ClientMsg::Report { .. } | ClientMsg::Block { .. } | ClientMsg::ClearBlocks => Ok(()),
             relayed => match relayed.for_partner() {
                 Ok((call_id, msg)) => self.relay(id, call_id, msg).await,
                 Err(_) => Ok(()),
@@ -311,27 +327,58 @@ impl Switchboard {
         }
     }
 
-    /// The address of the stranger `id` is in call `call_id` with, whom `id` reports now:
-    /// only once the call could show `id` something, and only once per call.
+    /// The address of the stranger `id` met in call `call_id` (its current call, or one of
+    /// its recent ones), whom `id` reports now: only once the call could show `id` something,
+    /// and only once per call.
     pub fn report_target(&self, id: SessionId, call_id: CallId) -> Result<IpAddr, SessionError> {
         let mut sessions = self.board.lock();
-        match sessions.get_mut(&id).map(|e| &mut e.standing) {
-            Some(Standing::InCall {
-                call,
-                partner,
-                shown,
-                reported,
-            }) if *call == call_id => {
-                if !*shown {
-                    return Err(SessionError::NothingShown);
-                }
-                if std::mem::replace(reported, true) {
-                    return Err(SessionError::AlreadyReported);
-                }
-                Ok(partner.addr)
-            }
-            Some(Standing::InCall { .. }) => Err(SessionError::StaleCall(call_id)),
-            _ => Err(SessionError::NotInCall),
+        let entry = sessions.get_mut(&id).ok_or(SessionError::NotInCall)?;
+        let (partner, shown, reported) = entry.call_or_recent(call_id)?;
+        if !*shown {
+            return Err(SessionError::NothingShown);
+        }
+        if std::mem::replace(reported, true) {
+            return Err(SessionError::AlreadyReported);
+        }
+        Ok(partner.addr)
+    }
+
+    /// The stranger `id` met in call `call_id` (its current call, or one of its recent ones),
+    /// whom `id` blocks now.
+    pub fn block_target(&self, id: SessionId, call_id: CallId) -> Result<Partner, SessionError> {
+        let mut sessions = self.board.lock();
+        let entry = sessions.get_mut(&id).ok_or(SessionError::NotInCall)?;
+        entry.call_or_recent(call_id).map(|(partner, ..)| partner.clone())
+    }
+
+    /// Visitor key `by` never meets `stranger` again, until `until` (Unix seconds), on every
+    /// node: the back end holds blocks where it matches.
+    pub async fn block(&self, by: &str, stranger: Visitor, until: i64) -> Result<(), SessionError> {
+        self.run(Op::Block {
+            by: by.to_string(),
+            stranger,
+            until,
+        })
+        .await
+    }
+
+    /// Visitor key `by` clears its blocks, from `session` (which looks again if searching).
+    pub async fn unblock(&self, by: &str, session: SessionId) -> Result<(), SessionError> {
+        self.run(Op::Unblock {
+            by: by.to_string(),
+            session,
+        })
+        .await
+    }
+
+    /// Forgets blocks that ended before `now` (Unix seconds). Only the in-memory back end
+    /// needs telling: Redis expires them itself.
+    pub fn forget_ended_blocks(&self, now: i64) {
+        if let Engine::Memory(matchmaker) = &*self.engine {
+            matchmaker
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .forget_ended_blocks(now);
         }
     }
 
@@ -587,6 +634,7 @@ impl Board {
                     partner,
                     partner_node,
                     partner_addr,
+                    partner_key,
                     shared_interests,
                     partner_text_only,
                     ..
@@ -600,6 +648,7 @@ impl Board {
                             id: partner,
                             node: partner_node,
                             addr: partner_addr,
+                            key: partner_key,
                         },
                         shown: false,
                         reported: false,
@@ -687,13 +736,14 @@ impl Board {
         Some(entry.stand(standing))
     }
 
-    /// Marks `id` searching if its standing passes `allowed`; returns its address for the
-    /// back end (which records it, for reports), or None when the press is to be ignored.
+    /// Marks `id` searching if its standing passes `allowed`; returns its address and who it
+    /// is for the back end (which records them, for reports and blocks), or None when the
+    /// press is to be ignored.
     fn start_searching(
         &self,
         id: SessionId,
         allowed: impl Fn(&Standing) -> bool,
-    ) -> Option<IpAddr> {
+    ) -> Option<(IpAddr, Visitor)> {
         let mut sessions = self.lock();
         let entry = sessions.get_mut(&id)?;
         // A session cut off never searches again.
@@ -701,7 +751,7 @@ impl Board {
             return None;
         }
         entry.stand(Standing::Searching);
-        Some(entry.addr)
+        Some((entry.addr, entry.visitor.clone()))
     }
 
     /// The partner of `id` if `id` is in call `call_id`; the refusal otherwise.
@@ -720,7 +770,62 @@ impl Entry {
     fn stand(&mut self, standing: Standing) -> Standing {
         let in_call = matches!(standing, Standing::InCall { .. });
         self.link.in_call.store(in_call, Ordering::Relaxed);
-        std::mem::replace(&mut self.standing, standing)
+        let before = std::mem::replace(&mut self.standing, standing);
+        if let Standing::InCall {
+            call,
+            partner,
+            shown,
+            reported,
+        } = &before
+        {
+            self.remember(RecentCall {
+                call: *call,
+                partner: partner.clone(),
+                shown: *shown,
+                reported: *reported,
+                ended: tokio::time::Instant::now(),
+            });
+        }
+        before
+    }
+
+    /// Keeps a call that just ended among the recent ones, forgetting the oldest and any past
+    /// [`RECENT_CALL_SECS`].
+    fn remember(&mut self, ended: RecentCall) {
+        self.forget_old_calls();
+        if self.recent.len() >= RECENT_CALLS {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(ended);
+    }
+
+    fn forget_old_calls(&mut self) {
+        let window = Duration::from_secs(RECENT_CALL_SECS);
+        self.recent.retain(|recent| recent.ended.elapsed() < window);
+    }
+
+    /// The partner of call `call_id` and this side's marks for it (something shown, already
+    /// reported): the current call, or a recent one.
+    fn call_or_recent(
+        &mut self,
+        call_id: CallId,
+    ) -> Result<(&Partner, &mut bool, &mut bool), SessionError> {
+        self.forget_old_calls();
+        let in_a_call = matches!(self.standing, Standing::InCall { .. });
+        match &mut self.standing {
+            Standing::InCall {
+                call,
+                partner,
+                shown,
+                reported,
+            } if *call == call_id => return Ok((partner, shown, reported)),
+            _ => {}
+        }
+        match self.recent.iter_mut().find(|r| r.call == call_id) {
+            Some(recent) => Ok((&recent.partner, &mut recent.shown, &mut recent.reported)),
+            None if in_a_call => Err(SessionError::StaleCall(call_id)),
+            None => Err(SessionError::NotInCall),
+        }
     }
 
     fn in_call(&self, call_id: CallId) -> bool {

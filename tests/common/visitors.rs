@@ -3,7 +3,7 @@
 //! failure messages.
 
 use duet::protocol::CallId;
-use duet::server::matching::Effect;
+use duet::server::matching::{Effect, Visitor};
 use duet::server::session::{NodeId, SessionId};
 
 /// The nodes the visitors are spread over.
@@ -15,6 +15,14 @@ pub const NO_CALL: CallId = CallId(0xdead);
 /// 32 bits) is `who` too.
 pub fn session(who: usize) -> SessionId {
     SessionId(((who as u128) << 96) | who as u128)
+}
+
+/// Who visitor `who` is, for blocks: its own key and address hash.
+pub fn identity(who: usize) -> Visitor {
+    Visitor {
+        key: format!("key{who}"),
+        addr: format!("addr{who}"),
+    }
 }
 
 /// The visitor number of `id`.

@@ -9,6 +9,7 @@
 //! who share one, through an index by preference, never a scan; after the preference wait
 //! ([`Op::Open`]) it takes anyone.
 
+use super::blocks::{Blocks, Visitor};
 use super::rules::{self, Snapshot};
 use super::{Effect, MatchError, Op};
 use crate::protocol::{CallId, EndReason, ErrorCode, Role};
@@ -43,6 +44,8 @@ struct Session {
     /// The node the session's socket is on, and its address (whom a report is about).
     node: NodeId,
     addr: IpAddr,
+    /// Who it is, for blocks.
+    visitor: Visitor,
     state: SessionState,
     /// The design's `calling_clicked`: Call is pressed (searching or in a call).
     calling_clicked: bool,
@@ -145,6 +148,8 @@ pub struct Matchmaker {
     /// How many sessions are searching (in any pool).
     waiting: usize,
     calls: HashMap<CallId, Call>,
+    /// "Never again": who blocked whom.
+    blocks: Blocks,
     rng: StdRng,
     /// Picks the next [`Matchmaker::apply`] should make where the rule allows them (searcher
     /// to stranger): how the differential test has this matchmaker follow the Lua script's
@@ -168,6 +173,7 @@ impl Matchmaker {
             by_preference: HashMap::new(),
             waiting: 0,
             calls: HashMap::new(),
+            blocks: Blocks::default(),
             rng,
             steer: HashMap::new(),
         }
@@ -193,17 +199,22 @@ impl Matchmaker {
             Op::Call {
                 session,
                 addr,
+                visitor,
                 interests,
                 text_only,
             } => {
-                let me = self.ensure(session, node, addr);
+                let me = self.ensure(session, node, addr, visitor);
                 if me.state == SessionState::Idle {
                     me.interests = interests;
                     me.text_only = text_only;
                     self.search(session, fx);
                 }
             }
-            Op::Next { session, addr } => match self.ensure(session, node, addr).state {
+            Op::Next {
+                session,
+                addr,
+                visitor,
+            } => match self.ensure(session, node, addr, visitor).state {
                 SessionState::InCall { .. } => {
                     // The one who pressed Next searches first, so a waiting stranger meets them.
                     let partner = self.hang_up(session, EndReason::PartnerNext, fx);
@@ -269,15 +280,31 @@ impl Matchmaker {
             }
             Op::Expire { call } => self.expire(call, fx),
             Op::Open { session, search } => self.open_search(session, search, fx),
+            Op::Block {
+                by,
+                stranger,
+                until,
+            } => self.blocks.add(&by, &stranger, until),
+            Op::Unblock { by, session } => {
+                self.blocks.clear(&by);
+                self.look_again(session, fx);
+            }
         }
         Ok(())
     }
 
     /// The record of `id`, made on its first Call or Next.
-    fn ensure(&mut self, id: SessionId, node: &NodeId, addr: IpAddr) -> &mut Session {
+    fn ensure(
+        &mut self,
+        id: SessionId,
+        node: &NodeId,
+        addr: IpAddr,
+        visitor: Visitor,
+    ) -> &mut Session {
         let session = self.sessions.entry(id).or_insert_with(|| Session {
             node: node.clone(),
             addr,
+            visitor: Visitor::default(),
             state: SessionState::Idle,
             calling_clicked: false,
             selected: None,
@@ -288,7 +315,14 @@ impl Matchmaker {
             open: false,
         });
         session.addr = addr;
+        session.visitor = visitor;
         session
+    }
+
+    /// Forgets blocks that ended before `now` (Unix seconds). Redis lets them expire; here the
+    /// switchboard's housekeeping calls this.
+    pub fn forget_ended_blocks(&mut self, now: i64) {
+        self.blocks.forget_ended(now);
     }
 
     /// Gives up on a video call that has not connected yet; both sides are told and search
@@ -327,6 +361,26 @@ impl Matchmaker {
         match self.pick_in_open_pool(id) {
             Some(other) => self.confirm(id, other, fx),
             None => self.open_pool.insert(id),
+        }
+    }
+
+    /// A search that may take strangers it would not before (its blocks were cleared) looks
+    /// again, as it did when it began, without starting over.
+    fn look_again(&mut self, id: SessionId, fx: &mut Vec<Effect>) {
+        let Some(me) = self.sessions.get(&id) else {
+            return;
+        };
+        if me.state != SessionState::Searching {
+            return;
+        }
+        let found = if me.open {
+            self.pick_in_open_pool(id)
+        } else {
+            let prefs = me.preferences();
+            self.pick_by_preference(id, &prefs)
+        };
+        if let Some(other) = found {
+            self.confirm(id, other, fx);
         }
     }
 
@@ -370,12 +424,14 @@ impl Matchmaker {
                     last_partner: s.last_partner,
                     interests: s.interests.clone(),
                     text_only: s.text_only,
+                    visitor: s.visitor.clone(),
                 },
             );
         }
         for (id, call) in &self.calls {
             snapshot.calls.insert(*id, call.sides);
         }
+        snapshot.blocks = self.blocks.clone();
         snapshot
     }
 
@@ -497,7 +553,11 @@ impl Matchmaker {
     /// GetRandomUser among those who take anyone.
     fn pick_in_open_pool(&mut self, id: SessionId) -> Option<SessionId> {
         let steer = self.steer.get(&id).copied();
-        let pick = Self::pick_in(&self.open_pool, id, steer, &self.sessions, &mut self.rng);
+        let known = Known {
+            sessions: &self.sessions,
+            blocks: &self.blocks,
+        };
+        let pick = Self::pick_in(&self.open_pool, id, steer, known, &mut self.rng);
         settle(pick)
     }
 
@@ -505,7 +565,12 @@ impl Matchmaker {
     /// order.
     fn pick_by_preference(&mut self, id: SessionId, prefs: &[Preference]) -> Option<SessionId> {
         let steer = self.steer.get(&id).copied();
-        if let Some(wanted) = steer.filter(|w| *w != id && !just_left(&self.sessions, id, *w)) {
+        let known = Known {
+            sessions: &self.sessions,
+            blocks: &self.blocks,
+        };
+        let allowed = |w: &SessionId| *w != id && !known.just_left(id, *w) && !known.blocked(id, *w);
+        if let Some(wanted) = steer.filter(allowed) {
             let waits_for_me = prefs.iter().any(|p| {
                 self.by_preference
                     .get(p)
@@ -521,7 +586,7 @@ impl Matchmaker {
             let Some(pool) = self.by_preference.get(&prefs[(start + step) % prefs.len()]) else {
                 continue;
             };
-            match Self::pick_in(pool, id, steer, &self.sessions, &mut self.rng) {
+            match Self::pick_in(pool, id, steer, known, &mut self.rng) {
                 Pick::Found(other) => return Some(other),
                 Pick::Excluded(first) if first.is_some() && first == steer => excluded = first,
                 Pick::Excluded(first) => excluded = excluded.or(first),
@@ -530,23 +595,25 @@ impl Matchmaker {
         settle(Pick::Excluded(excluded))
     }
 
-    /// GetRandomUser in one pool: a random member that is not `id`, not the stranger `id`
-    /// just left, and did not just leave `id`. Starts at a random place and walks past the
-    /// excluded few, so a pick costs O(1) however many wait. `steer` (tests only) is taken
+    /// GetRandomUser in one pool: a random member that is not `id`, not blocked by or
+    /// blocking `id`, not the stranger `id` just left, and did not just leave `id`. Starts at a
+    /// random place and walks past the excluded few, so a pick costs O(1) however many wait
+    /// (plus one look per waiting stranger the two blocked). `steer` (tests only) is taken
     /// when it waits here and the rule allows it.
     fn pick_in(
         pool: &SearchPool,
         id: SessionId,
         steer: Option<SessionId>,
-        sessions: &HashMap<SessionId, Session>,
+        known: Known,
         rng: &mut StdRng,
     ) -> Pick {
         let n = pool.len();
         if n == 0 {
             return Pick::Excluded(None);
         }
-        let just_left = |candidate| just_left(sessions, id, candidate);
-        if let Some(wanted) = steer.filter(|w| *w != id && pool.contains(*w)) {
+        let just_left = |candidate| known.just_left(id, candidate);
+        let blocked = |candidate| known.blocked(id, candidate);
+        if let Some(wanted) = steer.filter(|w| *w != id && pool.contains(*w) && !blocked(*w)) {
             if !just_left(wanted) {
                 return Pick::Found(wanted);
             }
@@ -555,7 +622,7 @@ impl Matchmaker {
         let mut excluded = None;
         for step in 0..n {
             let candidate = pool.members[(start + step) % n];
-            if candidate == id {
+            if candidate == id || blocked(candidate) {
                 continue;
             }
             if just_left(candidate) {
@@ -632,6 +699,7 @@ impl Matchmaker {
                 partner,
                 partner_node: partner_side.node.clone(),
                 partner_addr: partner_side.addr,
+                partner_key: partner_side.visitor.key.clone(),
                 shared_interests: shared.clone(),
                 partner_text_only: partner_side.text_only,
                 text_only,
@@ -669,11 +737,28 @@ fn settle(pick: Pick) -> Option<SessionId> {
     }
 }
 
-/// Whether `a` and `b` just left each other: the one pairing the design never makes while
-/// anyone else who would take them waits.
-fn just_left(sessions: &HashMap<SessionId, Session>, a: SessionId, b: SessionId) -> bool {
-    let last = |x: SessionId| sessions.get(&x).and_then(|s| s.last_partner);
-    last(a) == Some(b) || last(b) == Some(a)
+/// What a pick looks up about candidates.
+#[derive(Clone, Copy)]
+struct Known<'a> {
+    sessions: &'a HashMap<SessionId, Session>,
+    blocks: &'a Blocks,
+}
+
+impl Known<'_> {
+    /// Whether `a` and `b` just left each other: the one pairing the design never makes while
+    /// anyone else who would take them waits.
+    fn just_left(&self, a: SessionId, b: SessionId) -> bool {
+        let last = |x: SessionId| self.sessions.get(&x).and_then(|s| s.last_partner);
+        last(a) == Some(b) || last(b) == Some(a)
+    }
+
+    /// Whether either of `a` and `b` blocked the other: the pairing never made.
+    fn blocked(&self, a: SessionId, b: SessionId) -> bool {
+        match (self.sessions.get(&a), self.sessions.get(&b)) {
+            (Some(x), Some(y)) => self.blocks.between(&x.visitor, &y.visitor),
+            _ => false,
+        }
+    }
 }
 #[cfg(test)]
 mod tests {
@@ -709,6 +794,7 @@ mod tests {
             Op::Call {
                 session: id,
                 addr: ADDR,
+                visitor: visitor(id),
                 interests,
                 text_only,
             },
@@ -719,12 +805,72 @@ mod tests {
         call_with(mm, id, &[], false)
     }
 
+    /// Each test session is its own visitor, from its own address.
+    fn visitor(id: SessionId) -> Visitor {
+        Visitor {
+            key: format!("k{}", id.0),
+            addr: format!("a{}", id.0),
+        }
+    }
+
+    #[test]
+    fn strangers_who_blocked_each_other_wait_rather_than_meet_and_others_still_meet_them() {
+        let mut mm = seeded();
+        let [a, b, c, d] = ids();
+        let block = |mm: &mut Matchmaker, by: SessionId, stranger: Visitor| {
+            run(
+                mm,
+                Op::Block {
+                    by: visitor(by).key,
+                    stranger,
+                    until: i64::MAX,
+                },
+            )
+        };
+        block(&mut mm, a, visitor(b));
+        call(&mut mm, a);
+        call(&mut mm, b);
+        assert_eq!(mm.searching(), 2, "a blocked b: neither takes the other");
+        rules::check(&mm.snapshot()).unwrap();
+        call(&mut mm, c);
+        assert_eq!(mm.searching(), 1);
+        // b from a new browser (a new key) at the same address is still blocked for a.
+        let (_, partner_of_c) = call_of(&mm, c).unwrap();
+        let waiting = if partner_of_c == a { b } else { a };
+        let b_again = Visitor {
+            key: "fresh".into(),
+            addr: visitor(b).addr,
+        };
+        let fx = run(
+            &mut mm,
+            Op::Call {
+                session: d,
+                addr: ADDR,
+                visitor: b_again,
+                interests: vec![],
+                text_only: false,
+            },
+        );
+        assert_eq!(waiting == a, mm.searching() == 2, "{fx:?}");
+        // Cleared: a waiting `a` meets the waiting `d` at once.
+        run(
+            &mut mm,
+            Op::Unblock {
+                by: visitor(a).key,
+                session: a,
+            },
+        );
+        assert_eq!(mm.searching(), 0);
+        rules::check(&mm.snapshot()).unwrap();
+    }
+
     fn next(mm: &mut Matchmaker, id: SessionId) -> Vec<Effect> {
         run(
             mm,
             Op::Next {
                 session: id,
                 addr: ADDR,
+                visitor: visitor(id),
             },
         )
     }
@@ -782,6 +928,7 @@ mod tests {
                     partner: a,
                     partner_node: node(),
                     partner_addr: ADDR,
+                    partner_key: visitor(a).key,
                     shared_interests: vec![],
                     partner_text_only: false,
                     text_only: false,
@@ -793,6 +940,7 @@ mod tests {
                     partner: b,
                     partner_node: node(),
                     partner_addr: ADDR,
+                    partner_key: visitor(b).key,
                     shared_interests: vec![],
                     partner_text_only: false,
                     text_only: false,

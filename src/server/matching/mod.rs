@@ -4,7 +4,8 @@
 //! - **GetRandomUser**: a search picks a random other searching session: never itself, never
 //!   the stranger it just left while anyone else who would take it waits; with preferences
 //!   (shared interests, text-only) only among those who share one, until the preference wait
-//!   ends. A pick costs O(1) however many wait.
+//!   ends; never a stranger either of the two blocked ([`blocks`], "never again"). A pick
+//!   costs O(1) however many wait (plus one look per waiting stranger this visitor blocked).
 //! - **Sendmatch**: the pick is recorded on both sides.
 //! - **Checkmatch**: the pair is confirmed only when each selected the other and both still
 //!   have Call pressed; both then enter one new call and are told. Picking and confirming
@@ -15,6 +16,7 @@
 //! every node runs in Redis). `tests/matching_differential.rs` drives both with the same steps
 //! and compares what every visitor sees; [`rules`] states the invariants both must keep.
 
+pub mod blocks;
 pub mod memory;
 pub mod redis;
 pub mod rules;
@@ -24,6 +26,8 @@ use crate::server::session::{NodeId, SessionId};
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 
+pub use blocks::Visitor;
+
 /// Something that happened to a session, for the matching back end to act on.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
@@ -32,11 +36,19 @@ pub enum Op {
     Call {
         session: SessionId,
         addr: IpAddr,
+        /// Who the session is, for blocks.
+        #[serde(default)]
+        visitor: Visitor,
         interests: Vec<String>,
         text_only: bool,
     },
     /// Next: leave the call (the partner searches too) and search; or search from idle.
-    Next { session: SessionId, addr: IpAddr },
+    Next {
+        session: SessionId,
+        addr: IpAddr,
+        #[serde(default)]
+        visitor: Visitor,
+    },
     /// End: leave the call or the search and stay idle; the partner searches again.
     End { session: SessionId },
     /// The tab closed: forget the session; its partner searches again.
@@ -53,6 +65,15 @@ pub enum Op {
     /// The preference wait of search number `search` of `session` is over: from now on it
     /// takes anyone.
     Open { session: SessionId, search: u64 },
+    /// Visitor key `by` never meets `stranger` again, until `until` (Unix seconds).
+    Block {
+        by: String,
+        stranger: Visitor,
+        until: i64,
+    },
+    /// Visitor key `by` clears every block it made, from `session`, which (if searching) looks
+    /// again at once: it may take strangers it would not before.
+    Unblock { by: String, session: SessionId },
 }
 
 /// What a step of matching asks the switchboard of `to`'s node to do.
@@ -73,6 +94,9 @@ pub enum Effect {
         partner: SessionId,
         partner_node: NodeId,
         partner_addr: IpAddr,
+        /// The partner's visitor key (whom a block from `to` names; never sent to a browser).
+        #[serde(default)]
+        partner_key: String,
         /// The interests both listed (empty when none made the match).
         #[serde(default)]
         shared_interests: Vec<String>,

@@ -5,10 +5,12 @@
 //! - never with oneself, never in two calls, both sides and the call agree;
 //! - a session is in the search pools exactly while it searches;
 //! - matching is instant: no two waiting strangers who would take each other;
+//! - never again: never a pair either of whom blocked the other;
 //! - no rematch with the stranger just left while another who would take you waits;
 //! - shared interests first until the preference wait ends, text-only with text-only first:
 //!   a new pair shares a preference, or both sides take anyone.
 
+use super::blocks::{Blocks, Visitor};
 use crate::protocol::CallId;
 use crate::server::session::SessionId;
 use std::collections::{HashMap, HashSet};
@@ -19,6 +21,8 @@ pub struct Snapshot {
     pub sessions: HashMap<SessionId, SessionView>,
     /// Every live call and its two sides.
     pub calls: HashMap<CallId, [SessionId; 2]>,
+    /// Who blocked whom.
+    pub blocks: Blocks,
 }
 
 /// One session, as the rule sees it.
@@ -33,6 +37,8 @@ pub struct SessionView {
     pub last_partner: Option<SessionId>,
     pub interests: Vec<String>,
     pub text_only: bool,
+    /// Who it is, for blocks.
+    pub visitor: Visitor,
 }
 
 /// Where a session stands.
@@ -54,6 +60,14 @@ impl Snapshot {
         last(a) == Some(b) || last(b) == Some(a)
     }
 
+    /// Either of `a` and `b` blocked the other.
+    pub fn blocked(&self, a: SessionId, b: SessionId) -> bool {
+        match (self.get(a), self.get(b)) {
+            (Some(x), Some(y)) => self.blocks.between(&x.visitor, &y.visitor),
+            _ => false,
+        }
+    }
+
     /// `a` and `b` share an interest, or both are text-only.
     pub fn share_a_preference(&self, a: SessionId, b: SessionId) -> bool {
         match (self.get(a), self.get(b)) {
@@ -67,6 +81,9 @@ impl Snapshot {
     /// Whether `who`'s search would take the waiting `other`: both take anyone, or `who` is
     /// still looking for a shared preference and `other` has one.
     pub fn would_take(&self, who: SessionId, other: SessionId) -> bool {
+        if self.blocked(who, other) {
+            return false;
+        }
         match (self.get(who), self.get(other)) {
             (Some(w), Some(o)) if w.open => o.open,
             (Some(_), Some(_)) => self.share_a_preference(who, other),
@@ -135,7 +152,7 @@ pub fn check(now: &Snapshot) -> Result<(), String> {
         for y in &waiting[i + 1..] {
             let would = (now.would_take(*x, *y) && now.would_take(*y, *x))
                 || now.share_a_preference(*x, *y);
-            if would && !now.just_left(*x, *y) {
+            if would && !now.just_left(*x, *y) && !now.blocked(*x, *y) {
                 return Err(format!(
                     "{x} and {y} would take each other, yet both are waiting"
                 ));
@@ -152,6 +169,9 @@ pub fn check_step(before: &Snapshot, after: &Snapshot) -> Result<(), String> {
             continue;
         }
         let (a, b) = (*a, *b);
+        if after.blocked(a, b) {
+            return Err(format!("{a} and {b} were paired though one blocked the other"));
+        }
         let both_open =
             after.get(a).is_some_and(|s| s.open) && after.get(b).is_some_and(|s| s.open);
         if !both_open && !after.share_a_preference(a, b) {

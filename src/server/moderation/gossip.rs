@@ -1,7 +1,8 @@
 //! Moderation between nodes: what one node tells the others, so every node's store holds the
-//! whole site's reports, bans and lifted bans. Carried by the switchboard's broadcast (Redis
+//! whole site's reports, bans, lifted bans and blocks. Carried by the switchboard's broadcast (Redis
 //! pub/sub); alone there is nobody to tell.
 
+use super::blocks::Block;
 use super::store::{Ban, Report};
 use serde::{Deserialize, Serialize};
 
@@ -15,6 +16,10 @@ pub enum Shared {
     Ban(Ban),
     /// A moderator lifted the bans of this subject on the sending node.
     Lift { subject: String },
+    /// A visitor blocked a stranger (matching already holds it: Redis is shared).
+    Block(Block),
+    /// A visitor cleared its blocks.
+    Unblock { by: String },
 }
 
 impl Shared {

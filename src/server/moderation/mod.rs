@@ -1,19 +1,22 @@
-//! Moderation: reports, bans and lifted bans, in one service that the signaling socket and the
-//! moderators' server functions each call once.
+//! Moderation: reports, bans and lifted bans, and visitors' "never again" blocks ([`blocks`]),
+//! in one service that the signaling socket and the moderators' server functions each call
+//! once.
 //!
-//! A visitor reports the stranger of their current call; enough distinct reporters within the
+//! A visitor reports the stranger of their current call (or of a recent one); enough distinct reporters within the
 //! report window ban the stranger's address. A ban disconnects that address's sessions at
 //! once, here and on every other node (through [`gossip`]), and refuses it at connect until it
 //! ends or a moderator lifts it. The [`store`] keeps everything in SQLite, addresses only as
 //! keyed hashes.
 
+pub mod blocks;
 pub mod gossip;
 pub mod store;
 
 use crate::model::ModerationOverview;
 use crate::protocol::{CallId, ErrorCode, ReportReason, ServerMsg};
 use crate::server::metrics::Metrics;
-use crate::server::session::SessionId;
+use crate::server::matching::Visitor;
+use crate::server::session::{SessionId, VisitorKey};
 use crate::server::switchboard::Switchboard;
 use gossip::Shared;
 use std::net::IpAddr;
@@ -93,12 +96,79 @@ impl Moderation {
             }
             Err(e) => {
                 tracing::warn!("could not record a report: {e}");
-                ServerMsg::error(
-                    ErrorCode::Unavailable,
-                    "The report could not be recorded; please try again.",
-                )
+                unavailable("The report could not be recorded; please try again.")
             }
         }
+    }
+
+    /// Session `id`, who is visitor `by` (a hashed visitor key), blocks the stranger of its
+    /// call `call_id` (current or recent): matching never pairs the two again, here or on
+    /// any node, for `--block-duration`. Returns the reply for the visitor.
+    pub async fn block(&self, id: SessionId, by: &str, call_id: CallId) -> ServerMsg {
+        let partner = match self.switchboard.block_target(id, call_id) {
+            Ok(partner) => partner,
+            Err(e) => return e.to_msg(),
+        };
+        let stranger = Visitor {
+            key: partner.key,
+            addr: self.store.subject(partner.addr),
+        };
+        let block = self.store.new_block(by, stranger.clone());
+        // Matching first: from the moment the visitor is told, Next never meets them again.
+        if let Err(e) = self.switchboard.block(by, stranger, block.until).await {
+            return e.to_msg();
+        }
+        match self.store.record_block(block.clone()).await {
+            Ok(blocked) => {
+                self.metrics.blocks.inc();
+                self.share(Shared::Block(block)).await;
+                ServerMsg::Blocked { call_id, blocked }
+            }
+            Err(e) => {
+                tracing::warn!("could not store a block: {e}");
+                unavailable("The block could not be stored; please try again.")
+            }
+        }
+    }
+
+    /// Visitor `by` forgets every stranger it blocked, here and on every node. Returns the
+    /// reply: the visitor's greeting with no blocks.
+    pub async fn clear_blocks(&self, id: SessionId, by: &str, key: &VisitorKey) -> ServerMsg {
+        if let Err(e) = self.switchboard.unblock(by, id).await {
+            return e.to_msg();
+        }
+        if let Err(e) = self.store.clear_blocks(by).await {
+            tracing::warn!("could not clear blocks: {e}");
+            return unavailable("The blocks could not be cleared; please try again.");
+        }
+        self.share(Shared::Unblock { by: by.to_string() }).await;
+        ServerMsg::Visitor {
+            key: key.as_str().to_string(),
+            blocked: 0,
+        }
+    }
+
+    /// How many strangers visitor `by` has blocked (0 if the database cannot tell).
+    pub async fn blocked_count(&self, by: &str) -> u32 {
+        self.store.blocked_count(by).await.unwrap_or_else(|e| {
+            tracing::warn!("could not count blocks: {e}");
+            0
+        })
+    }
+
+    /// Alone, the matchmaker starts empty: it is given the blocks in force from the database.
+    /// (With Redis, matching keeps them there.)
+    pub async fn restore_blocks(&self) -> Result<(), ModerationError> {
+        if self.switchboard.clustered() {
+            return Ok(());
+        }
+        for block in self.store.active_blocks().await? {
+            let _ = self
+                .switchboard
+                .block(&block.by, block.stranger, block.until)
+                .await;
+        }
+        Ok(())
     }
 
     /// A moderator lifts ban `id`, here and on every node. False if no such ban is active.
@@ -143,12 +213,18 @@ impl Moderation {
                     stored
                 }
                 Shared::Lift { subject } => self.store.lift_subject(subject).await,
+                Shared::Block(block) => self.store.record_block(block).await.map(drop),
+                Shared::Unblock { by } => self.store.clear_blocks(&by).await,
             };
             if let Err(e) = stored {
                 tracing::warn!("could not store moderation shared by another node: {e}");
             }
         }
     }
+}
+
+fn unavailable(message: &str) -> ServerMsg {
+    ServerMsg::error(ErrorCode::Unavailable, message)
 }
 
 /// The message a banned visitor gets, at connect or when the ban is made.

@@ -15,6 +15,7 @@
 use crate::model::{BanEntry, ModerationOverview, ReportEntry};
 use crate::protocol::ReportReason;
 use crate::server::client_ip::AddressPrefixes;
+use crate::server::session::VisitorKey;
 use hmac::{Hmac, Mac};
 use rusqlite::{params, Connection, OptionalExtension};
 use rusqlite_migration::{Migrations, M};
@@ -34,6 +35,8 @@ pub struct Settings {
     pub reports_per_hour: u32,
     pub report_window: Duration,
     pub ban_duration: Duration,
+    /// How long a "never again" block lasts.
+    pub block_duration: Duration,
     pub retention: Duration,
     /// What counts as one visitor. Nodes sharing a Redis must use the same prefixes, or their
     /// hashes of one visitor differ.
@@ -96,6 +99,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!(
         "../../../migrations/0002_reports_by_reporter.sql"
     )),
+    M::up(include_str!("../../../migrations/0003_blocks.sql")),
 ];
 
 impl Store {
@@ -138,10 +142,25 @@ impl Store {
         } else {
             visitor.to_string()
         };
+        self.keyed_hash(&name)
+    }
+
+    /// The keyed hash a browser's visitor key is known by, in matching and in the database:
+    /// the key itself is a secret between the browser and the server.
+    pub fn visitor_hash(&self, key: &VisitorKey) -> String {
+        self.keyed_hash(&format!("visitor {}", key.as_str()))
+    }
+
+    fn keyed_hash(&self, name: &str) -> String {
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key[..])
             .expect("HMAC takes keys of any length");
         mac.update(name.as_bytes());
         hex::encode(&mac.finalize().into_bytes()[..16])
+    }
+
+    /// The settings the store runs with.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
     }
 
     /// The end of `ip`'s active ban, if it is banned now.
@@ -358,12 +377,14 @@ impl Store {
         self.with_db(move |db| {
             let reports = db.execute("DELETE FROM reports WHERE created_at < ?1", [cutoff])?;
             let bans = db.execute("DELETE FROM bans WHERE expires_at < ?1", [cutoff])?;
-            Ok(reports + bans)
+            // A block that ended protects nobody, and names a visitor: gone at once.
+            let blocks = db.execute("DELETE FROM blocks WHERE expires_at <= ?1", [now])?;
+            Ok(reports + bans + blocks)
         })
         .await
     }
 
-    async fn with_db<T: Send + 'static>(
+    pub(super) async fn with_db<T: Send + 'static>(
         &self,
         work: impl FnOnce(&Connection) -> Result<T, rusqlite::Error> + Send + 'static,
     ) -> Result<T, ModerationError> {
@@ -429,14 +450,14 @@ fn write_key(path: &Path, key: &[u8; 32]) -> Result<(), ModerationError> {
     Ok(())
 }
 
-fn unix_now() -> i64 {
+pub(super) fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
         .unwrap_or(0)
 }
 
-fn seconds(d: Duration) -> i64 {
+pub(super) fn seconds(d: Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }
 
@@ -467,6 +488,7 @@ mod tests {
             reports_per_hour: 10,
             report_window: Duration::from_secs(600),
             ban_duration: Duration::from_secs(3600),
+            block_duration: Duration::from_secs(30 * 86_400),
             retention: Duration::from_secs(86_400),
             prefixes: AddressPrefixes::default(),
         }

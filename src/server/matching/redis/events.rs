@@ -75,6 +75,7 @@ mod tests {
                     partner: b,
                     partner_node: NodeId::from("n2"),
                     partner_addr: "2001:db8::7".parse().unwrap(),
+                    partner_key: String::new(),
                     shared_interests: vec![],
                     partner_text_only: false,
                     text_only: false,

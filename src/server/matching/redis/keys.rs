@@ -16,6 +16,7 @@ const NODE: &str = "duet:node:";
 const NODE_SESSIONS_SUFFIX: &str = ":sessions";
 const NODES: &str = "duet:nodes";
 const CHANNEL: &str = "duet:events:";
+const BLOCKS: &str = "duet:blocks:";
 /// The channel every node listens to, for what concerns all of them (moderation).
 const BROADCAST: &str = "duet:broadcast";
 /// The key nodes hash addresses with, agreed on by the first node to start.
@@ -51,6 +52,12 @@ pub fn nodes() -> &'static str {
     NODES
 }
 
+/// The blocks a visitor key made (a hash: `k:<key>` or `a:<address hash>` → until, in Unix
+/// seconds; see `matching::blocks`).
+pub fn blocks(by: &str) -> String {
+    format!("{BLOCKS}{by}")
+}
+
 /// A pattern matching every call record (for `SCAN` in tests).
 pub fn every_call() -> String {
     format!("{CALL}*")
@@ -77,6 +84,6 @@ pub fn lua_prelude() -> String {
         "local KEY = {{ session = '{SESSION}', call = '{CALL}', open_pool = '{OPEN_POOL}', \
          pool = '{PREFERENCE_POOL}', node = '{NODE}', \
          node_sessions_suffix = '{NODE_SESSIONS_SUFFIX}', nodes = '{NODES}', \
-         channel = '{CHANNEL}' }}\n"
+         channel = '{CHANNEL}', blocks = '{BLOCKS}' }}\n"
     )
 }

@@ -16,8 +16,11 @@
 -- Keys: the table KEY, written before this file from src/server/matching/redis/keys.rs (the
 -- one place key names are spelled). Under them:
 --   session <id>        hash: node, state (idle|searching|call), call, partner, last, tags
---                       (JSON list), text (1|0), gen (search number), open (1|0), addr;
+--                       (JSON list), text (1|0), gen (search number), open (1|0), addr,
+--                       vk and vh (visitor key and address hash, for blocks);
 --                       made at the session's first Call, deleted when its tab closes
+--   blocks <key>        hash: what visitor key <key> blocked (k:<key> or a:<address hash>)
+--                       -> until (Unix seconds); expires with its latest block
 --   call <id>           hash: a, b, text (1|0), winner (the session whose peer1 won)
 --   open_pool           set: searching sessions that take anyone
 --   pool <pref>         set: searching sessions preferring i:<interest> or text (text-only)
@@ -82,28 +85,72 @@ local function leave_pool(id)
   for _, pref in ipairs(preferences(id)) do redis.call('SREM', pool_key(pref), id) end
 end
 
--- GetRandomUser in one pool: a random member that is not `me`, not the stranger `me` just
--- left, and did not just leave `me`. Members left behind by a node that died are tidied
--- away on sight (each only once, so a pick stays O(1) amortised). Returns the pick, and the
--- first excluded member seen.
+-- "Never again" (src/server/matching/blocks.rs): what a block of a visitor names.
+local function targets(key, addr)
+  local t = {}
+  if key and key ~= '' then t[#t + 1] = 'k:' .. key end
+  if addr and addr ~= '' then t[#t + 1] = 'a:' .. addr end
+  return t
+end
+
+-- Whether visitor key `by` blocked the visitor (`key`, `addr`): at most two lookups.
+local function blocked_by(by, key, addr)
+  if not by or by == '' then return false end
+  for _, t in ipairs(targets(key, addr)) do
+    if redis.call('HEXISTS', KEY.blocks .. by, t) == 1 then return true end
+  end
+  return false
+end
+
+-- Either of two visitors, each {key, addr}, blocked the other.
+local function blocked(x, y)
+  return blocked_by(x[1], y[1], y[2]) or blocked_by(y[1], x[1], x[2])
+end
+
+-- GetRandomUser in one pool: a random member that is not `me`, not blocked by or blocking
+-- `me`, not the stranger `me` just left, and did not just leave `me`. Members left behind
+-- by a node that died are tidied away on sight (each only once, so a pick stays O(1)
+-- amortised). Returns the pick, and the first excluded member seen.
 local function pick_in(pool, me, my_last)
-  local excluded = false
+  local mine = redis.call('HMGET', session_key(me), 'vk', 'vh')
+  local excluded, saw_blocked = false, false
+  -- false: not taken (`tidied` says whether it was tidied away); or the pick.
+  local function consider(c)
+    if c == me then return false, false end
+    local rec = redis.call('HMGET', session_key(c), 'node', 'state', 'last', 'vk', 'vh')
+    if rec[2] ~= 'searching' or not alive(rec[1]) then
+      redis.call('SREM', pool, c)
+      return false, true
+    elseif blocked(mine, { rec[4], rec[5] }) then
+      saw_blocked = true
+    elseif c == my_last or rec[3] == me then
+      excluded = excluded or c
+    else
+      return c, false
+    end
+    return false, false
+  end
   repeat
     local tidied = false
     for _, c in ipairs(redis.call('SRANDMEMBER', pool, SAMPLE)) do
-      if c ~= me then
-        local rec = redis.call('HMGET', session_key(c), 'node', 'state', 'last')
-        if rec[2] ~= 'searching' or not alive(rec[1]) then
-          redis.call('SREM', pool, c)
-          tidied = true
-        elseif c == my_last or rec[3] == me then
-          excluded = excluded or c
-        else
-          return c, excluded
-        end
-      end
+      local found, gone = consider(c)
+      if found then return found, excluded end
+      tidied = tidied or gone
     end
   until not tidied
+  -- Strangers the two blocked filled the sample: look through the rest of the pool, at one
+  -- look per member until someone is found (bounded by the blocks, not by the crowd).
+  if saw_blocked and redis.call('SCARD', pool) > SAMPLE then
+    local cursor = '0'
+    repeat
+      local page = redis.call('SSCAN', pool, cursor, 'COUNT', 64)
+      cursor = page[1]
+      for _, c in ipairs(page[2]) do
+        local found = consider(c)
+        if found then return found, excluded end
+      end
+    until cursor == '0'
+  end
   return false, excluded
 end
 
@@ -129,8 +176,8 @@ local function pair(a, b)
   leave_pool(a)
   leave_pool(b)
   local call = new_call_id()
-  local ra = redis.call('HMGET', session_key(a), 'node', 'tags', 'text', 'addr')
-  local rb = redis.call('HMGET', session_key(b), 'node', 'tags', 'text', 'addr')
+  local ra = redis.call('HMGET', session_key(a), 'node', 'tags', 'text', 'addr', 'vk')
+  local rb = redis.call('HMGET', session_key(b), 'node', 'tags', 'text', 'addr', 'vk')
   local theirs = {}
   for _, tag in ipairs(cjson.decode(rb[2] or '[]')) do theirs[tag] = true end
   local shared = {}
@@ -144,10 +191,12 @@ local function pair(a, b)
   redis.call('HSET', session_key(a), 'state', 'call', 'call', call, 'partner', b)
   redis.call('HSET', session_key(b), 'state', 'call', 'call', call, 'partner', a)
   emit(ra[1], { ev = 'matched', to = a, call = call, partner = b, partner_node = rb[1],
-    partner_addr = rb[4], shared_interests = shared, partner_text_only = rb[3] == '1',
+    partner_addr = rb[4], partner_key = rb[5] or '', shared_interests = shared,
+    partner_text_only = rb[3] == '1',
     text_only = text, first = true })
   emit(rb[1], { ev = 'matched', to = b, call = call, partner = a, partner_node = ra[1],
-    partner_addr = ra[4], shared_interests = shared, partner_text_only = ra[3] == '1',
+    partner_addr = ra[4], partner_key = ra[5] or '', shared_interests = shared,
+    partner_text_only = ra[3] == '1',
     text_only = text, first = false })
 end
 
@@ -215,15 +264,16 @@ local function reap(n)
 end
 
 -- The record of a session of this node, made when it first presses Call (or Next); `addr`
--- is whom a report about it concerns.
-local function ensure_session(id, addr)
+-- is whom a report about it concerns, `visitor` who it is for blocks.
+local function ensure_session(id, addr, visitor)
   local k = session_key(id)
   if redis.call('EXISTS', k) == 0 then
     redis.call('HSET', k, 'node', node, 'state', 'idle', 'tags', '[]', 'text', '0', 'gen', 0,
       'open', '0')
     redis.call('SADD', members_key(node), id)
   end
-  redis.call('HSET', k, 'addr', addr)
+  visitor = visitor or {}
+  redis.call('HSET', k, 'addr', addr, 'vk', visitor.key or '', 'vh', visitor.addr or '')
 end
 
 -- Replies, as Rust's `script::Reply` reads them.
@@ -274,7 +324,7 @@ end
 -- Call pressed, with its preferences; ignored unless idle.
 function ops.call()
   local id = cmd.session
-  ensure_session(id, cmd.addr)
+  ensure_session(id, cmd.addr, cmd.visitor)
   if redis.call('HGET', session_key(id), 'state') ~= 'idle' then return OK end
   local tags = #cmd.interests == 0 and '[]' or cjson.encode(cmd.interests)
   redis.call('HSET', session_key(id), 'tags', tags, 'text', cmd.text_only and '1' or '0')
@@ -285,7 +335,7 @@ end
 -- Next: leave the call (the partner searches too) and search; or search from idle.
 function ops.next()
   local id = cmd.session
-  ensure_session(id, cmd.addr)
+  ensure_session(id, cmd.addr, cmd.visitor)
   local state = redis.call('HGET', session_key(id), 'state')
   if state == 'call' then
     -- The one who pressed Next searches first, so a waiting stranger meets them.
@@ -359,6 +409,44 @@ function ops.open()
   redis.call('HSET', session_key(id), 'open', '1')
   local other = settle(pick_in(OPEN, id, rec[4]))
   if other then pair(id, other) else redis.call('SADD', OPEN, id) end
+  return OK
+end
+
+-- Visitor key `by` never meets `stranger` again, until `until`. The record expires with its
+-- latest block; blocks that ended are dropped whenever the same visitor blocks again.
+function ops.block()
+  if cmd.by == '' then return OK end
+  local k = KEY.blocks .. cmd.by
+  local now = tonumber(redis.call('TIME')[1])
+  local mine = redis.call('HGETALL', k)
+  local latest = cmd['until']
+  for i = 1, #mine, 2 do
+    local until_then = tonumber(mine[i + 1])
+    if until_then <= now then redis.call('HDEL', k, mine[i]) end
+    if until_then > latest then latest = until_then end
+  end
+  for _, t in ipairs(targets(cmd.stranger.key, cmd.stranger.addr)) do
+    local before = tonumber(redis.call('HGET', k, t) or '0')
+    redis.call('HSET', k, t, math.max(before, cmd['until']))
+  end
+  if redis.call('EXISTS', k) == 1 then redis.call('EXPIREAT', k, latest) end
+  return OK
+end
+
+-- Visitor key `by` clears every block it made; its `session`, if searching, looks again at
+-- once (it may take strangers it would not before), without starting over.
+function ops.unblock()
+  redis.call('DEL', KEY.blocks .. cmd.by)
+  local id = cmd.session
+  local rec = redis.call('HMGET', session_key(id), 'state', 'open', 'last')
+  if rec[1] ~= 'searching' then return OK end
+  local other
+  if rec[2] == '1' then
+    other = settle(pick_in(OPEN, id, rec[3]))
+  else
+    other = pick_by_preference(id, preferences(id), rec[3])
+  end
+  if other then pair(id, other) end
   return OK
 end
 
