@@ -54,6 +54,8 @@ on_every_backend!(
     next_end_and_closed_tabs_free_the_partner,
     shared_interests_come_first_and_unconnected_calls_expire,
     every_metric_counts_video_and_text_only_calls_alike,
+    a_blocked_stranger_is_never_met_again_by_key_or_by_address_until_cleared,
+    the_last_strangers_can_be_reported_and_blocked_after_next,
 );
 
 fn error_code(msg: &ServerMsg) -> Option<ErrorCode> {
@@ -68,6 +70,24 @@ async fn pair(site: &Site) -> (Client, Client, CallId) {
     let (mut a, mut b) = (site.connect().await, site.connect().await);
     let call_id = common::pair(&mut a, &mut b).await;
     (a, b, call_id)
+}
+
+/// The behaviour suite's visitors come from distinct addresses, as people do (blocks name
+/// addresses too).
+const BEHIND_PROXY: &[&str] = &["--trusted-proxies", "127.0.0.1"];
+
+/// The visitor key `client`'s greeting gave.
+fn key_of(client: &Client) -> String {
+    client.visitor.clone().expect("greeted").0
+}
+
+/// Reads `client`'s messages until it is matched; the call id.
+async fn until_matched(client: &mut Client) -> CallId {
+    loop {
+        if let ServerMsg::Matched { call_id, .. } = client.recv().await {
+            return call_id;
+        }
+    }
 }
 
 fn candidate(text: &str) -> IceCandidate {
@@ -790,4 +810,134 @@ async fn every_metric_counts_video_and_text_only_calls_alike(backend: Backend) {
     let refused = "duet_errors_total{kind=\"bad_message\"}";
     assert_eq!(site.metric(refused).await, 1.0);
     assert_eq!(site.counts(), (2, 0, 1));
+}
+
+/// "Never again": A blocks B. A and B then wait side by side rather than meet, whether B comes
+/// back with a new browser (key) or from a new address, and whether A opens a new tab; others
+/// still meet both. Cleared, A meets B again.
+async fn a_blocked_stranger_is_never_met_again_by_key_or_by_address_until_cleared(
+    backend: Backend,
+) {
+    let site = Site::start(backend, BEHIND_PROXY).await;
+    let mut a = site.connect_from("198.51.100.1", None).await;
+    let mut b = site.connect_from("198.51.100.2", None).await;
+    let call_id = common::pair(&mut a, &mut b).await;
+    a.send(&ClientMsg::Block { call_id }).await;
+    assert_eq!(
+        a.recv().await,
+        ServerMsg::Blocked {
+            call_id,
+            blocked: 1
+        }
+    );
+    let (a_key, b_key) = (key_of(&a), key_of(&b));
+    a.send(&ClientMsg::Next).await;
+    assert_eq!(a.recv().await, ServerMsg::Searching);
+    assert!(matches!(b.recv().await, ServerMsg::CallEnded { .. }));
+    assert_eq!(b.recv().await, ServerMsg::Searching);
+    assert_eq!(site.counts(), (2, 2, 0), "a and b wait rather than meet");
+
+    // A new tab of A (same key) counts the block; B from a new address with the same key,
+    // and B with a new key from the same address, are still blocked.
+    drop(a);
+    let mut a = site.connect_from("198.51.100.1", Some(&a_key)).await;
+    assert_eq!(a.visitor, Some((a_key.clone(), 1)));
+    drop(b);
+    let mut b = site.connect_from("203.0.113.9", Some(&b_key)).await;
+    for searcher in [&mut a, &mut b] {
+        searcher.send(&ClientMsg::call()).await;
+        assert_eq!(searcher.recv().await, ServerMsg::Searching);
+    }
+    assert_eq!(site.counts().1, 2, "B's key is blocked from anywhere");
+    b.send(&ClientMsg::End).await;
+    assert_eq!(b.recv().await, ServerMsg::Idle);
+    let mut b_fresh = site.connect_from("198.51.100.2", None).await;
+    b_fresh.send(&ClientMsg::call()).await;
+    assert_eq!(b_fresh.recv().await, ServerMsg::Searching);
+    assert_eq!(site.counts().1, 2, "B's address is blocked with any key");
+    // C and D, from elsewhere, meet the two: A meets one of them, never B.
+    let mut c = site.connect_from("192.0.2.3", None).await;
+    let mut d = site.connect_from("192.0.2.4", None).await;
+    let mut others = Vec::new();
+    for other in [&mut c, &mut d] {
+        other.send(&ClientMsg::call()).await;
+        others.push(until_matched(other).await);
+    }
+    let a_call = until_matched(&mut a).await;
+    assert!(others.contains(&a_call), "A met C or D");
+    assert!(others.contains(&until_matched(&mut b_fresh).await));
+
+    // Cleared: A meets a B again.
+    let mut a = site.connect_from("198.51.100.1", Some(&a_key)).await;
+    a.send(&ClientMsg::ClearBlocks).await;
+    let cleared = loop {
+        match a.next_any().await {
+            Some(ServerMsg::Online { .. }) => continue,
+            other => break other,
+        }
+    };
+    assert_eq!(
+        cleared,
+        Some(ServerMsg::Visitor {
+            key: a_key.clone(),
+            blocked: 0
+        })
+    );
+    let mut b = site.connect_from("198.51.100.2", Some(&b_key)).await;
+    common::pair(&mut a, &mut b).await;
+    let mut again = site.connect_from("198.51.100.1", Some(&a_key)).await;
+    again.send(&ClientMsg::End).await;
+    assert_eq!(again.recv().await, ServerMsg::Idle);
+    assert_eq!(again.visitor, Some((a_key, 0)));
+}
+
+/// "Recent strangers": after Next, the last stranger can still be reported (counting as a
+/// report made in the call, so only if the call showed something) and blocked; a stranger
+/// beyond the last three, or of someone else's call, cannot.
+async fn the_last_strangers_can_be_reported_and_blocked_after_next(backend: Backend) {
+    let site = Site::start(backend, BEHIND_PROXY).await;
+    let mut a = site.connect_from("198.51.100.1", None).await;
+    let mut calls = Vec::new();
+    for n in 0..4 {
+        let mut stranger = site
+            .connect_from(&format!("203.0.113.{}", n + 1), None)
+            .await;
+        let call_id = common::pair(&mut a, &mut stranger).await;
+        // The stranger's connection comes up: the call shows A something.
+        common::connect_media(&mut stranger, &mut a, call_id).await;
+        a.send(&ClientMsg::End).await;
+        assert_eq!(a.recv().await, ServerMsg::Idle);
+        calls.push(call_id);
+    }
+    let report = |call_id| ClientMsg::Report {
+        call_id,
+        reason: duet::protocol::ReportReason::Nudity,
+    };
+    // The oldest of the four is forgotten.
+    a.send(&report(calls[0])).await;
+    assert_eq!(error_code(&a.recv().await), Some(ErrorCode::NotInCall));
+    a.send(&report(calls[3])).await;
+    assert_eq!(a.recv().await, ServerMsg::Reported { call_id: calls[3] });
+    a.send(&report(calls[3])).await;
+    assert_eq!(error_code(&a.recv().await), Some(ErrorCode::ReportRefused));
+    a.send(&ClientMsg::Block { call_id: calls[2] }).await;
+    assert_eq!(
+        a.recv().await,
+        ServerMsg::Blocked {
+            call_id: calls[2],
+            blocked: 1
+        }
+    );
+    // Someone who was never in the call cannot name it.
+    let mut outsider = site.connect_from("192.0.2.50", None).await;
+    outsider.send(&report(calls[1])).await;
+    assert_eq!(
+        error_code(&outsider.recv().await),
+        Some(ErrorCode::NotInCall)
+    );
+    outsider.send(&ClientMsg::Block { call_id: calls[1] }).await;
+    assert_eq!(
+        error_code(&outsider.recv().await),
+        Some(ErrorCode::NotInCall)
+    );
 }

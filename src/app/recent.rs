@@ -49,7 +49,11 @@ pub fn RecentStrangers(
 #[component]
 fn RecentItem(stranger: RecentStranger, on_action: Callback<Action>) -> impl IntoView {
     let call_id = stranger.call_id;
-    let mut about = format!("{} · {}", clock(stranger.ended_at), duration(stranger.seconds));
+    let mut about = format!(
+        "{} · {}",
+        clock(stranger.ended_at),
+        duration(stranger.seconds)
+    );
     if !stranger.shared_interests.is_empty() {
         about.push_str(" · you both like ");
         about.push_str(&stranger.shared_interests.join(", "));

@@ -204,9 +204,9 @@ impl Controller {
                     signaling.stop();
                 }
             }
-            Command::MetStranger(call_id) => {
-                self.recent.update_value(|recent| recent.met(call_id, now()))
-            }
+            Command::MetStranger(call_id) => self
+                .recent
+                .update_value(|recent| recent.met(call_id, now())),
             Command::LeftStranger {
                 call_id,
                 shared_interests,

@@ -12,9 +12,9 @@
 use crate::protocol::{self, ClientKind, ClientMsg, ErrorCode, RawSdp, ServerMsg};
 use crate::server::client_ip::{client_ip, origin_allowed};
 use crate::server::limits::{ConnectionPermit, Refusal, TokenBucket};
+use crate::server::matching::Visitor;
 use crate::server::moderation::farewell;
 use crate::server::presence::{self, Feed};
-use crate::server::matching::Visitor;
 use crate::server::session::{Cut, SessionId, VisitorKey};
 use crate::server::state::AppState;
 use crate::server::switchboard::Outbox;

@@ -161,7 +161,10 @@ async fn housekeeping(state: AppState) {
             state.switchboard.forget_ended_blocks(unix_now);
             match state.moderation.store().purge().await {
                 Ok(0) => {}
-                Ok(n) => tracing::info!(removed = n, "purged reports, bans and blocks past their time"),
+                Ok(n) => tracing::info!(
+                    removed = n,
+                    "purged reports, bans and blocks past their time"
+                ),
                 Err(e) => tracing::warn!("could not purge old reports: {e}"),
             }
         }

@@ -16,16 +16,14 @@
 //! at once (its partner is told) and its socket task closes the socket, so one slow browser
 //! never stalls anybody else and is never matched again.
 
-use crate::protocol::{MAX_CHAT_CHARS, RECENT_CALLS, RECENT_CALL_SECS};
 use crate::protocol::{self, check_interests, CallId, ClientMsg, ErrorCode, RawSdp, ServerMsg};
+use crate::protocol::{MAX_CHAT_CHARS, RECENT_CALLS, RECENT_CALL_SECS};
 use crate::server::matching::memory::Matchmaker;
 use crate::server::matching::redis::events::NodeMessage;
 use crate::server::matching::redis::{self, Arrival, ConnectError, NodeHooks, RedisEngine};
 use crate::server::matching::{Effect, MatchError, Op, Visitor};
 use crate::server::metrics::{Metrics, Stats};
-use crate::server::session::{
-    Cut, NodeId, Partner, RecentCall, SessionError, SessionId, Standing,
-};
+use crate::server::session::{Cut, NodeId, Partner, RecentCall, SessionError, SessionId, Standing};
 use crate::server::timers::Timers;
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
@@ -263,7 +261,8 @@ impl Switchboard {
                 let interests = check_interests(&interests).map_err(SessionError::BadInterests)?;
                 self.require_available()?;
                 // Call is ignored while searching or in a call.
-                let Some((addr, visitor)) = self.board.start_searching(id, |s| *s == Standing::Idle)
+                let Some((addr, visitor)) =
+                    self.board.start_searching(id, |s| *s == Standing::Idle)
                 else {
                     return Ok(());
                 };
@@ -348,7 +347,9 @@ impl Switchboard {
     pub fn block_target(&self, id: SessionId, call_id: CallId) -> Result<Partner, SessionError> {
         let mut sessions = self.board.lock();
         let entry = sessions.get_mut(&id).ok_or(SessionError::NotInCall)?;
-        entry.call_or_recent(call_id).map(|(partner, ..)| partner.clone())
+        entry
+            .call_or_recent(call_id)
+            .map(|(partner, ..)| partner.clone())
     }
 
     /// Visitor key `by` never meets `stranger` again, until `until` (Unix seconds), on every

@@ -107,18 +107,24 @@ impl TestServer {
             .unwrap()
     }
 
-    /// Opens a signaling socket and reads the greeting (the online count).
+    /// Opens a signaling socket and reads the greeting (the online count, then the visitor
+    /// key the browser would keep).
     pub async fn connect(&self) -> Client {
         self.connect_with(&[]).await
     }
 
     /// Like [`TestServer::connect`], with extra request headers.
     pub async fn connect_with(&self, headers: &[(&str, &str)]) -> Client {
-        let mut client = self.open_with(headers).await.expect("WebSocket connects");
-        match client.next_any().await {
-            Some(ServerMsg::Online { .. }) => client,
-            other => panic!("expected the online count first, got {other:?}"),
-        }
+        let client = self.open_with(headers).await.expect("WebSocket connects");
+        greeted(client).await
+    }
+
+    /// Like [`TestServer::connect`], as the returning visitor whose browser kept `key`.
+    pub async fn connect_as(&self, key: &str) -> Client {
+        let client = open_at(self.addr, &format!("/ws?visitor={key}"), &[])
+            .await
+            .expect("WebSocket connects");
+        greeted(client).await
     }
 
     /// Opens a socket without reading anything; the upgrade's HTTP error if refused.
@@ -132,7 +138,31 @@ pub async fn open_socket(
     addr: SocketAddr,
     headers: &[(&str, &str)],
 ) -> Result<Client, tungstenite::Error> {
-    let mut request = format!("ws://{addr}/ws").into_client_request()?;
+    open_at(addr, "/ws", headers).await
+}
+
+/// Reads the greeting every socket gets first: the online count, then the visitor key.
+async fn greeted(mut client: Client) -> Client {
+    match client.next_any().await {
+        Some(ServerMsg::Online { .. }) => {}
+        other => panic!("expected the online count first, got {other:?}"),
+    }
+    match client.next_any().await {
+        Some(ServerMsg::Visitor { key, blocked }) => {
+            client.visitor = Some((key, blocked));
+            client
+        }
+        other => panic!("expected the visitor key next, got {other:?}"),
+    }
+}
+
+/// Opens a socket to `path` (with its query) at `addr` without reading anything.
+async fn open_at(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Result<Client, tungstenite::Error> {
+    let mut request = format!("ws://{addr}{path}").into_client_request()?;
     for (name, value) in headers {
         request.headers_mut().insert(
             tungstenite::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
@@ -140,16 +170,17 @@ pub async fn open_socket(
         );
     }
     let (ws, _) = tokio_tungstenite::connect_async(request).await?;
-    Ok(Client { ws, close: None })
+    Ok(Client {
+        ws,
+        close: None,
+        visitor: None,
+    })
 }
 
-/// Opens a signaling socket to `addr` and reads the greeting (the online count).
+/// Opens a signaling socket to `addr` and reads the greeting.
 pub async fn connect_to(addr: SocketAddr) -> Client {
-    let mut client = open_socket(addr, &[]).await.expect("WebSocket connects");
-    match client.next_any().await {
-        Some(ServerMsg::Online { .. }) => client,
-        other => panic!("expected the online count first, got {other:?}"),
-    }
+    let client = open_socket(addr, &[]).await.expect("WebSocket connects");
+    greeted(client).await
 }
 
 /// A port on 127.0.0.1 that was free a moment ago.
@@ -209,8 +240,23 @@ impl Site {
 
     /// A new visitor, on the next node in turn.
     pub async fn connect(&self) -> Client {
+        self.next_node().connect().await
+    }
+
+    /// A visitor from address `ip` (the site must trust 127.0.0.1 as its proxy), whose browser
+    /// kept visitor key `key` if any, on the next node in turn.
+    pub async fn connect_from(&self, ip: &str, key: Option<&str>) -> Client {
+        let node = self.next_node();
+        let path = key.map_or_else(|| "/ws".to_string(), |key| format!("/ws?visitor={key}"));
+        let client = open_at(node.addr, &path, &[("x-forwarded-for", ip)])
+            .await
+            .expect("WebSocket connects");
+        greeted(client).await
+    }
+
+    fn next_node(&self) -> &TestServer {
         let i = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.nodes[i % self.nodes.len()].connect().await
+        &self.nodes[i % self.nodes.len()]
     }
 
     /// Online, searching and in-call sessions on the whole site, as (online, searching,
@@ -466,6 +512,8 @@ pub struct Client {
     pub ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
     /// The close frame the server sent, once it closed the socket.
     pub close: Option<CloseFrame>,
+    /// The visitor key the greeting gave, and how many strangers it had blocked.
+    pub visitor: Option<(String, u32)>,
 }
 
 impl Client {
@@ -497,11 +545,11 @@ impl Client {
         }
     }
 
-    /// The next message that is not an online count.
+    /// The next message that is not an online count or the greeting's visitor key.
     pub async fn recv(&mut self) -> ServerMsg {
         loop {
             match self.next_any().await {
-                Some(ServerMsg::Online { .. }) => continue,
+                Some(ServerMsg::Online { .. } | ServerMsg::Visitor { .. }) => continue,
                 Some(msg) => return msg,
                 None => panic!("socket closed while waiting for a message"),
             }

@@ -569,7 +569,8 @@ impl Matchmaker {
             sessions: &self.sessions,
             blocks: &self.blocks,
         };
-        let allowed = |w: &SessionId| *w != id && !known.just_left(id, *w) && !known.blocked(id, *w);
+        let allowed =
+            |w: &SessionId| *w != id && !known.just_left(id, *w) && !known.blocked(id, *w);
         if let Some(wanted) = steer.filter(allowed) {
             let waits_for_me = prefs.iter().any(|p| {
                 self.by_preference

@@ -170,7 +170,9 @@ pub fn check_step(before: &Snapshot, after: &Snapshot) -> Result<(), String> {
         }
         let (a, b) = (*a, *b);
         if after.blocked(a, b) {
-            return Err(format!("{a} and {b} were paired though one blocked the other"));
+            return Err(format!(
+                "{a} and {b} were paired though one blocked the other"
+            ));
         }
         let both_open =
             after.get(a).is_some_and(|s| s.open) && after.get(b).is_some_and(|s| s.open);

@@ -64,8 +64,11 @@ impl Store {
     /// Forgets every block `by` made.
     pub async fn clear_blocks(&self, by: &str) -> Result<(), ModerationError> {
         let by = by.to_string();
-        self.with_db(move |db| db.execute("DELETE FROM blocks WHERE blocker = ?1", [by]).map(drop))
-            .await
+        self.with_db(move |db| {
+            db.execute("DELETE FROM blocks WHERE blocker = ?1", [by])
+                .map(drop)
+        })
+        .await
     }
 
     /// Every block in force, for a matchmaker starting up.
@@ -132,11 +135,31 @@ mod tests {
     async fn blocks_are_counted_per_blocker_survive_a_restart_and_can_be_cleared() {
         let dir = tempfile::tempdir().unwrap();
         let db = store(dir.path());
-        assert_eq!(db.record_block(db.new_block("a", stranger("x"))).await.unwrap(), 1);
+        assert_eq!(
+            db.record_block(db.new_block("a", stranger("x")))
+                .await
+                .unwrap(),
+            1
+        );
         // The same stranger twice is one block.
-        assert_eq!(db.record_block(db.new_block("a", stranger("x"))).await.unwrap(), 1);
-        assert_eq!(db.record_block(db.new_block("a", stranger("y"))).await.unwrap(), 2);
-        assert_eq!(db.record_block(db.new_block("b", stranger("x"))).await.unwrap(), 1);
+        assert_eq!(
+            db.record_block(db.new_block("a", stranger("x")))
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            db.record_block(db.new_block("a", stranger("y")))
+                .await
+                .unwrap(),
+            2
+        );
+        assert_eq!(
+            db.record_block(db.new_block("b", stranger("x")))
+                .await
+                .unwrap(),
+            1
+        );
         drop(db);
         let db = store(dir.path());
         assert_eq!(db.blocked_count("a").await.unwrap(), 2);

@@ -14,8 +14,8 @@ pub mod store;
 
 use crate::model::ModerationOverview;
 use crate::protocol::{CallId, ErrorCode, ReportReason, ServerMsg};
-use crate::server::metrics::Metrics;
 use crate::server::matching::Visitor;
+use crate::server::metrics::Metrics;
 use crate::server::session::{SessionId, VisitorKey};
 use crate::server::switchboard::Switchboard;
 use gossip::Shared;
