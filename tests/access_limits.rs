@@ -40,7 +40,11 @@ async fn open_raw(server: &TestServer, raw: &[u8]) -> Result<Client, tungstenite
         .headers_mut()
         .insert("x-forwarded-for", HeaderValue::from_bytes(raw).unwrap());
     let (ws, _) = tokio_tungstenite::connect_async(request).await?;
-    Ok(Client { ws, close: None })
+    Ok(Client {
+        ws,
+        close: None,
+        visitor: None,
+    })
 }
 
 /// The first thing a socket the server refuses says before closing, and the close code.
