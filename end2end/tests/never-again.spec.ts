@@ -78,13 +78,19 @@ test("a blocked stranger is never met again, even after a reload, until the bloc
 
 test("a stranger left behind with Next can still be reported and blocked from Recent strangers", async ({
   visit,
+  server,
 }) => {
   const a = await visit("A", from("198.51.100.1"));
   const b = await visit("B", from("203.0.113.66"));
   await button(a.page, "Call").click();
   await button(b.page, "Call").click();
   await connected(a, b);
+  // C waits, so A's Next leads to C rather than back to B.
+  const c = await visit("C", from("192.0.2.3"));
+  await button(c.page, "Call").click();
+  await serverCounts(server.url, 1, 1);
   await button(a.page, "Next").click();
+  await connected(a, c);
 
   const recent = a.page.getByTestId("recent-stranger");
   await expect(recent).toHaveCount(1);
