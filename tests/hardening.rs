@@ -631,3 +631,26 @@ async fn a_report_counts_only_once_the_call_showed_something_and_once_per_call()
     let overview = server.state.moderation.overview(10).await.unwrap();
     assert_eq!(overview.reports.len(), 2);
 }
+
+/// Blocks are stored: after a restart on the same data directory the visitor's key still
+/// counts its block, and the two still never meet (the matchmaker starts from the database).
+#[tokio::test]
+async fn blocks_survive_a_restart() {
+    let server = TestServer::start(FROM_PROXY).await;
+    let mut a = server.connect_from("198.51.100.1", None).await;
+    let mut b = server.connect_from("198.51.100.2", None).await;
+    let call_id = common::pair(&mut a, &mut b).await;
+    a.send(&ClientMsg::Block { call_id }).await;
+    assert_eq!(a.recv().await, ServerMsg::Blocked { call_id, blocked: 1 });
+    let (a_key, b_key) = (a.visitor.clone().unwrap().0, b.visitor.clone().unwrap().0);
+    server.stop();
+    let restarted = TestServer::start_with_data(FROM_PROXY, Arc::clone(&server.data_dir)).await;
+    let mut a = restarted.connect_from("198.51.100.1", Some(&a_key)).await;
+    assert_eq!(a.visitor, Some((a_key, 1)));
+    let mut b = restarted.connect_from("198.51.100.2", Some(&b_key)).await;
+    for searcher in [&mut a, &mut b] {
+        searcher.send(&ClientMsg::call()).await;
+        assert_eq!(searcher.recv().await, ServerMsg::Searching);
+    }
+    assert_eq!(restarted.state.switchboard.stats().searching, 2);
+}

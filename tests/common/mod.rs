@@ -119,9 +119,11 @@ impl TestServer {
         greeted(client).await
     }
 
-    /// Like [`TestServer::connect`], as the returning visitor whose browser kept `key`.
-    pub async fn connect_as(&self, key: &str) -> Client {
-        let client = open_at(self.addr, &format!("/ws?visitor={key}"), &[])
+    /// A visitor from address `ip` (the server must trust 127.0.0.1 as its proxy), whose
+    /// browser kept visitor key `key` if any.
+    pub async fn connect_from(&self, ip: &str, key: Option<&str>) -> Client {
+        let path = key.map_or_else(|| "/ws".to_string(), |key| format!("/ws?visitor={key}"));
+        let client = open_at(self.addr, &path, &[("x-forwarded-for", ip)])
             .await
             .expect("WebSocket connects");
         greeted(client).await
@@ -243,15 +245,9 @@ impl Site {
         self.next_node().connect().await
     }
 
-    /// A visitor from address `ip` (the site must trust 127.0.0.1 as its proxy), whose browser
-    /// kept visitor key `key` if any, on the next node in turn.
+    /// Like [`TestServer::connect_from`], on the next node in turn.
     pub async fn connect_from(&self, ip: &str, key: Option<&str>) -> Client {
-        let node = self.next_node();
-        let path = key.map_or_else(|| "/ws".to_string(), |key| format!("/ws?visitor={key}"));
-        let client = open_at(node.addr, &path, &[("x-forwarded-for", ip)])
-            .await
-            .expect("WebSocket connects");
-        greeted(client).await
+        self.next_node().connect_from(ip, key).await
     }
 
     fn next_node(&self) -> &TestServer {
