@@ -343,6 +343,7 @@ async fn until_idle(ws: &mut Ws) -> Fallible<()> {
 
 fn call_with(tag: String) -> ClientMsg {
     ClientMsg::Call {
+        language: String::new(),
         interests: vec![tag],
         text_only: false,
     }

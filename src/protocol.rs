@@ -103,8 +103,8 @@ pub struct IceCandidate {
 #[strum_discriminants(serde(rename_all = "snake_case"))]
 pub enum ClientMsg {
     /// Call was pressed: look for a stranger. Ignored while already searching or in a call.
-    /// `interests` (see [`normalize_interests`]) and `text_only` hold for Next too, until the
-    /// next Call.
+    /// `interests` (see [`normalize_interests`]), `text_only` and `language` hold for Next
+    /// too, until the next Call.
     Call {
         /// Tags this visitor would like to share; a stranger with a common tag is preferred.
         /// Read with a bound (see [`bounded_interests`]): a frame packed with tags costs no
@@ -114,6 +114,10 @@ pub enum ClientMsg {
         /// Meet strangers by text only (no camera); text-only visitors are preferably paired.
         #[serde(default)]
         text_only: bool,
+        /// The language this visitor would like to speak (a code of [`LANGUAGES`], or empty for
+        /// any): a stranger who speaks it is preferred, the way a shared interest is.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        language: String,
     },
     /// Leave the current stranger (if any) and look for another one.
     Next,
@@ -160,6 +164,7 @@ impl ClientMsg {
         ClientMsg::Call {
             interests: Vec::new(),
             text_only: false,
+            language: String::new(),
         }
     }
 
@@ -323,6 +328,41 @@ impl<'a> RawSdp<'a> {
 /// for how long (seconds): the page lists them as "Recent strangers".
 pub const RECENT_CALLS: usize = 3;
 pub const RECENT_CALL_SECS: u64 = 5 * 60;
+
+/// The languages a visitor may prefer: code and name, as people who speak it write it. A short
+/// list on purpose: each is a pool of strangers, and a rare one would mostly wait.
+pub const LANGUAGES: [(&str, &str); 17] = [
+    ("ar", "العربية"),
+    ("de", "Deutsch"),
+    ("en", "English"),
+    ("es", "Español"),
+    ("fr", "Français"),
+    ("hi", "हिन्दी"),
+    ("id", "Bahasa Indonesia"),
+    ("it", "Italiano"),
+    ("ja", "日本語"),
+    ("ko", "한국어"),
+    ("nl", "Nederlands"),
+    ("pl", "Polski"),
+    ("pt", "Português"),
+    ("ru", "Русский"),
+    ("tr", "Türkçe"),
+    ("uk", "Українська"),
+    ("zh", "中文"),
+];
+
+/// The name of language `code`, if it is one of [`LANGUAGES`].
+pub fn language_name(code: &str) -> Option<&'static str> {
+    LANGUAGES.iter().find(|(c, _)| *c == code).map(|(_, n)| *n)
+}
+
+/// A Call's language as the server takes it: empty (any), or one of [`LANGUAGES`].
+pub fn check_language(code: &str) -> Result<String, String> {
+    match code.is_empty() || language_name(code).is_some() {
+        true => Ok(code.to_string()),
+        false => Err("That language is not one duet offers.".to_string()),
+    }
+}
 
 /// The longest chat line, in characters.
 pub const MAX_CHAT_CHARS: usize = 500;
@@ -506,7 +546,8 @@ pub enum ErrorCode {
     Unavailable,
     /// A chat line longer than [`MAX_CHAT_CHARS`], or chatting faster than allowed.
     ChatRefused,
-    /// The interests given with Call break the rules of [`normalize_interests`].
+    /// The interests given with Call break the rules of [`normalize_interests`], or its language
+    /// is not one of [`LANGUAGES`].
     BadInterests,
     /// Matching is paused: this server lost its connection to the store it shares with the
     /// other servers. Any call or search of the session has ended; Call works again once the
@@ -557,6 +598,9 @@ pub enum ServerMsg {
         /// The stranger meets by text only.
         #[serde(default)]
         partner_text_only: bool,
+        /// The language both prefer (a code of [`LANGUAGES`]; empty when they do not share one).
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        shared_language: String,
     },
     /// The partner's offer, for this side's `peer2`.
     Offer { call_id: CallId, sdp: String },
@@ -667,6 +711,7 @@ mod tests {
     #[test]
     fn call_id_travels_as_hex_string() {
         let msg = ServerMsg::Matched {
+            shared_language: String::new(),
             call_id: CallId(0xdead_beef_0000_0001),
             shared_interests: vec![],
             partner_text_only: false,
@@ -683,6 +728,7 @@ mod tests {
     fn client_messages_round_trip() {
         let msgs = [
             ClientMsg::Call {
+                language: String::new(),
                 interests: vec!["chess".into()],
                 text_only: true,
             },
@@ -731,6 +777,7 @@ mod tests {
         assert_eq!(
             decode_client(r#"{"type":"call"}"#).unwrap(),
             ClientMsg::Call {
+                language: String::new(),
                 interests: vec![],
                 text_only: false
             }
@@ -781,6 +828,7 @@ mod tests {
     fn a_call_packed_with_interests_keeps_only_enough_to_refuse_it() {
         let many: Vec<String> = (0..10_000).map(|i| format!("tag{i}")).collect();
         let frame = encode(&ClientMsg::Call {
+            language: String::new(),
             interests: many,
             text_only: false,
         });
@@ -790,6 +838,7 @@ mod tests {
         assert_eq!(interests.len(), MAX_INTERESTS + 1);
         assert!(check_interests(&interests).is_err());
         let long = encode(&ClientMsg::Call {
+            language: String::new(),
             interests: vec!["x".repeat(10_000)],
             text_only: false,
         });

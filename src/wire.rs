@@ -32,6 +32,7 @@ pub fn encode(msg: &ClientMsg) -> String {
         ClientMsg::Call {
             interests,
             text_only,
+            language,
         } => {
             w.tag("call");
             w.key("interests");
@@ -44,6 +45,9 @@ pub fn encode(msg: &ClientMsg) -> String {
             }
             w.0.push(']');
             w.bool("text_only", *text_only);
+            if !language.is_empty() {
+                w.str("language", language);
+            }
         }
         ClientMsg::Next => w.tag("next"),
         ClientMsg::End => w.tag("end"),
@@ -273,6 +277,10 @@ pub fn decode(text: &str) -> Result<ServerMsg, WireError> {
                 Some(_) => m.strings("shared_interests")?,
             },
             partner_text_only: m.bool_or_false("partner_text_only")?,
+            shared_language: match m.get("shared_language") {
+                None => String::new(),
+                Some(_) => m.str("shared_language")?.to_owned(),
+            },
         },
         "offer" => ServerMsg::Offer {
             call_id: m.call_id()?,
@@ -716,10 +724,12 @@ mod tests {
         let call_id = CallId(0x0123_4567_89ab_cdef);
         let mut msgs = vec![
             ClientMsg::Call {
+                language: String::new(),
                 interests: vec![],
                 text_only: false,
             },
             ClientMsg::Call {
+                language: "es".into(),
                 // The server cuts interests to 24 characters as it reads them.
                 interests: vec!["chess".into(), "\"\\\n\u{1} é 😀".into()],
                 text_only: true,
@@ -790,11 +800,13 @@ mod tests {
             ServerMsg::Online { count: u32::MAX },
             ServerMsg::Searching,
             ServerMsg::Matched {
+                shared_language: String::new(),
                 call_id,
                 shared_interests: vec![],
                 partner_text_only: false,
             },
             ServerMsg::Matched {
+                shared_language: "pt".into(),
                 call_id: CallId(0),
                 shared_interests: vec!["chess".into(), AWKWARD.into()],
                 partner_text_only: true,
@@ -897,6 +909,7 @@ mod tests {
         assert_eq!(
             decode(text),
             Ok(ServerMsg::Matched {
+                shared_language: String::new(),
                 call_id: CallId(255),
                 shared_interests: vec![],
                 partner_text_only: false,

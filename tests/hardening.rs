@@ -411,6 +411,7 @@ async fn sigterm_drains_and_exits_cleanly() {
 fn packed_call(tags: usize) -> String {
     let interests: Vec<String> = (0..tags).map(|i| format!("t{i:05}")).collect();
     protocol::encode(&ClientMsg::Call {
+        language: String::new(),
         interests,
         text_only: false,
     })
@@ -641,7 +642,13 @@ async fn blocks_survive_a_restart() {
     let mut b = server.connect_from("198.51.100.2", None).await;
     let call_id = common::pair(&mut a, &mut b).await;
     a.send(&ClientMsg::Block { call_id }).await;
-    assert_eq!(a.recv().await, ServerMsg::Blocked { call_id, blocked: 1 });
+    assert_eq!(
+        a.recv().await,
+        ServerMsg::Blocked {
+            call_id,
+            blocked: 1
+        }
+    );
     let (a_key, b_key) = (a.visitor.clone().unwrap().0, b.visitor.clone().unwrap().0);
     server.stop();
     let restarted = TestServer::start_with_data(FROM_PROXY, Arc::clone(&server.data_dir)).await;

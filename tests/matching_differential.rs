@@ -28,7 +28,9 @@
 
 mod common;
 
-use common::visitors::{describe, identity, node_of, session, tags, visitor, NODES, NO_CALL};
+use common::visitors::{
+    describe, identity, language, node_of, session, tags, visitor, NODES, NO_CALL,
+};
 
 use common::TestRedis;
 use duet::protocol::{CallId, Role};
@@ -58,7 +60,8 @@ const BLOCKED_UNTIL: i64 = 4_102_444_800;
 
 #[derive(Clone, Debug)]
 enum Step {
-    /// Call with the interests whose bits are set in `tags`, from address number `addr`.
+    /// Call with the interests (and the language) whose bits are set in `tags` (see
+    /// `visitors::language`), from address number `addr`.
     Call {
         who: usize,
         tags: u8,
@@ -123,7 +126,7 @@ impl Step {
 fn step() -> impl Strategy<Value = Step> {
     let who = 1..=PEOPLE;
     prop_oneof![
-        4 => (who.clone(), 0u8..8, proptest::bool::weighted(0.25), 0u8..3)
+        4 => (who.clone(), 0u8..32, proptest::bool::weighted(0.25), 0u8..3)
             .prop_map(|(who, tags, text, addr)| Step::Call { who, tags, text, addr }),
         3 => (who.clone(), 0u8..3).prop_map(|(who, addr)| Step::Next { who, addr }),
         2 => who.clone().prop_map(|who| Step::End { who }),
@@ -198,6 +201,7 @@ impl Lua<'_> {
                 .map(|t| keys::preference_pool(&format!("i:{t}"))),
         );
         pools.push(keys::preference_pool("text"));
+        pools.extend(["l:en", "l:es"].map(keys::preference_pool));
         // One round trip for the sessions, the pools and the calls' names.
         let mut pipe = redis::pipe();
         for who in 1..=PEOPLE {
@@ -248,6 +252,7 @@ impl Lua<'_> {
                 },
             };
             let session = SessionView {
+                language: r.get("lang").cloned().unwrap_or_default(),
                 state,
                 in_pools: waiting.iter().any(|pool| pool.contains(&String::from(id))),
                 open: r["open"] == "1",
@@ -399,6 +404,7 @@ impl Differential<'_> {
                 text,
                 addr,
             } => Op::Call {
+                language: language(bits),
                 session: session(who),
                 addr: addr_of(who, addr),
                 visitor: identity(who),

@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::visitors::{describe, identity, node_of, session, tags, visitor, NO_CALL};
+use common::visitors::{describe, identity, language, node_of, session, tags, visitor, NO_CALL};
 use duet::protocol::{CallId, ErrorCode, Role};
 use duet::server::matching::memory::Matchmaker;
 use duet::server::matching::rules::{self, State};
@@ -90,7 +90,7 @@ impl Step {
 fn step() -> impl Strategy<Value = Step> {
     let who = 1..=PEOPLE;
     prop_oneof![
-        4 => (who.clone(), 0u8..8, proptest::bool::weighted(0.25))
+        4 => (who.clone(), 0u8..32, proptest::bool::weighted(0.25))
             .prop_map(|(who, tags, text)| Step::Call { who, tags, text }),
         3 => who.clone().prop_map(|who| Step::Next { who }),
         2 => who.clone().prop_map(|who| Step::End { who }),
@@ -195,6 +195,7 @@ impl Site {
                 tags: bits,
                 text,
             } => Op::Call {
+                language: language(bits),
                 session: session(who),
                 addr: addr_of(who),
                 visitor: identity(who),
@@ -259,7 +260,8 @@ impl Site {
                     told.search = *search;
                     told.state = Some(State::Searching);
                     let me = &after.sessions[&to];
-                    let has_preferences = !me.interests.is_empty() || me.text_only;
+                    let has_preferences =
+                        !me.interests.is_empty() || me.text_only || !me.language.is_empty();
                     prop_assert_eq!(*open, !has_preferences, "{:?}", effect);
                 }
                 Effect::Matched {
@@ -268,6 +270,7 @@ impl Site {
                     partner_node,
                     partner_addr,
                     shared_interests,
+                    shared_language,
                     text_only,
                     partner_text_only,
                     ..
@@ -289,6 +292,11 @@ impl Site {
                         .cloned()
                         .collect();
                     prop_assert_eq!(shared_interests, &shared);
+                    let language = match mine.language == theirs.language {
+                        true => mine.language.clone(),
+                        false => String::new(),
+                    };
+                    prop_assert_eq!(shared_language, &language);
                     prop_assert_eq!(*partner_text_only, theirs.text_only);
                     prop_assert_eq!(*text_only, mine.text_only || theirs.text_only);
                     if *text_only {

@@ -72,12 +72,16 @@ fn any_client_msg() -> impl Strategy<Value = ClientMsg> {
     let role = prop_oneof![Just(Role::Peer1), Just(Role::Peer2)];
     let reason = prop::sample::select(ReportReason::ALL.to_vec());
     prop_oneof![
-        (prop::collection::vec("[a-z]{1,8}", 0..5), any::<bool>()).prop_map(
-            |(interests, text_only)| ClientMsg::Call {
+        (
+            prop::collection::vec("[a-z]{1,8}", 0..5),
+            any::<bool>(),
+            ".{0,3}"
+        )
+            .prop_map(|(interests, text_only, language)| ClientMsg::Call {
                 interests,
-                text_only
-            }
-        ),
+                text_only,
+                language,
+            }),
         Just(ClientMsg::Next),
         Just(ClientMsg::End),
         (call_id.clone(), ".{0,200}").prop_map(|(call_id, sdp)| ClientMsg::Offer { call_id, sdp }),
@@ -140,15 +144,19 @@ fn any_server_msg() -> impl Strategy<Value = ServerMsg> {
         (
             call_id.clone(),
             prop::collection::vec(".{1,24}", 0..5),
-            any::<bool>()
+            any::<bool>(),
+            ".{0,3}"
         )
-            .prop_map(|(call_id, shared_interests, partner_text_only)| {
-                ServerMsg::Matched {
-                    call_id,
-                    shared_interests,
-                    partner_text_only,
+            .prop_map(
+                |(call_id, shared_interests, partner_text_only, shared_language)| {
+                    ServerMsg::Matched {
+                        call_id,
+                        shared_interests,
+                        partner_text_only,
+                        shared_language,
+                    }
                 }
-            }),
+            ),
         (call_id.clone(), ".{0,200}").prop_map(|(call_id, sdp)| ServerMsg::Offer { call_id, sdp }),
         (call_id.clone(), ".{0,200}").prop_map(|(call_id, sdp)| ServerMsg::Answer { call_id, sdp }),
         (call_id.clone(), role.clone(), any_candidate()).prop_map(|(call_id, role, candidate)| {

@@ -139,6 +139,7 @@ impl Site {
             } => self.session_op(
                 who,
                 Op::Call {
+                    language: String::new(),
                     session: session(who),
                     addr: addr_of(who),
                     visitor: identity(who),
@@ -314,6 +315,7 @@ impl Site {
             snapshot.sessions.insert(
                 id,
                 SessionView {
+                    language: r.get("lang").cloned().unwrap_or_default(),
                     state,
                     in_pools: pools.iter().any(|(_, m)| m.contains(&hex)),
                     open,

@@ -56,6 +56,7 @@ on_every_backend!(
     every_metric_counts_video_and_text_only_calls_alike,
     a_blocked_stranger_is_never_met_again_by_key_or_by_address_until_cleared,
     the_last_strangers_can_be_reported_and_blocked_after_next,
+    a_shared_language_comes_first_then_anyone,
 );
 
 fn error_code(msg: &ServerMsg) -> Option<ErrorCode> {
@@ -195,6 +196,7 @@ async fn signals_for_an_old_call_are_refused_and_reach_nobody(backend: Backend) 
     assert_eq!(
         c.recv().await,
         ServerMsg::Matched {
+            shared_language: String::new(),
             call_id: new_call,
             shared_interests: vec![],
             partner_text_only: false
@@ -714,6 +716,7 @@ async fn shared_interests_come_first_and_unconnected_calls_expire(backend: Backe
     let flags = ["--interest-wait", "30s", "--connect-timeout", "1s"];
     let site = Site::start(backend, &flags).await;
     let call_with = |tags: &[&str]| ClientMsg::Call {
+        language: String::new(),
         interests: tags.iter().map(|t| t.to_string()).collect(),
         text_only: false,
     };
@@ -939,5 +942,53 @@ async fn the_last_strangers_can_be_reported_and_blocked_after_next(backend: Back
     assert_eq!(
         error_code(&outsider.recv().await),
         Some(ErrorCode::NotInCall)
+    );
+}
+
+/// Language works the way interests do: a stranger who speaks it first, named in `matched`;
+/// after the preference wait, anyone. A language duet does not offer is refused.
+async fn a_shared_language_comes_first_then_anyone(backend: Backend) {
+    let site = Site::start(backend, &["--interest-wait", "1s"]).await;
+    let call_in = |language: &str| ClientMsg::Call {
+        interests: vec![],
+        text_only: false,
+        language: language.into(),
+    };
+    let mut english = site.connect().await;
+    english.send(&call_in("en")).await;
+    assert_eq!(english.recv().await, ServerMsg::Searching);
+    let mut spanish = site.connect().await;
+    spanish.send(&call_in("es")).await;
+    assert_eq!(spanish.recv().await, ServerMsg::Searching);
+    let mut english_too = site.connect().await;
+    english_too.send(&call_in("en")).await;
+    let ServerMsg::Matched {
+        call_id,
+        shared_language,
+        ..
+    } = english_too.recv().await
+    else {
+        panic!("the two English speakers meet")
+    };
+    assert_eq!(shared_language, "en");
+    assert!(matches!(english.recv().await, ServerMsg::Matched { call_id: c, .. } if c == call_id));
+
+    // Alone with someone who takes anyone, the Spanish speaker meets them once the wait ends.
+    let mut anyone = site.connect().await;
+    anyone.send(&ClientMsg::call()).await;
+    assert_eq!(anyone.recv().await, ServerMsg::Searching);
+    let ServerMsg::Matched {
+        shared_language, ..
+    } = spanish.recv().await
+    else {
+        panic!("after the wait, anyone")
+    };
+    assert_eq!(shared_language, "");
+
+    let mut klingon = site.connect().await;
+    klingon.send(&call_in("tlh")).await;
+    assert_eq!(
+        error_code(&klingon.recv().await),
+        Some(ErrorCode::BadInterests)
     );
 }

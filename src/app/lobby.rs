@@ -9,6 +9,7 @@ use super::recent::RecentStrangers;
 use super::state::{Action, Driver, PageState};
 use super::video::{LocalVideo, RemoteVideo};
 use crate::api::online_at_render;
+use crate::protocol::language_name;
 use leptos::prelude::*;
 
 /// The lobby page.
@@ -67,6 +68,11 @@ pub fn Lobby() -> impl IntoView {
             <Show when=move || !call.shared_interests.get().is_empty()>
                 <p class="shared" data-testid="shared-interests">
                     "You both like: " {move || call.shared_interests.get().join(", ")}
+                </p>
+            </Show>
+            <Show when=move || language_name(&call.shared_language.get()).is_some()>
+                <p class="shared" data-testid="shared-language">
+                    "You both speak " {move || language_name(&call.shared_language.get())}
                 </p>
             </Show>
             <CallControls call=call presence=presence prefs=prefs on_action=on_action/>

@@ -1,8 +1,8 @@
-//! What a visitor chooses before calling: interests, text-only, and accepting the rules.
-//! The browser build remembers all three for the next visit.
+//! What a visitor chooses before calling: interests, language, text-only, hiding the IP, and
+//! accepting the rules. The browser build remembers them for the next visit.
 
 use super::state::{CallState, CallView, Preferences, Presence};
-use crate::protocol::{MAX_INTERESTS, MAX_INTEREST_CHARS};
+use crate::protocol::{LANGUAGES, MAX_INTERESTS, MAX_INTEREST_CHARS};
 use leptos::prelude::*;
 
 /// Interests (comma-separated tags) and the text-only choice. Fixed while searching or in a
@@ -25,6 +25,22 @@ pub fn PreferencesForm(call: CallView, prefs: Preferences, presence: Presence) -
                     disabled=locked
                     on:input=move |ev| prefs.interests.set(event_target_value(&ev))
                 />
+            </label>
+            <label class="language">
+                "Language "
+                <select
+                    data-testid="language"
+                    title="Strangers who speak it are preferred for the first few seconds, then anyone"
+                    prop:value=prefs.language
+                    disabled=locked
+                    on:change=move |ev| prefs.language.set(event_target_value(&ev))
+                >
+                    <option value="">"Any"</option>
+                    {LANGUAGES
+                        .iter()
+                        .map(|(code, name)| view! { <option value=*code>{*name}</option> })
+                        .collect_view()}
+                </select>
             </label>
             <label class="text-only">
                 <input

@@ -94,6 +94,8 @@ pub struct CallView {
     pub status: RwSignal<String>,
     /// The interests both listed, when they made the match.
     pub shared_interests: RwSignal<Vec<String>>,
+    /// The language both prefer (a code), or empty.
+    pub shared_language: RwSignal<String>,
     /// The stranger meets by text only.
     pub partner_text_only: RwSignal<bool>,
     /// Round-trip time and packet loss of the call, once measured.
@@ -158,6 +160,9 @@ pub struct Preferences {
     pub interests: RwSignal<String>,
     /// Meet strangers by text only.
     pub text_only: RwSignal<bool>,
+    /// The language to speak (a code of `protocol::LANGUAGES`, or empty for any); the browser
+    /// build starts from the browser's own.
+    pub language: RwSignal<String>,
     /// Calls go only through the TURN relay, so strangers never see this visitor's address.
     pub hide_ip: RwSignal<bool>,
 }
@@ -196,6 +201,7 @@ impl PageState {
                 state: RwSignal::new(CallState::Idle),
                 status: RwSignal::new(IDLE_STATUS.to_owned()),
                 shared_interests: RwSignal::new(Vec::new()),
+                shared_language: RwSignal::new(String::new()),
                 partner_text_only: RwSignal::new(false),
                 quality: RwSignal::new(None),
                 remote_video: NodeRef::new(),
@@ -215,6 +221,7 @@ impl PageState {
                 terms_accepted: RwSignal::new(false),
                 interests: RwSignal::new(String::new()),
                 text_only: RwSignal::new(false),
+                language: RwSignal::new(String::new()),
                 hide_ip: RwSignal::new(false),
             },
             presence: Presence {

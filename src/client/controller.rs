@@ -159,6 +159,7 @@ impl Controller {
             interests: prefs.interests.get_untracked(),
             text_only: prefs.text_only.get_untracked(),
             hide_ip: prefs.hide_ip.get_untracked(),
+            language: prefs.language.get_untracked(),
         }
     }
 
@@ -240,6 +241,7 @@ impl Controller {
             Field::Chat(lines) => chat.lines.set(lines),
             Field::StrangerTyping(typing) => chat.stranger_typing.set(typing),
             Field::SharedInterests(tags) => call.shared_interests.set(tags),
+            Field::SharedLanguage(code) => call.shared_language.set(code),
             Field::PartnerTextOnly(text_only) => call.partner_text_only.set(text_only),
             Field::MicOn(on) => media.mic_on.set(on),
             Field::CameraOn(on) => media.camera_on.set(on),

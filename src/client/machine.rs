@@ -79,6 +79,8 @@ pub struct Choices {
     pub text_only: bool,
     /// Connect through the TURN relay only.
     pub hide_ip: bool,
+    /// The language this visitor would like to speak (a code, or empty for any).
+    pub language: String,
 }
 
 /// Everything that can happen to the page.
@@ -191,6 +193,8 @@ pub struct Page {
     pub stranger_typing: bool,
     /// The interests both listed, when they made the match.
     pub shared_interests: Vec<String>,
+    /// The language both prefer (a code), or empty.
+    pub shared_language: String,
     /// The stranger meets by text only.
     pub partner_text_only: bool,
     /// This visitor's microphone switch.
@@ -215,6 +219,7 @@ pub enum Field {
     Chat(Vec<ChatLine>),
     StrangerTyping(bool),
     SharedInterests(Vec<String>),
+    SharedLanguage(String),
     PartnerTextOnly(bool),
     MicOn(bool),
     CameraOn(bool),
@@ -295,11 +300,20 @@ impl Notice {
     }
 }
 
+/// What the two of a new call have in common, as the server said.
+#[derive(Debug)]
+struct Shared {
+    interests: Vec<String>,
+    language: String,
+}
+
 /// One call: a match with one stranger, and what belongs to it.
 #[derive(Debug)]
 struct Call {
     id: CallId,
     shared_interests: Vec<String>,
+    /// The language both prefer (a code), or empty.
+    shared_language: String,
     partner_text_only: bool,
     /// peer1 and peer2; none in a text-only call (the chat goes through the server).
     negotiation: Option<Negotiation>,
@@ -394,6 +408,7 @@ impl Machine {
             chat: call.map(|c| c.chat.clone()).unwrap_or_default(),
             stranger_typing: call.is_some_and(|c| c.stranger_typing),
             shared_interests: call.map(|c| c.shared_interests.clone()).unwrap_or_default(),
+            shared_language: call.map(|c| c.shared_language.clone()).unwrap_or_default(),
             partner_text_only: call.is_some_and(|c| c.partner_text_only),
             mic_on: self.mic_on,
             camera_on: self.camera_on,
@@ -514,6 +529,7 @@ impl Machine {
         self.call_msg = ClientMsg::Call {
             interests,
             text_only: choices.text_only,
+            language: choices.language.clone(),
         };
         let needs_camera = !choices.text_only && !self.camera_open;
         self.choices = choices;
@@ -689,7 +705,14 @@ impl Machine {
                 call_id,
                 shared_interests,
                 partner_text_only,
-            } => self.matched(call_id, shared_interests, partner_text_only, out),
+                shared_language,
+            } => {
+                let shared = Shared {
+                    interests: shared_interests,
+                    language: shared_language,
+                };
+                self.matched(call_id, shared, partner_text_only, out)
+            }
             ServerMsg::Chat { call_id, text } => {
                 if let Some(call) = self.current(call_id) {
                     call.stranger_typing = false;
@@ -764,7 +787,7 @@ impl Machine {
     fn matched(
         &mut self,
         call_id: CallId,
-        shared_interests: Vec<String>,
+        shared: Shared,
         partner_text_only: bool,
         out: &mut Vec<Command>,
     ) {
@@ -776,7 +799,8 @@ impl Machine {
         out.push(Command::MetStranger(call_id));
         let mut call = Call {
             id: call_id,
-            shared_interests,
+            shared_interests: shared.interests,
+            shared_language: shared.language,
             partner_text_only,
             negotiation: None,
             chat: Vec::new(),
@@ -1017,6 +1041,10 @@ fn diff(before: &Page, after: &Page, out: &mut Vec<Command>) {
     show(
         before.shared_interests != after.shared_interests,
         Field::SharedInterests(after.shared_interests.clone()),
+    );
+    show(
+        before.shared_language != after.shared_language,
+        Field::SharedLanguage(after.shared_language.clone()),
     );
     show(
         before.partner_text_only != after.partner_text_only,

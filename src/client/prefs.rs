@@ -1,8 +1,10 @@
 //! Remembers the visitor's choices in `localStorage` for the next visit: the accepted rules,
-//! the interests, text-only and hiding the IP address; and the anonymous visitor key the
+//! the interests, the language (the browser's own at first), text-only and hiding the IP
+//! address; and the anonymous visitor key the
 //! server issued, which the signaling socket sends when it connects (blocks are made by it).
 
 use crate::app::state::Preferences;
+use crate::protocol::language_name;
 use leptos::prelude::*;
 use web_sys::Storage;
 
@@ -10,6 +12,7 @@ const TERMS: &str = "duet.termsAccepted";
 const INTERESTS: &str = "duet.interests";
 const TEXT_ONLY: &str = "duet.textOnly";
 const HIDE_IP: &str = "duet.hideIp";
+const LANGUAGE: &str = "duet.language";
 const VISITOR_KEY: &str = "duet.visitor";
 
 /// Loads the stored choices once the page has hydrated, then stores every change.
@@ -21,6 +24,7 @@ pub(crate) fn remember(prefs: Preferences) {
         let interests = prefs.interests.get();
         let text_only = prefs.text_only.get();
         let hide_ip = prefs.hide_ip.get();
+        let language = prefs.language.get();
         let Some(storage) = storage() else {
             return;
         };
@@ -38,6 +42,12 @@ pub(crate) fn remember(prefs: Preferences) {
             if read(HIDE_IP).as_deref() == Some("yes") {
                 prefs.hide_ip.set(true);
             }
+            match read(LANGUAGE) {
+                Some(saved) if saved.is_empty() || language_name(&saved).is_some() => {
+                    prefs.language.set(saved)
+                }
+                _ => prefs.language.set(browser_language()),
+            }
         } else {
             let yes_no = |on: bool| if on { "yes" } else { "no" };
             // A full or disabled storage only means the choice is not remembered.
@@ -45,8 +55,19 @@ pub(crate) fn remember(prefs: Preferences) {
             let _ = storage.set_item(INTERESTS, &interests);
             let _ = storage.set_item(TEXT_ONLY, yes_no(text_only));
             let _ = storage.set_item(HIDE_IP, yes_no(hide_ip));
+            let _ = storage.set_item(LANGUAGE, &language);
         }
     });
+}
+
+/// The browser's own language, if duet offers it (`en-GB` is `en`); empty (any) otherwise.
+fn browser_language() -> String {
+    let tag = window().navigator().language().unwrap_or_default();
+    let code = tag.split('-').next().unwrap_or_default().to_lowercase();
+    match language_name(&code) {
+        Some(_) => code,
+        None => String::new(),
+    }
 }
 
 /// The visitor key this browser keeps, if it has one.

@@ -16,7 +16,9 @@
 //! at once (its partner is told) and its socket task closes the socket, so one slow browser
 //! never stalls anybody else and is never matched again.
 
-use crate::protocol::{self, check_interests, CallId, ClientMsg, ErrorCode, RawSdp, ServerMsg};
+use crate::protocol::{
+    self, check_interests, check_language, CallId, ClientMsg, ErrorCode, RawSdp, ServerMsg,
+};
 use crate::protocol::{MAX_CHAT_CHARS, RECENT_CALLS, RECENT_CALL_SECS};
 use crate::server::matching::memory::Matchmaker;
 use crate::server::matching::redis::events::NodeMessage;
@@ -257,8 +259,10 @@ impl Switchboard {
             ClientMsg::Call {
                 interests,
                 text_only,
+                language,
             } => {
                 let interests = check_interests(&interests).map_err(SessionError::BadInterests)?;
+                let language = check_language(&language).map_err(SessionError::BadInterests)?;
                 self.require_available()?;
                 // Call is ignored while searching or in a call.
                 let Some((addr, visitor)) =
@@ -272,6 +276,7 @@ impl Switchboard {
                     visitor,
                     interests,
                     text_only,
+                    language,
                 })
                 .await
             }
@@ -637,6 +642,7 @@ impl Board {
                     partner_addr,
                     partner_key,
                     shared_interests,
+                    shared_language,
                     partner_text_only,
                     ..
                 } => {
@@ -657,6 +663,7 @@ impl Board {
                     let matched = ServerMsg::Matched {
                         call_id: call,
                         shared_interests,
+                        shared_language,
                         partner_text_only,
                     };
                     entry.tell(&matched, to, self);

@@ -467,6 +467,7 @@ pub async fn connect_media(shown: &mut Client, viewer: &mut Client, call_id: Cal
 /// Pairs two idle clients in a text-only call (both ask for text only), as [`pair`] does.
 pub async fn pair_text_only(a: &mut Client, b: &mut Client) -> CallId {
     let text_only = ClientMsg::Call {
+        language: String::new(),
         interests: vec![],
         text_only: true,
     };

@@ -45,6 +45,16 @@ pub fn tags(bits: u8, names: &[&str]) -> Vec<String> {
         .collect()
 }
 
+/// The language whose bit (after the interests' three) is set in `bits`: `en` (8), `es` (16),
+/// or none.
+pub fn language(bits: u8) -> String {
+    match bits {
+        b if b & 8 != 0 => "en".into(),
+        b if b & 16 != 0 => "es".into(),
+        _ => String::new(),
+    }
+}
+
 /// An effect in a few words, for failure messages.
 pub fn describe(effect: &Effect) -> String {
     match effect {

@@ -40,6 +40,7 @@ fn searching() -> Machine {
 
 fn matched(id: CallId) -> Input {
     Input::Server(ServerMsg::Matched {
+        shared_language: String::new(),
         call_id: id,
         shared_interests: vec![],
         partner_text_only: false,
@@ -627,6 +628,7 @@ fn call_is_sent_again_when_the_socket_opens() {
     assert_eq!(
         sent(&out),
         vec![ClientMsg::Call {
+            language: String::new(),
             interests: vec![],
             text_only: true
         }]
@@ -659,11 +661,13 @@ fn a_text_only_call_needs_no_camera_and_no_connection() {
     assert_eq!(
         sent(&out),
         vec![ClientMsg::Call {
+            language: String::new(),
             interests: vec![],
             text_only: true
         }]
     );
     let out = m.handle(Input::Server(ServerMsg::Matched {
+        shared_language: String::new(),
         call_id: A,
         shared_interests: vec![],
         partner_text_only: true,
@@ -688,6 +692,7 @@ fn a_text_only_call_needs_no_camera_and_no_connection() {
 fn a_video_visitor_meeting_a_text_only_one_gets_a_text_call() {
     let mut m = searching();
     let out = m.handle(Input::Server(ServerMsg::Matched {
+        shared_language: String::new(),
         call_id: A,
         shared_interests: vec![],
         partner_text_only: true,
@@ -852,11 +857,13 @@ fn interests_are_normalised_into_call_and_shared_ones_shown_during_the_call() {
     assert_eq!(
         sent(&out),
         vec![ClientMsg::Call {
+            language: String::new(),
             interests: vec!["jazz".into(), "chess".into()],
             text_only: true
         }]
     );
     m.handle(Input::Server(ServerMsg::Matched {
+        shared_language: String::new(),
         call_id: A,
         shared_interests: vec!["jazz".into()],
         partner_text_only: false,

@@ -34,6 +34,7 @@ pub enum SessionState {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum Preference {
     Interest(String),
+    Language(String),
     TextOnly,
 }
 
@@ -59,6 +60,8 @@ struct Session {
     interests: Vec<String>,
     /// Text only, as given with the last Call.
     text_only: bool,
+    /// The preferred language, as given with the last Call (empty: any).
+    language: String,
     /// Counts searches, so the preference timer of an earlier search does nothing.
     search_gen: u64,
     /// The current search takes anyone (it had no preferences, or their wait is over).
@@ -73,6 +76,9 @@ impl Session {
             .cloned()
             .map(Preference::Interest)
             .collect();
+        if !self.language.is_empty() {
+            prefs.push(Preference::Language(self.language.clone()));
+        }
         if self.text_only {
             prefs.push(Preference::TextOnly);
         }
@@ -202,11 +208,13 @@ impl Matchmaker {
                 visitor,
                 interests,
                 text_only,
+                language,
             } => {
                 let me = self.ensure(session, node, addr, visitor);
                 if me.state == SessionState::Idle {
                     me.interests = interests;
                     me.text_only = text_only;
+                    me.language = language;
                     self.search(session, fx);
                 }
             }
@@ -311,6 +319,7 @@ impl Matchmaker {
             last_partner: None,
             interests: Vec::new(),
             text_only: false,
+            language: String::new(),
             search_gen: 0,
             open: false,
         });
@@ -424,6 +433,7 @@ impl Matchmaker {
                     last_partner: s.last_partner,
                     interests: s.interests.clone(),
                     text_only: s.text_only,
+                    language: s.language.clone(),
                     visitor: s.visitor.clone(),
                 },
             );
@@ -692,6 +702,10 @@ impl Matchmaker {
             .cloned()
             .collect();
         let text_only = sa.text_only || sb.text_only;
+        let shared_language = match sa.language == sb.language {
+            true => sa.language.clone(),
+            false => String::new(),
+        };
         let effects = [(a, sb, true), (b, sa, false)].map(|(to, partner_side, first)| {
             let partner = if to == a { b } else { a };
             Effect::Matched {
@@ -702,6 +716,7 @@ impl Matchmaker {
                 partner_addr: partner_side.addr,
                 partner_key: partner_side.visitor.key.clone(),
                 shared_interests: shared.clone(),
+                shared_language: shared_language.clone(),
                 partner_text_only: partner_side.text_only,
                 text_only,
                 first,
@@ -793,6 +808,7 @@ mod tests {
         run(
             mm,
             Op::Call {
+                language: String::new(),
                 session: id,
                 addr: ADDR,
                 visitor: visitor(id),
@@ -845,6 +861,7 @@ mod tests {
         let fx = run(
             &mut mm,
             Op::Call {
+                language: String::new(),
                 session: d,
                 addr: ADDR,
                 visitor: b_again,
@@ -924,6 +941,7 @@ mod tests {
             fx,
             vec![
                 Effect::Matched {
+                    shared_language: String::new(),
                     to: b,
                     call,
                     partner: a,
@@ -936,6 +954,7 @@ mod tests {
                     first: true
                 },
                 Effect::Matched {
+                    shared_language: String::new(),
                     to: a,
                     call,
                     partner: b,

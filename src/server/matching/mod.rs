@@ -3,9 +3,10 @@
 //! This is the design's GetRandomUser / Sendmatch / Checkmatch rule, made atomic:
 //! - **GetRandomUser**: a search picks a random other searching session: never itself, never
 //!   the stranger it just left while anyone else who would take it waits; with preferences
-//!   (shared interests, text-only) only among those who share one, until the preference wait
-//!   ends; never a stranger either of the two blocked ([`blocks`], "never again"). A pick
-//!   costs O(1) however many wait (plus one look per waiting stranger this visitor blocked).
+//!   (shared interests, language, text-only) only among those who share one, until the
+//!   preference wait ends; never a stranger either of the two blocked ([`blocks`], "never
+//!   again"). A pick costs O(1) however many wait (plus one look per waiting stranger the
+//!   two blocked).
 //! - **Sendmatch**: the pick is recorded on both sides.
 //! - **Checkmatch**: the pair is confirmed only when each selected the other and both still
 //!   have Call pressed; both then enter one new call and are told. Picking and confirming
@@ -41,6 +42,9 @@ pub enum Op {
         visitor: Visitor,
         interests: Vec<String>,
         text_only: bool,
+        /// The preferred language's code, or empty.
+        #[serde(default)]
+        language: String,
     },
     /// Next: leave the call (the partner searches too) and search; or search from idle.
     Next {
@@ -100,6 +104,9 @@ pub enum Effect {
         /// The interests both listed (empty when none made the match).
         #[serde(default)]
         shared_interests: Vec<String>,
+        /// The language both prefer, or empty.
+        #[serde(default)]
+        shared_language: String,
         partner_text_only: bool,
         /// Either side is text-only: no WebRTC connection to wait for, so no connect timeout.
         text_only: bool,

@@ -7,7 +7,8 @@
 //! - matching is instant: no two waiting strangers who would take each other;
 //! - never again: never a pair either of whom blocked the other;
 //! - no rematch with the stranger just left while another who would take you waits;
-//! - shared interests first until the preference wait ends, text-only with text-only first:
+//! - shared interests (and a shared language) first until the preference wait ends, text-only
+//!   with text-only first:
 //!   a new pair shares a preference, or both sides take anyone.
 
 use super::blocks::{Blocks, Visitor};
@@ -37,6 +38,8 @@ pub struct SessionView {
     pub last_partner: Option<SessionId>,
     pub interests: Vec<String>,
     pub text_only: bool,
+    /// The preferred language (empty: any).
+    pub language: String,
     /// Who it is, for blocks.
     pub visitor: Visitor,
 }
@@ -68,11 +71,13 @@ impl Snapshot {
         }
     }
 
-    /// `a` and `b` share an interest, or both are text-only.
+    /// `a` and `b` share an interest or a preferred language, or both are text-only.
     pub fn share_a_preference(&self, a: SessionId, b: SessionId) -> bool {
         match (self.get(a), self.get(b)) {
             (Some(x), Some(y)) => {
-                (x.text_only && y.text_only) || x.interests.iter().any(|t| y.interests.contains(t))
+                (x.text_only && y.text_only)
+                    || (!x.language.is_empty() && x.language == y.language)
+                    || x.interests.iter().any(|t| y.interests.contains(t))
             }
             _ => false,
         }

@@ -70,6 +70,7 @@ mod tests {
                     open: true
                 },
                 Effect::Matched {
+                    shared_language: String::new(),
                     to: a,
                     call: CallId(0xc2),
                     partner: b,

@@ -16,14 +16,16 @@
 -- Keys: the table KEY, written before this file from src/server/matching/redis/keys.rs (the
 -- one place key names are spelled). Under them:
 --   session <id>        hash: node, state (idle|searching|call), call, partner, last, tags
---                       (JSON list), text (1|0), gen (search number), open (1|0), addr,
+--                       (JSON list), text (1|0), lang (a language code, or empty), gen
+--                       (search number), open (1|0), addr,
 --                       vk and vh (visitor key and address hash, for blocks);
 --                       made at the session's first Call, deleted when its tab closes
 --   blocks <key>        hash: what visitor key <key> blocked (k:<key> or a:<address hash>)
 --                       -> until (Unix seconds); expires with its latest block
 --   call <id>           hash: a, b, text (1|0), winner (the session whose peer1 won)
 --   open_pool           set: searching sessions that take anyone
---   pool <pref>         set: searching sessions preferring i:<interest> or text (text-only)
+--   pool <pref>         set: searching sessions preferring i:<interest>, l:<language> or
+--                       text (text-only)
 --   node <node>         the node's heartbeat: its online count, with a time to live
 --   node_sessions <n>   set: the node's sessions, so a dead node's can be found
 --   nodes               set: every node that has beaten
@@ -73,9 +75,10 @@ local function new_call_id()
 end
 
 local function preferences(id)
-  local rec = redis.call('HMGET', session_key(id), 'tags', 'text')
+  local rec = redis.call('HMGET', session_key(id), 'tags', 'text', 'lang')
   local prefs = {}
   for _, tag in ipairs(cjson.decode(rec[1] or '[]')) do prefs[#prefs + 1] = 'i:' .. tag end
+  if rec[3] and rec[3] ~= '' then prefs[#prefs + 1] = 'l:' .. rec[3] end
   if rec[2] == '1' then prefs[#prefs + 1] = 'text' end
   return prefs
 end
@@ -176,8 +179,9 @@ local function pair(a, b)
   leave_pool(a)
   leave_pool(b)
   local call = new_call_id()
-  local ra = redis.call('HMGET', session_key(a), 'node', 'tags', 'text', 'addr', 'vk')
-  local rb = redis.call('HMGET', session_key(b), 'node', 'tags', 'text', 'addr', 'vk')
+  local ra = redis.call('HMGET', session_key(a), 'node', 'tags', 'text', 'addr', 'vk', 'lang')
+  local rb = redis.call('HMGET', session_key(b), 'node', 'tags', 'text', 'addr', 'vk', 'lang')
+  local language = ra[6] == rb[6] and ra[6] or ''
   local theirs = {}
   for _, tag in ipairs(cjson.decode(rb[2] or '[]')) do theirs[tag] = true end
   local shared = {}
@@ -192,10 +196,12 @@ local function pair(a, b)
   redis.call('HSET', session_key(b), 'state', 'call', 'call', call, 'partner', a)
   emit(ra[1], { ev = 'matched', to = a, call = call, partner = b, partner_node = rb[1],
     partner_addr = rb[4], partner_key = rb[5] or '', shared_interests = shared,
+    shared_language = language,
     partner_text_only = rb[3] == '1',
     text_only = text, first = true })
   emit(rb[1], { ev = 'matched', to = b, call = call, partner = a, partner_node = ra[1],
     partner_addr = ra[4], partner_key = ra[5] or '', shared_interests = shared,
+    shared_language = language,
     partner_text_only = ra[3] == '1',
     text_only = text, first = false })
 end
@@ -327,7 +333,8 @@ function ops.call()
   ensure_session(id, cmd.addr, cmd.visitor)
   if redis.call('HGET', session_key(id), 'state') ~= 'idle' then return OK end
   local tags = #cmd.interests == 0 and '[]' or cjson.encode(cmd.interests)
-  redis.call('HSET', session_key(id), 'tags', tags, 'text', cmd.text_only and '1' or '0')
+  redis.call('HSET', session_key(id), 'tags', tags, 'text', cmd.text_only and '1' or '0',
+    'lang', cmd.language or '')
   search(id)
   return OK
 end
