@@ -52,6 +52,9 @@ test.describe("interests", () => {
     const anyone = await visit("anyone");
     const a = await visit("A");
     const b = await visit("B");
+    // Every browser here speaks English, the language a page offers first: the one who takes
+    // anyone says so.
+    await anyone.page.getByTestId("language").selectOption("");
     await call(anyone);
     await a.page.getByTestId("interests").fill(" Jazz, chess ");
     await call(a);
@@ -68,6 +71,29 @@ test.describe("interests", () => {
     await button(a.page, "End").click();
     await a.page.reload();
     await expect(a.page.getByTestId("interests")).toHaveValue(" Jazz, chess ");
+  });
+
+  test("a stranger who speaks the same language is preferred, both see it, and it is remembered", async ({ visit }) => {
+    const english = await visit("English");
+    const a = await visit("A");
+    const b = await visit("B");
+    // The page offers the browser's own language first.
+    await expect(english.page.getByTestId("language")).toHaveValue("en");
+    await call(english);
+    await a.page.getByTestId("language").selectOption("es");
+    await call(a);
+    await expect(state(a.page)).toHaveAttribute("data-state", "searching");
+    await b.page.getByTestId("language").selectOption("es");
+    await call(b);
+    await connected(a, b);
+    for (const { page } of [a, b]) {
+      await expect(page.getByTestId("shared-language")).toHaveText("You both speak Español");
+    }
+    await expect(state(english.page)).toHaveAttribute("data-state", "searching");
+
+    await button(a.page, "End").click();
+    await a.page.reload();
+    await expect(a.page.getByTestId("language")).toHaveValue("es");
   });
 
   test("too many interests are explained before calling", async ({ visit }) => {

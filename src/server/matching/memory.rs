@@ -76,7 +76,9 @@ impl Session {
             .cloned()
             .map(Preference::Interest)
             .collect();
-        if !self.language.is_empty() {
+        // A text-only visitor looks for text-only strangers first, whatever their language: a
+        // shared language would otherwise pair most of them with people who came for video.
+        if !self.language.is_empty() && !self.text_only {
             prefs.push(Preference::Language(self.language.clone()));
         }
         if self.text_only {

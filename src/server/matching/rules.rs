@@ -71,12 +71,16 @@ impl Snapshot {
         }
     }
 
-    /// `a` and `b` share an interest or a preferred language, or both are text-only.
+    /// `a` and `b` share an interest, or both are text-only, or both came for video and prefer
+    /// the same language.
     pub fn share_a_preference(&self, a: SessionId, b: SessionId) -> bool {
         match (self.get(a), self.get(b)) {
             (Some(x), Some(y)) => {
                 (x.text_only && y.text_only)
-                    || (!x.language.is_empty() && x.language == y.language)
+                    || (!x.text_only
+                        && !y.text_only
+                        && !x.language.is_empty()
+                        && x.language == y.language)
                     || x.interests.iter().any(|t| y.interests.contains(t))
             }
             _ => false,

@@ -78,7 +78,8 @@ local function preferences(id)
   local rec = redis.call('HMGET', session_key(id), 'tags', 'text', 'lang')
   local prefs = {}
   for _, tag in ipairs(cjson.decode(rec[1] or '[]')) do prefs[#prefs + 1] = 'i:' .. tag end
-  if rec[3] and rec[3] ~= '' then prefs[#prefs + 1] = 'l:' .. rec[3] end
+  -- Text-only visitors look for text-only strangers first, whatever their language (memory.rs).
+  if rec[3] and rec[3] ~= '' and rec[2] ~= '1' then prefs[#prefs + 1] = 'l:' .. rec[3] end
   if rec[2] == '1' then prefs[#prefs + 1] = 'text' end
   return prefs
 end
