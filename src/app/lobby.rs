@@ -6,6 +6,7 @@ use super::chat::ChatPanel;
 use super::controls::CallControls;
 use super::preferences::{PreferencesForm, TermsGate};
 use super::state::{Action, Driver, PageState};
+use super::timer::CallTimer;
 use super::video::{LocalVideo, RemoteVideo};
 use crate::api::online_at_render;
 use leptos::prelude::*;
@@ -50,7 +51,9 @@ pub fn Lobby() -> impl IntoView {
             </header>
             <TermsGate prefs=prefs presence=presence/>
             <section class="stage">
-                <RemoteVideo call=call media=media prefs=prefs/>
+                <RemoteVideo call=call media=media prefs=prefs>
+                    <CallTimer call=call/>
+                </RemoteVideo>
                 <LocalVideo media=media prefs=prefs presence=presence on_action=on_action/>
             </section>
             <p

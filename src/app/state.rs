@@ -90,6 +90,9 @@ pub struct CallView {
     pub partner_text_only: RwSignal<bool>,
     /// Round-trip time and packet loss of the call, once measured.
     pub quality: RwSignal<Option<String>>,
+    /// When the call connected (ms since the epoch, the browser's clock); none outside a
+    /// connected call.
+    pub connected_since: RwSignal<Option<u64>>,
     /// The stranger's video.
     pub remote_video: NodeRef<Video>,
 }
@@ -165,6 +168,7 @@ impl PageState {
                 shared_interests: RwSignal::new(Vec::new()),
                 partner_text_only: RwSignal::new(false),
                 quality: RwSignal::new(None),
+                connected_since: RwSignal::new(None),
                 remote_video: NodeRef::new(),
             },
             chat: ChatView {

@@ -92,7 +92,10 @@ impl Controller {
         // The machine is released before any command runs, so a command may feed again.
         let commands = self
             .machine
-            .try_update_value(|machine| machine.handle(input))
+            .try_update_value(|machine| {
+                machine.set_time(now());
+                machine.handle(input)
+            })
             .unwrap_or_default();
         for command in commands {
             self.run(command);
@@ -184,6 +187,7 @@ impl Controller {
             Field::StrangerMic(on) => media.stranger_mic.set(on),
             Field::StrangerCamera(on) => media.stranger_camera.set(on),
             Field::Quality(quality) => call.quality.set(quality),
+            Field::CallSince(since) => call.connected_since.set(since),
         }
     }
 }

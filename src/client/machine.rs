@@ -1,5 +1,6 @@
 //! The browser's call logic as a pure state machine: every rule of a call as the page lives
-//! it, with no web-sys, no Leptos signals, no `.await` and no clock.
+//! it, with no web-sys, no Leptos signals, no `.await` and no clock of its own (the controller
+//! tells it the time, see [`Machine::set_time`]).
 //!
 //! [`Machine::handle`] takes one [`Input`] (a button, a server message, the socket opening or
 //! closing, a peer connection's news, the camera's answer, a timer firing: times come in with
@@ -30,6 +31,8 @@
 //! - **Report → next**: reporting leaves the stranger and looks for the next one.
 //! - **Next too fast**: the server kept this side in the call it already left, so the page
 //!   ends it properly and says why; the visitor is idle.
+//! - **Call time**: a call counts from the moment it connected (a text-only call from the
+//!   match); each stranger starts from zero.
 
 use super::negotiation::{Negotiation, PeerCommand, PeerEvent, PeerReport};
 use crate::app::state::{CallState, ChatLine, IDLE_STATUS};
@@ -191,6 +194,8 @@ pub struct Page {
     pub stranger_camera: bool,
     /// The call's round-trip time and loss, once measured.
     pub quality: Option<String>,
+    /// When the current call connected (ms since the epoch); none outside a connected call.
+    pub call_since: Option<Millis>,
 }
 
 /// One changed field of the [`Page`], named after it, with its new value.
@@ -209,6 +214,7 @@ pub enum Field {
     StrangerMic(bool),
     StrangerCamera(bool),
     Quality(Option<String>),
+    CallSince(Option<Millis>),
 }
 
 /// Where the call stands.
@@ -295,6 +301,8 @@ struct Call {
     stranger_mic: bool,
     stranger_camera: bool,
     quality: Option<String>,
+    /// When the call first connected; it keeps counting from there until it ends.
+    connected_at: Option<Millis>,
 }
 
 /// The browser's side of calls; see the module documentation.
@@ -324,6 +332,8 @@ pub struct Machine {
     typing_fades: u32,
     /// Chat lines numbered within the page's life, for the list's keys.
     next_line: u32,
+    /// The time of the input being handled, as the controller last set it.
+    now: Millis,
 }
 
 impl Default for Machine {
@@ -351,7 +361,15 @@ impl Machine {
             typing_since: None,
             typing_fades: 0,
             next_line: 0,
+            now: 0,
         }
+    }
+
+    /// Sets the clock for the inputs that follow. The controller sets it before every input,
+    /// so what an input starts (a call's time) is stamped with the moment it arrived, while
+    /// the rules stay free of any real clock and tests choose the time.
+    pub fn set_time(&mut self, now: Millis) {
+        self.now = now;
     }
 
     /// Takes one input; returns what to do, ending with the page fields that changed.
@@ -387,6 +405,10 @@ impl Machine {
             stranger_mic: call.is_none_or(|c| c.stranger_mic),
             stranger_camera: call.is_none_or(|c| c.stranger_camera),
             quality: call.and_then(|c| c.quality.clone()),
+            call_since: match &self.phase {
+                Phase::Connected(call) => call.connected_at,
+                _ => None,
+            },
         }
     }
 
@@ -753,10 +775,11 @@ impl Machine {
             stranger_mic: true,
             stranger_camera: true,
             quality: None,
+            connected_at: None,
         };
         if self.choices.text_only || partner_text_only {
             // Nothing to connect: the chat goes through the server.
-            self.enter(Phase::Connected(call));
+            self.enter_connected(call);
         } else {
             let (negotiation, commands) = Negotiation::start(call_id, self.choices.hide_ip);
             call.negotiation = Some(negotiation);
@@ -777,7 +800,7 @@ impl Machine {
         let (Phase::Connecting(call) | Phase::Connected(call)) = phase else {
             unreachable!("a negotiation lives only in a call");
         };
-        self.enter(Phase::Connected(call));
+        self.enter_connected(call);
     }
 
     fn peer(&mut self, report: PeerReport, out: &mut Vec<Command>) {
@@ -889,6 +912,12 @@ impl Machine {
     fn enter(&mut self, phase: Phase) {
         self.notice = None;
         self.phase = phase;
+    }
+
+    /// Moves to `Connected`; the call's time starts now unless it already connected.
+    fn enter_connected(&mut self, mut call: Call) {
+        call.connected_at.get_or_insert(self.now);
+        self.enter(Phase::Connected(call));
     }
 
     /// calling_clicked: Call was pressed and reached the server (or will, on reconnect).
@@ -1003,6 +1032,10 @@ fn diff(before: &Page, after: &Page, out: &mut Vec<Command>) {
     show(
         before.quality != after.quality,
         Field::Quality(after.quality.clone()),
+    );
+    show(
+        before.call_since != after.call_since,
+        Field::CallSince(after.call_since),
     );
 }
 

@@ -1178,3 +1178,50 @@ fn only_changed_fields_are_shown() {
         ]
     );
 }
+
+// calls.spec "the call timer": the time counts from the moment the call connected, not from
+// the match, and the next stranger starts from zero; nothing is counted outside a call.
+#[test]
+fn the_call_time_counts_from_the_connection_and_restarts_with_each_stranger() {
+    let mut m = searching();
+    assert_eq!(m.page().call_since, None);
+    m.set_time(1_000);
+    m.handle(matched(A));
+    assert_eq!(m.page().call_since, None, "connecting is not yet talking");
+    m.set_time(2_500);
+    let out = m.handle(Input::Server(ServerMsg::Winner {
+        call_id: A,
+        role: Role::Peer1,
+    }));
+    assert!(shown(&out).contains(&Field::CallSince(Some(2_500))));
+    // Later news about the same call does not restart it.
+    m.set_time(9_000);
+    m.handle(report(A, Role::Peer1, PeerEvent::Quality("20 ms".into())));
+    assert_eq!(m.page().call_since, Some(2_500));
+
+    // Next: searching shows no time; the next stranger counts from their own connection.
+    let out = m.handle(Input::Next);
+    assert!(shown(&out).contains(&Field::CallSince(None)));
+    m.set_time(12_000);
+    m.handle(matched(B));
+    m.set_time(13_000);
+    m.handle(Input::Server(ServerMsg::Winner {
+        call_id: B,
+        role: Role::Peer2,
+    }));
+    assert_eq!(m.page().call_since, Some(13_000));
+
+    let out = m.handle(Input::End);
+    assert!(shown(&out).contains(&Field::CallSince(None)));
+}
+
+// The call timer in a text-only call (here only): it has nothing to connect, so it counts from
+// the match.
+#[test]
+fn a_text_call_counts_from_the_match() {
+    let mut m = page();
+    m.handle(Input::Call(text_only()));
+    m.set_time(4_000);
+    let out = m.handle(matched(A));
+    assert!(shown(&out).contains(&Field::CallSince(Some(4_000))));
+}
