@@ -132,6 +132,8 @@ pub struct Preferences {
     pub text_only: RwSignal<bool>,
     /// Calls go only through the TURN relay, so strangers never see this visitor's address.
     pub hide_ip: RwSignal<bool>,
+    /// A short sound plays when a stranger is found while the tab is in the background.
+    pub found_sound: RwSignal<bool>,
 }
 
 /// The site around the visitor: who is online, and whether the page works yet.
@@ -187,6 +189,7 @@ impl PageState {
                 interests: RwSignal::new(String::new()),
                 text_only: RwSignal::new(false),
                 hide_ip: RwSignal::new(false),
+                found_sound: RwSignal::new(true),
             },
             presence: Presence {
                 online: RwSignal::new(None),

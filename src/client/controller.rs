@@ -4,8 +4,10 @@
 //! No rule of the call lives here: which message to send, which connection to open or close,
 //! what the page says, all of it is the machine's. This module only knows how: the socket
 //! ([`super::signaling`]), the camera ([`super::media`]), the peer connections
-//! ([`super::negotiation::Peers`]), timers, and the page's signals ([`PageState`]).
+//! ([`super::negotiation::Peers`]), timers, the background alert ([`super::alert`]), and the
+//! page's signals ([`PageState`]).
 
+use super::alert;
 use super::machine::{Choices, Command, Field, Input, Machine, Track};
 use super::media;
 use super::negotiation::Peers;
@@ -28,6 +30,8 @@ pub(crate) struct Controller {
     /// The camera; opened on the first video Call and kept on between calls.
     local_stream: RwSignal<Option<MediaStream>, LocalStorage>,
     ice_servers: StoredValue<Vec<IceServer>>,
+    /// The page's own title, put back once a stranger found in the background was seen.
+    title: StoredValue<String>,
 }
 
 impl Controller {
@@ -40,6 +44,7 @@ impl Controller {
             peers: Peers::new(state.call.remote_video),
             local_stream: RwSignal::new_local(None),
             ice_servers: StoredValue::new(Vec::new()),
+            title: StoredValue::new(document().title()),
         };
         let local_video = state.media.local_video;
         Effect::new(move |_| {
@@ -160,6 +165,11 @@ impl Controller {
                 }
             }
             Command::Warn(message) => leptos::logging::warn!("{message}"),
+            Command::Chime => {
+                if self.state.prefs.found_sound.get_untracked() {
+                    alert::chime();
+                }
+            }
             Command::Show(field) => self.show(field),
         }
     }
@@ -188,6 +198,9 @@ impl Controller {
             Field::StrangerCamera(on) => media.stranger_camera.set(on),
             Field::Quality(quality) => call.quality.set(quality),
             Field::CallSince(since) => call.connected_since.set(since),
+            Field::UnseenStranger(unseen) => self
+                .title
+                .with_value(|title| alert::mark_title(unseen, title)),
         }
     }
 }

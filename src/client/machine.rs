@@ -33,6 +33,8 @@
 //!   ends it properly and says why; the visitor is idle.
 //! - **Call time**: a call counts from the moment it connected (a text-only call from the
 //!   match); each stranger starts from zero.
+//! - **Background alert**: a stranger found while the tab is hidden is announced (a chime, the
+//!   tab's title) until the visitor looks at the tab or the call ends.
 
 use super::negotiation::{Negotiation, PeerCommand, PeerEvent, PeerReport};
 use crate::app::state::{CallState, ChatLine, IDLE_STATUS};
@@ -120,6 +122,8 @@ pub enum Input {
     Peer(PeerReport),
     /// A timer started by [`Command::StartTimer`] fired, at `now`.
     TimerFired { timer: Timer, now: Millis },
+    /// The tab went to the background (`hidden`) or came back to the front.
+    Visibility { hidden: bool },
 }
 
 /// The timers the machine starts.
@@ -161,6 +165,8 @@ pub enum Command {
     StopReconnecting,
     /// Log this for developers; the visitor need not know.
     Warn(String),
+    /// Play the short "stranger found" sound (unless the visitor switched it off).
+    Chime,
     /// Show this on the page.
     Show(Field),
 }
@@ -196,6 +202,8 @@ pub struct Page {
     pub quality: Option<String>,
     /// When the current call connected (ms since the epoch); none outside a connected call.
     pub call_since: Option<Millis>,
+    /// A stranger was found while the tab was hidden, and the visitor has not looked yet.
+    pub unseen_stranger: bool,
 }
 
 /// One changed field of the [`Page`], named after it, with its new value.
@@ -215,6 +223,7 @@ pub enum Field {
     StrangerCamera(bool),
     Quality(Option<String>),
     CallSince(Option<Millis>),
+    UnseenStranger(bool),
 }
 
 /// Where the call stands.
@@ -334,6 +343,10 @@ pub struct Machine {
     next_line: u32,
     /// The time of the input being handled, as the controller last set it.
     now: Millis,
+    /// The tab is in the background.
+    hidden: bool,
+    /// A stranger was found while the tab was hidden and it has not been in front since.
+    unseen_stranger: bool,
 }
 
 impl Default for Machine {
@@ -362,6 +375,8 @@ impl Machine {
             typing_fades: 0,
             next_line: 0,
             now: 0,
+            hidden: false,
+            unseen_stranger: false,
         }
     }
 
@@ -409,6 +424,7 @@ impl Machine {
                 Phase::Connected(call) => call.connected_at,
                 _ => None,
             },
+            unseen_stranger: self.unseen_stranger && call.is_some(),
         }
     }
 
@@ -498,6 +514,12 @@ impl Machine {
             Input::Server(msg) => self.server(msg, out),
             Input::Peer(report) => self.peer(report, out),
             Input::TimerFired { timer, now } => self.timer(timer, now, out),
+            Input::Visibility { hidden } => {
+                self.hidden = hidden;
+                if !hidden {
+                    self.unseen_stranger = false;
+                }
+            }
         }
     }
 
@@ -777,6 +799,11 @@ impl Machine {
             quality: None,
             connected_at: None,
         };
+        if self.hidden {
+            // The visitor is in another tab, maybe waiting for a long time: tell them.
+            self.unseen_stranger = true;
+            out.push(Command::Chime);
+        }
         if self.choices.text_only || partner_text_only {
             // Nothing to connect: the chat goes through the server.
             self.enter_connected(call);
@@ -897,6 +924,8 @@ impl Machine {
     /// the caller to set; the camera stays on.
     fn hang_up(&mut self, out: &mut Vec<Command>) {
         self.typing_since = None;
+        // The stranger announced is gone; the next one is announced afresh.
+        self.unseen_stranger = false;
         if !matches!(self.phase, Phase::Connecting(_) | Phase::Connected(_)) {
             return;
         }
@@ -1036,6 +1065,10 @@ fn diff(before: &Page, after: &Page, out: &mut Vec<Command>) {
     show(
         before.call_since != after.call_since,
         Field::CallSince(after.call_since),
+    );
+    show(
+        before.unseen_stranger != after.unseen_stranger,
+        Field::UnseenStranger(after.unseen_stranger),
     );
 }
 

@@ -1225,3 +1225,43 @@ fn a_text_call_counts_from_the_match() {
     let out = m.handle(matched(A));
     assert!(shown(&out).contains(&Field::CallSince(Some(4_000))));
 }
+
+// alert.spec: a stranger found while the tab is hidden chimes and marks the tab until the
+// visitor looks at it; found in front, nothing is announced.
+#[test]
+fn a_stranger_found_in_a_background_tab_is_announced_until_seen() {
+    let mut m = searching();
+    let out = m.handle(matched(A));
+    assert!(!out.contains(&Command::Chime), "the visitor is looking");
+    assert!(!m.page().unseen_stranger);
+
+    m.handle(Input::Next);
+    m.handle(Input::Visibility { hidden: true });
+    let out = m.handle(matched(B));
+    assert_eq!(out.iter().filter(|c| **c == Command::Chime).count(), 1);
+    assert!(shown(&out).contains(&Field::UnseenStranger(true)));
+    // The call connecting changes nothing: still unseen, no second chime.
+    let out = m.handle(Input::Server(ServerMsg::Winner {
+        call_id: B,
+        role: Role::Peer1,
+    }));
+    assert!(!out.contains(&Command::Chime));
+    assert!(m.page().unseen_stranger);
+
+    let out = m.handle(Input::Visibility { hidden: false });
+    assert_eq!(shown(&out), vec![Field::UnseenStranger(false)]);
+}
+
+// alert.spec: when the announced stranger leaves before the visitor looks, the tab's mark
+// goes with them, and the next stranger is announced again.
+#[test]
+fn the_announcement_ends_with_the_call() {
+    let mut m = searching();
+    m.handle(Input::Visibility { hidden: true });
+    m.handle(matched(A));
+    let out = m.handle(ended(A, EndReason::PartnerLeft));
+    assert!(shown(&out).contains(&Field::UnseenStranger(false)));
+    let out = m.handle(matched(B));
+    assert!(out.contains(&Command::Chime));
+    assert!(m.page().unseen_stranger);
+}
