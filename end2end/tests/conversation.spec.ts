@@ -103,7 +103,7 @@ test.describe("preferences run out", () => {
       "This stranger is in text-only mode: say hi in the chat.",
     );
     await expect(video.page.getByTestId("remote-video")).toBeHidden();
-    await expect(text.page.getByTestId("remote-placeholder")).toHaveText("You are in text-only mode: chat below.");
+    await expect(text.page.getByTestId("remote-placeholder")).toHaveText("You are in text-only mode: say hi in the chat.");
     await text.page.getByTestId("chat-input").fill("hello from text");
     await text.page.getByTestId("chat-input").press("Enter");
     await expect(video.page.getByTestId("chat-log")).toContainText("hello from text");

@@ -78,7 +78,7 @@ pub fn RemoteVideo<V: IntoView + 'static>(
                         if call.partner_text_only.get() {
                             "This stranger is in text-only mode: say hi in the chat."
                         } else {
-                            "You are in text-only mode: chat below."
+                            "You are in text-only mode: say hi in the chat."
                         }
                     }}
                 </div>
