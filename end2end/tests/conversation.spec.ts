@@ -199,9 +199,10 @@ for (const [name, viewport] of [
         expect(box.x + box.width).toBeLessThanOrEqual(viewport.width);
       }
     } else {
-      // Side by side.
-      expect(Math.abs(remote.y - local.y)).toBeLessThan(2);
-      expect(remote.x + remote.width).toBeLessThanOrEqual(local.x);
+      // The videos in a column, the chat beside them (layout.spec checks the rest).
+      expect(remote.y + remote.height).toBeLessThanOrEqual(local.y);
+      const chat = (await a.page.getByTestId("chat-log").boundingBox())!;
+      expect(chat.x).toBeGreaterThanOrEqual(Math.max(remote.x + remote.width, local.x + local.width));
     }
     // Nothing sticks out sideways: no horizontal scrolling.
     expect(await a.page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(viewport.width);

@@ -75,6 +75,14 @@ test("on a desktop the whole call fits the screen, the chat beside the videos", 
   await fitsOneScreen(a.page);
   await a.page.screenshot({ path: testInfo.outputPath("desktop-1366x768.png") });
 
+  // The Report menu opens within the window too.
+  await a.page.getByText("Report", { exact: true }).click();
+  const reasons = await box(a.page.getByRole("group", { name: "Why are you reporting this stranger?" }));
+  expect(reasons.y).toBeGreaterThanOrEqual(0);
+  expect(reasons.y + reasons.height).toBeLessThanOrEqual(768);
+  await a.page.screenshot({ path: testInfo.outputPath("desktop-1366x768-report.png") });
+  await a.page.getByText("Report", { exact: true }).click();
+
   // A 1366×768 screen leaves about 657 pixels to the page under the browser's own bars.
   await a.page.setViewportSize({ width: 1366, height: 657 });
   await fitsOneScreen(a.page);
