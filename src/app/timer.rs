@@ -6,12 +6,13 @@ use super::state::CallView;
 use leptos::prelude::*;
 use std::time::Duration;
 
-/// The time in the current call, shown only while connected.
+/// The time in the current call, shown only while connected. Hidden rather than left out
+/// (`Show`): the same outcome, in less of the browser's bundle.
 #[component]
 pub fn CallTimer(call: CallView) -> impl IntoView {
     let now = RwSignal::new(0);
-    // Ticks once a second during a call only. Effects run only in the browser, and the server
-    // renders no timer (no call is connected yet).
+    // Ticks once a second during a call only. Effects run only in the browser; the server
+    // renders the timer hidden (no call is connected yet).
     Effect::new(move |ticking: Option<Option<IntervalHandle>>| {
         if let Some(Some(interval)) = ticking {
             interval.clear();
@@ -25,11 +26,14 @@ pub fn CallTimer(call: CallView) -> impl IntoView {
         elapsed_text(now.get().saturating_sub(since))
     };
     view! {
-        <Show when=move || call.connected_since.get().is_some()>
-            <p class="call-timer" data-testid="call-timer" title="Time in this call">
-                {text}
-            </p>
-        </Show>
+        <p
+            class="call-timer"
+            data-testid="call-timer"
+            title="Time in this call"
+            hidden=move || call.connected_since.get().is_none()
+        >
+            {text}
+        </p>
     }
 }
 
