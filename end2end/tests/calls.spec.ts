@@ -109,6 +109,29 @@ test("both connections race, both sides keep the same winner and close the other
   expect(sa.open[0].remote).toBe(sb.open[0].local);
 });
 
+test("the call timer counts the time with this stranger and starts again with the next", async ({ visit }) => {
+  const a = await visit("A");
+  const b = await visit("B");
+  const timer = a.page.getByTestId("call-timer");
+  await expect(timer).toBeHidden();
+  await button(a.page, "Call").click();
+  await expect(state(a.page)).toHaveAttribute("data-state", "searching");
+  await expect(timer, "no time while searching").toBeHidden();
+  await button(b.page, "Call").click();
+  await inCall(a, b);
+  // It starts at zero when the call connects, and ticks: wait for it to reach 0:03.
+  await expect(timer).toHaveText(/^0:0[0-2]$/);
+  await expect(timer).toHaveText("0:03", { timeout: 10_000 });
+
+  // Next: the only other visitor is B, so they meet again in a new call, counted from zero.
+  await button(a.page, "Next").click();
+  await expect(state(a.page)).toHaveAttribute("data-state", "connected", { timeout: 20_000 });
+  await expect(timer).toHaveText(/^0:0[0-2]$/);
+
+  await button(a.page, "End").click();
+  await expect(timer, "no time once the call ended").toBeHidden();
+});
+
 test("a burst of Next presses never mixes strangers", async ({ visit }) => {
   const visitors = [await visit("A"), await visit("B"), await visit("C")];
   const [a, b, c] = visitors;

@@ -129,7 +129,7 @@ test.describe("preferences run out", () => {
       "This stranger is in text-only mode: say hi in the chat.",
     );
     await expect(video.page.getByTestId("remote-video")).toBeHidden();
-    await expect(text.page.getByTestId("remote-placeholder")).toHaveText("You are in text-only mode: chat below.");
+    await expect(text.page.getByTestId("remote-placeholder")).toHaveText("You are in text-only mode: say hi in the chat.");
     await text.page.getByTestId("chat-input").fill("hello from text");
     await text.page.getByTestId("chat-input").press("Enter");
     await expect(video.page.getByTestId("chat-log")).toContainText("hello from text");
@@ -225,9 +225,10 @@ for (const [name, viewport] of [
         expect(box.x + box.width).toBeLessThanOrEqual(viewport.width);
       }
     } else {
-      // Side by side.
-      expect(Math.abs(remote.y - local.y)).toBeLessThan(2);
-      expect(remote.x + remote.width).toBeLessThanOrEqual(local.x);
+      // The videos in a column, the chat beside them (layout.spec checks the rest).
+      expect(remote.y + remote.height).toBeLessThanOrEqual(local.y);
+      const chat = (await a.page.getByTestId("chat-log").boundingBox())!;
+      expect(chat.x).toBeGreaterThanOrEqual(Math.max(remote.x + remote.width, local.x + local.width));
     }
     // Nothing sticks out sideways: no horizontal scrolling.
     expect(await a.page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(viewport.width);

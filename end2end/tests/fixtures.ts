@@ -71,6 +71,8 @@ export type VisitOptions = {
   acceptedTerms?: boolean;
   /** Browser window size (default: Playwright's 1280×720). */
   viewport?: { width: number; height: number };
+  /** A script to run in the page before its own, e.g. to watch a browser API. */
+  init?: () => void;
 };
 
 type Fixtures = {
@@ -133,6 +135,7 @@ async function openVisitor(browser: Browser, name: string, options: VisitOptions
   await context.addInitScript(() => {
     (window as any).__duetTimeline = [];
   });
+  if (options.init) await context.addInitScript(options.init);
   const page = await context.newPage();
   const errors: string[] = [];
   page.on("console", (msg) => {

@@ -1,12 +1,17 @@
 //! The lobby: the one page of duet. Shows the online count, both videos, the status line, the
 //! call buttons and the chat. It owns the page's [`PageState`] and hands each component the
 //! groups it shows; the browser build, plugged in as a [`Driver`], writes the same state.
+//!
+//! Two columns on a desktop (style/main.css): the videos on the left, everything else beside
+//! them in `.side`, so the whole call fits one screen. On a phone `.side` is no box of its own
+//! and everything stacks in this order.
 
 use super::chat::ChatPanel;
 use super::controls::CallControls;
 use super::preferences::{PreferencesForm, TermsGate};
 use super::recent::RecentStrangers;
 use super::state::{Action, Driver, PageState};
+use super::timer::CallTimer;
 use super::video::{LocalVideo, RemoteVideo};
 use crate::api::online_at_render;
 use crate::protocol::language_name;
@@ -53,32 +58,36 @@ pub fn Lobby() -> impl IntoView {
             </header>
             <TermsGate prefs=prefs presence=presence/>
             <section class="stage">
-                <RemoteVideo call=call media=media prefs=prefs/>
+                <RemoteVideo call=call media=media prefs=prefs>
+                    <CallTimer call=call/>
+                </RemoteVideo>
                 <LocalVideo media=media prefs=prefs presence=presence on_action=on_action/>
             </section>
-            <p
-                class="status"
-                role="status"
-                aria-live="polite"
-                data-testid="call-state"
-                data-state=move || call.state.get().as_str()
-            >
-                {move || call.status.get()}
-            </p>
-            <Show when=move || !call.shared_interests.get().is_empty()>
-                <p class="shared" data-testid="shared-interests">
-                    "You both like: " {move || call.shared_interests.get().join(", ")}
+            <div class="side">
+                <p
+                    class="status"
+                    role="status"
+                    aria-live="polite"
+                    data-testid="call-state"
+                    data-state=move || call.state.get().as_str()
+                >
+                    {move || call.status.get()}
                 </p>
-            </Show>
-            <Show when=move || language_name(&call.shared_language.get()).is_some()>
-                <p class="shared" data-testid="shared-language">
-                    "You both speak " {move || language_name(&call.shared_language.get())}
-                </p>
-            </Show>
-            <CallControls call=call presence=presence prefs=prefs on_action=on_action/>
-            <RecentStrangers recent=recent presence=presence on_action=on_action/>
-            <PreferencesForm call=call prefs=prefs presence=presence/>
-            <ChatPanel call=call chat=chat presence=presence on_action=on_action/>
+                <Show when=move || !call.shared_interests.get().is_empty()>
+                    <p class="shared" data-testid="shared-interests">
+                        "You both like: " {move || call.shared_interests.get().join(", ")}
+                    </p>
+                </Show>
+                <Show when=move || language_name(&call.shared_language.get()).is_some()>
+                    <p class="shared" data-testid="shared-language">
+                        "You both speak " {move || language_name(&call.shared_language.get())}
+                    </p>
+                </Show>
+                <CallControls call=call presence=presence prefs=prefs on_action=on_action/>
+                <RecentStrangers recent=recent presence=presence on_action=on_action/>
+                <PreferencesForm call=call prefs=prefs presence=presence/>
+                <ChatPanel call=call chat=chat presence=presence on_action=on_action/>
+            </div>
             <noscript>
                 <p class="noscript">"duet needs JavaScript for video calls."</p>
             </noscript>

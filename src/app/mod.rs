@@ -11,6 +11,7 @@ mod lobby;
 mod preferences;
 mod recent;
 pub mod state;
+mod timer;
 mod video;
 
 #[cfg(feature = "hydrate")]
@@ -118,13 +119,14 @@ fn current_path() -> String {
 #[cfg(test)]
 mod tests {
     /// Each module of `app` with its source, as compiled.
-    const MODULES: [(&str, &str); 7] = [
+    const MODULES: [(&str, &str); 8] = [
         ("admin", include_str!("admin.rs")),
         ("chat", include_str!("chat.rs")),
         ("controls", include_str!("controls.rs")),
         ("lobby", include_str!("lobby.rs")),
         ("preferences", include_str!("preferences.rs")),
         ("state", include_str!("state.rs")),
+        ("timer", include_str!("timer.rs")),
         ("video", include_str!("video.rs")),
     ];
 

@@ -1,12 +1,13 @@
-//! What a visitor chooses before calling: interests, language, text-only, hiding the IP, and
-//! accepting the rules. The browser build remembers them for the next visit.
+//! What a visitor chooses before calling: interests, language, text-only, hiding the IP, the
+//! sound when a stranger is found, and accepting the rules. The browser build remembers them
+//! all for the next visit.
 
 use super::state::{CallState, CallView, Preferences, Presence};
 use crate::protocol::{LANGUAGES, MAX_INTERESTS, MAX_INTEREST_CHARS};
 use leptos::prelude::*;
 
-/// Interests (comma-separated tags) and the text-only choice. Fixed while searching or in a
-/// call; they apply from the next Call.
+/// Interests (comma-separated tags), text-only and hiding the IP, fixed while searching or in
+/// a call (they apply from the next Call); and the sound when a stranger is found.
 #[component]
 pub fn PreferencesForm(call: CallView, prefs: Preferences, presence: Presence) -> impl IntoView {
     let locked = move || !presence.ready.get() || call.state.get() != CallState::Idle;
@@ -61,6 +62,17 @@ pub fn PreferencesForm(call: CallView, prefs: Preferences, presence: Presence) -
                     on:change=move |ev| prefs.hide_ip.set(event_target_checked(&ev))
                 />
                 " Hide my IP from strangers (calls go through a relay)"
+            </label>
+            // Not locked during a call: it only decides whether the next alert sounds.
+            <label class="found-sound">
+                <input
+                    type="checkbox"
+                    data-testid="found-sound"
+                    prop:checked=prefs.found_sound
+                    disabled=move || !presence.ready.get()
+                    on:change=move |ev| prefs.found_sound.set(event_target_checked(&ev))
+                />
+                " Sound when a stranger is found"
             </label>
         </section>
     }

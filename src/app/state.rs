@@ -100,6 +100,9 @@ pub struct CallView {
     pub partner_text_only: RwSignal<bool>,
     /// Round-trip time and packet loss of the call, once measured.
     pub quality: RwSignal<Option<String>>,
+    /// When the call connected (ms since the epoch, the browser's clock); none outside a
+    /// connected call.
+    pub connected_since: RwSignal<Option<u64>>,
     /// The stranger's video.
     pub remote_video: NodeRef<Video>,
 }
@@ -165,6 +168,8 @@ pub struct Preferences {
     pub language: RwSignal<String>,
     /// Calls go only through the TURN relay, so strangers never see this visitor's address.
     pub hide_ip: RwSignal<bool>,
+    /// A short sound plays when a stranger is found while the tab is in the background.
+    pub found_sound: RwSignal<bool>,
 }
 
 /// The site around the visitor: who is online, and whether the page works yet.
@@ -204,6 +209,7 @@ impl PageState {
                 shared_language: RwSignal::new(String::new()),
                 partner_text_only: RwSignal::new(false),
                 quality: RwSignal::new(None),
+                connected_since: RwSignal::new(None),
                 remote_video: NodeRef::new(),
             },
             chat: ChatView {
@@ -223,6 +229,7 @@ impl PageState {
                 text_only: RwSignal::new(false),
                 language: RwSignal::new(String::new()),
                 hide_ip: RwSignal::new(false),
+                found_sound: RwSignal::new(true),
             },
             presence: Presence {
                 online: RwSignal::new(None),

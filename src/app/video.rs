@@ -49,9 +49,17 @@ pub fn LocalVideo(
 }
 
 /// The stranger's video and sound, or a placeholder when the call is text-only, with what
-/// the stranger has switched off and the call's quality.
+/// the stranger has switched off and the call's quality; `children` go over the pane too (the
+/// lobby puts the call's timer there). Typed children, not `Children`: that would bring
+/// `AnyView` into the bundle (see `App`).
 #[component]
-pub fn RemoteVideo(call: CallView, media: MediaView, prefs: Preferences) -> impl IntoView {
+pub fn RemoteVideo<V: IntoView + 'static>(
+    call: CallView,
+    media: MediaView,
+    prefs: Preferences,
+    children: TypedChildren<V>,
+) -> impl IntoView {
+    let children = children.into_inner();
     let on_off = |on: bool| if on { "on" } else { "off" };
     let in_call = move || call.state.get().in_call();
     let text_call = move || text_call(call, prefs);
@@ -70,7 +78,7 @@ pub fn RemoteVideo(call: CallView, media: MediaView, prefs: Preferences) -> impl
                         if call.partner_text_only.get() {
                             "This stranger is in text-only mode: say hi in the chat."
                         } else {
-                            "You are in text-only mode: chat below."
+                            "You are in text-only mode: say hi in the chat."
                         }
                     }}
                 </div>
@@ -90,6 +98,7 @@ pub fn RemoteVideo(call: CallView, media: MediaView, prefs: Preferences) -> impl
             <Show when=move || call.quality.get().is_some()>
                 <p class="quality" data-testid="call-quality">{move || call.quality.get()}</p>
             </Show>
+            {children()}
         </figure>
     }
 }

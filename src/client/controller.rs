@@ -4,8 +4,10 @@
 //! No rule of the call lives here: which message to send, which connection to open or close,
 //! what the page says, all of it is the machine's. This module only knows how: the socket
 //! ([`super::signaling`]), the camera ([`super::media`]), the peer connections
-//! ([`super::negotiation::Peers`]), timers, and the page's signals ([`PageState`]).
+//! ([`super::negotiation::Peers`]), timers, the background alert ([`super::alert`]), and the
+//! page's signals ([`PageState`]).
 
+use super::alert;
 use super::machine::{Choices, Command, Field, Input, Machine, Track};
 use super::media;
 use super::negotiation::Peers;
@@ -33,6 +35,8 @@ pub(crate) struct Controller {
     ice_servers: StoredValue<Vec<IceServer>>,
     /// The strangers met a moment ago (see `recent`).
     recent: StoredValue<Recent>,
+    /// The page's own title, put back once a stranger found in the background was seen.
+    title: StoredValue<String>,
 }
 
 impl Controller {
@@ -46,6 +50,7 @@ impl Controller {
             local_stream: RwSignal::new_local(None),
             ice_servers: StoredValue::new(Vec::new()),
             recent: StoredValue::new(Recent::default()),
+            title: StoredValue::new(document().title()),
         };
         let local_video = state.media.local_video;
         Effect::new(move |_| {
@@ -144,7 +149,10 @@ impl Controller {
         // The machine is released before any command runs, so a command may feed again.
         let commands = self
             .machine
-            .try_update_value(|machine| machine.handle(input))
+            .try_update_value(|machine| {
+                machine.set_time(now());
+                machine.handle(input)
+            })
             .unwrap_or_default();
         for command in commands {
             self.run(command);
@@ -220,6 +228,11 @@ impl Controller {
                 set_timeout(move || self.show_recent(), window);
             }
             Command::Warn(message) => leptos::logging::warn!("{message}"),
+            Command::Chime => {
+                if self.state.prefs.found_sound.get_untracked() {
+                    alert::chime();
+                }
+            }
             Command::Show(field) => self.show(field),
         }
     }
@@ -248,6 +261,10 @@ impl Controller {
             Field::StrangerMic(on) => media.stranger_mic.set(on),
             Field::StrangerCamera(on) => media.stranger_camera.set(on),
             Field::Quality(quality) => call.quality.set(quality),
+            Field::CallSince(since) => call.connected_since.set(since),
+            Field::UnseenStranger(unseen) => self
+                .title
+                .with_value(|title| alert::mark_title(unseen, title)),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The browser's call logic as a pure state machine: every rule of a call as the page lives
-//! it, with no web-sys, no Leptos signals, no `.await` and no clock.
+//! it, with no web-sys, no Leptos signals, no `.await` and no clock of its own (the controller
+//! tells it the time, see [`Machine::set_time`]).
 //!
 //! [`Machine::handle`] takes one [`Input`] (a button, a server message, the socket opening or
 //! closing, a peer connection's news, the camera's answer, a timer firing: times come in with
@@ -32,6 +33,10 @@
 //!   the controller directly: that changes nothing about the current call.)
 //! - **Next too fast**: the server kept this side in the call it already left, so the page
 //!   ends it properly and says why; the visitor is idle.
+//! - **Call time**: a call counts from the moment it connected (a text-only call from the
+//!   match); each stranger starts from zero.
+//! - **Background alert**: a stranger found while the tab is hidden is announced (a chime, the
+//!   tab's title) until the visitor looks at the tab or the call ends.
 
 use super::negotiation::{Negotiation, PeerCommand, PeerEvent, PeerReport};
 use crate::app::state::{CallState, ChatLine, IDLE_STATUS};
@@ -124,6 +129,8 @@ pub enum Input {
     Peer(PeerReport),
     /// A timer started by [`Command::StartTimer`] fired, at `now`.
     TimerFired { timer: Timer, now: Millis },
+    /// The tab went to the background (`hidden`) or came back to the front.
+    Visibility { hidden: bool },
 }
 
 /// The timers the machine starts.
@@ -172,6 +179,8 @@ pub enum Command {
     },
     /// Log this for developers; the visitor need not know.
     Warn(String),
+    /// Play the short "stranger found" sound (unless the visitor switched it off).
+    Chime,
     /// Show this on the page.
     Show(Field),
 }
@@ -207,6 +216,10 @@ pub struct Page {
     pub stranger_camera: bool,
     /// The call's round-trip time and loss, once measured.
     pub quality: Option<String>,
+    /// When the current call connected (ms since the epoch); none outside a connected call.
+    pub call_since: Option<Millis>,
+    /// A stranger was found while the tab was hidden, and the visitor has not looked yet.
+    pub unseen_stranger: bool,
 }
 
 /// One changed field of the [`Page`], named after it, with its new value.
@@ -226,6 +239,8 @@ pub enum Field {
     StrangerMic(bool),
     StrangerCamera(bool),
     Quality(Option<String>),
+    CallSince(Option<Millis>),
+    UnseenStranger(bool),
 }
 
 /// Where the call stands.
@@ -322,6 +337,8 @@ struct Call {
     stranger_mic: bool,
     stranger_camera: bool,
     quality: Option<String>,
+    /// When the call first connected; it keeps counting from there until it ends.
+    connected_at: Option<Millis>,
 }
 
 /// The browser's side of calls; see the module documentation.
@@ -351,6 +368,12 @@ pub struct Machine {
     typing_fades: u32,
     /// Chat lines numbered within the page's life, for the list's keys.
     next_line: u32,
+    /// The time of the input being handled, as the controller last set it.
+    now: Millis,
+    /// The tab is in the background.
+    hidden: bool,
+    /// A stranger was found while the tab was hidden and it has not been in front since.
+    unseen_stranger: bool,
 }
 
 impl Default for Machine {
@@ -378,7 +401,17 @@ impl Machine {
             typing_since: None,
             typing_fades: 0,
             next_line: 0,
+            now: 0,
+            hidden: false,
+            unseen_stranger: false,
         }
+    }
+
+    /// Sets the clock for the inputs that follow. The controller sets it before every input,
+    /// so what an input starts (a call's time) is stamped with the moment it arrived, while
+    /// the rules stay free of any real clock and tests choose the time.
+    pub fn set_time(&mut self, now: Millis) {
+        self.now = now;
     }
 
     /// Takes one input; returns what to do, ending with the page fields that changed.
@@ -415,6 +448,11 @@ impl Machine {
             stranger_mic: call.is_none_or(|c| c.stranger_mic),
             stranger_camera: call.is_none_or(|c| c.stranger_camera),
             quality: call.and_then(|c| c.quality.clone()),
+            call_since: match &self.phase {
+                Phase::Connected(call) => call.connected_at,
+                _ => None,
+            },
+            unseen_stranger: self.unseen_stranger && call.is_some(),
         }
     }
 
@@ -506,6 +544,12 @@ impl Machine {
             Input::Server(msg) => self.server(msg, out),
             Input::Peer(report) => self.peer(report, out),
             Input::TimerFired { timer, now } => self.timer(timer, now, out),
+            Input::Visibility { hidden } => {
+                self.hidden = hidden;
+                if !hidden {
+                    self.unseen_stranger = false;
+                }
+            }
         }
     }
 
@@ -808,10 +852,16 @@ impl Machine {
             stranger_mic: true,
             stranger_camera: true,
             quality: None,
+            connected_at: None,
         };
+        if self.hidden {
+            // The visitor is in another tab, maybe waiting for a long time: tell them.
+            self.unseen_stranger = true;
+            out.push(Command::Chime);
+        }
         if self.choices.text_only || partner_text_only {
             // Nothing to connect: the chat goes through the server.
-            self.enter(Phase::Connected(call));
+            self.enter_connected(call);
         } else {
             let (negotiation, commands) = Negotiation::start(call_id, self.choices.hide_ip);
             call.negotiation = Some(negotiation);
@@ -832,7 +882,7 @@ impl Machine {
         let (Phase::Connecting(call) | Phase::Connected(call)) = phase else {
             unreachable!("a negotiation lives only in a call");
         };
-        self.enter(Phase::Connected(call));
+        self.enter_connected(call);
     }
 
     fn peer(&mut self, report: PeerReport, out: &mut Vec<Command>) {
@@ -929,6 +979,8 @@ impl Machine {
     /// the caller to set; the camera stays on.
     fn hang_up(&mut self, out: &mut Vec<Command>) {
         self.typing_since = None;
+        // The stranger announced is gone; the next one is announced afresh.
+        self.unseen_stranger = false;
         if !matches!(self.phase, Phase::Connecting(_) | Phase::Connected(_)) {
             return;
         }
@@ -948,6 +1000,12 @@ impl Machine {
     fn enter(&mut self, phase: Phase) {
         self.notice = None;
         self.phase = phase;
+    }
+
+    /// Moves to `Connected`; the call's time starts now unless it already connected.
+    fn enter_connected(&mut self, mut call: Call) {
+        call.connected_at.get_or_insert(self.now);
+        self.enter(Phase::Connected(call));
     }
 
     /// calling_clicked: Call was pressed and reached the server (or will, on reconnect).
@@ -1066,6 +1124,14 @@ fn diff(before: &Page, after: &Page, out: &mut Vec<Command>) {
     show(
         before.quality != after.quality,
         Field::Quality(after.quality.clone()),
+    );
+    show(
+        before.call_since != after.call_since,
+        Field::CallSince(after.call_since),
+    );
+    show(
+        before.unseen_stranger != after.unseen_stranger,
+        Field::UnseenStranger(after.unseen_stranger),
     );
 }
 

@@ -7,7 +7,8 @@
 //! - [`recent`]: the list of recent strangers, who can still be reported or blocked.
 //! - Browser build only: the controller that feeds the machine and runs its commands, the
 //!   signaling socket, the camera, one peer connection (`rtc`), call quality (`stats`), the
-//!   remembered preferences (`prefs`) and an opt-in timeline of a call (`timeline`).
+//!   remembered preferences (`prefs`), the background tab's alert (`alert`) and an opt-in
+//!   timeline of a call (`timeline`).
 //!
 //! `client` reads `crate::app::state`; `app` never imports `client`: [`start`] is plugged
 //! into the page as an `app::state::Driver` by `crate::hydrate`.
@@ -16,6 +17,8 @@ pub mod machine;
 pub mod negotiation;
 pub mod recent;
 
+#[cfg(feature = "hydrate")]
+mod alert;
 #[cfg(feature = "hydrate")]
 mod controller;
 #[cfg(feature = "hydrate")]
@@ -50,6 +53,13 @@ pub fn start(
         if ev.key() == "Escape" {
             controller.feed(Input::Escape);
         }
+    });
+    // Whether the tab is in the background, now and on every change (the event is fired at
+    // the document and bubbles to the window).
+    let hidden = || document().hidden();
+    controller.feed(Input::Visibility { hidden: hidden() });
+    let _visibility = window_event_listener_untyped("visibilitychange", move |_| {
+        controller.feed(Input::Visibility { hidden: hidden() })
     });
     Callback::new(move |action| controller.act(action))
 }

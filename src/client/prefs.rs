@@ -1,7 +1,7 @@
 //! Remembers the visitor's choices in `localStorage` for the next visit: the accepted rules,
-//! the interests, the language (the browser's own at first), text-only and hiding the IP
-//! address; and the anonymous visitor key the
-//! server issued, which the signaling socket sends when it connects (blocks are made by it).
+//! the interests, the language (the browser's own at first), text-only, hiding the IP address
+//! and the sound when a stranger is found; and the anonymous visitor key the server issued,
+//! which the signaling socket sends when it connects (blocks are made by it).
 
 use crate::app::state::Preferences;
 use crate::protocol::language_name;
@@ -14,6 +14,7 @@ const TEXT_ONLY: &str = "duet.textOnly";
 const HIDE_IP: &str = "duet.hideIp";
 const LANGUAGE: &str = "duet.language";
 const VISITOR_KEY: &str = "duet.visitor";
+const FOUND_SOUND: &str = "duet.foundSound";
 
 /// Loads the stored choices once the page has hydrated, then stores every change.
 pub(crate) fn remember(prefs: Preferences) {
@@ -25,6 +26,7 @@ pub(crate) fn remember(prefs: Preferences) {
         let text_only = prefs.text_only.get();
         let hide_ip = prefs.hide_ip.get();
         let language = prefs.language.get();
+        let found_sound = prefs.found_sound.get();
         let Some(storage) = storage() else {
             return;
         };
@@ -48,6 +50,10 @@ pub(crate) fn remember(prefs: Preferences) {
                 }
                 _ => prefs.language.set(browser_language()),
             }
+            // On unless switched off.
+            if read(FOUND_SOUND).as_deref() == Some("no") {
+                prefs.found_sound.set(false);
+            }
         } else {
             let yes_no = |on: bool| if on { "yes" } else { "no" };
             // A full or disabled storage only means the choice is not remembered.
@@ -56,6 +62,7 @@ pub(crate) fn remember(prefs: Preferences) {
             let _ = storage.set_item(TEXT_ONLY, yes_no(text_only));
             let _ = storage.set_item(HIDE_IP, yes_no(hide_ip));
             let _ = storage.set_item(LANGUAGE, &language);
+            let _ = storage.set_item(FOUND_SOUND, yes_no(found_sound));
         }
     });
 }

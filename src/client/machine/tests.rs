@@ -1185,3 +1185,90 @@ fn only_changed_fields_are_shown() {
         ]
     );
 }
+
+// calls.spec "the call timer": the time counts from the moment the call connected, not from
+// the match, and the next stranger starts from zero; nothing is counted outside a call.
+#[test]
+fn the_call_time_counts_from_the_connection_and_restarts_with_each_stranger() {
+    let mut m = searching();
+    assert_eq!(m.page().call_since, None);
+    m.set_time(1_000);
+    m.handle(matched(A));
+    assert_eq!(m.page().call_since, None, "connecting is not yet talking");
+    m.set_time(2_500);
+    let out = m.handle(Input::Server(ServerMsg::Winner {
+        call_id: A,
+        role: Role::Peer1,
+    }));
+    assert!(shown(&out).contains(&Field::CallSince(Some(2_500))));
+    // Later news about the same call does not restart it.
+    m.set_time(9_000);
+    m.handle(report(A, Role::Peer1, PeerEvent::Quality("20 ms".into())));
+    assert_eq!(m.page().call_since, Some(2_500));
+
+    // Next: searching shows no time; the next stranger counts from their own connection.
+    let out = m.handle(Input::Next);
+    assert!(shown(&out).contains(&Field::CallSince(None)));
+    m.set_time(12_000);
+    m.handle(matched(B));
+    m.set_time(13_000);
+    m.handle(Input::Server(ServerMsg::Winner {
+        call_id: B,
+        role: Role::Peer2,
+    }));
+    assert_eq!(m.page().call_since, Some(13_000));
+
+    let out = m.handle(Input::End);
+    assert!(shown(&out).contains(&Field::CallSince(None)));
+}
+
+// The call timer in a text-only call (here only): it has nothing to connect, so it counts from
+// the match.
+#[test]
+fn a_text_call_counts_from_the_match() {
+    let mut m = page();
+    m.handle(Input::Call(text_only()));
+    m.set_time(4_000);
+    let out = m.handle(matched(A));
+    assert!(shown(&out).contains(&Field::CallSince(Some(4_000))));
+}
+
+// alert.spec: a stranger found while the tab is hidden chimes and marks the tab until the
+// visitor looks at it; found in front, nothing is announced.
+#[test]
+fn a_stranger_found_in_a_background_tab_is_announced_until_seen() {
+    let mut m = searching();
+    let out = m.handle(matched(A));
+    assert!(!out.contains(&Command::Chime), "the visitor is looking");
+    assert!(!m.page().unseen_stranger);
+
+    m.handle(Input::Next);
+    m.handle(Input::Visibility { hidden: true });
+    let out = m.handle(matched(B));
+    assert_eq!(out.iter().filter(|c| **c == Command::Chime).count(), 1);
+    assert!(shown(&out).contains(&Field::UnseenStranger(true)));
+    // The call connecting changes nothing: still unseen, no second chime.
+    let out = m.handle(Input::Server(ServerMsg::Winner {
+        call_id: B,
+        role: Role::Peer1,
+    }));
+    assert!(!out.contains(&Command::Chime));
+    assert!(m.page().unseen_stranger);
+
+    let out = m.handle(Input::Visibility { hidden: false });
+    assert_eq!(shown(&out), vec![Field::UnseenStranger(false)]);
+}
+
+// alert.spec: when the announced stranger leaves before the visitor looks, the tab's mark
+// goes with them, and the next stranger is announced again.
+#[test]
+fn the_announcement_ends_with_the_call() {
+    let mut m = searching();
+    m.handle(Input::Visibility { hidden: true });
+    m.handle(matched(A));
+    let out = m.handle(ended(A, EndReason::PartnerLeft));
+    assert!(shown(&out).contains(&Field::UnseenStranger(false)));
+    let out = m.handle(matched(B));
+    assert!(out.contains(&Command::Chime));
+    assert!(m.page().unseen_stranger);
+}
