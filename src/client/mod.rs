@@ -5,8 +5,9 @@
 //! - [`negotiation`]: the design's peer1/peer2 race: the pure rules always, and under `hydrate`
 //!   the real peer connections.
 //! - Browser build only: the controller that feeds the machine and runs its commands, the
-//!   signaling socket, the camera, one peer connection (`rtc`), call quality (`stats`), the
-//!   remembered preferences (`prefs`) and an opt-in timeline of a call (`timeline`).
+//!   signaling socket and its proof of work (`proof`), the camera, one peer connection
+//!   (`rtc`), call quality (`stats`), the remembered preferences (`prefs`) and an opt-in
+//!   timeline of a call (`timeline`).
 //!
 //! `client` reads `crate::app::state`; `app` never imports `client`: [`start`] is plugged
 //! into the page as an `app::state::Driver` by `crate::hydrate`.
@@ -20,6 +21,8 @@ mod controller;
 mod media;
 #[cfg(feature = "hydrate")]
 mod prefs;
+#[cfg(feature = "hydrate")]
+mod proof;
 #[cfg(feature = "hydrate")]
 mod rtc;
 #[cfg(feature = "hydrate")]
