@@ -9,10 +9,15 @@
 //! loadgen idle  --url ws://127.0.0.1:3000/ws --sessions 50000 --server-pid 1234
 //! loadgen storm --url ws://127.0.0.1:3000/ws --clients 20000 --seconds 2
 //! loadgen presence --url ws://127.0.0.1:3000/ws --sessions 10000 --seconds 60
+//! loadgen proof --url ws://127.0.0.1:3000/ws --clients 200 --server-pid 1234
 //! loadgen seed-sim --searchers 1000
 //! ```
+//!
+//! Against a server that asks for a proof of work (`--pow-bits`), every session solves its
+//! challenge before it does anything else, as the browser does; the `proof` scenario times it.
 
 use clap::{Parser, Subcommand, ValueEnum};
+use duet::proof;
 use duet::protocol::{self, CallId, ClientMsg, IceCandidate, Role, ServerMsg};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
@@ -122,6 +127,20 @@ enum Scenario {
         #[arg(long, default_value_t = 60.0)]
         seconds: f64,
     },
+    /// The proof of work's cost: N clients connect one after another (a few at once), each
+    /// solving its challenge, proving and calling; the time each took to solve, the server's
+    /// CPU per client, and the time one check of a proof takes (the same function the server
+    /// calls, timed here).
+    Proof {
+        #[command(flatten)]
+        target: Target,
+        /// Clients to connect.
+        #[arg(long, default_value_t = 200)]
+        clients: usize,
+        /// The server's process id, to read the CPU time it spends per client.
+        #[arg(long)]
+        server_pid: Option<u32>,
+    },
     /// The seed design's matching, simulated: each searcher picks a random online user every
     /// 500 ms, and a pair forms only when two picked each other in the same round.
     SeedSim {
@@ -209,6 +228,11 @@ async fn main() -> Fallible<()> {
             sessions,
             server_pid,
         } => idle(&target, sessions, server_pid).await,
+        Scenario::Proof {
+            target,
+            clients,
+            server_pid,
+        } => proof_cost(&target, clients, server_pid).await,
         Scenario::SeedSim {
             searchers,
             max_seconds,
@@ -220,8 +244,20 @@ async fn main() -> Fallible<()> {
     }
 }
 
-/// Opens one session on `url` from `source` and reads its greeting.
+/// Opens one session on `url` from `source` and reads its greeting; it has proved its work if
+/// asked to, so it may call at once.
 async fn open(url: &str, source: IpAddr) -> Fallible<Ws> {
+    Ok(open_proven(url, source).await?.0)
+}
+
+/// A solved challenge: its bits and how long finding the nonce took.
+struct Solved {
+    bits: u8,
+    took: Duration,
+}
+
+/// Like [`open`]; also says what proving took, when the server asked for it.
+async fn open_proven(url: &str, source: IpAddr) -> Fallible<(Ws, Option<Solved>)> {
     let addr = server_addr(url)?;
     let socket = match source {
         IpAddr::V4(_) => TcpSocket::new_v4()?,
@@ -236,15 +272,38 @@ async fn open(url: &str, source: IpAddr) -> Fallible<Ws> {
         .write_buffer_size(0);
     let (mut ws, _) =
         tokio_tungstenite::client_async_with_config(url, stream, Some(config)).await?;
-    let greeting = tokio::time::timeout(PATIENCE, ws.next())
-        .await?
-        .ok_or("the server closed the socket")??;
-    match greeting {
-        Message::Text(text) => match protocol::decode_server(&text)? {
-            ServerMsg::Online { .. } => Ok(ws),
-            other => Err(format!("expected the online count first, got {other:?}").into()),
-        },
-        other => Err(format!("expected the online count first, got {other:?}").into()),
+    match next_any(&mut ws).await? {
+        ServerMsg::Online { .. } => Ok((ws, None)),
+        ServerMsg::Challenge { seed, bits, .. } => {
+            // Hashing is CPU work: off the runtime's threads, which serve the other sessions.
+            let started = Instant::now();
+            let nonce = tokio::task::spawn_blocking(move || proof::solve(&seed, bits)).await?;
+            let took = started.elapsed();
+            send(&mut ws, &ClientMsg::Proof { nonce }).await?;
+            // The greeting came right after the challenge; then the acceptance.
+            loop {
+                match next_any(&mut ws).await? {
+                    ServerMsg::Online { .. } => continue,
+                    ServerMsg::ProofAccepted => return Ok((ws, Some(Solved { bits, took }))),
+                    other => return Err(format!("proof not accepted: {other:?}").into()),
+                }
+            }
+        }
+        other => {
+            Err(format!("expected a challenge or the online count first, got {other:?}").into())
+        }
+    }
+}
+
+/// The next protocol message, whatever it is.
+async fn next_any(ws: &mut Ws) -> Fallible<ServerMsg> {
+    loop {
+        let frame = tokio::time::timeout(PATIENCE, ws.next())
+            .await?
+            .ok_or("the server closed the socket")??;
+        if let Message::Text(text) = frame {
+            return Ok(protocol::decode_server(&text)?);
+        }
     }
 }
 
@@ -316,14 +375,9 @@ async fn send(ws: &mut Ws, msg: &ClientMsg) -> Fallible<()> {
 /// The next protocol message that is not an online count.
 async fn next_msg(ws: &mut Ws) -> Fallible<ServerMsg> {
     loop {
-        let frame = tokio::time::timeout(PATIENCE, ws.next())
-            .await?
-            .ok_or("the server closed the socket")??;
-        if let Message::Text(text) = frame {
-            match protocol::decode_server(&text)? {
-                ServerMsg::Online { .. } => continue,
-                msg => return Ok(msg),
-            }
+        match next_any(ws).await? {
+            ServerMsg::Online { .. } => continue,
+            msg => return Ok(msg),
         }
     }
 }
@@ -606,6 +660,78 @@ async fn idle(target: &Target, sessions: usize, server_pid: u32) -> Fallible<()>
         after.saturating_sub(before) as f64 / sessions.max(1) as f64
     );
     Ok(())
+}
+
+async fn proof_cost(target: &Target, clients: usize, server_pid: Option<u32>) -> Fallible<()> {
+    eprintln!("proof: {clients} clients each solve a challenge, prove and call");
+    let cpu_before = server_pid.map(cpu_seconds).transpose()?;
+    let gate = Arc::new(Semaphore::new(target.concurrency.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..clients {
+        let permit = gate.clone().acquire_owned().await?;
+        let (url, source) = (
+            target.url_for(i).to_owned(),
+            target.sources[i % target.sources.len()],
+        );
+        tasks.spawn(async move {
+            let (mut ws, solved) = open_proven(&url, source).await?;
+            let solved = solved.ok_or("the server asked for no proof (--pow-bits 0?)")?;
+            send(&mut ws, &ClientMsg::call()).await?;
+            // Searching, or matched at once with the client before it.
+            while !matches!(
+                next_msg(&mut ws).await?,
+                ServerMsg::Searching | ServerMsg::Matched { .. }
+            ) {}
+            drop(permit);
+            Fallible::Ok((solved, ws))
+        });
+    }
+    let (mut took, mut bits, mut held) = (Vec::new(), Vec::new(), Vec::new());
+    while let Some(result) = tasks.join_next().await {
+        let (solved, ws) = result??;
+        took.push(solved.took);
+        bits.push(solved.bits);
+        // Kept open to the end, so every client's whole cost lands inside the measurement.
+        held.push(ws);
+    }
+    let cpu_us = match (server_pid, cpu_before) {
+        (Some(pid), Some(before)) => format!(
+            "{:.0}",
+            (cpu_seconds(pid)? - before) * 1e6 / clients.max(1) as f64
+        ),
+        _ => "none".to_owned(),
+    };
+    drop(held);
+    let mean = took.iter().sum::<Duration>() / took.len().max(1) as u32;
+    let (p50, p99) = percentiles(&mut took);
+    bits.sort_unstable();
+    println!(
+        "RESULT proof clients={clients} bits_min={} bits_max={} solve_mean_ms={:.1} solve_p50_ms={:.1} solve_p99_ms={:.1} verify_us={:.2} server_cpu_us_per_client={cpu_us}",
+        bits.first().copied().unwrap_or_default(),
+        bits.last().copied().unwrap_or_default(),
+        ms(mean),
+        ms(p50),
+        ms(p99),
+        verify_micros(),
+    );
+    Ok(())
+}
+
+/// What one check of a proof costs: `proof::is_solution`, the server's whole check, timed
+/// over many different seeds and nonces.
+fn verify_micros() -> f64 {
+    const CHECKS: u64 = 200_000;
+    let seeds: Vec<String> = (0..64u64)
+        .map(|i| format!("{:032x}", i * 0x9e37_79b9))
+        .collect();
+    let started = Instant::now();
+    let mut passed = 0u64;
+    for n in 0..CHECKS {
+        let seed = &seeds[(n % 64) as usize];
+        passed += u64::from(proof::is_solution(std::hint::black_box(seed), 16, n));
+    }
+    std::hint::black_box(passed);
+    started.elapsed().as_secs_f64() * 1e6 / CHECKS as f64
 }
 
 /// User and system CPU time the process has used, in seconds.

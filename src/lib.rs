@@ -5,6 +5,7 @@ pub mod api;
 pub mod app;
 pub mod client;
 pub mod model;
+pub mod proof;
 pub mod protocol;
 pub mod reconnect;
 #[cfg(feature = "ssr")]

@@ -156,6 +156,9 @@ pub enum ClientMsg {
     Block { call_id: CallId },
     /// Forget every stranger this visitor blocked.
     ClearBlocks,
+    /// The answer to the socket's [`ServerMsg::Challenge`]: a nonce such that
+    /// SHA-256(seed ":" nonce, in decimal) starts with `bits` zero bits (see `crate::proof`).
+    Proof { nonce: u64 },
 }
 
 impl ClientMsg {
@@ -230,7 +233,8 @@ impl ClientKind {
             | ClientKind::Connected
             | ClientKind::Report
             | ClientKind::Typing
-            | ClientKind::Media => 512,
+            | ClientKind::Media
+            | ClientKind::Proof => 512,
         }
         .min(sdp_limit)
     }
@@ -560,6 +564,12 @@ pub enum ErrorCode {
     /// The server has as many sockets open as it takes (`--max-connections`); the socket
     /// closes. Try again later, or another server of the site.
     ServerFull,
+    /// Call (or Next) came before this socket proved its work (see [`ServerMsg::Challenge`]).
+    ProofRequired,
+    /// The proof does not solve this socket's challenge. The challenge still stands.
+    BadProof,
+    /// The challenge was not answered in time; a new one follows this error.
+    ProofExpired,
 }
 
 impl ErrorCode {
@@ -640,6 +650,17 @@ pub enum ServerMsg {
     ShuttingDown,
     /// The last message was refused. Nothing else happened.
     Error { code: ErrorCode, message: String },
+    /// Before this socket may call, find a nonce such that SHA-256(`seed` ":" nonce, in
+    /// decimal) starts with `bits` zero bits, and send it as [`ClientMsg::Proof`] within
+    /// `expires_in` seconds. Sent first on connect (before `online`), unless the server asks
+    /// for no proof; then again only after a challenge expired.
+    Challenge {
+        seed: String,
+        bits: u8,
+        expires_in: u32,
+    },
+    /// The proof was right: this socket may call from now on.
+    ProofAccepted,
 }
 
 impl ServerMsg {
@@ -670,7 +691,9 @@ impl ServerMsg {
             | ServerMsg::Searching
             | ServerMsg::Idle
             | ServerMsg::ShuttingDown
-            | ServerMsg::Error { .. } => None,
+            | ServerMsg::Error { .. }
+            | ServerMsg::Challenge { .. }
+            | ServerMsg::ProofAccepted => None,
         }
     }
 }

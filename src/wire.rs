@@ -96,6 +96,11 @@ pub fn encode(msg: &ClientMsg) -> String {
         }
         ClientMsg::Block { call_id } => w.call("block", *call_id),
         ClientMsg::ClearBlocks => w.tag("clear_blocks"),
+        ClientMsg::Proof { nonce } => {
+            w.tag("proof");
+            w.key("nonce");
+            w.0.push_str(&nonce.to_string());
+        }
     }
     w.0.push('}');
     w.0
@@ -350,6 +355,13 @@ pub fn decode(text: &str) -> Result<ServerMsg, WireError> {
             code: m.name("code")?,
             message: m.str("message")?.to_owned(),
         },
+        "challenge" => ServerMsg::Challenge {
+            seed: m.str("seed")?.to_owned(),
+            bits: u8::try_from(m.int("bits")?).map_err(|_| WireError("bits too large"))?,
+            expires_in: u32::try_from(m.int("expires_in")?)
+                .map_err(|_| WireError("expires_in too large"))?,
+        },
+        "proof_accepted" => ServerMsg::ProofAccepted,
         _ => return Err(WireError("unknown message type")),
     })
 }
@@ -777,6 +789,8 @@ mod tests {
             },
             ClientMsg::Block { call_id },
             ClientMsg::ClearBlocks,
+            ClientMsg::Proof { nonce: 0 },
+            ClientMsg::Proof { nonce: u64::MAX },
         ];
         for role in Role::VARIANTS {
             msgs.push(ClientMsg::Connected {
@@ -861,6 +875,17 @@ mod tests {
                 camera: false,
             },
             ServerMsg::ShuttingDown,
+            ServerMsg::Challenge {
+                seed: "00112233445566778899aabbccddeeff".into(),
+                bits: 17,
+                expires_in: 60,
+            },
+            ServerMsg::Challenge {
+                seed: AWKWARD.into(),
+                bits: u8::MAX,
+                expires_in: u32::MAX,
+            },
+            ServerMsg::ProofAccepted,
         ];
         for role in Role::VARIANTS {
             msgs.push(ServerMsg::Winner {
@@ -1017,6 +1042,8 @@ mod tests {
             r#"{"type":"chat","call_id":"1","text":"\ud83d"}"#,
             r#"{"type":"chat","call_id":"1","text":"a
 b"}"#,
+            r#"{"type":"challenge","seed":"ab","bits":256,"expires_in":60}"#,
+            r#"{"type":"challenge","seed":"ab","bits":17}"#,
             r#"{"type":"idle"} x"#,
             r#"{"type":"idle""#,
         ] {

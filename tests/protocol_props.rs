@@ -44,6 +44,9 @@ fn message_like() -> impl Strategy<Value = Value> {
         Just("report"),
         Just("admin"),
         Just(""),
+        Just("proof"),
+        Just("challenge"),
+        Just("proof_accepted"),
     ];
     let field_names = prop_oneof![
         Just("call_id"),
@@ -52,6 +55,10 @@ fn message_like() -> impl Strategy<Value = Value> {
         Just("candidate"),
         Just("reason"),
         Just("type"),
+        Just("nonce"),
+        Just("seed"),
+        Just("bits"),
+        Just("expires_in"),
     ];
     (
         types,
@@ -119,6 +126,7 @@ fn any_client_msg() -> impl Strategy<Value = ClientMsg> {
         }),
         call_id.prop_map(|call_id| ClientMsg::Block { call_id }),
         Just(ClientMsg::ClearBlocks),
+        any::<u64>().prop_map(|nonce| ClientMsg::Proof { nonce }),
     ]
 }
 
@@ -191,6 +199,14 @@ fn any_server_msg() -> impl Strategy<Value = ServerMsg> {
             }
         }),
         Just(ServerMsg::ShuttingDown),
+        (".{0,40}", any::<u8>(), any::<u32>()).prop_map(|(seed, bits, expires_in)| {
+            ServerMsg::Challenge {
+                seed,
+                bits,
+                expires_in,
+            }
+        }),
+        Just(ServerMsg::ProofAccepted),
         (
             prop::sample::select(ErrorCode::VARIANTS.to_vec()),
             ".{0,80}"

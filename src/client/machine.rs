@@ -823,6 +823,9 @@ impl Machine {
             | ServerMsg::Reported { .. }
             | ServerMsg::Visitor { .. }
             | ServerMsg::Blocked { .. } => {}
+            // The proof of work is the socket's business (`client::proof`): it holds Call
+            // until the proof is accepted, so the machine never waits for it.
+            ServerMsg::Challenge { .. } | ServerMsg::ProofAccepted => {}
         }
     }
 
@@ -961,6 +964,17 @@ impl Machine {
                 self.hang_up(out);
                 self.enter(Phase::Idle(IdleWhy::Fresh));
                 self.notice = Some(Notice::Server(message));
+            }
+            // The socket holds Call until its proof is accepted, so these mean a bug or a
+            // server that changed its mind; the search did not start, and Call works again.
+            ErrorCode::ProofRequired => {
+                self.hang_up(out);
+                self.enter(Phase::Idle(IdleWhy::Fresh));
+                self.notice = Some(Notice::Server(message));
+            }
+            // The socket solves the challenge that follows; nothing for the visitor.
+            ErrorCode::BadProof | ErrorCode::ProofExpired => {
+                out.push(Command::Warn(format!("proof of work refused: {message}")));
             }
             ErrorCode::NextTooFast => {
                 // The server kept us in the call this side already left: end it properly.

@@ -6,8 +6,9 @@
 //!   the real peer connections.
 //! - [`recent`]: the list of recent strangers, who can still be reported or blocked.
 //! - Browser build only: the controller that feeds the machine and runs its commands, the
-//!   signaling socket, the camera, one peer connection (`rtc`), call quality (`stats`), the
-//!   remembered preferences (`prefs`), the background tab's alert (`alert`) and an opt-in
+//!   signaling socket and its proof of work (`proof`), the camera, one peer connection
+//!   (`rtc`), call quality (`stats`), the remembered preferences (`prefs`), the background
+//!   tab's alert (`alert`) and an opt-in
 //!   timeline of a call (`timeline`).
 //!
 //! `client` reads `crate::app::state`; `app` never imports `client`: [`start`] is plugged
@@ -25,6 +26,8 @@ mod controller;
 mod media;
 #[cfg(feature = "hydrate")]
 mod prefs;
+#[cfg(feature = "hydrate")]
+mod proof;
 #[cfg(feature = "hydrate")]
 mod rtc;
 #[cfg(feature = "hydrate")]

@@ -3,11 +3,19 @@
 //! One socket at a time. When it closes, the owner hears [`SignalEvent::Lost`] and a new
 //! socket is opened after a random delay in a window that grows with each failed attempt
 //! ([`crate::reconnect`]), until one opens.
+//!
+//! Each socket proves its work before it may call (`crate::proof`): the server's challenge,
+//! when it asks for one, is the first thing it says, and is solved at once, while the page
+//! loads ([`super::proof`]). Until the server accepts the proof, Call and Next are held here
+//! and sent right after, so the machine never waits for the proof nor hears that it was
+//! missing.
 
+use super::{proof, timeline};
 use crate::protocol::{ClientMsg, ServerMsg};
 use crate::reconnect;
 use crate::wire;
 use leptos::prelude::*;
+use leptos::task::spawn_local;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use web_sys::{CloseEvent, Event, MessageEvent, WebSocket};
@@ -39,6 +47,23 @@ pub(crate) struct Signaling {
     attempts: StoredValue<u32>,
     /// Set by [`Signaling::stop`]: no more reconnecting (the server refused us for good).
     stopped: StoredValue<bool>,
+    /// Where the current socket stands with its proof of work.
+    proof: StoredValue<Proof>,
+    /// Call or Next pressed before the proof was accepted, sent once it is.
+    held: StoredValue<Vec<ClientMsg>>,
+    /// Counts challenges and sockets, so a solve for one that is gone is thrown away.
+    challenges: StoredValue<u32>,
+}
+
+/// The current socket and the proof of work.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Proof {
+    /// Nothing heard yet: the server may still ask for one (a challenge comes first if so).
+    Unheard,
+    /// A challenge is being solved, or its answer is on the way.
+    Proving,
+    /// Accepted, or none asked: Call goes straight out.
+    Done,
 }
 
 impl Signaling {
@@ -50,13 +75,40 @@ impl Signaling {
             on_event: StoredValue::new_local(Rc::new(on_event)),
             attempts: StoredValue::new(0),
             stopped: StoredValue::new(false),
+            proof: StoredValue::new(Proof::Unheard),
+            held: StoredValue::new(Vec::new()),
+            challenges: StoredValue::new(0),
         };
         signaling.open();
         signaling
     }
 
-    /// Sends a message if the socket is open; returns whether it went out.
+    /// Sends a message if the socket is open; returns whether it went out (or waits for the
+    /// proof of work, for Call and Next).
     pub fn send(&self, msg: &ClientMsg) -> bool {
+        if self.is_open() && self.proof.get_value() != Proof::Done {
+            match msg {
+                ClientMsg::Call { .. } | ClientMsg::Next => {
+                    self.held.update_value(|held| held.push(msg.clone()));
+                    return true;
+                }
+                // A Call still held would start a search after the visitor stopped.
+                ClientMsg::End => self.held.update_value(Vec::clear),
+                _ => {}
+            }
+        }
+        self.send_now(msg)
+    }
+
+    fn is_open(&self) -> bool {
+        self.socket.with_value(|socket| {
+            socket
+                .as_ref()
+                .is_some_and(|ws| ws.ready_state() == WebSocket::OPEN)
+        })
+    }
+
+    fn send_now(&self, msg: &ClientMsg) -> bool {
         self.socket.with_value(|socket| match socket {
             Some(ws) if ws.ready_state() == WebSocket::OPEN => {
                 ws.send_with_str(&wire::encode(msg)).is_ok()
@@ -89,12 +141,19 @@ impl Signaling {
                 return;
             };
             match wire::decode(&text) {
-                Ok(msg) => self.emit(SignalEvent::Message(msg)),
+                Ok(msg) => {
+                    self.follow_proof(&msg);
+                    self.emit(SignalEvent::Message(msg));
+                }
                 Err(err) => leptos::logging::warn!("ignoring unreadable server message: {err}"),
             }
         });
         let close = Closure::<dyn FnMut(CloseEvent)>::new(move |_| {
             self.socket.set_value(None);
+            // The next socket is a new session with a challenge of its own.
+            self.proof.set_value(Proof::Unheard);
+            self.held.update_value(Vec::clear);
+            self.challenges.update_value(|n| *n = n.wrapping_add(1));
             self.emit(SignalEvent::Lost);
             self.reconnect_later();
         });
@@ -107,6 +166,55 @@ impl Signaling {
             _message: message,
             _close: close,
         }));
+    }
+
+    /// Moves the proof of work along with what the server said.
+    fn follow_proof(self, msg: &ServerMsg) {
+        match msg {
+            ServerMsg::Challenge { seed, bits, .. } => self.prove(seed.clone(), *bits),
+            ServerMsg::ProofAccepted => self.proof_done(),
+            // The server greets without a challenge when it asks for no proof.
+            _ if self.proof.get_value() == Proof::Unheard => self.proof_done(),
+            _ => {}
+        }
+    }
+
+    /// Solves a challenge in the background and sends the answer.
+    fn prove(self, seed: String, bits: u8) {
+        self.proof.set_value(Proof::Proving);
+        self.challenges.update_value(|n| *n = n.wrapping_add(1));
+        let challenge = self.challenges.get_value();
+        let wanted = move || self.challenges.try_get_value() == Some(challenge);
+        spawn_local(async move {
+            let started = proof::now_ms();
+            let Some(nonce) = proof::solve(&seed, bits, wanted).await else {
+                return;
+            };
+            if !wanted() {
+                return;
+            }
+            let took = proof::now_ms() - started;
+            // Nonces are tried from 0, so the nonce found says how many hashes it took.
+            let hashes = nonce.saturating_add(1);
+            timeline::mark(|| {
+                Some(format!(
+                    "proof solved ({bits} bits, {hashes} hashes, {took:.0} ms)"
+                ))
+            });
+            self.send_now(&ClientMsg::Proof { nonce });
+        });
+    }
+
+    /// The socket may call: what was held goes out.
+    fn proof_done(self) {
+        self.proof.set_value(Proof::Done);
+        let held = self
+            .held
+            .try_update_value(std::mem::take)
+            .unwrap_or_default();
+        for msg in &held {
+            self.send_now(msg);
+        }
     }
 
     fn reconnect_later(self) {

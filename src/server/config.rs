@@ -231,7 +231,29 @@ pub struct Config {
     /// `Strict-Transport-Security`, so browsers never use plain HTTP for it again.
     #[arg(long, env = "DUET_BEHIND_TLS")]
     pub behind_tls: bool,
+
+    /// Proof of work asked of every socket before it may call, in leading zero bits of a
+    /// SHA-256 hash (0: none asked). Each bit doubles the work, 2^bits hashes on average; at
+    /// the default a phone's browser needs about a third of a second, while the page loads.
+    #[arg(long, env = "DUET_POW_BITS", default_value_t = 16,
+          value_parser = clap::value_parser!(u8).range(0..=i64::from(MAX_POW_BITS)))]
+    pub pow_bits: u8,
+
+    /// One more bit of proof of work for every this many new sockets a visitor (address
+    /// prefix) opened in the last minute, at most `+4` bits (16 times the work); 0 asks the
+    /// same of everyone.
+    #[arg(long, env = "DUET_POW_CONNECTS_PER_BIT", default_value_t = 10)]
+    pub pow_connects_per_bit: u32,
+
+    /// How long a socket has to answer its proof-of-work challenge; a later answer is refused
+    /// and a new challenge sent, so no proof can be worked out ahead of time and kept.
+    #[arg(long, env = "DUET_POW_TTL", default_value = "60s", value_parser = timing)]
+    pub pow_ttl: Duration,
 }
+
+/// The highest `--pow-bits`: with the extra bits for busy addresses, 2^28 hashes is minutes
+/// in a browser, far past where the flag is useful.
+pub const MAX_POW_BITS: u8 = 24;
 
 /// The shortest admin token accepted: 16 random characters are beyond guessing at
 /// `--admin-guesses-per-minute`.
@@ -345,6 +367,15 @@ impl Config {
             max_per_visitor: self.max_connections_per_ip,
             per_minute: self.connections_per_minute,
             prefixes: self.prefixes(),
+        }
+    }
+
+    /// The proof-of-work settings.
+    pub fn proof(&self) -> crate::server::proof::Difficulty {
+        crate::server::proof::Difficulty {
+            bits: self.pow_bits,
+            connects_per_bit: self.pow_connects_per_bit,
+            ttl: self.pow_ttl,
         }
     }
 

@@ -58,6 +58,13 @@ impl TokenBucket {
         self.tokens = (self.tokens + 1.0).min(self.capacity);
     }
 
+    /// How many tokens are missing from a full bucket: for a bucket that allows so many of
+    /// something per period, about how many happened in the last period.
+    pub fn used(&mut self, now: Instant) -> u32 {
+        self.refill(now);
+        (self.capacity - self.tokens).round() as u32
+    }
+
     /// How long until a token is there to take (zero if one is there now; a day if the
     /// bucket never refills).
     pub fn time_to_next(&mut self, now: Instant) -> Duration {
@@ -141,6 +148,9 @@ impl VisitorUse {
 pub struct ConnectionPermit {
     limiter: ConnectionLimiter,
     visitor: IpNet,
+    /// New sockets the visitor opened in about the last minute, this one included (the proof
+    /// of work asks more of a visitor who connects often).
+    pub recent_connects: u32,
 }
 
 impl ConnectionLimiter {
@@ -182,6 +192,7 @@ impl ConnectionLimiter {
             return Err(Refusal::TooFast);
         }
         entry.open += 1;
+        let recent_connects = entry.recent.used(now);
         let admitted = entry.admitted.clone();
         usage.open += 1;
         drop(usage);
@@ -189,6 +200,7 @@ impl ConnectionLimiter {
         Ok(ConnectionPermit {
             limiter: self.clone(),
             visitor,
+            recent_connects,
         })
     }
 
@@ -361,6 +373,22 @@ mod tests {
         }
         assert_eq!(limiter.admit(ip, t0).err(), Some(Refusal::TooFast));
         assert!(limiter.admit(ip, t0 + Duration::from_secs(20)).is_ok());
+    }
+
+    #[test]
+    fn a_permit_counts_the_visitors_recent_connections() {
+        let t0 = Instant::now();
+        let limiter = limiter(100, 100, 60);
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let counts: Vec<u32> = (0..3)
+            .map(|_| limiter.admit(ip, t0).unwrap().recent_connects)
+            .collect();
+        assert_eq!(counts, [1, 2, 3]);
+        // A minute later the bucket has refilled: the visitor starts over.
+        let later = t0 + Duration::from_secs(60);
+        assert_eq!(limiter.admit(ip, later).unwrap().recent_connects, 1);
+        let other = limiter.admit("192.0.2.2".parse().unwrap(), later).unwrap();
+        assert_eq!(other.recent_connects, 1);
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod matching;
 pub mod metrics;
 pub mod moderation;
 pub(crate) mod presence;
+pub(crate) mod proof;
 pub mod secret;
 pub mod session;
 pub(crate) mod socket;

@@ -15,6 +15,7 @@ use crate::server::limits::{ConnectionPermit, Refusal, TokenBucket};
 use crate::server::matching::Visitor;
 use crate::server::moderation::farewell;
 use crate::server::presence::{self, Feed};
+use crate::server::proof::ProofGate;
 use crate::server::session::{Cut, SessionId, VisitorKey};
 use crate::server::state::AppState;
 use crate::server::switchboard::Outbox;
@@ -157,7 +158,7 @@ async fn run_session(
     state: AppState,
     ip: IpAddr,
     sent_key: Option<VisitorKey>,
-    _permit: ConnectionPermit,
+    permit: ConnectionPermit,
 ) {
     let _tracked = state.sessions.token();
     let returning = sent_key.is_some();
@@ -178,14 +179,15 @@ async fn run_session(
         config.heartbeat_interval,
     );
     let mut last_heard = Instant::now();
-    let mut guard = SessionGuard::new(&state, key, visitor.key, Instant::now());
+    let bits = config.proof().bits_for(permit.recent_connects);
+    let mut guard = SessionGuard::new(&state, bits, key, visitor.key, Instant::now());
 
     let mut socket = Writer::new(socket, config.write_timeout);
     let greeted = presence::count(&state.switchboard);
     let hello = ServerMsg::Online { count: greeted };
     let mut feed = Feed::new(config.presence_interval, greeted, Instant::now());
     let greeted = async {
-        socket.send(&hello).await?;
+        greet(&mut socket, guard.proof.challenge(), &hello).await?;
         let blocked = match returning {
             true => state.moderation.blocked_count(&guard.visitor).await,
             false => 0,
@@ -220,6 +222,11 @@ async fn run_session(
                             state.metrics.error(*code);
                         }
                         if let Err(e) = socket.send(&reply).await {
+                            break e.into();
+                        }
+                    }
+                    if let Some(challenge) = guard.proof.take_reissued() {
+                        if let Err(e) = socket.send(&challenge).await {
                             break e.into();
                         }
                     }
@@ -271,6 +278,20 @@ async fn run_session(
     // Boxed, like every rare and large await here: an idle session's task is only as big as
     // its largest await, and it carries that room for its whole life.
     Box::pin(goodbye(socket, exit, outbox, &state)).await;
+}
+
+/// The first words to a new socket: its proof-of-work challenge, if one is asked, then the
+/// online count. The challenge goes first so the page knows, as soon as it hears anything,
+/// whether it must prove before it calls (and starts on it at once).
+async fn greet(
+    socket: &mut Writer,
+    challenge: Option<ServerMsg>,
+    hello: &ServerMsg,
+) -> Result<(), WriteError> {
+    if let Some(challenge) = challenge {
+        socket.send(&challenge).await?;
+    }
+    socket.send(hello).await
 }
 
 /// Tells the browser why its session ended, and closes the socket.
@@ -343,13 +364,21 @@ struct SessionGuard {
     last_rate_warning: Option<Instant>,
     /// Call was pressed before: later presses count against the Next limit.
     called: bool,
+    /// Call and Next wait for the proof of work.
+    proof: ProofGate,
     /// The browser's visitor key, and the hash it is known by (see `VisitorKey`).
     key: VisitorKey,
     visitor: String,
 }
 
 impl SessionGuard {
-    fn new(state: &AppState, key: VisitorKey, visitor: String, now: Instant) -> Self {
+    fn new(
+        state: &AppState,
+        proof_bits: u8,
+        key: VisitorKey,
+        visitor: String,
+        now: Instant,
+    ) -> Self {
         let c = &state.config;
         SessionGuard {
             key,
@@ -359,6 +388,7 @@ impl SessionGuard {
             chats: TokenBucket::new(c.chat_burst, c.chat_rate, now),
             last_rate_warning: None,
             called: false,
+            proof: ProofGate::new(proof_bits, c.pow_ttl, now),
         }
     }
 
@@ -453,7 +483,15 @@ impl SessionGuard {
         if ClientKind::from(&msg) != kind {
             return two_types();
         }
+        // Only what starts matching waits for the proof: without a call, nothing else a
+        // socket sends reaches anyone.
+        if matches!(msg, ClientMsg::Call { .. } | ClientMsg::Next) {
+            if let Some(refusal) = self.proof.refuse_unproven(now) {
+                return Some(refusal);
+            }
+        }
         match msg {
+            ClientMsg::Proof { nonce } => self.proof.answer(nonce, now),
             ClientMsg::Next if !self.nexts.try_take(now) => Some(ServerMsg::error(
                 ErrorCode::NextTooFast,
                 "Slow down: wait a moment before pressing Next again.",

@@ -22,6 +22,16 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 /// How long any single expected message may take before the test fails.
 pub const PATIENCE: Duration = Duration::from_secs(5);
 
+/// `--pow-bits 0` unless `flags` set the proof of work themselves: most tests are about
+/// something else and would only spend time hashing (tests/proof_of_work.rs is about it).
+pub fn no_proof_unless_named(flags: &[&str]) -> Vec<&'static str> {
+    if flags.iter().any(|f| f.starts_with("--pow-bits")) {
+        Vec::new()
+    } else {
+        vec!["--pow-bits", "0"]
+    }
+}
+
 /// A server running inside the test process on 127.0.0.1 and a free port.
 pub struct TestServer {
     pub addr: SocketAddr,
@@ -49,6 +59,7 @@ impl TestServer {
         let dir = data_dir.path().to_str().unwrap().to_owned();
         let args = ["duet", "--data-dir", &dir]
             .into_iter()
+            .chain(no_proof_unless_named(flags))
             .chain(flags.iter().copied());
         let config = Config::parse_from(args);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -377,6 +388,7 @@ impl ChildServer {
         let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_duet"))
             .args(["--site-addr", addr, "--data-dir"])
             .arg(data_dir.path())
+            .args(no_proof_unless_named(flags))
             .args(flags)
             .env("RUST_LOG", "info")
             .stdout(std::process::Stdio::piped())
