@@ -89,6 +89,25 @@ test("on a desktop the whole call fits the screen, the chat beside the videos", 
   await a.page.screenshot({ path: testInfo.outputPath("desktop-1366x657.png") });
 });
 
+test("on a desktop the call still fits with three recent strangers listed", async ({ visit }, testInfo) => {
+  const size = { width: 1366, height: 768 };
+  const a = await visit("A", { viewport: size });
+  const b = await visit("B", { viewport: size });
+  const c = await visit("C", { viewport: size });
+  await button(a.page, "Call").click();
+  await button(b.page, "Call").click();
+  await inCall(a, b);
+  await button(c.page, "Call").click();
+  // Each Next leads A to whoever waits: C, then B, then C again.
+  for (const [stranger, listed] of [[c, 1], [b, 2], [c, 3]] as const) {
+    await button(a.page, "Next").click();
+    await inCall(a, stranger);
+    await expect(a.page.getByTestId("recent-stranger")).toHaveCount(listed);
+  }
+  await a.page.screenshot({ path: testInfo.outputPath("desktop-1366x768-recent.png") });
+  await fitsOneScreen(a.page);
+});
+
 test("on a phone the videos stack and the controls and chat follow below", async ({ visit }, testInfo) => {
   const a = await pairedAt(visit, { width: 390, height: 844 });
   const parts = callParts(a.page);
