@@ -633,7 +633,30 @@ pub enum ServerMsg {
     /// Sent on connect: the anonymous key this browser keeps and sends when it connects again
     /// (`/ws?visitor=<key>`), and how many strangers it has blocked. Sent again with
     /// `blocked: 0` once the blocks are cleared.
-    Visitor { key: String, blocked: u32 },
+    Visitor {
+        key: String,
+        blocked: u32,
+        /// This tab's resume token: sent back (`/ws?visitor=…&resume=…`) by a tab that lost
+        /// its socket or was reloaded, it returns to its call within `--reload-grace`.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        resume: String,
+    },
+    /// The socket returned to the call it had (a reload or a lost connection within
+    /// `--reload-grace`): as `matched`, for the same call; both sides negotiate anew.
+    Resumed {
+        call_id: CallId,
+        #[serde(default)]
+        shared_interests: Vec<String>,
+        #[serde(default)]
+        partner_text_only: bool,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        shared_language: String,
+    },
+    /// The stranger lost their connection (or reloaded): they may be back within
+    /// `--reload-grace`; the call goes on meanwhile.
+    PartnerAway { call_id: CallId },
+    /// The stranger is back in the call: both sides negotiate anew, as after `matched`.
+    PartnerBack { call_id: CallId },
     /// The stranger of `call_id` is blocked; `blocked` strangers are blocked in all.
     Blocked { call_id: CallId, blocked: u32 },
     /// A chat line from the stranger. Plain text: never interpret it as HTML.
@@ -683,6 +706,9 @@ impl ServerMsg {
             | ServerMsg::CallEnded { call_id, .. }
             | ServerMsg::Reported { call_id }
             | ServerMsg::Blocked { call_id, .. }
+            | ServerMsg::Resumed { call_id, .. }
+            | ServerMsg::PartnerAway { call_id }
+            | ServerMsg::PartnerBack { call_id }
             | ServerMsg::Chat { call_id, .. }
             | ServerMsg::Typing { call_id, .. }
             | ServerMsg::Media { call_id, .. } => Some(*call_id),

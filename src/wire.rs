@@ -282,10 +282,7 @@ pub fn decode(text: &str) -> Result<ServerMsg, WireError> {
                 Some(_) => m.strings("shared_interests")?,
             },
             partner_text_only: m.bool_or_false("partner_text_only")?,
-            shared_language: match m.get("shared_language") {
-                None => String::new(),
-                Some(_) => m.str("shared_language")?.to_owned(),
-            },
+            shared_language: m.str_or_empty("shared_language")?,
         },
         "offer" => ServerMsg::Offer {
             call_id: m.call_id()?,
@@ -332,6 +329,22 @@ pub fn decode(text: &str) -> Result<ServerMsg, WireError> {
         "visitor" => ServerMsg::Visitor {
             key: m.str("key")?.to_owned(),
             blocked: m.count("blocked")?,
+            resume: m.str_or_empty("resume")?,
+        },
+        "resumed" => ServerMsg::Resumed {
+            call_id: m.call_id()?,
+            shared_interests: match m.get("shared_interests") {
+                None => Vec::new(),
+                Some(_) => m.strings("shared_interests")?,
+            },
+            partner_text_only: m.bool_or_false("partner_text_only")?,
+            shared_language: m.str_or_empty("shared_language")?,
+        },
+        "partner_away" => ServerMsg::PartnerAway {
+            call_id: m.call_id()?,
+        },
+        "partner_back" => ServerMsg::PartnerBack {
+            call_id: m.call_id()?,
         },
         "blocked" => ServerMsg::Blocked {
             call_id: m.call_id()?,
@@ -679,6 +692,14 @@ impl Fields<'_> {
         }
     }
 
+    /// A string that may be left out (empty then).
+    fn str_or_empty(&self, key: &str) -> Result<String, WireError> {
+        match self.get(key) {
+            None => Ok(String::new()),
+            Some(_) => Ok(self.str(key)?.to_owned()),
+        }
+    }
+
     /// A count the server sends as a `u32`.
     fn count(&self, key: &str) -> Result<u32, WireError> {
         u32::try_from(self.int(key)?).map_err(|_| WireError("count too large"))
@@ -856,7 +877,27 @@ mod tests {
             ServerMsg::Visitor {
                 key: "0123456789abcdef0123456789abcdef".into(),
                 blocked: 0,
+                resume: String::new(),
             },
+            ServerMsg::Visitor {
+                key: "0123456789abcdef0123456789abcdef".into(),
+                blocked: 7,
+                resume: "fedcba9876543210fedcba9876543210".into(),
+            },
+            ServerMsg::Resumed {
+                call_id,
+                shared_interests: vec!["chess".into()],
+                partner_text_only: true,
+                shared_language: "en".into(),
+            },
+            ServerMsg::Resumed {
+                call_id,
+                shared_interests: vec![],
+                partner_text_only: false,
+                shared_language: String::new(),
+            },
+            ServerMsg::PartnerAway { call_id },
+            ServerMsg::PartnerBack { call_id },
             ServerMsg::Blocked {
                 call_id,
                 blocked: u32::MAX,

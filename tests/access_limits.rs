@@ -44,6 +44,7 @@ async fn open_raw(server: &TestServer, raw: &[u8]) -> Result<Client, tungstenite
         ws,
         close: None,
         visitor: None,
+        resume: None,
     })
 }
 

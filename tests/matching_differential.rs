@@ -104,6 +104,10 @@ enum Step {
     Unblock {
         who: usize,
     },
+    /// `who` comes back to its current call after losing its socket.
+    Rejoin {
+        who: usize,
+    },
 }
 
 impl Step {
@@ -118,7 +122,8 @@ impl Step {
             | Step::Expire { who, .. }
             | Step::Open { who, .. }
             | Step::Block { who, .. }
-            | Step::Unblock { who } => who,
+            | Step::Unblock { who }
+            | Step::Rejoin { who } => who,
         }
     }
 }
@@ -137,6 +142,7 @@ fn step() -> impl Strategy<Value = Step> {
             .prop_map(|(who, stale)| Step::Expire { who, stale }),
         1 => (who.clone(), who.clone()).prop_map(|(who, stranger)| Step::Block { who, stranger }),
         1 => who.clone().prop_map(|who| Step::Unblock { who }),
+        1 => who.clone().prop_map(|who| Step::Rejoin { who }),
         2 => (who.clone(), proptest::bool::weighted(0.2))
             .prop_map(|(who, stale)| Step::Open { who, stale }),
     ]
@@ -441,6 +447,7 @@ impl Differential<'_> {
                 by: identity(who).key,
                 session: session(who),
             },
+            Step::Rejoin { .. } => Op::Rejoin { call: call(false) },
         }
     }
 
@@ -450,7 +457,9 @@ impl Differential<'_> {
         let rust_op = self.op(step);
         let mut lua_op = rust_op.clone();
         match &mut lua_op {
-            Op::Connected { call, .. } | Op::Expire { call } => *call = self.ids.lua(*call),
+            Op::Connected { call, .. } | Op::Expire { call } | Op::Rejoin { call } => {
+                *call = self.ids.lua(*call)
+            }
             _ => {}
         }
 

@@ -68,6 +68,10 @@ enum Step {
     Unblock {
         who: usize,
     },
+    /// `who` comes back to its current call after losing its socket.
+    Rejoin {
+        who: usize,
+    },
 }
 
 impl Step {
@@ -82,7 +86,8 @@ impl Step {
             | Step::Expire { who, .. }
             | Step::Open { who, .. }
             | Step::Block { who, .. }
-            | Step::Unblock { who } => who,
+            | Step::Unblock { who }
+            | Step::Rejoin { who } => who,
         }
     }
 }
@@ -103,6 +108,7 @@ fn step() -> impl Strategy<Value = Step> {
             .prop_map(|(who, stale)| Step::Open { who, stale }),
         1 => (who.clone(), who.clone()).prop_map(|(who, stranger)| Step::Block { who, stranger }),
         1 => who.clone().prop_map(|who| Step::Unblock { who }),
+        1 => who.clone().prop_map(|who| Step::Rejoin { who }),
     ]
 }
 
@@ -138,6 +144,7 @@ fn describe_op(op: &Op) -> String {
             )
         }
         Op::Block { by, stranger, .. } => format!("{by} blocks {}", stranger.key),
+        Op::Rejoin { call } => format!("a side of {call} comes back"),
         Op::Unblock { by, .. } => format!("{by} clears its blocks"),
     }
 }
@@ -233,6 +240,9 @@ impl Site {
             Step::Unblock { who } => Op::Unblock {
                 by: identity(who).key,
                 session: session(who),
+            },
+            Step::Rejoin { who } => Op::Rejoin {
+                call: current(who).unwrap_or(NO_CALL),
             },
         }
     }

@@ -184,8 +184,35 @@ fn any_server_msg() -> impl Strategy<Value = ServerMsg> {
         call_id
             .clone()
             .prop_map(|call_id| ServerMsg::Reported { call_id }),
-        ("[0-9a-f]{32}", any::<u32>())
-            .prop_map(|(key, blocked)| ServerMsg::Visitor { key, blocked }),
+        ("[0-9a-f]{32}", any::<u32>(), "([0-9a-f]{32})?").prop_map(|(key, blocked, resume)| {
+            ServerMsg::Visitor {
+                key,
+                blocked,
+                resume,
+            }
+        }),
+        (
+            call_id.clone(),
+            prop::collection::vec(".{1,24}", 0..3),
+            any::<bool>(),
+            ".{0,3}"
+        )
+            .prop_map(
+                |(call_id, shared_interests, partner_text_only, shared_language)| {
+                    ServerMsg::Resumed {
+                        call_id,
+                        shared_interests,
+                        partner_text_only,
+                        shared_language,
+                    }
+                }
+            ),
+        call_id
+            .clone()
+            .prop_map(|call_id| ServerMsg::PartnerAway { call_id }),
+        call_id
+            .clone()
+            .prop_map(|call_id| ServerMsg::PartnerBack { call_id }),
         (call_id.clone(), any::<u32>())
             .prop_map(|(call_id, blocked)| ServerMsg::Blocked { call_id, blocked }),
         (call_id.clone(), ".{0,120}").prop_map(|(call_id, text)| ServerMsg::Chat { call_id, text }),

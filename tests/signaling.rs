@@ -57,6 +57,8 @@ on_every_backend!(
     a_blocked_stranger_is_never_met_again_by_key_or_by_address_until_cleared,
     the_last_strangers_can_be_reported_and_blocked_after_next,
     a_shared_language_comes_first_then_anyone,
+    a_tab_back_within_the_grace_returns_to_its_call_and_both_negotiate_anew,
+    a_tab_that_does_not_come_back_leaves_its_partner_after_the_grace,
 );
 
 fn error_code(msg: &ServerMsg) -> Option<ErrorCode> {
@@ -883,7 +885,8 @@ async fn a_blocked_stranger_is_never_met_again_by_key_or_by_address_until_cleare
         cleared,
         Some(ServerMsg::Visitor {
             key: a_key.clone(),
-            blocked: 0
+            blocked: 0,
+            resume: String::new(),
         })
     );
     let mut b = site.connect_from("198.51.100.2", Some(&b_key)).await;
@@ -991,4 +994,68 @@ async fn a_shared_language_comes_first_then_anyone(backend: Backend) {
         error_code(&klingon.recv().await),
         Some(ErrorCode::BadInterests)
     );
+}
+
+/// A reload (or a lost connection): the tab's new socket, with its visitor key and resume
+/// token, returns to the same call on its node; the partner heard "away", then "back", and
+/// the two race their connections anew. A token without its visitor key, or spent, returns
+/// nobody.
+async fn a_tab_back_within_the_grace_returns_to_its_call_and_both_negotiate_anew(backend: Backend) {
+    let site = Site::start(backend, &["--reload-grace", "10s"]).await;
+    let home = &site.nodes[0];
+    let mut a = home.connect().await;
+    let mut b = site.nodes[site.nodes.len() - 1].connect().await;
+    let call_id = common::pair(&mut a, &mut b).await;
+    common::connect_media(&mut a, &mut b, call_id).await;
+    let (key, token) = (key_of(&a), a.resume.clone().unwrap());
+    drop(a);
+    assert_eq!(b.recv().await, ServerMsg::PartnerAway { call_id });
+
+    // Someone with the token but not the browser's key gets a session of their own.
+    let mut thief = home.reconnect_with(&"0".repeat(32), &token).await;
+    thief.send(&ClientMsg::End).await;
+    assert_eq!(thief.recv().await, ServerMsg::Idle);
+
+    let mut a = home.reconnect_with(&key, &token).await;
+    assert_ne!(
+        a.resume.as_ref(),
+        Some(&token),
+        "a new token for the next time"
+    );
+    let ServerMsg::Resumed { call_id: back, .. } = a.recv().await else {
+        panic!("the tab is back in its call")
+    };
+    assert_eq!(back, call_id);
+    assert_eq!(b.recv().await, ServerMsg::PartnerBack { call_id });
+    // Signals flow both ways again, and the race is run anew.
+    a.send(&ClientMsg::Offer {
+        call_id,
+        sdp: "offer again".into(),
+    })
+    .await;
+    assert!(matches!(b.recv().await, ServerMsg::Offer { .. }));
+    common::connect_media(&mut b, &mut a, call_id).await;
+    assert_eq!(site.counts().2, 1, "still the one call");
+
+    // The spent token returns nobody.
+    let mut again = home.reconnect_with(&key, &token).await;
+    again.send(&ClientMsg::End).await;
+    assert_eq!(again.recv().await, ServerMsg::Idle);
+}
+
+/// A closed tab (or one that never comes back): its partner hears "away", then, once the
+/// grace is over, that the stranger left, and searches again.
+async fn a_tab_that_does_not_come_back_leaves_its_partner_after_the_grace(backend: Backend) {
+    let site = Site::start(backend, &["--reload-grace", "300ms"]).await;
+    let (a, mut b, call_id) = pair(&site).await;
+    drop(a);
+    assert_eq!(b.recv().await, ServerMsg::PartnerAway { call_id });
+    assert_eq!(
+        b.recv().await,
+        ServerMsg::CallEnded {
+            call_id,
+            reason: EndReason::PartnerLeft
+        }
+    );
+    assert_eq!(b.recv().await, ServerMsg::Searching);
 }

@@ -111,10 +111,19 @@ impl Controller {
     /// marks on recent strangers.
     fn heard(self, msg: &ServerMsg) {
         match msg {
-            ServerMsg::Visitor { key, blocked } => {
+            ServerMsg::Visitor {
+                key,
+                blocked,
+                resume,
+            } => {
                 prefs::keep_visitor_key(key);
+                if !resume.is_empty() {
+                    prefs::keep_resume_token(resume);
+                }
                 self.state.recent.blocked.set(*blocked);
             }
+            // Back in its call: the machine takes the choices the page holds, as Call would.
+            ServerMsg::Resumed { .. } => self.feed(Input::Choices(self.choices())),
             ServerMsg::Blocked { call_id, blocked } => {
                 self.state.recent.blocked.set(*blocked);
                 self.recent.update_value(|recent| recent.blocked(*call_id));

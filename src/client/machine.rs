@@ -26,7 +26,10 @@
 //!   stranger (chat, typing, shared interests, their media switches, the quality) is cleared.
 //!   The camera stays on between calls.
 //! - **Reconnect**: when the socket drops while calling, the page searches again as soon as a
-//!   new socket opens (the server saw a new session). A `shutting_down` or a refusal that
+//!   new socket opens (the server saw a new session), unless the server says the tab is back
+//!   in its call (`resumed`, within `--reload-grace`, after a lost socket or a reload): then
+//!   the call goes on and both sides negotiate anew. The side that stayed shows "Stranger is
+//!   reconnecting…" meanwhile (`partner_away`), and negotiates anew on `partner_back`. A `shutting_down` or a refusal that
 //!   closes the socket (say, banned) is shown instead of "reconnecting".
 //! - **Report → next**, **block → next**: reporting or blocking the current stranger leaves
 //!   them and looks for the next one. (A stranger of a recent call is reported or blocked by
@@ -59,6 +62,7 @@ const CONNECTED: &str = "Connected. Say hi!";
 const TEXT_CONNECTED: &str = "Connected by text. Say hi!";
 const RECONNECTING: &str = "Connection to duet lost. Reconnecting…";
 const RESTARTING: &str = "duet is restarting. Reconnecting…";
+const PARTNER_AWAY: &str = "Stranger is reconnecting…";
 const ENDED: &str = "Call ended. Press Call to meet someone new.";
 const REPORTED: &str = "Thanks, the stranger was reported. Finding someone new…";
 const BLOCKED: &str = "You won't meet that stranger again. Finding someone new…";
@@ -95,6 +99,9 @@ pub enum Input {
     Hydrated,
     /// The Call button, with the visitor's choices at that moment.
     Call(Choices),
+    /// The visitor's choices as the page holds them, for a reloaded tab the server put back in
+    /// its call (`resumed` follows): they hold for its Next as if Call had been pressed.
+    Choices(Choices),
     /// The Next button.
     Next,
     /// The End button.
@@ -297,6 +304,8 @@ enum Notice {
     NoRelay,
     /// A connection failed while connecting (through the relay or directly).
     CannotConnect { relay: bool },
+    /// The stranger lost their socket and may come back.
+    PartnerAway,
 }
 
 impl Notice {
@@ -311,6 +320,7 @@ impl Notice {
             Notice::NoRelay => NO_RELAY.into(),
             Notice::CannotConnect { relay: true } => RELAY_FAILED.into(),
             Notice::CannotConnect { relay: false } => DIRECT_FAILED.into(),
+            Notice::PartnerAway => PARTNER_AWAY.into(),
         }
     }
 }
@@ -368,6 +378,8 @@ pub struct Machine {
     typing_fades: u32,
     /// Chat lines numbered within the page's life, for the list's keys.
     next_line: u32,
+    /// A reloaded tab back in its call, waiting for the camera to open.
+    resuming: Option<(CallId, Shared, bool)>,
     /// The time of the input being handled, as the controller last set it.
     now: Millis,
     /// The tab is in the background.
@@ -401,6 +413,7 @@ impl Machine {
             typing_since: None,
             typing_fades: 0,
             next_line: 0,
+            resuming: None,
             now: 0,
             hidden: false,
             unseen_stranger: false,
@@ -481,6 +494,11 @@ impl Machine {
         match input {
             Input::Hydrated => self.hydrated = true,
             Input::Call(choices) => self.call_pressed(choices, out),
+            Input::Choices(choices) => {
+                if !self.calling() {
+                    let _ = self.adopt(choices);
+                }
+            }
             Input::Next => self.next(out),
             Input::End => self.end(out),
             Input::Escape => {
@@ -514,10 +532,18 @@ impl Machine {
                     self.enable_tracks(Track::Video, false, out);
                 }
                 if matches!(self.phase, Phase::OpeningCamera) {
-                    self.search(SearchWhy::Call, out);
+                    match self.resuming.take() {
+                        // A reloaded tab back in its call: now it can show the stranger.
+                        Some((call_id, shared, partner_text_only)) => {
+                            self.enter(Phase::Searching(SearchWhy::Call));
+                            self.matched(call_id, shared, partner_text_only, out);
+                        }
+                        None => self.search(SearchWhy::Call, out),
+                    }
                 }
             }
             Input::CameraFailed(why) => {
+                self.resuming = None;
                 if matches!(self.phase, Phase::OpeningCamera) {
                     self.enter(Phase::Idle(IdleWhy::Fresh));
                     self.notice = Some(Notice::Camera(why));
@@ -558,25 +584,11 @@ impl Machine {
         if !matches!(self.phase, Phase::Idle(_)) || !choices.terms_accepted {
             return;
         }
-        let typed: Vec<&str> = choices.interests.split(',').collect();
-        let interests = match normalize_interests(&typed) {
-            Ok(interests) => interests,
-            Err(problem) => {
-                self.notice = Some(Notice::Interests(problem));
-                return;
-            }
-        };
-        if choices.hide_ip && !choices.text_only && !self.has_relay {
-            self.notice = Some(Notice::NoRelay);
+        if let Err(notice) = self.adopt(choices) {
+            self.notice = Some(notice);
             return;
         }
-        self.call_msg = ClientMsg::Call {
-            interests,
-            text_only: choices.text_only,
-            language: choices.language.clone(),
-        };
-        let needs_camera = !choices.text_only && !self.camera_open;
-        self.choices = choices;
+        let needs_camera = !self.choices.text_only && !self.camera_open;
         if needs_camera {
             // Searching at once (as the page shows it), so a second click does nothing.
             self.enter(Phase::OpeningCamera);
@@ -584,6 +596,23 @@ impl Machine {
         } else {
             self.search(SearchWhy::Call, out);
         }
+    }
+
+    /// Takes the visitor's choices for the calls to come, and the Call message they make; or
+    /// says why they cannot be.
+    fn adopt(&mut self, choices: Choices) -> Result<(), Notice> {
+        let typed: Vec<&str> = choices.interests.split(',').collect();
+        let interests = normalize_interests(&typed).map_err(Notice::Interests)?;
+        if choices.hide_ip && !choices.text_only && !self.has_relay {
+            return Err(Notice::NoRelay);
+        }
+        self.call_msg = ClientMsg::Call {
+            interests,
+            text_only: choices.text_only,
+            language: choices.language.clone(),
+        };
+        self.choices = choices;
+        Ok(())
     }
 
     /// Sends Call (if the socket is down, it goes out again once a new one opens).
@@ -809,6 +838,24 @@ impl Machine {
                 }
             }
             ServerMsg::Winner { call_id, role } => self.winner(call_id, role, out),
+            ServerMsg::Resumed {
+                call_id,
+                shared_interests,
+                partner_text_only,
+                shared_language,
+            } => {
+                let shared = Shared {
+                    interests: shared_interests,
+                    language: shared_language,
+                };
+                self.resumed(call_id, shared, partner_text_only, out)
+            }
+            ServerMsg::PartnerAway { call_id } => {
+                if self.current(call_id).is_some() {
+                    self.notice = Some(Notice::PartnerAway);
+                }
+            }
+            ServerMsg::PartnerBack { call_id } => self.partner_back(call_id, out),
             ServerMsg::CallEnded { call_id, reason } => {
                 if self.current(call_id).is_some() {
                     self.hang_up(out);
@@ -871,6 +918,51 @@ impl Machine {
             self.enter(Phase::Connecting(call));
             self.tell_media(out);
             peer_commands(commands, out);
+        }
+    }
+
+    /// This tab is back in its call (see the module documentation). A page that was calling
+    /// takes it as a new match; a reloaded page opens the camera first if the call has video.
+    fn resumed(
+        &mut self,
+        call_id: CallId,
+        shared: Shared,
+        partner_text_only: bool,
+        out: &mut Vec<Command>,
+    ) {
+        if self.calling() {
+            return self.matched(call_id, shared, partner_text_only, out);
+        }
+        if !self.choices.text_only && !partner_text_only && !self.camera_open {
+            self.resuming = Some((call_id, shared, partner_text_only));
+            self.enter(Phase::OpeningCamera);
+            out.push(Command::OpenCamera);
+            return;
+        }
+        self.enter(Phase::Searching(SearchWhy::Call));
+        self.matched(call_id, shared, partner_text_only, out);
+    }
+
+    /// The stranger is back in the call: the connections are raced anew, the chat goes on.
+    fn partner_back(&mut self, call_id: CallId, out: &mut Vec<Command>) {
+        if self.current(call_id).is_none() {
+            return;
+        }
+        let phase = std::mem::replace(&mut self.phase, Phase::Idle(IdleWhy::Fresh));
+        let (Phase::Connecting(mut call) | Phase::Connected(mut call)) = phase else {
+            unreachable!("the current call is connecting or connected");
+        };
+        match call.negotiation.take() {
+            Some(old) => {
+                peer_commands(old.close(), out);
+                let (negotiation, commands) = Negotiation::start(call_id, self.choices.hide_ip);
+                call.negotiation = Some(negotiation);
+                self.enter(Phase::Connecting(call));
+                self.tell_media(out);
+                peer_commands(commands, out);
+            }
+            // A text-only call has nothing to connect.
+            None => self.enter(Phase::Connected(call)),
         }
     }
 

@@ -14,6 +14,8 @@ const TEXT_ONLY: &str = "duet.textOnly";
 const HIDE_IP: &str = "duet.hideIp";
 const LANGUAGE: &str = "duet.language";
 const VISITOR_KEY: &str = "duet.visitor";
+/// In `sessionStorage`: it belongs to this tab, and survives its reload.
+const RESUME: &str = "duet.resume";
 const FOUND_SOUND: &str = "duet.foundSound";
 
 /// Loads the stored choices once the page has hydrated, then stores every change.
@@ -88,6 +90,22 @@ pub(crate) fn keep_visitor_key(key: &str) {
     if let Some(storage) = storage() {
         let _ = storage.set_item(VISITOR_KEY, key);
     }
+}
+
+/// This tab's resume token, if the server gave it one.
+pub(crate) fn resume_token() -> Option<String> {
+    tab_storage()?.get_item(RESUME).ok().flatten()
+}
+
+/// Keeps this tab's latest resume token, for a reload or a new socket.
+pub(crate) fn keep_resume_token(token: &str) {
+    if let Some(storage) = tab_storage() {
+        let _ = storage.set_item(RESUME, token);
+    }
+}
+
+fn tab_storage() -> Option<Storage> {
+    window().session_storage().ok().flatten()
 }
 
 fn storage() -> Option<Storage> {

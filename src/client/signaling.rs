@@ -237,11 +237,17 @@ fn socket_url() -> String {
         _ => "ws",
     };
     let host = location.host().unwrap_or_default();
-    match super::prefs::visitor_key() {
-        // Only a key the server issued is sent back (32 hex digits: nothing to escape).
-        Some(key) if key.bytes().all(|b| b.is_ascii_hexdigit()) => {
-            format!("{scheme}://{host}/ws?visitor={key}")
-        }
-        _ => format!("{scheme}://{host}/ws"),
+    // Only what the server issued is sent back (hex digits: nothing to escape).
+    let hex = |s: &String| !s.is_empty() && s.bytes().all(|b| b.is_ascii_hexdigit());
+    let mut query = Vec::new();
+    if let Some(key) = super::prefs::visitor_key().filter(hex) {
+        query.push(format!("visitor={key}"));
+    }
+    if let Some(token) = super::prefs::resume_token().filter(hex) {
+        query.push(format!("resume={token}"));
+    }
+    match query.is_empty() {
+        true => format!("{scheme}://{host}/ws"),
+        false => format!("{scheme}://{host}/ws?{}", query.join("&")),
     }
 }

@@ -51,6 +51,12 @@ pub struct Config {
     #[arg(long, env = "DUET_CONNECT_TIMEOUT", default_value = "20s", value_parser = timing)]
     pub connect_timeout: Duration,
 
+    /// How long a tab that lost its socket in a call (a reload, a network change) may take to
+    /// come back to the same call; its partner meanwhile sees "Stranger is reconnecting…".
+    /// 0 ends the call at once, as a closed tab does.
+    #[arg(long, env = "DUET_RELOAD_GRACE", default_value = "10s", value_parser = timing_or_zero)]
+    pub reload_grace: Duration,
+
     /// How long a visitor with interests (or text-only) waits for a stranger who shares one
     /// before meeting anyone.
     #[arg(long, env = "DUET_INTEREST_WAIT", default_value = "5s", value_parser = timing_or_zero)]

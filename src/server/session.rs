@@ -138,7 +138,18 @@ pub enum Standing {
         shown: bool,
         /// This side already reported the partner: one report per reporter per call.
         reported: bool,
+        /// What `matched` told this side, told again if its tab comes back (`resumed`).
+        met: Met,
     },
+}
+
+/// What a match told one side about the other: what they share, and whether the stranger is
+/// text-only.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Met {
+    pub shared_interests: Vec<String>,
+    pub shared_language: String,
+    pub partner_text_only: bool,
 }
 
 /// Why the server cut a session off: it closes the socket (1008) with this reason.

@@ -18,7 +18,7 @@ use crate::server::presence::{self, Feed};
 use crate::server::proof::ProofGate;
 use crate::server::session::{Cut, SessionId, VisitorKey};
 use crate::server::state::AppState;
-use crate::server::switchboard::Outbox;
+use crate::server::switchboard::{Outbox, ResumeToken};
 use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -61,13 +61,15 @@ pub async fn upgrade(
             .into_response();
     };
     let admission = admit(&state, ip);
-    // The key a returning browser kept (see `VisitorKey`); anything else earns a new one.
-    let sent_key = query.as_deref().and_then(|query| {
-        query
-            .split('&')
-            .find_map(|pair| pair.strip_prefix("visitor="))
-            .and_then(VisitorKey::parse)
-    });
+    // The key a returning browser kept (see `VisitorKey`); anything else earns a new one. And
+    // the token of a tab coming back to its call.
+    let query = query.as_deref().unwrap_or_default();
+    let returning = Returning {
+        key: query_param(query, "visitor").and_then(VisitorKey::parse),
+        resume: query_param(query, "resume")
+            .filter(|hex| hex.len() == 32)
+            .and_then(|hex| u128::from_str_radix(hex, 16).ok()),
+    };
     // The documented limit is checked on whole messages in the session loop, so an oversized
     // message is read to its end and the 1009 close reaches the client cleanly. tungstenite
     // only enforces a hard cap far above it, against a client that sends without end.
@@ -83,7 +85,7 @@ pub async fn upgrade(
         .write_buffer_size(0)
         .on_upgrade(move |socket| async move {
             match admission {
-                Ok(permit) => run_session(socket, state, ip, sent_key, permit).await,
+                Ok(permit) => run_session(socket, state, ip, returning, permit).await,
                 // Refusing after the upgrade lets the page read why and show it.
                 Err(refusal) => refuse(socket, refusal).await,
             }
@@ -138,6 +140,17 @@ enum Exit {
     ServerShutdown,
 }
 
+impl Exit {
+    /// The tab may come back to its session: its socket went away without the tab ending
+    /// anything (a reload, a closed tab, a lost network), and the server did not end it.
+    fn may_return(&self) -> bool {
+        matches!(
+            self,
+            Exit::ClientClosed | Exit::SocketError | Exit::HeartbeatTimeout
+        )
+    }
+}
+
 impl From<WriteError> for Exit {
     fn from(e: WriteError) -> Exit {
         match e {
@@ -153,22 +166,46 @@ async fn refuse(socket: WebSocket, refusal: ServerMsg) {
     socket.close(close_code::POLICY, "refused").await;
 }
 
+/// What a socket says of its browser when it connects: the visitor key it kept, and the
+/// resume token of a tab coming back to its call.
+struct Returning {
+    key: Option<VisitorKey>,
+    resume: Option<ResumeToken>,
+}
+
+/// The value of `name` in a URL query (`a=1&b=2`); duet's values need no decoding.
+fn query_param<'a>(query: &'a str, name: &str) -> Option<&'a str> {
+    query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
+}
+
 async fn run_session(
     socket: WebSocket,
     state: AppState,
     ip: IpAddr,
-    sent_key: Option<VisitorKey>,
+    returning: Returning,
     permit: ConnectionPermit,
 ) {
     let _tracked = state.sessions.token();
-    let returning = sent_key.is_some();
-    let key = sent_key.unwrap_or_else(VisitorKey::random);
+    let known = returning.key.is_some();
+    let key = returning.key.unwrap_or_else(VisitorKey::random);
     let store = state.moderation.store();
     let visitor = Visitor {
         key: store.visitor_hash(&key),
         addr: store.subject(ip),
     };
-    let (id, mut outbox) = state.switchboard.register(ip, visitor.clone());
+    // A tab back within the grace takes its session over, in its call; any other starts anew.
+    let resumed = returning
+        .resume
+        .and_then(|token| state.switchboard.resume(token, &visitor.key));
+    let (id, mut outbox, resume, rejoin) = match resumed {
+        Some(back) => (back.id, back.outbox, back.resume, Some(back.resumed)),
+        None => {
+            let (id, outbox, resume) = state.switchboard.register(ip, visitor.clone());
+            (id, outbox, resume, None)
+        }
+    };
     let mut online = state.presence.clone();
     online.borrow_and_update();
     tracing::debug!(session = %id, "connected");
@@ -188,12 +225,26 @@ async fn run_session(
     let mut feed = Feed::new(config.presence_interval, greeted, Instant::now());
     let greeted = async {
         greet(&mut socket, guard.proof.challenge(), &hello).await?;
-        let blocked = match returning {
+        let blocked = match known {
             true => state.moderation.blocked_count(&guard.visitor).await,
             false => 0,
         };
         let key = guard.key.as_str().to_string();
-        socket.send(&ServerMsg::Visitor { key, blocked }).await
+        let resume = format!("{resume:032x}");
+        socket
+            .send(&ServerMsg::Visitor {
+                key,
+                blocked,
+                resume,
+            })
+            .await?;
+        if let Some(resumed) = &rejoin {
+            socket.send(resumed).await?;
+            if let Some(call) = resumed.call_id() {
+                state.switchboard.rejoined(id, call).await;
+            }
+        }
+        Ok::<(), WriteError>(())
     };
     let exit = match Box::pin(greeted).await {
         Err(e) => Exit::from(e),
@@ -273,7 +324,7 @@ async fn run_session(
         },
     };
 
-    Box::pin(state.switchboard.unregister(id)).await;
+    Box::pin(state.switchboard.disconnected(id, exit.may_return())).await;
     tracing::debug!(session = %id, reason = ?exit, "disconnected");
     // Boxed, like every rare and large await here: an idle session's task is only as big as
     // its largest await, and it carries that room for its whole life.

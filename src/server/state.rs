@@ -96,6 +96,7 @@ impl AppState {
                 preference_wait: config.interest_wait,
                 outbox_capacity: config.outbox_capacity,
                 outbox_bytes: config.outbox_bytes,
+                reload_grace: config.reload_grace,
                 redis: config.redis_url.as_ref().map(|url| redis::Settings {
                     url: url.clone(),
                     node_timeout: config.node_timeout,

@@ -25,7 +25,9 @@ use crate::server::matching::redis::events::NodeMessage;
 use crate::server::matching::redis::{self, Arrival, ConnectError, NodeHooks, RedisEngine};
 use crate::server::matching::{Effect, MatchError, Op, Visitor};
 use crate::server::metrics::{Metrics, Stats};
-use crate::server::session::{Cut, NodeId, Partner, RecentCall, SessionError, SessionId, Standing};
+use crate::server::session::{
+    Cut, Met, NodeId, Partner, RecentCall, SessionError, SessionId, Standing,
+};
 use crate::server::timers::Timers;
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
@@ -46,6 +48,8 @@ pub struct Settings {
     pub outbox_capacity: usize,
     /// How many bytes of messages may wait for one slow browser before it is cut off.
     pub outbox_bytes: usize,
+    /// How long a session whose tab lost its socket in a call waits for the tab to come back.
+    pub reload_grace: Duration,
     /// Share matching with other nodes through this Redis; alone when `None`.
     pub redis: Option<redis::Settings>,
 }
@@ -73,6 +77,8 @@ enum Timer {
     Expire(CallId),
     /// The end of a search's preference wait.
     OpenSearch(SessionId, u64),
+    /// The end of the wait for a tab that lost its socket to come back with this token.
+    Linger(SessionId, ResumeToken),
 }
 
 /// The sessions and everything that acts on them without the engine.
@@ -87,6 +93,21 @@ struct Board {
     broadcasts: mpsc::Sender<String>,
     /// Sessions cut off, to take out of matching at once (a task runs `Op::Leave` for each).
     evictions: mpsc::UnboundedSender<SessionId>,
+    /// Sessions whose tab lost its socket in a call, by resume token, while they wait for it.
+    lingering: Mutex<HashMap<ResumeToken, SessionId>>,
+}
+
+/// A tab's secret for coming back to its session (see [`ServerMsg::Visitor`]).
+pub type ResumeToken = u128;
+
+/// A session a returning tab took over: what its socket task needs.
+pub struct Resumption {
+    pub id: SessionId,
+    pub outbox: Outbox,
+    /// The tab's next resume token (each is good for one return).
+    pub resume: ResumeToken,
+    /// What the tab is told: its call, as `matched` told it.
+    pub resumed: ServerMsg,
 }
 
 /// One message, encoded for the wire once, when it is queued.
@@ -103,6 +124,10 @@ struct Entry {
     standing: Standing,
     /// Its last few calls, newest last, for a report or a block after Next.
     recent: VecDeque<RecentCall>,
+    /// What its tab sends to come back to it after losing the socket.
+    resume: ResumeToken,
+    /// Its tab lost the socket in a call and may come back (see [`Switchboard::disconnected`]).
+    away: bool,
 }
 
 /// What a session's queue and its socket task share.
@@ -187,6 +212,7 @@ impl Switchboard {
             timers,
             broadcasts,
             evictions,
+            lingering: Mutex::new(HashMap::new()),
         });
         let engine = match settings.redis {
             None => Engine::Memory(Box::new(Mutex::new(Matchmaker::default()))),
@@ -200,11 +226,15 @@ impl Switchboard {
         };
         let firing = switchboard.clone();
         Timers::run(timer_queue, shutdown, move |timer| {
+            let switchboard = firing.clone();
             let op = match timer {
                 Timer::Expire(call) => Op::Expire { call },
                 Timer::OpenSearch(session, search) => Op::Open { session, search },
+                Timer::Linger(session, token) => {
+                    tokio::spawn(async move { switchboard.linger_over(session, token).await });
+                    return;
+                }
             };
-            let switchboard = firing.clone();
             tokio::spawn(async move {
                 let _ = switchboard.run(op).await;
             });
@@ -218,10 +248,12 @@ impl Switchboard {
         Ok((switchboard, broadcast_rx))
     }
 
-    /// Adds a session from `addr`, who is `visitor`; returns its id and the queue its socket
-    /// task sends from. The matching back end hears of it only when it presses Call.
-    pub fn register(&self, addr: IpAddr, visitor: Visitor) -> (SessionId, Outbox) {
+    /// Adds a session from `addr`, who is `visitor`; returns its id, the queue its socket
+    /// task sends from, and its resume token. The matching back end hears of it only when it
+    /// presses Call.
+    pub fn register(&self, addr: IpAddr, visitor: Visitor) -> (SessionId, Outbox, ResumeToken) {
         let link = Arc::new(Link::default());
+        let resume = rand::random();
         let mut sessions = self.board.lock();
         let id = loop {
             let id = SessionId::random();
@@ -237,9 +269,94 @@ impl Switchboard {
                 visitor,
                 standing: Standing::Idle,
                 recent: VecDeque::new(),
+                resume,
+                away: false,
             },
         );
-        (id, Outbox { link })
+        (id, Outbox { link }, resume)
+    }
+
+    /// Session `id`'s socket is gone. If its tab may come back (it did not end the session
+    /// itself, and was not cut off) and it is in a call, the session lingers for
+    /// `--reload-grace`: its partner is told the stranger is away, and the call goes on. Any
+    /// other session leaves at once (see [`Switchboard::unregister`]).
+    pub async fn disconnected(&self, id: SessionId, may_return: bool) {
+        let grace = self.board.settings.reload_grace;
+        if may_return && !grace.is_zero() {
+            if let Some((call, token)) = self.board.linger(id) {
+                let _ = self
+                    .relay(id, call, ServerMsg::PartnerAway { call_id: call })
+                    .await;
+                self.board.timers.arm(Timer::Linger(id, token), grace);
+                return;
+            }
+        }
+        self.unregister(id).await;
+    }
+
+    /// The wait for session `id`'s tab is over: unless it came back, the session leaves (its
+    /// partner is told the stranger left).
+    async fn linger_over(&self, id: SessionId, token: ResumeToken) {
+        let gone = {
+            let sessions = self.board.lock();
+            let mut lingering = self.board.lingering();
+            match sessions.get(&id) {
+                Some(entry) if entry.away && entry.resume == token => {
+                    lingering.remove(&token);
+                    true
+                }
+                _ => false,
+            }
+        };
+        if gone {
+            self.unregister(id).await;
+        }
+    }
+
+    /// A tab that lost its socket comes back with `token`, as visitor key `visitor`: if its
+    /// session still lingers, the new socket takes it over, in the same call.
+    pub fn resume(&self, token: ResumeToken, visitor: &str) -> Option<Resumption> {
+        let mut sessions = self.board.lock();
+        let mut lingering = self.board.lingering();
+        let id = *lingering.get(&token)?;
+        let entry = sessions.get_mut(&id)?;
+        // The token alone is not enough: the browser's own key must come with it.
+        if !entry.away || entry.visitor.key != visitor {
+            return None;
+        }
+        let Standing::InCall { call, met, .. } = &entry.standing else {
+            return None;
+        };
+        let resumed = ServerMsg::Resumed {
+            call_id: *call,
+            shared_interests: met.shared_interests.clone(),
+            partner_text_only: met.partner_text_only,
+            shared_language: met.shared_language.clone(),
+        };
+        lingering.remove(&token);
+        let link = Arc::new(Link::default());
+        link.in_call.store(true, Ordering::Relaxed);
+        entry.link = link.clone();
+        entry.away = false;
+        entry.resume = rand::random();
+        Some(Resumption {
+            id,
+            outbox: Outbox { link },
+            resume: entry.resume,
+            resumed,
+        })
+    }
+
+    /// Session `id`'s tab is back in `call`: its partner is told, and the two race their
+    /// connections anew (with the connect timeout, as after a match).
+    pub async fn rejoined(&self, id: SessionId, call: CallId) {
+        let _ = self
+            .relay(id, call, ServerMsg::PartnerBack { call_id: call })
+            .await;
+        let _ = self.run(Op::Rejoin { call }).await;
+        self.board
+            .timers
+            .arm(Timer::Expire(call), self.board.settings.connect_timeout);
     }
 
     /// Removes a session whose socket is gone; its partner, wherever it is, is told.
@@ -599,6 +716,29 @@ impl Board {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    fn lingering(&self) -> MutexGuard<'_, HashMap<ResumeToken, SessionId>> {
+        self.lingering
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Marks session `id`, whose tab lost its socket, as away if it is in a call (and was not
+    /// cut off): its call and resume token then.
+    fn linger(&self, id: SessionId) -> Option<(CallId, ResumeToken)> {
+        let mut sessions = self.lock();
+        let entry = sessions.get_mut(&id)?;
+        let Standing::InCall { call, .. } = &entry.standing else {
+            return None;
+        };
+        if entry.link.cut.get().is_some() {
+            return None;
+        }
+        let call = *call;
+        entry.away = true;
+        self.lingering().insert(entry.resume, id);
+        Some((call, entry.resume))
+    }
+
     /// Turns one step's effects into standing, messages, timers and metrics.
     fn apply(&self, effects: Vec<Effect>) {
         let mut sessions = self.lock();
@@ -649,6 +789,12 @@ impl Board {
                     if entry.standing == Standing::Idle {
                         continue;
                     }
+                    let matched = ServerMsg::Matched {
+                        call_id: call,
+                        shared_interests: shared_interests.clone(),
+                        shared_language: shared_language.clone(),
+                        partner_text_only,
+                    };
                     entry.stand(Standing::InCall {
                         call,
                         partner: Partner {
@@ -659,13 +805,12 @@ impl Board {
                         },
                         shown: false,
                         reported: false,
+                        met: Met {
+                            shared_interests,
+                            shared_language,
+                            partner_text_only,
+                        },
                     });
-                    let matched = ServerMsg::Matched {
-                        call_id: call,
-                        shared_interests,
-                        shared_language,
-                        partner_text_only,
-                    };
                     entry.tell(&matched, to, self);
                 }
                 Effect::Ended { call, reason, .. } => {
@@ -784,6 +929,7 @@ impl Entry {
             partner,
             shown,
             reported,
+            ..
         } = &before
         {
             self.remember(RecentCall {
@@ -826,6 +972,7 @@ impl Entry {
                 partner,
                 shown,
                 reported,
+                ..
             } if *call == call_id => return Ok((partner, shown, reported)),
             _ => {}
         }

@@ -140,6 +140,26 @@ impl TestServer {
         greeted(client).await
     }
 
+    /// `tab`'s new socket after it lost the old one (a reload): the same visitor key and its
+    /// resume token.
+    pub async fn reconnect(&self, tab: &Client) -> Client {
+        let key = &tab.visitor.as_ref().expect("greeted").0;
+        self.reconnect_with(key, tab.resume.as_deref().expect("greeted"))
+            .await
+    }
+
+    /// A socket that says it is visitor `key` coming back with resume token `resume`.
+    pub async fn reconnect_with(&self, key: &str, resume: &str) -> Client {
+        let client = open_at(
+            self.addr,
+            &format!("/ws?visitor={key}&resume={resume}"),
+            &[],
+        )
+        .await
+        .expect("WebSocket connects");
+        greeted(client).await
+    }
+
     /// Opens a socket without reading anything; the upgrade's HTTP error if refused.
     pub async fn open_with(&self, headers: &[(&str, &str)]) -> Result<Client, tungstenite::Error> {
         open_socket(self.addr, headers).await
@@ -161,8 +181,13 @@ async fn greeted(mut client: Client) -> Client {
         other => panic!("expected the online count first, got {other:?}"),
     }
     match client.next_any().await {
-        Some(ServerMsg::Visitor { key, blocked }) => {
+        Some(ServerMsg::Visitor {
+            key,
+            blocked,
+            resume,
+        }) => {
             client.visitor = Some((key, blocked));
+            client.resume = Some(resume);
             client
         }
         other => panic!("expected the visitor key next, got {other:?}"),
@@ -187,6 +212,7 @@ async fn open_at(
         ws,
         close: None,
         visitor: None,
+        resume: None,
     })
 }
 
@@ -523,6 +549,8 @@ pub struct Client {
     pub close: Option<CloseFrame>,
     /// The visitor key the greeting gave, and how many strangers it had blocked.
     pub visitor: Option<(String, u32)>,
+    /// The tab's resume token the greeting gave.
+    pub resume: Option<String>,
 }
 
 impl Client {

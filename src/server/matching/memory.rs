@@ -289,6 +289,11 @@ impl Matchmaker {
                 }
             }
             Op::Expire { call } => self.expire(call, fx),
+            Op::Rejoin { call } => {
+                if let Some(call) = self.calls.get_mut(&call) {
+                    call.winner_offerer = None;
+                }
+            }
             Op::Open { session, search } => self.open_search(session, search, fx),
             Op::Block {
                 by,

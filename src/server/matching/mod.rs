@@ -69,6 +69,9 @@ pub enum Op {
     /// The preference wait of search number `search` of `session` is over: from now on it
     /// takes anyone.
     Open { session: SessionId, search: u64 },
+    /// A side of `call` came back after losing its socket: the call's connections are raced
+    /// anew, so the winner of the race is forgotten (and its connect timeout applies again).
+    Rejoin { call: CallId },
     /// Visitor key `by` never meets `stranger` again, until `until` (Unix seconds).
     Block {
         by: String,

@@ -145,6 +145,8 @@ impl Moderation {
         ServerMsg::Visitor {
             key: key.as_str().to_string(),
             blocked: 0,
+            // The tab keeps the token it has.
+            resume: String::new(),
         }
     }
 

@@ -409,6 +409,12 @@ function ops.expire()
   return OK
 end
 
+-- A side of `call` came back after losing its socket: the race is run anew.
+function ops.rejoin()
+  redis.call('HDEL', call_key(cmd.call), 'winner')
+  return OK
+end
+
 -- The preference wait of search number `search` is over: from now on it takes anyone.
 function ops.open()
   local id = cmd.session
