@@ -62,9 +62,11 @@ test("two strangers see each other; a third waits; Next, End and a closed tab re
   // The camera stays on between calls.
   await localVideoPlays(c.page);
 
-  // B closes the tab: A is told and searches again by itself.
+  // B closes the tab: A hears the stranger may be back (a reload would be), and once the
+  // grace (10 s by default) is over, that they left; A searches again by itself.
   await b.page.close();
-  await expect(state(a.page)).toHaveAttribute("data-state", "searching");
+  await expect(state(a.page)).toHaveText("Stranger is reconnecting…");
+  await expect(state(a.page)).toHaveAttribute("data-state", "searching", { timeout: 20_000 });
   await expect(state(a.page)).toHaveText("The stranger left. Finding someone new…");
   await expect(a.page.getByTestId("online-count")).toHaveText("2 online");
   const remoteSrc = await a.page.getByTestId("remote-video").evaluate((v: HTMLVideoElement) => v.srcObject);

@@ -73,6 +73,8 @@ export type VisitOptions = {
   viewport?: { width: number; height: number };
   /** A script to run in the page before its own, e.g. to watch a browser API. */
   init?: () => void;
+  /** Runs on the page before it loads (to route its WebSocket, say). */
+  beforeLoad?: (page: Page) => Promise<void>;
 };
 
 type Fixtures = {
@@ -142,6 +144,7 @@ async function openVisitor(browser: Browser, name: string, options: VisitOptions
     if (msg.type() === "error") errors.push(msg.text());
   });
   page.on("pageerror", (err) => errors.push(err.message));
+  if (options.beforeLoad) await options.beforeLoad(page);
   await page.goto(options.url!);
   if (options.expectLobby ?? true) {
     // The buttons turn on when the wasm has hydrated the page.

@@ -22,14 +22,20 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 /// How long any single expected message may take before the test fails.
 pub const PATIENCE: Duration = Duration::from_secs(5);
 
-/// `--pow-bits 0` unless `flags` set the proof of work themselves: most tests are about
-/// something else and would only spend time hashing (tests/proof_of_work.rs is about it).
-pub fn no_proof_unless_named(flags: &[&str]) -> Vec<&'static str> {
-    if flags.iter().any(|f| f.starts_with("--pow-bits")) {
-        Vec::new()
-    } else {
-        vec!["--pow-bits", "0"]
+/// The flags a test server gets unless the test names them: `--pow-bits 0` (most tests are
+/// about something else and would only spend time hashing; tests/proof_of_work.rs is about
+/// it) and `--reload-grace 0` (a closed tab's partner is told at once; the tests of coming
+/// back name a grace).
+pub fn test_defaults(flags: &[&str]) -> Vec<&'static str> {
+    let named = |flag: &str| flags.iter().any(|f| f.starts_with(flag));
+    let mut defaults = Vec::new();
+    if !named("--pow-bits") {
+        defaults.extend(["--pow-bits", "0"]);
     }
+    if !named("--reload-grace") {
+        defaults.extend(["--reload-grace", "0"]);
+    }
+    defaults
 }
 
 /// A server running inside the test process on 127.0.0.1 and a free port.
@@ -59,7 +65,7 @@ impl TestServer {
         let dir = data_dir.path().to_str().unwrap().to_owned();
         let args = ["duet", "--data-dir", &dir]
             .into_iter()
-            .chain(no_proof_unless_named(flags))
+            .chain(test_defaults(flags))
             .chain(flags.iter().copied());
         let config = Config::parse_from(args);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -414,7 +420,7 @@ impl ChildServer {
         let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_duet"))
             .args(["--site-addr", addr, "--data-dir"])
             .arg(data_dir.path())
-            .args(no_proof_unless_named(flags))
+            .args(test_defaults(flags))
             .args(flags)
             .env("RUST_LOG", "info")
             .stdout(std::process::Stdio::piped())
