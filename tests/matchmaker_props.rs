@@ -342,6 +342,10 @@ impl Site {
             }
             _ => prop_assert!(winners.is_empty(), "winners for {op:?}"),
         }
+        // A side back after a lost socket: the call's race is run anew.
+        if let Op::Rejoin { call } = op {
+            self.won.remove(call);
+        }
         // A connected or text-only call outlives its connect timeout.
         if let Op::Expire { call } = op {
             let settled = self.won.contains(call) || self.text_only.contains(call);
