@@ -277,10 +277,7 @@ pub fn decode(text: &str) -> Result<ServerMsg, WireError> {
         "searching" => ServerMsg::Searching,
         "matched" => ServerMsg::Matched {
             call_id: m.call_id()?,
-            shared_interests: match m.get("shared_interests") {
-                None => Vec::new(),
-                Some(_) => m.strings("shared_interests")?,
-            },
+            shared_interests: m.strings_or_empty("shared_interests")?,
             partner_text_only: m.bool_or_false("partner_text_only")?,
             shared_language: m.str_or_empty("shared_language")?,
         },
@@ -333,10 +330,7 @@ pub fn decode(text: &str) -> Result<ServerMsg, WireError> {
         },
         "resumed" => ServerMsg::Resumed {
             call_id: m.call_id()?,
-            shared_interests: match m.get("shared_interests") {
-                None => Vec::new(),
-                Some(_) => m.strings("shared_interests")?,
-            },
+            shared_interests: m.strings_or_empty("shared_interests")?,
             partner_text_only: m.bool_or_false("partner_text_only")?,
             shared_language: m.str_or_empty("shared_language")?,
         },
@@ -689,6 +683,14 @@ impl Fields<'_> {
             Some(Json::Int(n)) => u64::try_from(*n).map_err(|_| WireError("negative number")),
             Some(_) => Err(WireError("a field is not a number")),
             None => Err(WireError("a field is missing")),
+        }
+    }
+
+    /// A list of strings that may be left out (empty then).
+    fn strings_or_empty(&self, key: &str) -> Result<Vec<String>, WireError> {
+        match self.get(key) {
+            None => Ok(Vec::new()),
+            Some(_) => self.strings(key),
         }
     }
 

@@ -776,13 +776,13 @@ impl Machine {
             }
             ServerMsg::Matched {
                 call_id,
-                shared_interests,
+                shared_interests: interests,
                 partner_text_only,
-                shared_language,
+                shared_language: language,
             } => {
                 let shared = Shared {
-                    interests: shared_interests,
-                    language: shared_language,
+                    interests,
+                    language,
                 };
                 self.matched(call_id, shared, partner_text_only, out)
             }
@@ -840,13 +840,13 @@ impl Machine {
             ServerMsg::Winner { call_id, role } => self.winner(call_id, role, out),
             ServerMsg::Resumed {
                 call_id,
-                shared_interests,
+                shared_interests: interests,
                 partner_text_only,
-                shared_language,
+                shared_language: language,
             } => {
                 let shared = Shared {
-                    interests: shared_interests,
-                    language: shared_language,
+                    interests,
+                    language,
                 };
                 self.resumed(call_id, shared, partner_text_only, out)
             }
