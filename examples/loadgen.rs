@@ -283,7 +283,7 @@ async fn open_proven(url: &str, source: IpAddr) -> Fallible<(Ws, Option<Solved>)
             // The greeting came right after the challenge; then the acceptance.
             loop {
                 match next_any(&mut ws).await? {
-                    ServerMsg::Online { .. } => continue,
+                    ServerMsg::Online { .. } | ServerMsg::Visitor { .. } => continue,
                     ServerMsg::ProofAccepted => return Ok((ws, Some(Solved { bits, took }))),
                     other => return Err(format!("proof not accepted: {other:?}").into()),
                 }
@@ -372,11 +372,12 @@ async fn send(ws: &mut Ws, msg: &ClientMsg) -> Fallible<()> {
     Ok(())
 }
 
-/// The next protocol message that is not an online count.
+/// The next protocol message that is not an online count or the greeting's visitor key.
 async fn next_msg(ws: &mut Ws) -> Fallible<ServerMsg> {
     loop {
         match next_any(ws).await? {
-            ServerMsg::Online { .. } => continue,
+            // Presence and the visitor key: not what any scenario waits for.
+            ServerMsg::Online { .. } | ServerMsg::Visitor { .. } => continue,
             msg => return Ok(msg),
         }
     }
