@@ -156,6 +156,9 @@ pub enum ClientMsg {
     Block { call_id: CallId },
     /// Forget every stranger this visitor blocked.
     ClearBlocks,
+    /// This side's connection of the current call failed (a network change): both sides race
+    /// their connections anew, in the same call (the partner is told `partner_back`).
+    Reconnect { call_id: CallId },
     /// The answer to the socket's [`ServerMsg::Challenge`]: a nonce such that
     /// SHA-256(seed ":" nonce, in decimal) starts with `bits` zero bits (see `crate::proof`).
     Proof { nonce: u64 },
@@ -230,6 +233,7 @@ impl ClientKind {
             | ClientKind::End
             | ClientKind::Block
             | ClientKind::ClearBlocks
+            | ClientKind::Reconnect
             | ClientKind::Connected
             | ClientKind::Report
             | ClientKind::Typing

@@ -96,6 +96,7 @@ pub fn encode(msg: &ClientMsg) -> String {
         }
         ClientMsg::Block { call_id } => w.call("block", *call_id),
         ClientMsg::ClearBlocks => w.tag("clear_blocks"),
+        ClientMsg::Reconnect { call_id } => w.call("reconnect", *call_id),
         ClientMsg::Proof { nonce } => {
             w.tag("proof");
             w.key("nonce");
@@ -812,6 +813,7 @@ mod tests {
             },
             ClientMsg::Block { call_id },
             ClientMsg::ClearBlocks,
+            ClientMsg::Reconnect { call_id },
             ClientMsg::Proof { nonce: 0 },
             ClientMsg::Proof { nonce: u64::MAX },
         ];

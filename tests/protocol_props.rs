@@ -126,6 +126,9 @@ fn any_client_msg() -> impl Strategy<Value = ClientMsg> {
         }),
         call_id.prop_map(|call_id| ClientMsg::Block { call_id }),
         Just(ClientMsg::ClearBlocks),
+        any::<u64>().prop_map(|id| ClientMsg::Reconnect {
+            call_id: CallId(id)
+        }),
         any::<u64>().prop_map(|nonce| ClientMsg::Proof { nonce }),
     ]
 }

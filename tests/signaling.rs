@@ -59,6 +59,7 @@ on_every_backend!(
     a_shared_language_comes_first_then_anyone,
     a_tab_back_within_the_grace_returns_to_its_call_and_both_negotiate_anew,
     a_tab_that_does_not_come_back_leaves_its_partner_after_the_grace,
+    a_failed_connection_is_raced_anew_in_the_same_call,
 );
 
 fn error_code(msg: &ServerMsg) -> Option<ErrorCode> {
@@ -1058,4 +1059,20 @@ async fn a_tab_that_does_not_come_back_leaves_its_partner_after_the_grace(backen
         }
     );
     assert_eq!(b.recv().await, ServerMsg::Searching);
+}
+
+/// A side whose connection failed (a network change) asks for a new race: its partner is told
+/// `partner_back`, and the first `connected` names a winner again. Only for its own call.
+async fn a_failed_connection_is_raced_anew_in_the_same_call(backend: Backend) {
+    let site = Site::start(backend, &[]).await;
+    let (mut a, mut b, call_id) = pair(&site).await;
+    common::connect_media(&mut a, &mut b, call_id).await;
+    a.send(&ClientMsg::Reconnect { call_id }).await;
+    assert_eq!(b.recv().await, ServerMsg::PartnerBack { call_id });
+    common::connect_media(&mut b, &mut a, call_id).await;
+    a.send(&ClientMsg::Reconnect {
+        call_id: CallId(call_id.0 ^ 1),
+    })
+    .await;
+    assert_eq!(error_code(&a.recv().await), Some(ErrorCode::StaleCall));
 }

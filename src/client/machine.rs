@@ -943,7 +943,8 @@ impl Machine {
         self.matched(call_id, shared, partner_text_only, out);
     }
 
-    /// The stranger is back in the call: the connections are raced anew, the chat goes on.
+    /// The stranger is back in the call (or this side's connection failed): the connections
+    /// are raced anew, the chat goes on.
     fn partner_back(&mut self, call_id: CallId, out: &mut Vec<Command>) {
         if self.current(call_id).is_none() {
             return;
@@ -1022,6 +1023,13 @@ impl Machine {
                     self.notice = Some(Notice::CannotConnect {
                         relay: self.choices.hide_ip,
                     });
+                }
+                // The call's own connection failed (a network change under a phone): both
+                // sides race their connections anew, in the same call.
+                let won = self.negotiation(call_id).and_then(|n| n.winner());
+                if matches!(self.phase, Phase::Connected(_)) && won == Some(role) {
+                    out.push(Command::Send(ClientMsg::Reconnect { call_id }));
+                    self.partner_back(call_id, out);
                 }
             }
             PeerEvent::Quality(summary) => {

@@ -128,6 +128,11 @@ pub(crate) struct Negotiation {
 }
 
 impl Negotiation {
+    /// The connection that won the race, once the server named it.
+    pub(crate) fn winner(&self) -> Option<Role> {
+        self.winner
+    }
+
     /// A new call: create peer1 and offer with it.
     pub(crate) fn start(call_id: CallId, relay_only: bool) -> (Self, Vec<PeerCommand>) {
         let mut negotiation = Negotiation {

@@ -439,6 +439,12 @@ impl Switchboard {
                 })
                 .await
             }
+            ClientMsg::Reconnect { call_id } => {
+                self.board.partner_of(id, call_id)?;
+                self.require_available()?;
+                self.rejoined(id, call_id).await;
+                Ok(())
+            }
             // The moderation service's (see `socket`).
             ClientMsg::Report { .. } | ClientMsg::Block { .. } | ClientMsg::ClearBlocks => Ok(()),
             relayed => match relayed.for_partner() {

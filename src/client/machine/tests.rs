@@ -1272,3 +1272,62 @@ fn the_announcement_ends_with_the_call() {
     assert!(out.contains(&Command::Chime));
     assert!(m.page().unseen_stranger);
 }
+
+// reconnect.spec: a reload or a lost socket returns the tab to its call; the side that stayed
+// waits through "Stranger is reconnecting…" and races its connections anew when it is back.
+#[test]
+fn the_partner_away_then_back_keeps_the_call_and_races_anew() {
+    let mut m = in_call(A);
+    m.handle(Input::Server(ServerMsg::Chat {
+        call_id: A,
+        text: "hi".into(),
+    }));
+    m.handle(Input::Server(ServerMsg::PartnerAway { call_id: A }));
+    assert_state(&m, CallState::Connected, "Stranger is reconnecting…");
+    let out = m.handle(Input::Server(ServerMsg::PartnerBack { call_id: A }));
+    let commands = peer(&out);
+    assert_eq!(commands[0], PeerCommand::Close(Role::Peer1), "{out:?}");
+    assert!(
+        commands.contains(&PeerCommand::CreateOffer { call_id: A }),
+        "{out:?}"
+    );
+    assert_state(&m, CallState::Connecting, "Stranger found. Connecting…");
+    assert_eq!(m.page().chat.len(), 1, "the chat goes on");
+}
+
+// reconnect.spec "a reload…": a reloaded page back in its call opens its camera and offers.
+#[test]
+fn a_reloaded_page_back_in_its_call_opens_the_camera_and_offers() {
+    let mut m = page();
+    m.handle(Input::Choices(choices()));
+    let out = m.handle(Input::Server(ServerMsg::Resumed {
+        call_id: A,
+        shared_interests: vec![],
+        partner_text_only: false,
+        shared_language: "en".into(),
+    }));
+    assert!(out.contains(&Command::OpenCamera), "{out:?}");
+    let out = m.handle(Input::CameraOpened);
+    assert!(
+        peer(&out).contains(&PeerCommand::CreateOffer { call_id: A }),
+        "{out:?}"
+    );
+    assert_eq!(m.page().call_state, CallState::Connecting);
+    assert_eq!(m.page().shared_language, "en");
+    // Next works as after a Call: the choices the page held are the Call's.
+    let out = m.handle(Input::Next);
+    assert_eq!(sent(&out), vec![ClientMsg::Next]);
+}
+
+// A network change under the call's own connection: both sides race anew, same call.
+#[test]
+fn the_winning_connection_failing_asks_for_a_new_race_in_the_same_call() {
+    let mut m = in_call(A);
+    // The loser failing means nothing.
+    let out = m.handle(report(A, Role::Peer2, PeerEvent::Failed));
+    assert!(sent(&out).is_empty());
+    let out = m.handle(report(A, Role::Peer1, PeerEvent::Failed));
+    assert_eq!(sent(&out)[0], ClientMsg::Reconnect { call_id: A });
+    assert!(peer(&out).contains(&PeerCommand::CreateOffer { call_id: A }));
+    assert_eq!(m.page().call_state, CallState::Connecting);
+}
