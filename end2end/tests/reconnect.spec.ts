@@ -26,14 +26,28 @@ async function paired(visit: (name: string) => Promise<Visitor>) {
 
 test("a reload mid-call returns to the same call and both videos play again within 5 s", async ({ visit }) => {
   const { a, b } = await paired(visit);
+  // A reload is quick: B's "reconnecting" may show for a moment only, so B's page records
+  // every status it shows.
+  await b.page.evaluate(() => {
+    const status = document.querySelector('[data-testid="call-state"]')!;
+    const seen: string[] = ((window as any).__statuses = []);
+    new MutationObserver(() => seen.push(status.textContent ?? "")).observe(status, {
+      childList: true,
+      characterData: true,
+      subtree: true,
+    });
+  });
   const reloaded = Date.now();
   await a.page.reload();
-  await expect(state(b.page)).toHaveText("Stranger is reconnecting…");
+  // B hears A is back and races anew (its status goes through "connecting" again).
+  const statuses = () => b.page.evaluate(() => (window as any).__statuses as string[]);
+  await expect.poll(statuses).toContain("Stranger found. Connecting…");
   await inCall(a, b);
   await Promise.all([remoteVideoPlays(a.page), remoteVideoPlays(b.page)]);
   const took = Date.now() - reloaded;
   console.log(`reload-to-video: ${took} ms`);
   expect(took, "both videos play again within 5 s of the reload").toBeLessThan(5_000);
+  expect(await statuses()).toContain("Stranger is reconnecting…");
   // The same call: B's chat still holds the line, and the two still talk.
   await expect(b.page.getByTestId("chat-log")).toContainText("before the reload");
   await say(a, "back again");
