@@ -104,6 +104,10 @@ enum Step {
     Unblock {
         who: usize,
     },
+    /// `who`'s tab loses its socket in a call and may come back.
+    Away {
+        who: usize,
+    },
     /// `who` comes back to its current call after losing its socket.
     Rejoin {
         who: usize,
@@ -123,6 +127,7 @@ impl Step {
             | Step::Open { who, .. }
             | Step::Block { who, .. }
             | Step::Unblock { who }
+            | Step::Away { who }
             | Step::Rejoin { who } => who,
         }
     }
@@ -142,6 +147,7 @@ fn step() -> impl Strategy<Value = Step> {
             .prop_map(|(who, stale)| Step::Expire { who, stale }),
         1 => (who.clone(), who.clone()).prop_map(|(who, stranger)| Step::Block { who, stranger }),
         1 => who.clone().prop_map(|who| Step::Unblock { who }),
+        1 => who.clone().prop_map(|who| Step::Away { who }),
         1 => who.clone().prop_map(|who| Step::Rejoin { who }),
         2 => (who.clone(), proptest::bool::weighted(0.2))
             .prop_map(|(who, stale)| Step::Open { who, stale }),
@@ -271,6 +277,7 @@ impl Lua<'_> {
                     key: r.get("vk").cloned().unwrap_or_default(),
                     addr: r.get("vh").cloned().unwrap_or_default(),
                 },
+                away: r.get("away").is_some_and(|a| a == "1"),
             };
             snapshot.sessions.insert(id, session);
         }
@@ -447,7 +454,13 @@ impl Differential<'_> {
                 by: identity(who).key,
                 session: session(who),
             },
-            Step::Rejoin { .. } => Op::Rejoin { call: call(false) },
+            Step::Away { who } => Op::Away {
+                session: session(who),
+            },
+            Step::Rejoin { who } => Op::Rejoin {
+                session: session(who),
+                call: call(false),
+            },
         }
     }
 
@@ -457,7 +470,7 @@ impl Differential<'_> {
         let rust_op = self.op(step);
         let mut lua_op = rust_op.clone();
         match &mut lua_op {
-            Op::Connected { call, .. } | Op::Expire { call } | Op::Rejoin { call } => {
+            Op::Connected { call, .. } | Op::Expire { call } | Op::Rejoin { call, .. } => {
                 *call = self.ids.lua(*call)
             }
             _ => {}

@@ -68,6 +68,10 @@ enum Step {
     Unblock {
         who: usize,
     },
+    /// `who`'s tab loses its socket in a call and may come back.
+    Away {
+        who: usize,
+    },
     /// `who` comes back to its current call after losing its socket.
     Rejoin {
         who: usize,
@@ -87,6 +91,7 @@ impl Step {
             | Step::Open { who, .. }
             | Step::Block { who, .. }
             | Step::Unblock { who }
+            | Step::Away { who }
             | Step::Rejoin { who } => who,
         }
     }
@@ -108,6 +113,7 @@ fn step() -> impl Strategy<Value = Step> {
             .prop_map(|(who, stale)| Step::Open { who, stale }),
         1 => (who.clone(), who.clone()).prop_map(|(who, stranger)| Step::Block { who, stranger }),
         1 => who.clone().prop_map(|who| Step::Unblock { who }),
+        1 => who.clone().prop_map(|who| Step::Away { who }),
         1 => who.clone().prop_map(|who| Step::Rejoin { who }),
     ]
 }
@@ -144,7 +150,10 @@ fn describe_op(op: &Op) -> String {
             )
         }
         Op::Block { by, stranger, .. } => format!("{by} blocks {}", stranger.key),
-        Op::Rejoin { call } => format!("a side of {call} comes back"),
+        Op::Away { session } => format!("v{}'s tab is away", visitor(*session)),
+        Op::Rejoin { session, call } => {
+            format!("v{} comes back to {call}", visitor(*session))
+        }
         Op::Unblock { by, .. } => format!("{by} clears its blocks"),
     }
 }
@@ -241,7 +250,11 @@ impl Site {
                 by: identity(who).key,
                 session: session(who),
             },
+            Step::Away { who } => Op::Away {
+                session: session(who),
+            },
             Step::Rejoin { who } => Op::Rejoin {
+                session: session(who),
                 call: current(who).unwrap_or(NO_CALL),
             },
         }
@@ -259,8 +272,12 @@ impl Site {
         let mut winners = Vec::new();
         for effect in effects {
             let to = effect.to();
+            // A session whose tab was away is told its call ended, then forgotten.
+            let was_away = before.sessions.get(&to).is_some_and(|s| s.away);
             prop_assert!(
-                after.sessions.contains_key(&to) || matches!(effect, Effect::Idle { .. }),
+                after.sessions.contains_key(&to)
+                    || matches!(effect, Effect::Idle { .. })
+                    || (was_away && matches!(effect, Effect::Ended { .. })),
                 "{effect:?} is for a session the matchmaker does not know"
             );
             let told = self.told.entry(to).or_default();
@@ -342,8 +359,15 @@ impl Site {
             }
             _ => prop_assert!(winners.is_empty(), "winners for {op:?}"),
         }
+        // A session the matchmaker forgot (it left, or its tab was away when its call ended)
+        // is a new session if its visitor calls again.
+        for id in before.sessions.keys() {
+            if !after.sessions.contains_key(id) {
+                self.told.remove(id);
+            }
+        }
         // A side back after a lost socket: the call's race is run anew.
-        if let Op::Rejoin { call } = op {
+        if let Op::Rejoin { call, .. } = op {
             self.won.remove(call);
         }
         // A connected or text-only call outlives its connect timeout.

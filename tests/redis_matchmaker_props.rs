@@ -328,6 +328,7 @@ impl Site {
                         key: r.get("vk").cloned().unwrap_or_default(),
                         addr: r.get("vh").cloned().unwrap_or_default(),
                     },
+                    away: r.get("away").is_some_and(|a| a == "1"),
                 },
             );
             records.insert(hex, r);

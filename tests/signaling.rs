@@ -60,6 +60,7 @@ on_every_backend!(
     a_tab_back_within_the_grace_returns_to_its_call_and_both_negotiate_anew,
     a_tab_that_does_not_come_back_leaves_its_partner_after_the_grace,
     a_failed_connection_is_raced_anew_in_the_same_call,
+    a_stranger_away_is_never_searched_for_once_the_partner_moves_on,
 );
 
 fn error_code(msg: &ServerMsg) -> Option<ErrorCode> {
@@ -1075,4 +1076,21 @@ async fn a_failed_connection_is_raced_anew_in_the_same_call(backend: Backend) {
     })
     .await;
     assert_eq!(error_code(&a.recv().await), Some(ErrorCode::StaleCall));
+}
+
+/// The partner of a tab that is away presses Next: the away session is not searched for (a
+/// ghost nobody could see), so the partner meets the next real stranger, and the site counts
+/// the ghost gone.
+async fn a_stranger_away_is_never_searched_for_once_the_partner_moves_on(backend: Backend) {
+    let site = Site::start(backend, &["--reload-grace", "10s"]).await;
+    let (a, mut b, call_id) = pair(&site).await;
+    drop(a);
+    assert_eq!(b.recv().await, ServerMsg::PartnerAway { call_id });
+    b.send(&ClientMsg::Next).await;
+    assert_eq!(b.recv().await, ServerMsg::Searching);
+    let mut c = site.connect().await;
+    c.send(&ClientMsg::call()).await;
+    let met = until_matched(&mut c).await;
+    assert_eq!(until_matched(&mut b).await, met, "b meets c, not the ghost");
+    assert_eq!(site.counts(), (2, 0, 1));
 }

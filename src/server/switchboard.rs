@@ -284,6 +284,8 @@ impl Switchboard {
         let grace = self.board.settings.reload_grace;
         if may_return && !grace.is_zero() {
             if let Some((call, token)) = self.board.linger(id) {
+                // Matching too: if the call ends meanwhile, the session is not searched for.
+                let _ = self.run(Op::Away { session: id }).await;
                 let _ = self
                     .relay(id, call, ServerMsg::PartnerAway { call_id: call })
                     .await;
@@ -353,7 +355,7 @@ impl Switchboard {
         let _ = self
             .relay(id, call, ServerMsg::PartnerBack { call_id: call })
             .await;
-        let _ = self.run(Op::Rejoin { call }).await;
+        let _ = self.run(Op::Rejoin { session: id, call }).await;
         self.board
             .timers
             .arm(Timer::Expire(call), self.board.settings.connect_timeout);
@@ -748,6 +750,8 @@ impl Board {
     /// Turns one step's effects into standing, messages, timers and metrics.
     fn apply(&self, effects: Vec<Effect>) {
         let mut sessions = self.lock();
+        // Sessions whose tab is away and whose call is over: nothing to come back to.
+        let mut gone = Vec::new();
         for effect in effects {
             let to = effect.to();
             // A match is counted, and its connect timeout armed, once per pair, whether or
@@ -768,6 +772,13 @@ impl Board {
             let Some(entry) = sessions.get_mut(&to) else {
                 continue;
             };
+            if entry.away && !matches!(effect, Effect::Winner { .. }) {
+                // Matching forgot it when its call ended (`Op::Away`); a search or a match
+                // (from before matching heard it was away) is undone by leaving.
+                let searched = !matches!(effect, Effect::Ended { .. });
+                gone.push((to, searched));
+                continue;
+            }
             match effect {
                 Effect::Searching { search, open, .. } => {
                     // Only a session that asked to search (End or a loss may have come since).
@@ -844,6 +855,14 @@ impl Board {
                         entry.tell(&winner, to, self);
                     }
                 }
+            }
+        }
+        for (id, searched) in gone {
+            if let Some(entry) = sessions.remove(&id) {
+                self.lingering().remove(&entry.resume);
+            }
+            if searched {
+                let _ = self.evictions.send(id);
             }
         }
     }

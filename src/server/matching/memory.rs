@@ -64,6 +64,8 @@ struct Session {
     language: String,
     /// Counts searches, so the preference timer of an earlier search does nothing.
     search_gen: u64,
+    /// Its tab lost its socket in a call and may come back (see [`Op::Away`]).
+    away: bool,
     /// The current search takes anyone (it had no preferences, or their wait is over).
     open: bool,
 }
@@ -230,7 +232,7 @@ impl Matchmaker {
                     let partner = self.hang_up(session, EndReason::PartnerNext, fx);
                     self.search(session, fx);
                     if let Some(partner) = partner {
-                        self.search(partner, fx);
+                        self.search_again(partner, fx);
                     }
                 }
                 SessionState::Idle => self.search(session, fx),
@@ -246,7 +248,7 @@ impl Matchmaker {
                 // Never pressing Call is idle too: End is always confirmed.
                 fx.push(Effect::Idle { to: session });
                 if let Some(partner) = partner {
-                    self.search(partner, fx);
+                    self.search_again(partner, fx);
                 }
             }
             Op::Leave { session } => {
@@ -254,7 +256,7 @@ impl Matchmaker {
                 self.leave_pool(session);
                 self.sessions.remove(&session);
                 if let Some(partner) = partner {
-                    self.search(partner, fx);
+                    self.search_again(partner, fx);
                 }
             }
             Op::Connected {
@@ -289,7 +291,17 @@ impl Matchmaker {
                 }
             }
             Op::Expire { call } => self.expire(call, fx),
-            Op::Rejoin { call } => {
+            Op::Away { session } => {
+                if let Some(me) = self.sessions.get_mut(&session) {
+                    if matches!(me.state, SessionState::InCall { .. }) {
+                        me.away = true;
+                    }
+                }
+            }
+            Op::Rejoin { session, call } => {
+                if let Some(me) = self.sessions.get_mut(&session) {
+                    me.away = false;
+                }
                 if let Some(call) = self.calls.get_mut(&call) {
                     call.winner_offerer = None;
                 }
@@ -328,6 +340,7 @@ impl Matchmaker {
             text_only: false,
             language: String::new(),
             search_gen: 0,
+            away: false,
             open: false,
         });
         session.addr = addr;
@@ -360,8 +373,8 @@ impl Matchmaker {
                 reason: EndReason::ConnectTimeout,
             });
         }
-        self.search(a, fx);
-        self.search(b, fx);
+        self.search_again(a, fx);
+        self.search_again(b, fx);
     }
 
     /// The preference wait of search number `search_gen` of `id` is over: from now on it
@@ -442,6 +455,7 @@ impl Matchmaker {
                     text_only: s.text_only,
                     language: s.language.clone(),
                     visitor: s.visitor.clone(),
+                    away: s.away,
                 },
             );
         }
@@ -489,6 +503,17 @@ impl Matchmaker {
             s.state = SessionState::Idle;
             s.selected = None;
             s.last_partner = Some(partner);
+        }
+    }
+
+    /// `id`'s call is over and it searches again, as the design says: unless its tab is away
+    /// (see [`Op::Away`]); then there is nothing to come back to, and it leaves matching.
+    fn search_again(&mut self, id: SessionId, fx: &mut Vec<Effect>) {
+        if self.sessions.get(&id).is_some_and(|s| s.away) {
+            self.leave_pool(id);
+            self.sessions.remove(&id);
+        } else {
+            self.search(id, fx);
         }
     }
 

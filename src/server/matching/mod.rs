@@ -69,9 +69,13 @@ pub enum Op {
     /// The preference wait of search number `search` of `session` is over: from now on it
     /// takes anyone.
     Open { session: SessionId, search: u64 },
-    /// A side of `call` came back after losing its socket: the call's connections are raced
-    /// anew, so the winner of the race is forgotten (and its connect timeout applies again).
-    Rejoin { call: CallId },
+    /// The tab of `session` lost its socket in a call and may come back: until it does, a call
+    /// of its that ends does not make it search again; it leaves matching instead.
+    Away { session: SessionId },
+    /// `session` is back in `call` (after [`Op::Away`], or its connection failed): the call's
+    /// connections are raced anew, so the winner of the race is forgotten (and the connect
+    /// timeout applies again).
+    Rejoin { session: SessionId, call: CallId },
     /// Visitor key `by` never meets `stranger` again, until `until` (Unix seconds).
     Block {
         by: String,

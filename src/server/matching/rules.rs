@@ -42,6 +42,8 @@ pub struct SessionView {
     pub language: String,
     /// Who it is, for blocks.
     pub visitor: Visitor,
+    /// Its tab lost its socket in a call and may come back.
+    pub away: bool,
 }
 
 /// Where a session stands.

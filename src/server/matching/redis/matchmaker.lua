@@ -18,7 +18,8 @@
 --   session <id>        hash: node, state (idle|searching|call), call, partner, last, tags
 --                       (JSON list), text (1|0), lang (a language code, or empty), gen
 --                       (search number), open (1|0), addr,
---                       vk and vh (visitor key and address hash, for blocks);
+--                       vk and vh (visitor key and address hash, for blocks), away (1 while
+--                       its tab lost its socket in a call);
 --                       made at the session's first Call, deleted when its tab closes
 --   blocks <key>        hash: what visitor key <key> blocked (k:<key> or a:<address hash>)
 --                       -> until (Unix seconds); expires with its latest block
@@ -253,6 +254,9 @@ local function hang_up(id, reason)
   return partner
 end
 
+-- Defined below: a partner left behind searches again, unless away (it leaves too).
+local search_again
+
 -- Forgets a session that is gone; its partner is told and searches again.
 local function leave(id)
   local n = redis.call('HGET', session_key(id), 'node')
@@ -260,7 +264,13 @@ local function leave(id)
   leave_pool(id)
   redis.call('DEL', session_key(id))
   if n then redis.call('SREM', members_key(n), id) end
-  if partner then search(partner) end
+  if partner then search_again(partner) end
+end
+
+-- `id`'s call is over and it searches again: unless its tab is away (ops.away); then there is
+-- nothing to come back to, and it leaves matching.
+search_again = function(id)
+  if redis.call('HGET', session_key(id), 'away') == '1' then leave(id) else search(id) end
 end
 
 -- Forgets every session of node `n`, which stopped beating (or is starting over).
@@ -349,7 +359,7 @@ function ops.next()
     -- The one who pressed Next searches first, so a waiting stranger meets them.
     local partner = hang_up(id, 'partner_next')
     search(id)
-    if partner then search(partner) end
+    if partner then search_again(partner) end
   elseif state == 'idle' then
     search(id)
   end
@@ -368,7 +378,7 @@ ops['end'] = function()
   leave_pool(id)
   redis.call('HSET', session_key(id), 'state', 'idle')
   emit(node, { ev = 'idle', to = id })
-  if partner then search(partner) end
+  if partner then search_again(partner) end
   return OK
 end
 
@@ -404,13 +414,21 @@ function ops.expire()
       emit(side_node, { ev = 'ended', to = side, call = call, reason = 'connect_timeout' })
     end
   end
-  search(c[1])
-  search(c[2])
+  search_again(c[1])
+  search_again(c[2])
   return OK
 end
 
--- A side of `call` came back after losing its socket: the race is run anew.
+-- The tab of `session` lost its socket in a call and may come back (memory.rs, Op::Away).
+function ops.away()
+  local k = session_key(cmd.session)
+  if redis.call('HGET', k, 'state') == 'call' then redis.call('HSET', k, 'away', '1') end
+  return OK
+end
+
+-- `session` is back in `call`: the race is run anew.
 function ops.rejoin()
+  redis.call('HDEL', session_key(cmd.session), 'away')
   redis.call('HDEL', call_key(cmd.call), 'winner')
   return OK
 end
