@@ -21,8 +21,10 @@ pub struct Recent {
 }
 
 impl Recent {
-    /// A call with a stranger began at `now`.
+    /// A call with a stranger began at `now` (or came back after a lost socket: then it is
+    /// no longer a recent one).
     pub fn met(&mut self, call_id: CallId, now: Millis) {
+        self.strangers.retain(|s| s.call_id != call_id);
         self.current = Some((call_id, now));
     }
 
@@ -109,5 +111,14 @@ mod tests {
         let shown = recent.visible(4_000);
         assert!(shown[1].reported && !shown[1].blocked);
         assert!(shown[0].blocked && !shown[0].reported);
+    }
+
+    #[test]
+    fn a_call_that_comes_back_is_no_longer_recent() {
+        let mut recent = Recent::default();
+        recent.met(CallId(1), 0);
+        recent.left(CallId(1), vec![], 1_000);
+        recent.met(CallId(1), 2_000);
+        assert!(recent.visible(3_000).is_empty());
     }
 }
