@@ -402,13 +402,8 @@ impl Matchmaker {
         if me.state != SessionState::Searching {
             return;
         }
-        let found = if me.open {
-            self.pick_in_open_pool(id)
-        } else {
-            let prefs = me.preferences();
-            self.pick_by_preference(id, &prefs)
-        };
-        if let Some(other) = found {
+        let (open, prefs) = (me.open, me.preferences());
+        if let Some(other) = self.pick(id, open, &prefs) {
             self.confirm(id, other, fx);
         }
     }
@@ -529,12 +524,7 @@ impl Matchmaker {
         me.open = prefs.is_empty();
         let (open, search_gen) = (me.open, me.search_gen);
 
-        let found = if open {
-            self.pick_in_open_pool(id)
-        } else {
-            self.pick_by_preference(id, &prefs)
-        };
-        if let Some(other) = found {
+        if let Some(other) = self.pick(id, open, &prefs) {
             self.confirm(id, other, fx);
             if self.state(id) != Some(SessionState::Searching) {
                 return;
@@ -589,6 +579,15 @@ impl Matchmaker {
                     self.by_preference.remove(&pref);
                 }
             }
+        }
+    }
+
+    /// GetRandomUser for `id`'s search: among those who take anyone if it is `open`, else
+    /// among those who share one of its `prefs`.
+    fn pick(&mut self, id: SessionId, open: bool, prefs: &[Preference]) -> Option<SessionId> {
+        match open {
+            true => self.pick_in_open_pool(id),
+            false => self.pick_by_preference(id, prefs),
         }
     }
 

@@ -208,6 +208,13 @@ local function pair(a, b)
     text_only = text, first = false })
 end
 
+-- GetRandomUser for `id`'s search: among those who take anyone if it is `open`, else among
+-- those who share one of its `prefs`.
+local function pick(id, open, prefs, my_last)
+  if open then return settle(pick_in(OPEN, id, my_last)) end
+  return pick_by_preference(id, prefs, my_last)
+end
+
 -- Call is pressed for `id`: pair it with a waiting stranger at once, or make it wait.
 local function search(id)
   local k = session_key(id)
@@ -218,13 +225,7 @@ local function search(id)
   local open = #prefs == 0
   redis.call('HSET', k, 'state', 'searching', 'open', open and '1' or '0')
   redis.call('HDEL', k, 'call', 'partner')
-  local my_last = redis.call('HGET', k, 'last')
-  local other
-  if open then
-    other = settle(pick_in(OPEN, id, my_last))
-  else
-    other = pick_by_preference(id, prefs, my_last)
-  end
+  local other = pick(id, open, prefs, redis.call('HGET', k, 'last'))
   if other then
     pair(id, other)
     return
@@ -472,12 +473,7 @@ function ops.unblock()
   local id = cmd.session
   local rec = redis.call('HMGET', session_key(id), 'state', 'open', 'last')
   if rec[1] ~= 'searching' then return OK end
-  local other
-  if rec[2] == '1' then
-    other = settle(pick_in(OPEN, id, rec[3]))
-  else
-    other = pick_by_preference(id, preferences(id), rec[3])
-  end
+  local other = pick(id, rec[2] == '1', preferences(id), rec[3])
   if other then pair(id, other) end
   return OK
 end
