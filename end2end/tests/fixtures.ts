@@ -139,11 +139,7 @@ async function openVisitor(browser: Browser, name: string, options: VisitOptions
   });
   if (options.init) await context.addInitScript(options.init);
   const page = await context.newPage();
-  const errors: string[] = [];
-  page.on("console", (msg) => {
-    if (msg.type() === "error") errors.push(msg.text());
-  });
-  page.on("pageerror", (err) => errors.push(err.message));
+  const errors = watchErrors(page);
   if (options.beforeLoad) await options.beforeLoad(page);
   await page.goto(options.url!);
   if (options.expectLobby ?? true) {
@@ -154,6 +150,16 @@ async function openVisitor(browser: Browser, name: string, options: VisitOptions
 }
 
 export { expect };
+
+/** Every error `page` logs or throws from now on, for a test to assert there are none. */
+export function watchErrors(page: Page): string[] {
+  const errors: string[] = [];
+  page.on("console", (msg) => {
+    if (msg.type() === "error") errors.push(msg.text());
+  });
+  page.on("pageerror", (err) => errors.push(err.message));
+  return errors;
+}
 
 /** Resolves once the remote video has a picture and its frame count keeps going up. */
 export async function remoteVideoPlays(page: Page) {

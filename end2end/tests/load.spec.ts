@@ -3,7 +3,7 @@
 // checks that Call works once the page has loaded this way, and prints the time from
 // navigation to a usable Call button for scripts/bench.sh (docs/BENCHMARKS.md): speed goals
 // live in the benchmarks, not as timed assertions here.
-import { test, expect } from "./fixtures";
+import { test, expect, watchErrors } from "./fixtures";
 
 test("Call works after a cold load on a throttled CPU and link", async ({ browser, server }) => {
   test.setTimeout(120_000);
@@ -26,11 +26,7 @@ test("Call works after a cold load on a throttled CPU and link", async ({ browse
     observer.observe(document, { subtree: true, childList: true, attributes: true, attributeFilter: ["disabled"] });
   });
   const page = await context.newPage();
-  const errors: string[] = [];
-  page.on("console", (msg) => {
-    if (msg.type() === "error") errors.push(msg.text());
-  });
-  page.on("pageerror", (err) => errors.push(err.message));
+  const errors = watchErrors(page);
 
   const cdp = await context.newCDPSession(page);
   await cdp.send("Emulation.setCPUThrottlingRate", { rate: 4 });

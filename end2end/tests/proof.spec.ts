@@ -4,7 +4,7 @@
 // throttled 4× (a phone); the times are printed for scripts/bench.sh (docs/BENCHMARKS.md).
 // The bound asserted, from the challenge to the proof accepted, is generous (3 s), so the
 // test fails only when something is wrong, not when the machine is busy.
-import { test, expect, Page } from "./fixtures";
+import { test, expect, Page, watchErrors } from "./fixtures";
 
 /** The page's timeline marks (src/client/timeline.rs), in ms since the navigation started. */
 async function marks(page: Page): Promise<{ t: number; what: string }[]> {
@@ -25,11 +25,7 @@ for (const throttle of [1, 4]) {
       (window as any).__duetTimeline = [];
     });
     const page = await context.newPage();
-    const errors: string[] = [];
-    page.on("console", (msg) => {
-      if (msg.type() === "error") errors.push(msg.text());
-    });
-    page.on("pageerror", (err) => errors.push(err.message));
+    const errors = watchErrors(page);
     const cdp = await context.newCDPSession(page);
     await cdp.send("Emulation.setCPUThrottlingRate", { rate: throttle });
 
@@ -93,11 +89,7 @@ test("a Call pressed before the proof is accepted goes out right after it, witho
     });
   });
   const page = await context.newPage();
-  const errors: string[] = [];
-  page.on("console", (msg) => {
-    if (msg.type() === "error") errors.push(msg.text());
-  });
-  page.on("pageerror", (err) => errors.push(err.message));
+  const errors = watchErrors(page);
   await page.goto(server.url);
   await expect.poll(() => heldProof !== undefined, { message: "the page solved its challenge" }).toBe(true);
   await page.getByRole("button", { name: "Call", exact: true }).click();
