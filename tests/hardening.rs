@@ -649,7 +649,7 @@ async fn blocks_survive_a_restart() {
             blocked: 1
         }
     );
-    let (a_key, b_key) = (a.visitor.clone().unwrap().0, b.visitor.clone().unwrap().0);
+    let (a_key, b_key) = (a.key(), b.key());
     server.stop();
     let restarted = TestServer::start_with_data(FROM_PROXY, Arc::clone(&server.data_dir)).await;
     let mut a = restarted.connect_from("198.51.100.1", Some(&a_key)).await;

@@ -81,11 +81,6 @@ async fn pair(site: &Site) -> (Client, Client, CallId) {
 /// addresses too).
 const BEHIND_PROXY: &[&str] = &["--trusted-proxies", "127.0.0.1"];
 
-/// The visitor key `client`'s greeting gave.
-fn key_of(client: &Client) -> String {
-    client.visitor.clone().expect("greeted").0
-}
-
 /// Reads `client`'s messages until it is matched; the call id.
 async fn until_matched(client: &mut Client) -> CallId {
     loop {
@@ -837,7 +832,7 @@ async fn a_blocked_stranger_is_never_met_again_by_key_or_by_address_until_cleare
             blocked: 1
         }
     );
-    let (a_key, b_key) = (key_of(&a), key_of(&b));
+    let (a_key, b_key) = (a.key(), b.key());
     a.send(&ClientMsg::Next).await;
     assert_eq!(a.recv().await, ServerMsg::Searching);
     assert!(matches!(b.recv().await, ServerMsg::CallEnded { .. }));
@@ -1009,7 +1004,7 @@ async fn a_tab_back_within_the_grace_returns_to_its_call_and_both_negotiate_anew
     let mut b = site.nodes[site.nodes.len() - 1].connect().await;
     let call_id = common::pair(&mut a, &mut b).await;
     common::connect_media(&mut a, &mut b, call_id).await;
-    let (key, token) = (key_of(&a), a.resume.clone().unwrap());
+    let (key, token) = (a.key(), a.resume.clone().unwrap());
     drop(a);
     assert_eq!(b.recv().await, ServerMsg::PartnerAway { call_id });
 

@@ -149,8 +149,7 @@ impl TestServer {
     /// `tab`'s new socket after it lost the old one (a reload): the same visitor key and its
     /// resume token.
     pub async fn reconnect(&self, tab: &Client) -> Client {
-        let key = &tab.visitor.as_ref().expect("greeted").0;
-        self.reconnect_with(key, tab.resume.as_deref().expect("greeted"))
+        self.reconnect_with(&tab.key(), tab.resume.as_deref().expect("greeted"))
             .await
     }
 
@@ -560,6 +559,11 @@ pub struct Client {
 }
 
 impl Client {
+    /// The visitor key the greeting gave.
+    pub fn key(&self) -> String {
+        self.visitor.clone().expect("greeted").0
+    }
+
     pub async fn send(&mut self, msg: &ClientMsg) {
         self.send_text(&protocol::encode(msg)).await;
     }
