@@ -156,11 +156,7 @@ async fn housekeeping(state: AppState) {
         state.admin_guesses.sweep(now);
         state.turn_credentials.sweep(now);
         if minutes.is_multiple_of(60) {
-            let unix_now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs() as i64);
-            state.switchboard.forget_ended_blocks(unix_now);
-            match state.moderation.store().purge().await {
+            match state.moderation.purge().await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(
                     removed = n,

@@ -158,6 +158,14 @@ impl Moderation {
         })
     }
 
+    /// Deletes reports past their retention and bans and blocks that ended, here and in the
+    /// in-memory matchmaker's blocks, as of one moment. Returns how many rows went.
+    pub async fn purge(&self) -> Result<usize, ModerationError> {
+        let now = store::unix_now();
+        self.switchboard.forget_ended_blocks(now);
+        self.store.purge_at(now).await
+    }
+
     /// Alone, the matchmaker starts empty: it is given the blocks in force from the database.
     /// (With Redis, matching keeps them there.)
     pub async fn restore_blocks(&self) -> Result<(), ModerationError> {
