@@ -136,6 +136,7 @@ async fn reporters_from_one_64_count_as_one() {
             server
                 .state
                 .moderation
+                .store()
                 .banned_until(bad_ip.parse().unwrap()),
             None,
             "three addresses of one /64 are one reporter"
@@ -153,6 +154,7 @@ async fn reporters_from_one_64_count_as_one() {
     assert!(server
         .state
         .moderation
+        .store()
         .banned_until(bad_ip.parse().unwrap())
         .is_some());
 }

@@ -335,7 +335,7 @@ async fn reports_made_on_two_nodes_ban_on_every_node_until_lifted() {
     assert_eq!(said.last().and_then(error_code), Some(ErrorCode::Banned));
 
     // Every node refuses the address now.
-    eventually(async || one.state.moderation.banned_until(bad_ip).is_some()).await;
+    eventually(async || one.state.moderation.store().banned_until(bad_ip).is_some()).await;
     for server in [&one, &two] {
         let mut again = server.open_with(&bad_addr).await.unwrap();
         assert_eq!(
@@ -349,6 +349,6 @@ async fn reports_made_on_two_nodes_ban_on_every_node_until_lifted() {
     assert_eq!(overview["reports"].as_array().unwrap().len(), 2);
     let ban_id = overview["bans"][0]["id"].as_i64().unwrap();
     assert!(one.lift_ban("s3cret-moderator-token", ban_id).await);
-    eventually(async || two.state.moderation.banned_until(bad_ip).is_none()).await;
+    eventually(async || two.state.moderation.store().banned_until(bad_ip).is_none()).await;
     let _welcome_back = two.connect_with(&bad_addr).await;
 }

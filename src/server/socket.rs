@@ -60,7 +60,9 @@ pub async fn upgrade(
         )
             .into_response();
     };
-    let admission = admit(&state, ip);
+    // The address's keyed hash: whom a ban names, and (for blocks) who this visitor is.
+    let subject = state.moderation.store().subject(ip);
+    let admission = admit(&state, ip, &subject);
     // The key a returning browser kept (see `VisitorKey`); anything else earns a new one. And
     // the token of a tab coming back to its call.
     let query = query.as_deref().unwrap_or_default();
@@ -85,7 +87,7 @@ pub async fn upgrade(
         .write_buffer_size(0)
         .on_upgrade(move |socket| async move {
             match admission {
-                Ok(permit) => run_session(socket, state, ip, returning, permit).await,
+                Ok(permit) => run_session(socket, state, ip, subject, returning, permit).await,
                 // Refusing after the upgrade lets the page read why and show it.
                 Err(refusal) => refuse(socket, refusal).await,
             }
@@ -93,8 +95,8 @@ pub async fn upgrade(
 }
 
 /// Lets `ip` in, or says why not.
-fn admit(state: &AppState, ip: IpAddr) -> Result<ConnectionPermit, ServerMsg> {
-    if let Some(until) = state.moderation.banned_until(ip) {
+fn admit(state: &AppState, ip: IpAddr, subject: &str) -> Result<ConnectionPermit, ServerMsg> {
+    if let Some(until) = state.moderation.banned_until(subject) {
         state.metrics.rejected("banned");
         return Err(farewell(until));
     }
@@ -184,6 +186,7 @@ async fn run_session(
     socket: WebSocket,
     state: AppState,
     ip: IpAddr,
+    subject: String,
     returning: Returning,
     permit: ConnectionPermit,
 ) {
@@ -193,7 +196,7 @@ async fn run_session(
     let store = state.moderation.store();
     let visitor = Visitor {
         key: store.visitor_hash(&key),
-        addr: store.subject(ip),
+        addr: subject,
     };
     // A tab back within the grace takes its session over, in its call; any other starts anew.
     let resumed = returning

@@ -54,9 +54,10 @@ impl Moderation {
         &self.store
     }
 
-    /// The end of `ip`'s active ban, if it is banned now.
-    pub fn banned_until(&self, ip: IpAddr) -> Option<i64> {
-        self.store.banned_until(ip)
+    /// The end of the active ban of `subject` (an address's keyed hash, see
+    /// [`Store::subject`]), if it is banned now.
+    pub fn banned_until(&self, subject: &str) -> Option<i64> {
+        self.store.subject_banned_until(subject)
     }
 
     /// Session `reporter` (from `reporter_ip`) reports the stranger of its call `call_id`. The

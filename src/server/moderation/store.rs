@@ -165,13 +165,17 @@ impl Store {
 
     /// The end of `ip`'s active ban, if it is banned now.
     pub fn banned_until(&self, ip: IpAddr) -> Option<i64> {
-        let subject = self.subject(ip);
+        self.subject_banned_until(&self.subject(ip))
+    }
+
+    /// The end of the active ban of `subject` (see [`Store::subject`]), if it is banned now.
+    pub fn subject_banned_until(&self, subject: &str) -> Option<i64> {
         let now = unix_now();
         let mut bans = lock(&self.bans);
-        match bans.get(&subject) {
+        match bans.get(subject) {
             Some(until) if *until > now => Some(*until),
             Some(_) => {
-                bans.remove(&subject);
+                bans.remove(subject);
                 None
             }
             None => None,
