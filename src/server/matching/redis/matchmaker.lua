@@ -112,12 +112,12 @@ local function blocked(x, y)
   return blocked_by(x[1], y[1], y[2]) or blocked_by(y[1], x[1], x[2])
 end
 
--- GetRandomUser in one pool: a random member that is not `me`, not blocked by or blocking
--- `me`, not the stranger `me` just left, and did not just leave `me`. Members left behind
--- by a node that died are tidied away on sight (each only once, so a pick stays O(1)
--- amortised). Returns the pick, and the first excluded member seen.
-local function pick_in(pool, me, my_last)
-  local mine = redis.call('HMGET', session_key(me), 'vk', 'vh')
+-- GetRandomUser in one pool for `who` (see `pick`): a random member that is not `who`, not
+-- blocked by or blocking `who`, not the stranger `who` just left, and did not just leave
+-- `who`. Members left behind by a node that died are tidied away on sight (each only once,
+-- so a pick stays O(1) amortised). Returns the pick, and the first excluded member seen.
+local function pick_in(pool, who)
+  local me, my_last, mine = who.id, who.last, who.visitor
   local excluded, saw_blocked = false, false
   -- false: not taken (`tidied` says whether it was tidied away); or the pick.
   local function consider(c)
@@ -160,11 +160,11 @@ local function pick_in(pool, me, my_last)
 end
 
 -- GetRandomUser among those sharing one of `prefs`, trying them from a random place.
-local function pick_by_preference(me, prefs, my_last)
+local function pick_by_preference(who, prefs)
   local start = tonumber(string.sub(seed, 1, 6), 16) % #prefs
   local excluded = false
   for step = 0, #prefs - 1 do
-    local found, first = pick_in(pool_key(prefs[(start + step) % #prefs + 1]), me, my_last)
+    local found, first = pick_in(pool_key(prefs[(start + step) % #prefs + 1]), who)
     if found then return found end
     excluded = excluded or first
   end
@@ -211,8 +211,11 @@ end
 -- GetRandomUser for `id`'s search: among those who take anyone if it is `open`, else among
 -- those who share one of its `prefs`.
 local function pick(id, open, prefs, my_last)
-  if open then return settle(pick_in(OPEN, id, my_last)) end
-  return pick_by_preference(id, prefs, my_last)
+  -- Who is searching, read once for every pool looked at.
+  local who = { id = id, last = my_last,
+    visitor = redis.call('HMGET', session_key(id), 'vk', 'vh') }
+  if open then return settle(pick_in(OPEN, who)) end
+  return pick_by_preference(who, prefs)
 end
 
 -- Call is pressed for `id`: pair it with a waiting stranger at once, or make it wait.
@@ -440,7 +443,7 @@ function ops.open()
   local rec = redis.call('HMGET', session_key(id), 'state', 'gen', 'open', 'last')
   if rec[1] ~= 'searching' or tonumber(rec[2]) ~= cmd.search or rec[3] == '1' then return OK end
   redis.call('HSET', session_key(id), 'open', '1')
-  local other = settle(pick_in(OPEN, id, rec[4]))
+  local other = pick(id, true, nil, rec[4])
   if other then pair(id, other) else redis.call('SADD', OPEN, id) end
   return OK
 end
