@@ -193,19 +193,19 @@ async fn run_session(
     let _tracked = state.sessions.token();
     let known = returning.key.is_some();
     let key = returning.key.unwrap_or_else(VisitorKey::random);
-    let store = state.moderation.store();
-    let visitor = Visitor {
-        key: store.visitor_hash(&key),
-        addr: subject,
-    };
+    let hash = state.moderation.store().visitor_hash(&key);
     // A tab back within the grace takes its session over, in its call; any other starts anew.
     let resumed = returning
         .resume
-        .and_then(|token| state.switchboard.resume(token, &visitor.key));
+        .and_then(|token| state.switchboard.resume(token, &hash));
     let (id, mut outbox, resume, rejoin) = match resumed {
         Some(back) => (back.id, back.outbox, back.resume, Some(back.resumed)),
         None => {
-            let (id, outbox, resume) = state.switchboard.register(ip, visitor.clone());
+            let visitor = Visitor {
+                key: hash.clone(),
+                addr: subject,
+            };
+            let (id, outbox, resume) = state.switchboard.register(ip, visitor);
             (id, outbox, resume, None)
         }
     };
@@ -220,34 +220,40 @@ async fn run_session(
     );
     let mut last_heard = Instant::now();
     let bits = config.proof().bits_for(permit.recent_connects);
-    let mut guard = SessionGuard::new(&state, bits, key, visitor.key, Instant::now());
+    let key_text = key.as_str().to_string();
+    let mut guard = SessionGuard::new(&state, bits, key, Instant::now());
 
     let mut socket = Writer::new(socket, config.write_timeout);
     let greeted = presence::count(&state.switchboard);
     let hello = ServerMsg::Online { count: greeted };
     let mut feed = Feed::new(config.presence_interval, greeted, Instant::now());
-    let greeted = async {
-        greet(&mut socket, guard.proof.challenge(), &hello).await?;
-        let blocked = match known {
-            true => state.moderation.blocked_count(&guard.visitor).await,
-            false => 0,
-        };
-        let key = guard.key.as_str().to_string();
-        let resume = format!("{resume:032x}");
-        socket
-            .send(&ServerMsg::Visitor {
-                key,
-                blocked,
-                resume,
-            })
-            .await?;
-        if let Some(resumed) = &rejoin {
-            socket.send(resumed).await?;
-            if let Some(call) = resumed.call_id() {
-                state.switchboard.rejoined(id, call).await;
+    // The greeting owns what only it needs (the hash, a resumed call), so an idle session's
+    // task does not keep them for its whole life.
+    let challenge = guard.proof.challenge();
+    let greeted = {
+        let (socket, state) = (&mut socket, &state);
+        async move {
+            greet(socket, challenge, &hello).await?;
+            let blocked = match known {
+                true => state.moderation.blocked_count(&hash).await,
+                false => 0,
+            };
+            let resume = format!("{resume:032x}");
+            socket
+                .send(&ServerMsg::Visitor {
+                    key: key_text,
+                    blocked,
+                    resume,
+                })
+                .await?;
+            if let Some(resumed) = rejoin {
+                socket.send(&resumed).await?;
+                if let Some(call) = resumed.call_id() {
+                    state.switchboard.rejoined(id, call).await;
+                }
             }
+            Ok::<(), WriteError>(())
         }
-        Ok::<(), WriteError>(())
     };
     let exit = match Box::pin(greeted).await {
         Err(e) => Exit::from(e),
@@ -420,23 +426,15 @@ struct SessionGuard {
     called: bool,
     /// Call and Next wait for the proof of work.
     proof: ProofGate,
-    /// The browser's visitor key, and the hash it is known by (see `VisitorKey`).
+    /// The browser's visitor key (see `VisitorKey`).
     key: VisitorKey,
-    visitor: String,
 }
 
 impl SessionGuard {
-    fn new(
-        state: &AppState,
-        proof_bits: u8,
-        key: VisitorKey,
-        visitor: String,
-        now: Instant,
-    ) -> Self {
+    fn new(state: &AppState, proof_bits: u8, key: VisitorKey, now: Instant) -> Self {
         let c = &state.config;
         SessionGuard {
             key,
-            visitor,
             messages: TokenBucket::new(c.message_burst, c.message_rate, now),
             nexts: TokenBucket::new(c.next_burst, c.next_rate, now),
             chats: TokenBucket::new(c.chat_burst, c.chat_rate, now),
@@ -568,14 +566,9 @@ impl SessionGuard {
                 Some(state.moderation.report(id, ip, call_id, reason).await)
             }
             ClientMsg::Block { call_id } => {
-                Some(state.moderation.block(id, &self.visitor, call_id).await)
+                Some(state.moderation.block(id, &self.key, call_id).await)
             }
-            ClientMsg::ClearBlocks => Some(
-                state
-                    .moderation
-                    .clear_blocks(id, &self.visitor, &self.key)
-                    .await,
-            ),
+            ClientMsg::ClearBlocks => Some(state.moderation.clear_blocks(id, &self.key).await),
             msg => state
                 .switchboard
                 .handle(id, msg)

@@ -102,10 +102,11 @@ impl Moderation {
         }
     }
 
-    /// Session `id`, who is visitor `by` (a hashed visitor key), blocks the stranger of its
-    /// call `call_id` (current or recent): matching never pairs the two again, here or on
-    /// any node, for `--block-duration`. Returns the reply for the visitor.
-    pub async fn block(&self, id: SessionId, by: &str, call_id: CallId) -> ServerMsg {
+    /// Session `id`, of browser key `key`, blocks the stranger of its call `call_id` (current
+    /// or recent): matching never pairs the two again, here or on any node, for
+    /// `--block-duration`. Returns the reply for the visitor.
+    pub async fn block(&self, id: SessionId, key: &VisitorKey, call_id: CallId) -> ServerMsg {
+        let by = &self.store.visitor_hash(key);
         let partner = match self.switchboard.block_target(id, call_id) {
             Ok(partner) => partner,
             Err(e) => return e.to_msg(),
@@ -132,9 +133,10 @@ impl Moderation {
         }
     }
 
-    /// Visitor `by` forgets every stranger it blocked, here and on every node. Returns the
-    /// reply: the visitor's greeting with no blocks.
-    pub async fn clear_blocks(&self, id: SessionId, by: &str, key: &VisitorKey) -> ServerMsg {
+    /// The visitor of browser key `key` forgets every stranger it blocked, here and on every
+    /// node. Returns the reply: the visitor's greeting with no blocks.
+    pub async fn clear_blocks(&self, id: SessionId, key: &VisitorKey) -> ServerMsg {
+        let by = &self.store.visitor_hash(key);
         if let Err(e) = self.switchboard.unblock(by, id).await {
             return e.to_msg();
         }
