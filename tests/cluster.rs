@@ -352,3 +352,75 @@ async fn reports_made_on_two_nodes_ban_on_every_node_until_lifted() {
     eventually(async || two.state.moderation.store().banned_until(bad_ip).is_none()).await;
     let _welcome_back = two.connect_with(&bad_addr).await;
 }
+
+/// A tab that lost its socket comes back on another node of the site (a load balancer may
+/// send it anywhere): that node takes its session over, in the same call. The partner hears
+/// "away", then "back"; signals flow both ways; the call's state carries over (the stranger
+/// can still be reported, once); and when the node the tab left ends its wait, nothing ends.
+/// A token without its browser's key takes nothing over and spends nothing.
+#[tokio::test]
+async fn a_tab_back_on_another_node_returns_to_its_call() {
+    let redis = TestRedis::start().await;
+    let grace = ["--reload-grace", "1s"];
+    let one = node(&redis, &grace).await;
+    let two = node(&redis, &grace).await;
+    let three = node(&redis, &grace).await;
+    let mut a = one.connect().await;
+    let mut b = two.connect().await;
+    let call_id = pair(&mut a, &mut b).await;
+    connect_media(&mut b, &mut a, call_id).await;
+    let (key, token) = (a.key(), a.resume.clone().expect("greeted"));
+    drop(a);
+    assert_eq!(b.recv().await, ServerMsg::PartnerAway { call_id });
+
+    let mut thief = three.reconnect_with(&"0".repeat(32), &token).await;
+    thief.send(&ClientMsg::End).await;
+    assert_eq!(thief.recv().await, ServerMsg::Idle, "a session of its own");
+
+    let mut a = three.reconnect_with(&key, &token).await;
+    let ServerMsg::Resumed { call_id: back, .. } = a.recv().await else {
+        panic!("the tab is back in its call, on node three")
+    };
+    assert_eq!(back, call_id);
+    assert_eq!(b.recv().await, ServerMsg::PartnerBack { call_id });
+    a.send(&ClientMsg::Offer {
+        call_id,
+        sdp: "offer again".into(),
+    })
+    .await;
+    assert!(matches!(b.recv().await, ServerMsg::Offer { .. }));
+    b.send(&ClientMsg::Answer {
+        call_id,
+        sdp: "answer again".into(),
+    })
+    .await;
+    assert!(matches!(a.recv().await, ServerMsg::Answer { .. }));
+    connect_media(&mut a, &mut b, call_id).await;
+    report(&mut a, call_id).await;
+
+    // Node one's wait for the tab ends (the grace is 1 s): an absence, so only time shows it.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    b.send(&ClientMsg::Chat {
+        call_id,
+        text: "still here?".into(),
+    })
+    .await;
+    assert!(
+        matches!(a.recv().await, ServerMsg::Chat { .. }),
+        "the call goes on"
+    );
+
+    // The spent token returns nobody, on any node.
+    let mut again = one.reconnect_with(&key, &token).await;
+    again.send(&ClientMsg::End).await;
+    assert_eq!(again.recv().await, ServerMsg::Idle);
+    // The call ends as any call does.
+    b.send(&ClientMsg::Next).await;
+    assert_eq!(
+        a.recv().await,
+        ServerMsg::CallEnded {
+            call_id,
+            reason: EndReason::PartnerNext
+        }
+    );
+}

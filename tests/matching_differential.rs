@@ -377,10 +377,13 @@ impl CallIds {
 /// `effect` with the script's call id replaced by the matchmaker's.
 fn in_rust_ids(mut effect: Effect, ids: &CallIds) -> Effect {
     match &mut effect {
-        Effect::Matched { call, .. } | Effect::Ended { call, .. } | Effect::Winner { call, .. } => {
+        Effect::Matched { call, .. }
+        | Effect::Ended { call, .. }
+        | Effect::Winner { call, .. }
+        | Effect::PartnerMoved { call, .. } => {
             *call = ids.rust(*call);
         }
-        Effect::Searching { .. } | Effect::Idle { .. } => {}
+        Effect::Searching { .. } | Effect::Idle { .. } | Effect::Moved { .. } => {}
     }
     effect
 }
@@ -595,7 +598,8 @@ impl Differential<'_> {
                     });
                 }
                 Effect::Ended { .. } | Effect::Idle { .. } => told.state = Some(State::Idle),
-                Effect::Winner { .. } => {}
+                // Neither happens on one node, where these steps run.
+                Effect::Winner { .. } | Effect::Moved { .. } | Effect::PartnerMoved { .. } => {}
             }
         }
     }

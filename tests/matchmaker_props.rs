@@ -346,6 +346,9 @@ impl Site {
                     );
                     winners.push((to, *call, *role));
                 }
+                Effect::Moved { .. } | Effect::PartnerMoved { .. } => {
+                    prop_assert!(false, "{effect:?} from the one-node matchmaker")
+                }
             }
         }
 

@@ -145,7 +145,7 @@ pub enum Standing {
 
 /// What a match told one side about the other: what they share, and whether the stranger is
 /// text-only.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Met {
     pub shared_interests: Vec<String>,
     pub shared_language: String,

@@ -195,9 +195,11 @@ async fn run_session(
     let key = returning.key.unwrap_or_else(VisitorKey::random);
     let hash = state.moderation.store().visitor_hash(&key);
     // A tab back within the grace takes its session over, in its call; any other starts anew.
-    let resumed = returning
-        .resume
-        .and_then(|token| state.switchboard.resume(token, &hash));
+    let resumed = match returning.resume {
+        // Boxed: on a site of several nodes it may await Redis (see the session's size above).
+        Some(token) => Box::pin(state.switchboard.resume(token, &hash)).await,
+        None => None,
+    };
     let (id, mut outbox, resume, rejoin) = match resumed {
         Some(back) => (back.id, back.outbox, back.resume, Some(back.resumed)),
         None => {

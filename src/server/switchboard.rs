@@ -29,6 +29,7 @@ use crate::server::session::{
     Cut, Met, NodeId, Partner, RecentCall, SessionError, SessionId, Standing,
 };
 use crate::server::timers::Timers;
+use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -108,6 +109,33 @@ pub struct Resumption {
     pub resume: ResumeToken,
     /// What the tab is told: its call, as `matched` told it.
     pub resumed: ServerMsg,
+}
+
+/// A session in a call whose tab lost its socket, as its node leaves it in Redis for the
+/// grace: a tab that comes back on another node of the site takes it over from this, in
+/// the same call (its partner's node is told where it went). Its recent calls stay behind.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Handover {
+    pub session: SessionId,
+    /// Its client address when the call began: whom a report about it concerns.
+    pub addr: IpAddr,
+    /// Who it is, for blocks.
+    pub visitor: Visitor,
+    pub call: CallId,
+    pub partner: Partner,
+    pub shown: bool,
+    pub reported: bool,
+    pub met: Met,
+}
+
+/// What a tab back in its call is told: the call, as `matched` told it.
+fn resumed(call: CallId, met: &Met) -> ServerMsg {
+    ServerMsg::Resumed {
+        call_id: call,
+        shared_interests: met.shared_interests.clone(),
+        partner_text_only: met.partner_text_only,
+        shared_language: met.shared_language.clone(),
+    }
 }
 
 /// One message, encoded for the wire once, when it is queued.
@@ -290,6 +318,16 @@ impl Switchboard {
                     .relay(id, call, ServerMsg::PartnerAway { call_id: call })
                     .await;
                 self.board.timers.arm(Timer::Linger(id, token), grace);
+                // On a site of several nodes, the tab may come back on another one.
+                if let (Engine::Redis(redis), Some(handover)) =
+                    (&*self.engine, self.board.handover(id))
+                {
+                    let record = serde_json::to_string(&handover).unwrap_or_default();
+                    let visitor = handover.visitor.key;
+                    redis
+                        .linger(id, format!("{token:032x}"), visitor, record, grace)
+                        .await;
+                }
                 return;
             }
         }
@@ -315,9 +353,30 @@ impl Switchboard {
         }
     }
 
-    /// A tab that lost its socket comes back with `token`, as visitor key `visitor`: if its
-    /// session still lingers, the new socket takes it over, in the same call.
-    pub fn resume(&self, token: ResumeToken, visitor: &str) -> Option<Resumption> {
+    /// A tab that lost its socket comes back with `token`, as visitor key `visitor` (its
+    /// hash): if its session still lingers, here or on another node of the site, the new socket
+    /// takes it over, in the same call.
+    pub async fn resume(&self, token: ResumeToken, visitor: &str) -> Option<Resumption> {
+        if let Some(back) = self.resume_here(token, visitor) {
+            return Some(back);
+        }
+        let Engine::Redis(redis) = &*self.engine else {
+            return None;
+        };
+        let (record, partner_node) = redis
+            .adopt(format!("{token:032x}"), visitor.to_owned())
+            .await?;
+        match serde_json::from_str::<Handover>(&record) {
+            Ok(handover) => Some(self.board.adopt(handover, partner_node)),
+            Err(e) => {
+                tracing::warn!("unreadable handover from another node: {e}");
+                None
+            }
+        }
+    }
+
+    /// [`Switchboard::resume`] for a session lingering on this node.
+    fn resume_here(&self, token: ResumeToken, visitor: &str) -> Option<Resumption> {
         let mut sessions = self.board.lock();
         let mut lingering = self.board.lingering();
         let id = *lingering.get(&token)?;
@@ -329,12 +388,7 @@ impl Switchboard {
         let Standing::InCall { call, met, .. } = &entry.standing else {
             return None;
         };
-        let resumed = ServerMsg::Resumed {
-            call_id: *call,
-            shared_interests: met.shared_interests.clone(),
-            partner_text_only: met.partner_text_only,
-            shared_language: met.shared_language.clone(),
-        };
+        let resumed = resumed(*call, met);
         lingering.remove(&token);
         let link = Arc::new(Link::default());
         link.in_call.store(true, Ordering::Relaxed);
@@ -730,6 +784,79 @@ impl Board {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// What another node needs to take session `id` over (it is away in a call).
+    fn handover(&self, id: SessionId) -> Option<Handover> {
+        let sessions = self.lock();
+        let entry = sessions.get(&id)?;
+        let Standing::InCall {
+            call,
+            partner,
+            shown,
+            reported,
+            met,
+        } = &entry.standing
+        else {
+            return None;
+        };
+        Some(Handover {
+            session: id,
+            addr: entry.addr,
+            visitor: entry.visitor.clone(),
+            call: *call,
+            partner: partner.clone(),
+            shown: *shown,
+            reported: *reported,
+            met: met.clone(),
+        })
+    }
+
+    /// Takes over the session another node handed over (its tab came back here); its partner
+    /// is on `partner_node` now.
+    fn adopt(&self, handover: Handover, partner_node: NodeId) -> Resumption {
+        let Handover {
+            session: id,
+            addr,
+            visitor,
+            call,
+            partner,
+            shown,
+            reported,
+            met,
+        } = handover;
+        let link = Arc::new(Link::default());
+        link.in_call.store(true, Ordering::Relaxed);
+        let resume = rand::random();
+        let resumed = resumed(call, &met);
+        let partner = Partner {
+            node: partner_node,
+            ..partner
+        };
+        self.lock().insert(
+            id,
+            Entry {
+                link: link.clone(),
+                addr,
+                visitor,
+                standing: Standing::InCall {
+                    call,
+                    partner,
+                    shown,
+                    reported,
+                    met,
+                },
+                recent: VecDeque::new(),
+                resume,
+                away: false,
+            },
+        );
+        Resumption {
+            id,
+            outbox: Outbox { link },
+            resume,
+            resumed,
+        }
+    }
+
     /// Marks session `id`, whose tab lost its socket, as away if it is in a call (and was not
     /// cut off): its call and resume token then.
     fn linger(&self, id: SessionId) -> Option<(CallId, ResumeToken)> {
@@ -772,6 +899,31 @@ impl Board {
             let Some(entry) = sessions.get_mut(&to) else {
                 continue;
             };
+            // The session went to another node, or its partner did: nothing ends, nobody is
+            // told (the tab that came back tells the partner itself).
+            match effect {
+                Effect::Moved { .. } => {
+                    if entry.away {
+                        self.lingering().remove(&entry.resume);
+                        sessions.remove(&to);
+                    }
+                    continue;
+                }
+                Effect::PartnerMoved { call, node, .. } => {
+                    if let Standing::InCall {
+                        call: current,
+                        partner,
+                        ..
+                    } = &mut entry.standing
+                    {
+                        if *current == call {
+                            partner.node = node;
+                        }
+                    }
+                    continue;
+                }
+                _ => {}
+            }
             if entry.away && !matches!(effect, Effect::Winner { .. }) {
                 // Matching forgot it when its call ended (`Op::Away`); a search or a match
                 // (from before matching heard it was away) is undone by leaving.
@@ -855,6 +1007,8 @@ impl Board {
                         entry.tell(&winner, to, self);
                     }
                 }
+                // Handled above.
+                Effect::Moved { .. } | Effect::PartnerMoved { .. } => {}
             }
         }
         for (id, searched) in gone {

@@ -86,5 +86,7 @@ pub fn describe(effect: &Effect) -> String {
         Effect::Ended { call, reason, .. } => format!("{call} ended: {reason:?}"),
         Effect::Idle { .. } => "idle".into(),
         Effect::Winner { call, role, .. } => format!("{call} won by {role:?}"),
+        Effect::Moved { .. } => "moved to another node".into(),
+        Effect::PartnerMoved { call, node, .. } => format!("partner in {call} moved to {node}"),
     }
 }

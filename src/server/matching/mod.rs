@@ -136,6 +136,15 @@ pub enum Effect {
         call: CallId,
         role: Role,
     },
+    /// `to`'s tab, away from this node, came back on another node, which took the session
+    /// over in its call: this node forgets it without ending anything. (Redis only.)
+    Moved { to: SessionId },
+    /// `to`'s partner in `call` lives on `node` now (its tab came back there). (Redis only.)
+    PartnerMoved {
+        to: SessionId,
+        call: CallId,
+        node: NodeId,
+    },
 }
 
 impl Effect {
@@ -146,7 +155,9 @@ impl Effect {
             | Effect::Matched { to, .. }
             | Effect::Ended { to, .. }
             | Effect::Idle { to }
-            | Effect::Winner { to, .. } => *to,
+            | Effect::Winner { to, .. }
+            | Effect::Moved { to }
+            | Effect::PartnerMoved { to, .. } => *to,
         }
     }
 }

@@ -50,7 +50,9 @@ mod tests {
                 "partner_node":"n2","partner_addr":"2001:db8::7","partner_text_only":false,
                 "text_only":false,"first":true}},
               {{"ev":"winner","to":"{A}","call":"00000000000000c2","role":"peer2"}},
-              {{"ev":"idle","to":"{B}"}}]}}"#
+              {{"ev":"idle","to":"{B}"}},
+              {{"ev":"moved","to":"{A}"}},
+              {{"ev":"partner_moved","to":"{B}","call":"00000000000000c2","node":"n3"}}]}}"#
         );
         let NodeMessage::Effects { effects } = decode(&payload).unwrap() else {
             panic!("effects expected");
@@ -88,6 +90,12 @@ mod tests {
                     role: Role::Peer2
                 },
                 Effect::Idle { to: b },
+                Effect::Moved { to: a },
+                Effect::PartnerMoved {
+                    to: b,
+                    call: CallId(0xc2),
+                    node: NodeId::from("n3")
+                },
             ]
         );
     }

@@ -17,6 +17,7 @@ const NODE_SESSIONS_SUFFIX: &str = ":sessions";
 const NODES: &str = "duet:nodes";
 const CHANNEL: &str = "duet:events:";
 const BLOCKS: &str = "duet:blocks:";
+const RESUME: &str = "duet:resume:";
 /// The channel every node listens to, for what concerns all of them (moderation).
 const BROADCAST: &str = "duet:broadcast";
 /// The key nodes hash addresses with, agreed on by the first node to start.
@@ -58,6 +59,12 @@ pub fn blocks(by: &str) -> String {
     format!("{BLOCKS}{by}")
 }
 
+/// What a node leaves for a tab that lost its socket in a call, under the tab's resume token,
+/// should the tab come back on another node (a hash: session, visitor, record).
+pub fn resume(token: &str) -> String {
+    format!("{RESUME}{token}")
+}
+
 /// A pattern matching every call record (for `SCAN` in tests).
 pub fn every_call() -> String {
     format!("{CALL}*")
@@ -84,6 +91,6 @@ pub fn lua_prelude() -> String {
         "local KEY = {{ session = '{SESSION}', call = '{CALL}', open_pool = '{OPEN_POOL}', \
          pool = '{PREFERENCE_POOL}', node = '{NODE}', \
          node_sessions_suffix = '{NODE_SESSIONS_SUFFIX}', nodes = '{NODES}', \
-         channel = '{CHANNEL}', blocks = '{BLOCKS}' }}\n"
+         channel = '{CHANNEL}', blocks = '{BLOCKS}', resume = '{RESUME}' }}\n"
     )
 }

@@ -11,7 +11,8 @@
 --            own random generator the same way on every call, so it cannot be used)
 --   command  JSON: one of Rust's `matching::Op` (session ops) or `redis::script::NodeOp`
 --            (hello, beat, bye), tagged by "op"
--- Replies are JSON too: "ok", {"refused": <ErrorCode>}, "node_lost", or {"online": N}.
+-- Replies are JSON too: "ok", {"refused": <ErrorCode>}, "node_lost", {"online": N}, and for
+-- a tab's return to another node {"adopted": {"record": …, "partner_node": …}} or "gone".
 --
 -- Keys: the table KEY, written before this file from src/server/matching/redis/keys.rs (the
 -- one place key names are spelled). Under them:
@@ -21,6 +22,9 @@
 --                       vk and vh (visitor key and address hash, for blocks), away (1 while
 --                       its tab lost its socket in a call);
 --                       made at the session's first Call, deleted when its tab closes
+--   resume <token>      hash: session, visitor (its key's hash), record (JSON: what another
+--                       node needs to take the session over); left by the node of a session
+--                       whose tab lost its socket in a call, for the grace (ops.linger)
 --   blocks <key>        hash: what visitor key <key> blocked (k:<key> or a:<address hash>)
 --                       -> until (Unix seconds); expires with its latest block
 --   call <id>           hash: a, b, text (1|0), winner (the session whose peer1 won)
@@ -299,6 +303,7 @@ end
 
 -- Replies, as Rust's `script::Reply` reads them.
 local OK = cjson.encode('ok')
+local GONE = cjson.encode('gone')
 local function refused(code) return cjson.encode({ refused = code }) end
 
 local ops = {}
@@ -336,8 +341,11 @@ function ops.beat()
   return cjson.encode({ online = total })
 end
 
--- A tab closed.
+-- A tab closed. Only the session's own node speaks for it: once its tab came back on another
+-- node (ops.adopt), the node it left no longer does.
 function ops.leave()
+  local owner = redis.call('HGET', session_key(cmd.session), 'node')
+  if owner and owner ~= node then return OK end
   leave(cmd.session)
   return OK
 end
@@ -435,6 +443,38 @@ function ops.rejoin()
   redis.call('HDEL', session_key(cmd.session), 'away')
   redis.call('HDEL', call_key(cmd.call), 'winner')
   return OK
+end
+
+-- The tab of `session`, away in a call, may come back on another node: what that node needs to
+-- take the session over is kept under the tab's resume token for the grace.
+function ops.linger()
+  local k = KEY.resume .. cmd.token
+  redis.call('HSET', k, 'session', cmd.session, 'visitor', cmd.visitor, 'record', cmd.record)
+  redis.call('PEXPIRE', k, cmd.ttl_ms)
+  return OK
+end
+
+-- A tab came back to this node with the resume token of a session that lingers on another.
+-- If the browser's key is the session's and it is still away in its call, this node takes it
+-- over: the node it left forgets it, the partner's node learns where it is now. A wrong key
+-- spends nothing (the owner may still come).
+function ops.adopt()
+  local k = KEY.resume .. cmd.token
+  local kept = redis.call('HMGET', k, 'session', 'visitor', 'record')
+  if not kept[1] or kept[2] ~= cmd.visitor then return GONE end
+  redis.call('DEL', k)
+  local id = kept[1]
+  local s = redis.call('HMGET', session_key(id), 'node', 'state', 'away', 'call', 'partner')
+  local old, call, partner = s[1], s[4], s[5]
+  if s[2] ~= 'call' or s[3] ~= '1' or not old or old == node then return GONE end
+  local partner_node = redis.call('HGET', session_key(partner), 'node')
+  if not partner_node then return GONE end
+  redis.call('HSET', session_key(id), 'node', node)
+  redis.call('SREM', members_key(old), id)
+  redis.call('SADD', members_key(node), id)
+  emit(old, { ev = 'moved', to = id })
+  emit(partner_node, { ev = 'partner_moved', to = partner, call = call, node = node })
+  return cjson.encode({ adopted = { record = kept[3], partner_node = partner_node } })
 end
 
 -- The preference wait of search number `search` is over: from now on it takes anyone.

@@ -174,9 +174,47 @@ impl RedisEngine {
     /// Runs one step of the matchmaker; its effects arrive on the nodes' channels.
     pub async fn run(&self, op: &Op) -> Result<(), MatchError> {
         match self.invoke(Command::Session(op)).await? {
-            Reply::Ok | Reply::Online(_) => Ok(()),
+            Reply::Ok | Reply::Online(_) | Reply::Adopted { .. } | Reply::Gone => Ok(()),
             Reply::Refused(code) => Err(MatchError::Refused(code)),
             Reply::NodeLost => Err(self.lose("this node's heartbeat had expired")),
+        }
+    }
+
+    /// Leaves `record` in Redis for `ttl` under resume `token`: what another node needs to take
+    /// `session` over, should its tab come back there with a key hashing to `visitor`.
+    pub async fn linger(
+        &self,
+        session: SessionId,
+        token: String,
+        visitor: String,
+        record: String,
+        ttl: Duration,
+    ) {
+        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        let linger = NodeOp::Linger {
+            session,
+            token,
+            visitor,
+            record,
+            ttl_ms,
+        };
+        // Without it the tab can still come back to this node; only a return elsewhere fails.
+        let _ = self.invoke(Command::Node(linger)).await;
+    }
+
+    /// Takes over the session another node left under resume `token` for a tab whose key
+    /// hashes to `visitor`: its record, and the node its partner is on; `None` if there is
+    /// none to take (or Redis is unavailable).
+    pub async fn adopt(&self, token: String, visitor: String) -> Option<(String, NodeId)> {
+        match self
+            .invoke(Command::Node(NodeOp::Adopt { token, visitor }))
+            .await
+        {
+            Ok(Reply::Adopted {
+                record,
+                partner_node,
+            }) => Some((record, partner_node)),
+            _ => None,
         }
     }
 

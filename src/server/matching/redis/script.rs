@@ -5,7 +5,7 @@
 use super::keys;
 use crate::protocol::ErrorCode;
 use crate::server::matching::Op;
-use crate::server::session::NodeId;
+use crate::server::session::{NodeId, SessionId};
 use redis::{Script, ScriptInvocation};
 use serde::{Deserialize, Serialize};
 use std::sync::LazyLock;
@@ -29,7 +29,8 @@ pub enum Command<'a> {
     Node(NodeOp),
 }
 
-/// The calling node's own life: it joins, beats, and leaves.
+/// What a node asks for itself rather than for one session's matching: it joins, beats and
+/// leaves, and hands sessions over to the node their tab comes back on.
 #[derive(Clone, Debug, Serialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum NodeOp {
@@ -40,6 +41,19 @@ pub enum NodeOp {
     Beat { online: usize, ttl_ms: u64 },
     /// The node shuts down: its sessions are forgotten at once.
     Bye,
+    /// `session`'s tab lost its socket in a call: `record` (what another node needs to take
+    /// it over) is kept under the tab's resume `token` for `ttl_ms`, for the browser whose
+    /// key hashes to `visitor`.
+    Linger {
+        session: SessionId,
+        token: String,
+        visitor: String,
+        record: String,
+        ttl_ms: u64,
+    },
+    /// A tab came back to this node with resume `token` and a key hashing to `visitor`: take
+    /// its session over from the node it lingers on, if it still does.
+    Adopt { token: String, visitor: String },
 }
 
 /// What the script answers.
@@ -55,6 +69,14 @@ pub enum Reply {
     NodeLost,
     /// The beat's answer: sessions online on the whole site.
     Online(u64),
+    /// This node took a session over: its `record` (as the node it left kept it), and the node
+    /// its partner is on.
+    Adopted {
+        record: String,
+        partner_node: NodeId,
+    },
+    /// Nothing to take over: the token or the key is wrong, or the session left meanwhile.
+    Gone,
 }
 
 /// The script run that carries out `command` for `node`, with fresh random bits for the call
@@ -77,7 +99,6 @@ pub fn read_reply(text: &str) -> Result<Reply, serde_json::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::server::session::SessionId;
 
     #[test]
     fn commands_are_tagged_by_op() {
@@ -108,6 +129,14 @@ mod tests {
         );
         assert_eq!(read_reply(r#""node_lost""#).unwrap(), Reply::NodeLost);
         assert_eq!(read_reply(r#"{"online":12}"#).unwrap(), Reply::Online(12));
+        assert_eq!(read_reply(r#""gone""#).unwrap(), Reply::Gone);
+        assert_eq!(
+            read_reply(r#"{"adopted":{"record":"{}","partner_node":"n2"}}"#).unwrap(),
+            Reply::Adopted {
+                record: "{}".into(),
+                partner_node: NodeId::from("n2")
+            }
+        );
         assert!(read_reply(r#""launch""#).is_err());
     }
 }
