@@ -64,6 +64,8 @@ pub enum Action {
     End,
     /// Report the stranger for this reason, then move on.
     Report(ReportReason),
+    /// Report the stranger for nudity from the video screening's blur, then move on.
+    ReportScreened,
     /// Never meet this stranger again, then move on.
     Block,
     /// Report the stranger of a recent call.

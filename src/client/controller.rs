@@ -93,10 +93,15 @@ impl Controller {
             Action::Next => Input::Next,
             Action::End => Input::End,
             Action::Report(reason) => Input::Report(reason),
+            Action::ReportScreened => Input::ReportScreened,
             Action::Block => Input::Block,
             // About a call that is over: nothing changes for the current one.
             Action::ReportRecent(call_id, reason) => {
-                return self.send(&ClientMsg::Report { call_id, reason })
+                return self.send(&ClientMsg::Report {
+                    call_id,
+                    reason,
+                    screened: false,
+                })
             }
             Action::BlockRecent(call_id) => return self.send(&ClientMsg::Block { call_id }),
             Action::ClearBlocks => return self.send(&ClientMsg::ClearBlocks),
