@@ -1152,7 +1152,7 @@ impl Machine {
         }
     }
 
-    fn call_id(&self) -> Option<CallId> {
+    pub(crate) fn call_id(&self) -> Option<CallId> {
         self.call().map(|c| c.id)
     }
 
