@@ -609,7 +609,8 @@ mod tests {
             ("--screening-interval", "2m"),
             ("--screening-interval", "0s"),
         ] {
-            let error = parse(&[flag, value])
+            // `flag=value`: a lone "-0.1" would read as a flag.
+            let error = parse(&[&format!("{flag}={value}")])
                 .err()
                 .unwrap_or_else(|| panic!("{flag} {value}"));
             assert!(

@@ -55,7 +55,10 @@ impl Settings {
         };
         Settings {
             default_on: attr("data-default") != "off",
-            threshold: attr("data-threshold").parse().unwrap_or(0.5),
+            // Parsed by the browser: Rust's float parsing would grow the wasm by kilobytes.
+            threshold: Some(js_sys::Number::parse_float(&attr("data-threshold")))
+                .filter(|t| t.is_finite())
+                .unwrap_or(0.5) as f32,
             interval: Duration::from_millis(attr("data-interval-ms").parse().unwrap_or(1000)),
             worker: attr("data-worker"),
             files: attr("data-files"),
@@ -167,12 +170,12 @@ impl Screener {
     /// A message from the worker.
     fn heard(self, data: JsValue) {
         let field = |name: &str| js_sys::Reflect::get(&data, &name.into()).unwrap_or_default();
-        let ms = field("ms").as_f64().unwrap_or_default();
+        let ms = field("ms").as_string().unwrap_or_default();
         match field("type").as_string().as_deref() {
             Some("ready") => {
                 let backend = field("backend").as_string().unwrap_or_default();
                 self.record("data-screening-backend", &backend);
-                self.record("data-screening-load-ms", &format!("{ms:.0}"));
+                self.record("data-screening-load-ms", &ms);
                 self.handle(Event::ModelReady);
             }
             Some("verdict") => {
@@ -186,7 +189,7 @@ impl Screener {
                 let Ok(probabilities) = <[f32; 5]>::try_from(values) else {
                     return;
                 };
-                self.record("data-screening-frame-ms", &format!("{ms:.1}"));
+                self.record("data-screening-frame-ms", &ms);
                 self.handle(Event::Verdict {
                     call,
                     probabilities,

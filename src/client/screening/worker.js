@@ -3,11 +3,12 @@
 //
 // Messages from the page (src/client/screening.rs):
 //   {type: "load", files: {tf, wasmBackend, wasm: {name: url}, model}}  load runtime and model
-//   {type: "frame", id, bitmap}  classify this ImageBitmap (224x224, transferred)
+//   {type: "frame", bitmap}       classify this ImageBitmap (224x224, transferred)
 // Messages to the page:
-//   {type: "ready", backend, ms}  the model is loaded and warmed up
+//   {type: "ready", backend, ms}  the model is loaded and warmed up (ms: the time it took)
 //   {type: "failed", error}       it could not be loaded; no verdict will ever come
-//   {type: "verdict", id, probabilities: [Drawing, Hentai, Neutral, Porn, Sexy], ms}
+//   {type: "verdict", probabilities: [Drawing, Hentai, Neutral, Porn, Sexy], ms}
+// (Times are strings, formatted here: formatting floats in Rust would grow the page's wasm.)
 //
 // Every file comes from this site (the page passes the content-hashed names the server read
 // from public/screening/manifest.json); nothing is fetched from anywhere else. No frame ever
@@ -23,13 +24,17 @@ self.onmessage = (event) => {
   if (message.type === "load") {
     load(message.files);
   } else if (message.type === "frame") {
-    classify(message.id, message.bitmap);
+    classify(message.bitmap);
   }
 };
 
 async function load(files) {
   const started = performance.now();
   try {
+    // TensorFlow.js' bundled regenerator runtime assigns the global `regeneratorRuntime`; in
+    // strict code that fails unless the global exists, and its fallback evaluates a string,
+    // which this worker's Content-Security-Policy (no 'unsafe-eval') refuses. So it exists.
+    self.regeneratorRuntime = undefined;
     importScripts(files.tf);
     tf.enableProdMode();
     // The WebAssembly backend first: on a machine without a GPU it is several times faster
@@ -54,7 +59,7 @@ async function load(files) {
     const warm = tf.tidy(() => model.predict(tf.zeros([1, SIZE, SIZE, 3])));
     await warm.data();
     warm.dispose();
-    self.postMessage({ type: "ready", backend, ms: performance.now() - started });
+    self.postMessage({ type: "ready", backend, ms: (performance.now() - started).toFixed(0) });
   } catch (e) {
     failed = true;
     self.postMessage({ type: "failed", error: String((e && e.message) || e) });
@@ -62,7 +67,7 @@ async function load(files) {
 }
 
 // As nsfwjs' `infer`: pixels scaled to 0..1, resized to 224x224 if they are not, one batch.
-async function classify(id, bitmap) {
+async function classify(bitmap) {
   if (!model || failed) {
     bitmap.close();
     return;
@@ -79,7 +84,7 @@ async function classify(id, bitmap) {
     });
     const probabilities = Array.from(await output.data());
     output.dispose();
-    self.postMessage({ type: "verdict", id, probabilities, ms: performance.now() - started });
+    self.postMessage({ type: "verdict", probabilities, ms: (performance.now() - started).toFixed(1) });
   } catch (e) {
     self.postMessage({ type: "failed", error: String((e && e.message) || e) });
   } finally {
