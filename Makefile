@@ -9,6 +9,7 @@ export PATH := $(CURDIR)/tools/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 
 ## Install what is missing, build the release site and serve it at http://127.0.0.1:3000.
 run: setup
+	node scripts/screening-assets.mjs
 	cargo leptos serve --release --precompress --split
 
 ## Install what is missing, then every check: format, lints, Rust tests, browser tests.
@@ -20,6 +21,7 @@ bench:
 
 ## Rebuild and reload on every change while developing.
 dev: setup
+	node scripts/screening-assets.mjs
 	cargo leptos watch --split
 
 setup:
@@ -31,7 +33,9 @@ setup-test:
 # --split is required: the moderators' page is a lazily loaded wasm chunk (#[lazy]), and
 # without the split the wasm imports a placeholder nothing provides, so no page hydrates.
 # --precompress writes the brotli-11 copies the server sends (docs/BENCHMARKS.md, "Bundle").
+# The screening's files go into public/ first, so the build copies and precompresses them.
 build:
+	node scripts/screening-assets.mjs
 	cargo leptos build --release --precompress --split
 
 lint:

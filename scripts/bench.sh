@@ -103,6 +103,18 @@ echo "==> 6a. navigation to a working Call, CPU 4x slower, 1.6 Mbit/s, 150 ms (3
 three_runs "cold load" nav-to-call
 NAVS=("${RUNS[@]}"); NAV_MEDIAN=$MEDIAN
 
+echo "==> 13. video screening in the browser (Playwright, the real model on the fake camera, CPU 1x and 4x)"
+SCREENING=$(cd end2end && npx playwright test tests/screening.spec.ts -g "screening benchmark" 2>&1 | grep '^screening-' || true)
+echo "$SCREENING" | sed 's/^/   /'
+SCREENING_FILES=$(node -e '
+const fs = require("fs"), d = "target/site/screening/", m = JSON.parse(fs.readFileSync(d + "manifest.json"));
+const files = [m.worker, m.tf, m.wasmBackend, m.wasm["tfjs-backend-wasm-simd.wasm"], m.model,
+  fs.readdirSync(d).find((f) => /^weights\.[0-9a-f]+\.bin$/.test(f))];
+const t = [0, 0, 0];
+for (const f of files) [f, f + ".gz", f + ".br"].forEach((g, i) => (t[i] += fs.statSync(d + g).size));
+const [raw, gz, br] = t.map((v) => (v / 1048576).toFixed(2));
+console.log(`${raw} MiB raw, ${gz} MiB gzip, ${br} MiB brotli`);' 2>/dev/null || echo "not built")
+
 echo "==> 6. hydrate bundle"
 # What the lobby loads (the wasm, its JavaScript and the split chunks' loader), then the
 # moderators' chunk, which only /admin fetches. gzip -9 as the gzip(1) command writes it.
@@ -220,6 +232,9 @@ cat <<TABLE
 | 11 | proof of work, $POW_BITS bits: server | check $(field verify_us "$PROOF") µs (one SHA-256); CPU $(field server_cpu_us_per_client "$PROOF") µs per client from connect to searching, proof included |
 | 11 | proof of work: browser, CPU 1x | $(pow_solve 1x); navigation to proof accepted median $(pow_nav 1x) ms |
 | 11 | proof of work: browser, CPU 4x slower | $(pow_solve 4x); navigation to proof accepted median $(pow_nav 4x) ms |
+| 13 | video screening: files loaded (raw, gzip, brotli as served) | $SCREENING_FILES |
+| 13 | video screening, CPU 1x | $(grep '^screening-1x' <<<"$SCREENING" | sed 's/^screening-1x: //') |
+| 13 | video screening, CPU 4x slower (the page; see BENCHMARKS) | $(grep '^screening-4x' <<<"$SCREENING" | sed 's/^screening-4x: //') |
 | 11 | proof of work: load generator (native, release) | solve mean $(field solve_mean_ms "$PROOF") ms, p50 $(field solve_p50_ms "$PROOF") ms, p99 $(field solve_p99_ms "$PROOF") ms |
 
 Hydrate bundle (6):

@@ -53,13 +53,17 @@ fi
 
 # wasm-opt from npm's binaryen: Debian's older binaryen makes a release bundle that fails to
 # hydrate, and cargo-leptos would otherwise try to download its own.
-step "wasm-opt (npm package binaryen, pinned in tools/package-lock.json)"
-if [[ -x tools/node_modules/.bin/wasm-opt ]] && [[ tools/node_modules/.package-lock.json -nt tools/package-lock.json ]]; then
+# The same npm install brings the video screening's runtime and model (nsfwjs, TensorFlow.js
+# and its WebAssembly backend), which the site serves itself (README, "Video screening").
+step "wasm-opt and the video screening's model (npm, pinned in tools/package-lock.json)"
+if [[ -x tools/node_modules/.bin/wasm-opt ]] && [[ -d tools/node_modules/nsfwjs ]] \
+  && [[ tools/node_modules/.package-lock.json -nt tools/package-lock.json ]]; then
   ok "$(wasm-opt --version)"
 else
   npm ci --prefix tools --no-audit --no-fund
   ok "$(wasm-opt --version)"
 fi
+node scripts/screening-assets.mjs | sed 's/^/    /'
 
 if $want_test; then
   step "Chromium, coturn and Redis (Debian packages) for the tests"

@@ -41,6 +41,9 @@ pub struct ReportEntry {
     pub reporter: String,
     pub reported: String,
     pub reason: String,
+    /// The reporter's own video screening had flagged the stranger's video.
+    #[serde(default)]
+    pub screened: bool,
 }
 
 /// One ban in force.

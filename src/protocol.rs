@@ -140,6 +140,11 @@ pub enum ClientMsg {
     Report {
         call_id: CallId,
         reason: ReportReason,
+        /// Made from the blur of the visitor's own video screening (README, "Video
+        /// screening"): the classifier flagged the stranger's video. Only this flag; never a
+        /// frame.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        screened: bool,
     },
     /// A chat line for the stranger (at most [`MAX_CHAT_CHARS`] characters).
     Chat { call_id: CallId, text: String },

@@ -73,9 +73,16 @@ pub fn encode(msg: &ClientMsg) -> String {
             w.call("connected", *call_id);
             w.str("role", role.into());
         }
-        ClientMsg::Report { call_id, reason } => {
+        ClientMsg::Report {
+            call_id,
+            reason,
+            screened,
+        } => {
             w.call("report", *call_id);
             w.str("reason", reason.into());
+            if *screened {
+                w.bool("screened", true);
+            }
         }
         ClientMsg::Chat { call_id, text } => {
             w.call("chat", *call_id);
@@ -196,6 +203,7 @@ pub fn decode_overview(text: &str) -> Result<ModerationOverview, WireError> {
                     reporter: r.str("reporter")?.to_owned(),
                     reported: r.str("reported")?.to_owned(),
                     reason: r.str("reason")?.to_owned(),
+                    screened: r.bool_or_false("screened")?,
                 })
             })
             .collect::<Result<_, WireError>>()?,
@@ -824,10 +832,13 @@ mod tests {
             });
         }
         for reason in ReportReason::VARIANTS {
-            msgs.push(ClientMsg::Report {
-                call_id,
-                reason: *reason,
-            });
+            for screened in [false, true] {
+                msgs.push(ClientMsg::Report {
+                    call_id,
+                    reason: *reason,
+                    screened,
+                });
+            }
         }
         msgs
     }
@@ -1023,6 +1034,7 @@ mod tests {
                 reporter: "ab12".into(),
                 reported: "cd34".into(),
                 reason: AWKWARD.into(),
+                screened: true,
             }],
             bans: vec![
                 BanEntry {

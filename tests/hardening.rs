@@ -303,6 +303,7 @@ async fn a_report_outside_ones_own_call_is_refused() {
         .send(&ClientMsg::Report {
             call_id,
             reason: ReportReason::Spam,
+            screened: false,
         })
         .await;
     assert_eq!(
@@ -585,6 +586,7 @@ async fn a_report_counts_only_once_the_call_showed_something_and_once_per_call()
     let report_msg = |call_id| ClientMsg::Report {
         call_id,
         reason: ReportReason::Nudity,
+        screened: false,
     };
     let (mut a, mut b) = (server.connect().await, server.connect().await);
     let call_id = pair(&mut a, &mut b).await;

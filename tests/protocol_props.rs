@@ -112,8 +112,13 @@ fn any_client_msg() -> impl Strategy<Value = ClientMsg> {
                 }
             }),
         (call_id.clone(), role).prop_map(|(call_id, role)| ClientMsg::Connected { call_id, role }),
-        (call_id.clone(), reason)
-            .prop_map(|(call_id, reason)| ClientMsg::Report { call_id, reason }),
+        (call_id.clone(), reason, any::<bool>()).prop_map(|(call_id, reason, screened)| {
+            ClientMsg::Report {
+                call_id,
+                reason,
+                screened,
+            }
+        }),
         (call_id.clone(), ".{0,120}").prop_map(|(call_id, text)| ClientMsg::Chat { call_id, text }),
         (call_id.clone(), any::<bool>())
             .prop_map(|(call_id, typing)| ClientMsg::Typing { call_id, typing }),

@@ -915,6 +915,7 @@ async fn the_last_strangers_can_be_reported_and_blocked_after_next(backend: Back
     let report = |call_id| ClientMsg::Report {
         call_id,
         reason: duet::protocol::ReportReason::Nudity,
+        screened: false,
     };
     // The oldest of the four is forgotten.
     a.send(&report(calls[0])).await;

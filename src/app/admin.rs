@@ -112,6 +112,8 @@ fn Overview(
                 <td>{report.reported}</td>
                 <td>{report.reporter}</td>
                 <td>{report.reason}</td>
+                // The reporter's own video screening had blurred the stranger's video.
+                <td data-testid="screened">{report.screened.then_some("flagged by screening")}</td>
             </tr>
         }
     });
@@ -129,7 +131,7 @@ fn Overview(
             <h2>"Recent reports"</h2>
             <table>
                 <thead>
-                    <tr><th>"When"</th><th>"Reported (hash)"</th><th>"By (hash)"</th><th>"Reason"</th></tr>
+                    <tr><th>"When"</th><th>"Reported (hash)"</th><th>"By (hash)"</th><th>"Reason"</th><th>"Screening"</th></tr>
                 </thead>
                 <tbody>{reports.collect_view()}</tbody>
             </table>

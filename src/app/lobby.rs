@@ -58,7 +58,7 @@ pub fn Lobby() -> impl IntoView {
             </header>
             <TermsGate prefs=prefs presence=presence/>
             <section class="stage">
-                <RemoteVideo call=call media=media prefs=prefs>
+                <RemoteVideo call=call media=media prefs=prefs on_action=on_action>
                     <CallTimer call=call/>
                 </RemoteVideo>
                 <LocalVideo media=media prefs=prefs presence=presence on_action=on_action/>

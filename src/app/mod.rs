@@ -41,6 +41,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="description" content="Press Call, meet a random stranger by video."/>
                 <title>"duet: random video chat"</title>
                 <link rel="stylesheet" id="leptos" href="/pkg/duet.css"/>
+                {screening_settings()}
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options/>
             </head>
@@ -48,6 +49,28 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <App/>
             </body>
         </html>
+    }
+}
+
+/// The operator's video screening settings and the files of its worker, for the browser build
+/// to read (`client::screening`): a `<meta>` in the server-only head, so the settings need no
+/// request of their own and the hydrated body stays the same for every setting.
+fn screening_settings() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    {
+        let state = use_context::<crate::server::state::AppState>()?;
+        let settings =
+            crate::server::screening::page_settings(&state.config, state.screening.as_ref());
+        Some(view! {
+            <meta
+                name="duet-screening"
+                data-default=settings.default
+                data-threshold=settings.threshold
+                data-interval-ms=settings.interval_ms
+                data-worker=settings.worker
+                data-files=settings.files
+            />
+        })
     }
 }
 

@@ -74,6 +74,17 @@ pub fn PreferencesForm(call: CallView, prefs: Preferences, presence: Presence) -
                 />
                 " Sound when a stranger is found"
             </label>
+            // Not locked during a call either: switched off, the video shows at once.
+            <label class="screen-video">
+                <input
+                    type="checkbox"
+                    data-testid="screen-video"
+                    prop:checked=prefs.screen_video
+                    disabled=move || !presence.ready.get()
+                    on:change=move |ev| prefs.screen_video.set(event_target_checked(&ev))
+                />
+                " Screen stranger's video (blurred until checked on this device)"
+            </label>
         </section>
     }
 }

@@ -42,6 +42,65 @@ impl CallState {
     }
 }
 
+/// What the video screening does to the stranger's video (README, "Video screening"); tests
+/// read it from the video's `data-screening`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Veil {
+    /// Shown as it comes: screening is off, or there is no stranger's video.
+    #[default]
+    Off,
+    /// Blurred: the model is still loading. The visitor may show the video anyway.
+    Waiting,
+    /// Blurred until the first frame is checked (well under a second).
+    Checking,
+    /// Sharp: the last frame checked was clean. Frames are still checked.
+    Clear,
+    /// Blurred: a frame was flagged. The visitor may show it anyway or report the stranger.
+    Flagged,
+    /// Blurred: screening cannot run in this browser. The visitor may show the video anyway.
+    Unavailable,
+    /// Sharp for the rest of this call: the visitor chose to see it.
+    Shown,
+}
+
+impl Veil {
+    /// The `data-screening` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Veil::Off => "off",
+            Veil::Waiting => "waiting",
+            Veil::Checking => "checking",
+            Veil::Clear => "clear",
+            Veil::Flagged => "flagged",
+            Veil::Unavailable => "unavailable",
+            Veil::Shown => "shown",
+        }
+    }
+
+    /// The stranger's video is blurred.
+    pub fn blurred(self) -> bool {
+        matches!(
+            self,
+            Veil::Waiting | Veil::Checking | Veil::Flagged | Veil::Unavailable
+        )
+    }
+
+    /// What the blur says, and whether "Show anyway" and "Report" are offered.
+    pub fn label(self) -> Option<(&'static str, bool, bool)> {
+        match self {
+            Veil::Waiting => Some(("Checking video… (loading the check)", true, false)),
+            Veil::Checking => Some(("Checking video…", false, false)),
+            Veil::Flagged => Some(("This video may show nudity, so it is blurred.", true, true)),
+            Veil::Unavailable => Some((
+                "The video check does not work in this browser, so the video is blurred.",
+                true,
+                false,
+            )),
+            Veil::Off | Veil::Clear | Veil::Shown => None,
+        }
+    }
+}
+
 /// One line of the chat log.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChatLine {
@@ -64,6 +123,10 @@ pub enum Action {
     End,
     /// Report the stranger for this reason, then move on.
     Report(ReportReason),
+    /// Report the stranger for nudity from the video screening's blur, then move on.
+    ReportScreened,
+    /// Unblur the stranger's video for the rest of this call.
+    ShowAnyway,
     /// Never meet this stranger again, then move on.
     Block,
     /// Report the stranger of a recent call.
@@ -105,6 +168,8 @@ pub struct CallView {
     pub connected_since: RwSignal<Option<u64>>,
     /// The stranger's video.
     pub remote_video: NodeRef<Video>,
+    /// Whether the video screening blurs the stranger's video.
+    pub veil: RwSignal<Veil>,
 }
 
 /// The call's text chat.
@@ -170,6 +235,9 @@ pub struct Preferences {
     pub hide_ip: RwSignal<bool>,
     /// A short sound plays when a stranger is found while the tab is in the background.
     pub found_sound: RwSignal<bool>,
+    /// The stranger's video is screened on this device, blurred until checked (the operator's
+    /// `--screening` until the visitor chooses).
+    pub screen_video: RwSignal<bool>,
 }
 
 /// The site around the visitor: who is online, and whether the page works yet.
@@ -211,6 +279,7 @@ impl PageState {
                 quality: RwSignal::new(None),
                 connected_since: RwSignal::new(None),
                 remote_video: NodeRef::new(),
+                veil: RwSignal::new(Veil::Off),
             },
             chat: ChatView {
                 lines: RwSignal::new(Vec::new()),
@@ -230,6 +299,7 @@ impl PageState {
                 language: RwSignal::new(String::new()),
                 hide_ip: RwSignal::new(false),
                 found_sound: RwSignal::new(true),
+                screen_video: RwSignal::new(true),
             },
             presence: Presence {
                 online: RwSignal::new(None),

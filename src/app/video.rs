@@ -1,6 +1,6 @@
 //! The two video panes. The browser build attaches streams to them through their `NodeRef`s.
 
-use super::state::{text_call, Action, CallView, MediaView, Preferences, Presence};
+use super::state::{text_call, Action, CallView, MediaView, Preferences, Presence, Veil};
 use leptos::prelude::*;
 
 /// The visitor's own camera, mirrored like a looking glass and muted so nobody hears
@@ -57,6 +57,7 @@ pub fn RemoteVideo<V: IntoView + 'static>(
     call: CallView,
     media: MediaView,
     prefs: Preferences,
+    on_action: Callback<Action>,
     children: TypedChildren<V>,
 ) -> impl IntoView {
     let children = children.into_inner();
@@ -71,7 +72,12 @@ pub fn RemoteVideo<V: IntoView + 'static>(
                 autoplay=true
                 playsinline=true
                 class:hidden=move || in_call() && text_call()
+                class:veiled=move || call.veil.get().blurred()
+                data-screening=move || call.veil.get().as_str()
             ></video>
+            <Show when=move || call.veil.get().label().is_some()>
+                <ScreeningVeil veil=call.veil on_action/>
+            </Show>
             <Show when=move || in_call() && text_call()>
                 <div class="placeholder" data-testid="remote-placeholder">
                     {move || {
@@ -100,5 +106,33 @@ pub fn RemoteVideo<V: IntoView + 'static>(
             </Show>
             {children()}
         </figure>
+    }
+}
+
+/// What the blur over the stranger's video says, with "Show anyway" and "Report" where they
+/// apply (see `Veil::label`).
+#[component]
+fn ScreeningVeil(veil: RwSignal<Veil>, on_action: Callback<Action>) -> impl IntoView {
+    let label = move || veil.get().label();
+    view! {
+        <div class="veil" data-testid="screening-veil" role="status">
+            <p>{move || label().map(|(text, _, _)| text)}</p>
+            <Show when=move || label().is_some_and(|(_, show, _)| show)>
+                <button
+                    data-testid="show-anyway"
+                    on:click=move |_| on_action.run(Action::ShowAnyway)
+                >
+                    "Show anyway"
+                </button>
+            </Show>
+            <Show when=move || label().is_some_and(|(_, _, report)| report)>
+                <button
+                    data-testid="screening-report"
+                    on:click=move |_| on_action.run(Action::ReportScreened)
+                >
+                    "Report"
+                </button>
+            </Show>
+        </div>
     }
 }

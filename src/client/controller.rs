@@ -13,6 +13,8 @@ use super::media;
 use super::negotiation::Peers;
 use super::prefs;
 use super::recent::Recent;
+use super::screening::browser::{Screener, Settings as ScreeningSettings};
+use super::screening::Event as ScreeningEvent;
 use super::signaling::{SignalEvent, Signaling};
 use super::timeline;
 use crate::app::state::{Action, PageState};
@@ -37,11 +39,13 @@ pub(crate) struct Controller {
     recent: StoredValue<Recent>,
     /// The page's own title, put back once a stranger found in the background was seen.
     title: StoredValue<String>,
+    /// The video screening of the stranger's video.
+    screener: Screener,
 }
 
 impl Controller {
     /// A controller for the lobby's `state`; the local pane follows the camera's stream.
-    pub(crate) fn new(state: PageState) -> Self {
+    pub(crate) fn new(state: PageState, screening: ScreeningSettings) -> Self {
         let controller = Controller {
             state,
             machine: StoredValue::new(Machine::new()),
@@ -51,7 +55,19 @@ impl Controller {
             ice_servers: StoredValue::new(Vec::new()),
             recent: StoredValue::new(Recent::default()),
             title: StoredValue::new(document().title()),
+            screener: Screener::new(state, screening),
         };
+        // The visitor's switch; the model loads only while it is on, when the browser is idle
+        // after the lobby hydrated (effects run only after hydration).
+        let screen_video = state.prefs.screen_video;
+        let screener = controller.screener;
+        Effect::new(move |_| {
+            let on = screen_video.get();
+            screener.handle(ScreeningEvent::Enabled(on));
+            if on {
+                screener.load_when_idle();
+            }
+        });
         let local_video = state.media.local_video;
         Effect::new(move |_| {
             let stream = controller.local_stream.get();
@@ -96,7 +112,11 @@ impl Controller {
             Action::Block => Input::Block,
             // About a call that is over: nothing changes for the current one.
             Action::ReportRecent(call_id, reason) => {
-                return self.send(&ClientMsg::Report { call_id, reason })
+                return self.send(&ClientMsg::Report {
+                    call_id,
+                    reason,
+                    screened: false,
+                })
             }
             Action::BlockRecent(call_id) => return self.send(&ClientMsg::Block { call_id }),
             Action::ClearBlocks => return self.send(&ClientMsg::ClearBlocks),
@@ -104,6 +124,8 @@ impl Controller {
             Action::Typing(active) => Input::Typing { active, now: now() },
             Action::ToggleMic => Input::ToggleMic,
             Action::ToggleCamera => Input::ToggleCamera,
+            Action::ReportScreened => Input::ReportScreened,
+            Action::ShowAnyway => return self.screener.handle(ScreeningEvent::ShowAnyway),
         });
     }
 
@@ -166,6 +188,16 @@ impl Controller {
         for command in commands {
             self.run(command);
         }
+        // The screening follows the call with the stranger's video: a new one is blurred
+        // from its first frame.
+        let call = self.state.call;
+        let text_call =
+            self.state.prefs.text_only.get_untracked() || call.partner_text_only.get_untracked();
+        let video_call = self
+            .machine
+            .with_value(|machine| machine.call_id())
+            .filter(|_| !text_call);
+        self.screener.handle(ScreeningEvent::Call(video_call));
     }
 
     /// The visitor's choices as the page holds them now.

@@ -110,6 +110,9 @@ pub enum Input {
     Escape,
     /// Report the stranger for this reason (then move on).
     Report(ReportReason),
+    /// Report the stranger for nudity from the blur of the video screening, which flagged
+    /// their video (then move on, as any report).
+    ReportScreened,
     /// Never meet this stranger again (then move on).
     Block,
     /// Send this chat line (already trimmed, not empty).
@@ -507,7 +510,8 @@ impl Machine {
                     self.next(out);
                 }
             }
-            Input::Report(reason) => self.report(reason, out),
+            Input::Report(reason) => self.report(reason, false, out),
+            Input::ReportScreened => self.report(ReportReason::Nudity, true, out),
             Input::Block => self.block(out),
             Input::SendChat(text) => self.send_chat(text, out),
             Input::Typing { active, now } => self.typing(active, now, out),
@@ -639,11 +643,15 @@ impl Machine {
     }
 
     /// Report → next: report the current stranger, leave them and look for someone new.
-    fn report(&mut self, reason: ReportReason, out: &mut Vec<Command>) {
+    fn report(&mut self, reason: ReportReason, screened: bool, out: &mut Vec<Command>) {
         let Some(call_id) = self.call_id() else {
             return;
         };
-        out.push(Command::Send(ClientMsg::Report { call_id, reason }));
+        out.push(Command::Send(ClientMsg::Report {
+            call_id,
+            reason,
+            screened,
+        }));
         self.hang_up(out);
         self.enter(Phase::Searching(SearchWhy::Reported));
         out.push(Command::Send(ClientMsg::Next));
@@ -1144,7 +1152,7 @@ impl Machine {
         }
     }
 
-    fn call_id(&self) -> Option<CallId> {
+    pub(crate) fn call_id(&self) -> Option<CallId> {
         self.call().map(|c| c.id)
     }
 

@@ -17,6 +17,7 @@
 pub mod machine;
 pub mod negotiation;
 pub mod recent;
+pub mod screening;
 
 #[cfg(feature = "hydrate")]
 mod alert;
@@ -46,9 +47,10 @@ pub fn start(
     use leptos::prelude::*;
     use machine::Input;
 
-    let controller = controller::Controller::new(state);
+    let screening = screening::browser::Settings::read();
+    prefs::remember(state.prefs, screening.default_on);
+    let controller = controller::Controller::new(state, screening);
     controller.connect();
-    prefs::remember(state.prefs);
     // Effects run only after hydration, so the buttons turn on exactly when they work.
     Effect::new(move |_| controller.feed(Input::Hydrated));
     // Esc is Next, wherever the focus is (the page shows the hint); the machine decides when.

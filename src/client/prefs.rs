@@ -1,7 +1,8 @@
 //! Remembers the visitor's choices in `localStorage` for the next visit: the accepted rules,
-//! the interests, the language (the browser's own at first), text-only, hiding the IP address
-//! and the sound when a stranger is found; and the anonymous visitor key the server issued,
-//! which the signaling socket sends when it connects (blocks are made by it).
+//! the interests, the language (the browser's own at first), text-only, hiding the IP address,
+//! the sound when a stranger is found and screening the stranger's video; and the anonymous
+//! visitor key the server issued, which the signaling socket sends when it connects (blocks
+//! are made by it).
 
 use crate::app::state::Preferences;
 use crate::protocol::language_name;
@@ -17,9 +18,12 @@ const VISITOR_KEY: &str = "duet.visitor";
 /// In `sessionStorage`: it belongs to this tab, and survives its reload.
 const RESUME: &str = "duet.resume";
 const FOUND_SOUND: &str = "duet.foundSound";
+const SCREEN_VIDEO: &str = "duet.screenVideo";
 
-/// Loads the stored choices once the page has hydrated, then stores every change.
-pub(crate) fn remember(prefs: Preferences) {
+/// Loads the stored choices once the page has hydrated, then stores every change. Screening
+/// the stranger's video starts as the operator's `--screening` (`screen_by_default`) until the
+/// visitor switches it.
+pub(crate) fn remember(prefs: Preferences, screen_by_default: bool) {
     // An effect, not the component body: the first paint must match the server's HTML, so the
     // stored values arrive just after hydration.
     Effect::new(move |first_run: Option<()>| {
@@ -29,6 +33,7 @@ pub(crate) fn remember(prefs: Preferences) {
         let hide_ip = prefs.hide_ip.get();
         let language = prefs.language.get();
         let found_sound = prefs.found_sound.get();
+        let screen_video = prefs.screen_video.get();
         let Some(storage) = storage() else {
             return;
         };
@@ -56,6 +61,11 @@ pub(crate) fn remember(prefs: Preferences) {
             if read(FOUND_SOUND).as_deref() == Some("no") {
                 prefs.found_sound.set(false);
             }
+            match read(SCREEN_VIDEO).as_deref() {
+                Some("yes") => prefs.screen_video.set(true),
+                Some("no") => prefs.screen_video.set(false),
+                _ => prefs.screen_video.set(screen_by_default),
+            }
         } else {
             let yes_no = |on: bool| if on { "yes" } else { "no" };
             // A full or disabled storage only means the choice is not remembered.
@@ -65,6 +75,13 @@ pub(crate) fn remember(prefs: Preferences) {
             let _ = storage.set_item(HIDE_IP, yes_no(hide_ip));
             let _ = storage.set_item(LANGUAGE, &language);
             let _ = storage.set_item(FOUND_SOUND, yes_no(found_sound));
+            // Kept only when it differs from the operator's default, so a visitor who never
+            // chose follows the site's setting, whatever it becomes.
+            let _ = if screen_video == screen_by_default {
+                storage.remove_item(SCREEN_VIDEO)
+            } else {
+                storage.set_item(SCREEN_VIDEO, yes_no(screen_video))
+            };
         }
     });
 }

@@ -255,6 +255,58 @@ pub struct Config {
     /// and a new challenge sent, so no proof can be worked out ahead of time and kept.
     #[arg(long, env = "DUET_POW_TTL", default_value = "60s", value_parser = timing)]
     pub pow_ttl: Duration,
+
+    /// Whether visitors' browsers screen the stranger's video by default: `on` shows it
+    /// blurred until an on-device classifier found a frame clean (README, "Video screening");
+    /// `off` shows it at once. Either way each visitor can switch it for themselves.
+    #[arg(long, env = "DUET_SCREENING", value_enum, default_value_t = Screening::On)]
+    pub screening: Screening,
+
+    /// How sure the classifier must be that a frame is sexual (its Porn and Hentai
+    /// probabilities added) to blur it: from 0 (every frame) to 1 (only certainties).
+    #[arg(long, env = "DUET_SCREENING_THRESHOLD", default_value_t = DEFAULT_SCREENING_THRESHOLD,
+          value_parser = probability)]
+    pub screening_threshold: f64,
+
+    /// How often the browser checks a frame of the stranger's video, once the first frame
+    /// was found clean (from 100ms to 1m): shorter notices sooner and costs more battery.
+    #[arg(long, env = "DUET_SCREENING_INTERVAL", default_value = "1s", value_parser = screening_interval)]
+    pub screening_interval: Duration,
+}
+
+/// `--screening`: the visitor's default.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Screening {
+    On,
+    Off,
+}
+
+/// The default `--screening-threshold`. nsfwjs' MobileNetV2 puts explicit frames well above
+/// it and the ordinary webcam frames we tried (faces, rooms, Chromium's test pattern) at a few
+/// hundredths (docs/BENCHMARKS.md, "Video screening"); between the two, a false positive only
+/// costs a click on "Show anyway", a missed frame costs more.
+pub const DEFAULT_SCREENING_THRESHOLD: f64 = 0.5;
+
+/// A number from 0 to 1.
+fn probability(text: &str) -> Result<f64, String> {
+    let value: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number (write one from 0 to 1, like 0.5)"))?;
+    if !(0.0..=1.0).contains(&value) {
+        return Err("must be from 0 to 1 (0 blurs every frame, 1 only certainties)".into());
+    }
+    Ok(value)
+}
+
+/// A sampling interval: at least 100ms (ten frames a second is already more than a phone
+/// should spend on this), at most a minute.
+fn screening_interval(text: &str) -> Result<Duration, String> {
+    let interval = duration_within(text, Duration::from_secs(60), false)?;
+    if interval < Duration::from_millis(100) {
+        return Err("must be at least 100ms".into());
+    }
+    Ok(interval)
 }
 
 /// The highest `--pow-bits`: with the extra bits for busy addresses, 2^28 hashes is minutes
@@ -539,5 +591,53 @@ mod tests {
         assert!(parse(&["--ipv4-prefix", "33"]).is_err());
         let config = parse(&["--ipv6-prefix", "56", "--ipv4-prefix", "24"]).unwrap();
         assert_eq!(config.prefixes(), AddressPrefixes { ipv4: 24, ipv6: 56 });
+    }
+
+    #[test]
+    fn screening_flags_are_checked() {
+        let config = parse(&[]).unwrap();
+        assert_eq!(config.screening, Screening::On);
+        assert_eq!(config.screening_threshold, DEFAULT_SCREENING_THRESHOLD);
+        assert_eq!(config.screening_interval, Duration::from_secs(1));
+        for (flag, value) in [
+            ("--screening", "maybe"),
+            ("--screening-threshold", "1.5"),
+            ("--screening-threshold", "-0.1"),
+            ("--screening-threshold", "NaN"),
+            ("--screening-threshold", "half"),
+            ("--screening-interval", "50ms"),
+            ("--screening-interval", "2m"),
+            ("--screening-interval", "0s"),
+        ] {
+            // `flag=value`: a lone "-0.1" would read as a flag.
+            let error = parse(&[&format!("{flag}={value}")])
+                .err()
+                .unwrap_or_else(|| panic!("{flag} {value}"));
+            assert!(
+                matches!(
+                    error.kind(),
+                    clap::error::ErrorKind::ValueValidation | clap::error::ErrorKind::InvalidValue
+                ),
+                "{flag} {value}: {error}"
+            );
+        }
+        let config = parse(&[
+            "--screening",
+            "off",
+            "--screening-threshold",
+            "0",
+            "--screening-interval",
+            "250ms",
+        ])
+        .unwrap();
+        assert_eq!(config.screening, Screening::Off);
+        assert_eq!(config.screening_threshold, 0.0);
+        assert_eq!(config.screening_interval, Duration::from_millis(250));
+        assert_eq!(
+            parse(&["--screening-threshold", "1"])
+                .unwrap()
+                .screening_threshold,
+            1.0
+        );
     }
 }

@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod moderation;
 pub(crate) mod presence;
 pub(crate) mod proof;
+pub mod screening;
 pub mod secret;
 pub mod session;
 pub(crate) mod socket;
@@ -65,7 +66,8 @@ pub fn app(state: AppState) -> Router {
             },
             move || shell(shell_options.clone()),
         )
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell));
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(axum::middleware::from_fn(screening::headers));
     let behind_tls = state.config.behind_tls;
     headers::add_to(router, behind_tls)
         .layer(CompressionLayer::new())

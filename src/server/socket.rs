@@ -564,9 +564,16 @@ impl SessionGuard {
                 ErrorCode::ChatRefused,
                 "You are chatting too fast; that line was not sent.",
             )),
-            ClientMsg::Report { call_id, reason } => {
-                Some(state.moderation.report(id, ip, call_id, reason).await)
-            }
+            ClientMsg::Report {
+                call_id,
+                reason,
+                screened,
+            } => Some(
+                state
+                    .moderation
+                    .report(id, ip, call_id, reason, screened)
+                    .await,
+            ),
             ClientMsg::Block { call_id } => {
                 Some(state.moderation.block(id, &self.key, call_id).await)
             }

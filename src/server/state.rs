@@ -48,6 +48,8 @@ pub struct AppStateInner {
     pub moderation: Moderation,
     /// What `/metrics` exports.
     pub metrics: Metrics,
+    /// The video screening's files, as the build's manifest names them (none when missing).
+    pub screening: Option<crate::server::screening::ScreeningFiles>,
 }
 
 impl std::ops::Deref for AppState {
@@ -115,7 +117,9 @@ impl AppState {
         let moderation = Moderation::start(store, switchboard.clone(), metrics.clone(), broadcasts);
         moderation.restore_blocks().await?;
         let presence = presence::spawn(switchboard.clone(), config.presence_interval);
+        let screening = crate::server::screening::load(std::path::Path::new(&config.site_root));
         let state = AppState(Arc::new(AppStateInner {
+            screening,
             leptos_options: leptos_options(&config),
             moderation,
             limiter: ConnectionLimiter::new(config.connection_limits()),

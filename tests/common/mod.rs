@@ -531,6 +531,7 @@ pub async fn report(reporter: &mut Client, call_id: CallId) {
         .send(&ClientMsg::Report {
             call_id,
             reason: ReportReason::Harassment,
+            screened: false,
         })
         .await;
     assert_eq!(reporter.recv().await, ServerMsg::Reported { call_id });

@@ -987,7 +987,8 @@ fn report_reports_leaves_and_looks_for_someone_new() {
         vec![
             ClientMsg::Report {
                 call_id: A,
-                reason: ReportReason::Harassment
+                reason: ReportReason::Harassment,
+                screened: false,
             },
             ClientMsg::Next
         ]
@@ -1002,6 +1003,29 @@ fn report_reports_leaves_and_looks_for_someone_new() {
     assert!(searching()
         .handle(Input::Report(ReportReason::Spam))
         .is_empty());
+}
+
+// screening.spec "Report under the blur …": nudity, flagged by screening, then someone new.
+#[test]
+fn a_report_from_the_screening_blur_says_so_and_moves_on() {
+    let mut m = in_call(A);
+    let out = m.handle(Input::ReportScreened);
+    assert_eq!(
+        sent(&out),
+        vec![
+            ClientMsg::Report {
+                call_id: A,
+                reason: ReportReason::Nudity,
+                screened: true,
+            },
+            ClientMsg::Next
+        ]
+    );
+    assert_state(
+        &m,
+        CallState::Searching,
+        "Thanks, the stranger was reported. Finding someone new…",
+    );
 }
 
 // safety.spec "… banned and told": the ban's message stays, the page goes idle, its buttons

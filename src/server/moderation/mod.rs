@@ -69,12 +69,17 @@ impl Moderation {
         reporter_ip: IpAddr,
         call_id: CallId,
         reason: ReportReason,
+        screened: bool,
     ) -> ServerMsg {
         let reported = match self.switchboard.report_target(reporter, call_id) {
             Ok(ip) => ip,
             Err(e) => return e.to_msg(),
         };
-        match self.store.report(reporter_ip, reported, reason).await {
+        match self
+            .store
+            .report(reporter_ip, reported, reason, screened)
+            .await
+        {
             Ok(None) => ServerMsg::error(
                 ErrorCode::ReportRefused,
                 "You have reported many strangers in the last hour; this report was not recorded.",

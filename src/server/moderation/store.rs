@@ -66,6 +66,9 @@ pub struct Report {
     pub reporter: String,
     pub reported: String,
     pub reason: ReportReason,
+    /// Made from the blur of the reporter's video screening.
+    #[serde(default)]
+    pub screened: bool,
 }
 
 /// A ban as it is stored: the banned address as a keyed hash, times in unix seconds.
@@ -100,6 +103,9 @@ const MIGRATIONS: &[M<'static>] = &[
         "../../../migrations/0002_reports_by_reporter.sql"
     )),
     M::up(include_str!("../../../migrations/0003_blocks.sql")),
+    M::up(include_str!(
+        "../../../migrations/0004_screened_reports.sql"
+    )),
 ];
 
 impl Store {
@@ -191,12 +197,14 @@ impl Store {
         reporter: IpAddr,
         reported: IpAddr,
         reason: ReportReason,
+        screened: bool,
     ) -> Result<Option<(Report, Option<Ban>)>, ModerationError> {
         let report = Report {
             at: unix_now(),
             reporter: self.subject(reporter),
             reported: self.subject(reported),
             reason,
+            screened,
         };
         let (by, since) = (report.reporter.clone(), report.at.saturating_sub(3600));
         let made: u32 = self
@@ -226,8 +234,8 @@ impl Store {
         let ban = self
             .with_db(move |db| {
                 db.execute(
-                    "INSERT INTO reports (created_at, reporter, reported, reason) VALUES (?1, ?2, ?3, ?4)",
-                    params![report.at, report.reporter, report.reported, report.reason.name()],
+                    "INSERT INTO reports (created_at, reporter, reported, reason, screened) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![report.at, report.reporter, report.reported, report.reason.name(), report.screened],
                 )?;
                 if !decide {
                     return Ok(None);
@@ -304,7 +312,7 @@ impl Store {
         self.with_db(move |db| {
             let now = unix_now();
             let mut stmt = db.prepare(
-                "SELECT id, created_at, reporter, reported, reason FROM reports ORDER BY id DESC LIMIT ?1",
+                "SELECT id, created_at, reporter, reported, reason, screened FROM reports ORDER BY id DESC LIMIT ?1",
             )?;
             let reports = stmt
                 .query_map([limit], |row| {
@@ -314,6 +322,7 @@ impl Store {
                         reporter: short(row.get(2)?),
                         reported: short(row.get(3)?),
                         reason: row.get(4)?,
+                        screened: row.get(5)?,
                     })
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
@@ -510,14 +519,14 @@ mod tests {
         // The same reporter twice counts once.
         for _ in 0..2 {
             let (_, ban) = store
-                .report(ip("198.51.100.1"), bad, ReportReason::Spam)
+                .report(ip("198.51.100.1"), bad, ReportReason::Spam, false)
                 .await
                 .unwrap()
                 .expect("within the quota");
             assert_eq!(ban, None);
         }
         let (_, ban) = store
-            .report(ip("198.51.100.2"), bad, ReportReason::Nudity)
+            .report(ip("198.51.100.2"), bad, ReportReason::Nudity, true)
             .await
             .unwrap()
             .expect("within the quota");
@@ -553,13 +562,13 @@ mod tests {
         let bad = ip("203.0.113.5");
         // A report made on the first node counts on the second, which then bans.
         let (shared, _) = first
-            .report(ip("198.51.100.1"), bad, ReportReason::Spam)
+            .report(ip("198.51.100.1"), bad, ReportReason::Spam, false)
             .await
             .unwrap()
             .expect("within the quota");
         assert_eq!(second.record_report(shared, false).await.unwrap(), None);
         let (_, ban) = second
-            .report(ip("198.51.100.2"), bad, ReportReason::Spam)
+            .report(ip("198.51.100.2"), bad, ReportReason::Spam, false)
             .await
             .unwrap()
             .expect("within the quota");
@@ -584,7 +593,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(settings(dir.path())).unwrap();
         store
-            .report(ip("198.51.100.77"), ip("203.0.113.88"), ReportReason::Other)
+            .report(
+                ip("198.51.100.77"),
+                ip("203.0.113.88"),
+                ReportReason::Other,
+                false,
+            )
             .await
             .unwrap()
             .expect("within the quota");
@@ -601,7 +615,12 @@ mod tests {
         s.retention = Duration::ZERO;
         let store = Store::open(s).unwrap();
         store
-            .report(ip("198.51.100.1"), ip("203.0.113.5"), ReportReason::Spam)
+            .report(
+                ip("198.51.100.1"),
+                ip("203.0.113.5"),
+                ReportReason::Spam,
+                false,
+            )
             .await
             .unwrap()
             .expect("within the quota");
@@ -616,14 +635,14 @@ mod tests {
         let bad = ip("2001:db8:66::1");
         for reporter in ["2001:db8:1::1", "2001:db8:1::2", "2001:db8:1:0:ffff::3"] {
             let (_, ban) = store
-                .report(ip(reporter), bad, ReportReason::Spam)
+                .report(ip(reporter), bad, ReportReason::Spam, false)
                 .await
                 .unwrap()
                 .expect("within the quota");
             assert_eq!(ban, None, "one /64 reports as one visitor");
         }
         let (_, ban) = store
-            .report(ip("2001:db8:2::1"), bad, ReportReason::Spam)
+            .report(ip("2001:db8:2::1"), bad, ReportReason::Spam, false)
             .await
             .unwrap()
             .expect("within the quota");
@@ -649,7 +668,7 @@ mod tests {
         let store = Store::open(s).unwrap();
         let bad = ip("203.0.113.5");
         let (_, ban) = store
-            .report(ip("198.51.100.1"), bad, ReportReason::Spam)
+            .report(ip("198.51.100.1"), bad, ReportReason::Spam, false)
             .await
             .unwrap()
             .expect("within the quota");
