@@ -204,7 +204,7 @@ relayed("a relay that goes away and comes back: ICE restarts in place, same call
       undefined,
       { timeout: 30_000 },
     );
-  await Promise.all([down(a.page), down(b.page)]);
+  const downAt = await Promise.all([a, b].map(({ page }) => down(page).then(() => Date.now() - stopped)));
   const wentDown = Date.now();
   const frozen = await Promise.all([decoded(a.page), decoded(b.page)]);
   const restarted = await startTurn(TURN_SECRET, turn);
@@ -213,7 +213,7 @@ relayed("a relay that goes away and comes back: ICE restarts in place, same call
     await Promise.all([framesPast(a.page, frozen[0], 30), framesPast(b.page, frozen[1], 30)]);
     const back = Date.now();
     console.log(
-      `relay stopped → connection down: ${wentDown - stopped} ms; relay back → both pictures moving: ${back - wentDown} ms`,
+      `relay stopped → connection down: A ${downAt[0]} ms, B ${downAt[1]} ms; relay back → both pictures moving: ${back - wentDown} ms`,
     );
     for (const { page } of [a, b]) await expect(state(page)).toHaveText("Connected. Say hi!");
     await say(a, "after the relay came back");

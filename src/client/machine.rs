@@ -66,10 +66,12 @@ pub const TYPING_IDLE: Duration = Duration::from_secs(3);
 /// A "typing" from the stranger that is not refreshed or withdrawn fades after this long.
 pub const TYPING_FADE: Duration = Duration::from_secs(6);
 /// How long the call's connection may stay `disconnected` before ICE is restarted on it.
-/// Chromium says `disconnected` once nothing came back for about 2.5 s; a Wi-Fi hiccup or a
-/// roam between access points mends itself within a second or two after that, and a restart
-/// then would only cost a round trip and new relay allocations. Waiting longer only lengthens
-/// the frozen picture of a real network change (`failed` comes much later, if at all).
+/// Chromium says `disconnected` only after seconds without an answer to its checks (5 to 7 s
+/// after the relay stopped, in reconnect.spec), so the picture is frozen already; a Wi-Fi
+/// hiccup or a roam between access points that got that far usually mends itself within a
+/// second or two more, and a restart then would only cost a round trip and new relay
+/// allocations. Waiting longer only lengthens the freeze of a real network change (`failed`
+/// comes much later, if at all).
 pub const RESTART_GRACE: Duration = Duration::from_secs(2);
 /// An answered restart that has not brought the connection back by then is tried again (the
 /// new network may not have been ready for the last one).
