@@ -161,9 +161,17 @@ pub enum ClientMsg {
     Block { call_id: CallId },
     /// Forget every stranger this visitor blocked.
     ClearBlocks,
-    /// This side's connection of the current call failed (a network change): both sides race
-    /// their connections anew, in the same call (the partner is told `partner_back`).
-    Reconnect { call_id: CallId },
+    /// This tab is back in its call, or its connection of the call could not be brought back in
+    /// place: the partner is told `partner_back` with the same `in_place`. With `in_place`,
+    /// the tab kept the call's winning connection (only its socket was lost): the connection
+    /// stays, and the side that offered it restarts ICE on it if it is down. Without, both
+    /// sides race their connections anew, in the same call (a reload, or a restart that did
+    /// not bring the connection back).
+    Reconnect {
+        call_id: CallId,
+        #[serde(default)]
+        in_place: bool,
+    },
     /// The answer to the socket's [`ServerMsg::Challenge`]: a nonce such that
     /// SHA-256(seed ":" nonce, in decimal) starts with `bits` zero bits (see `crate::proof`).
     Proof { nonce: u64 },
@@ -664,8 +672,14 @@ pub enum ServerMsg {
     /// The stranger lost their connection (or reloaded): they may be back within
     /// `--reload-grace`; the call goes on meanwhile.
     PartnerAway { call_id: CallId },
-    /// The stranger is back in the call: both sides negotiate anew, as after `matched`.
-    PartnerBack { call_id: CallId },
+    /// The stranger is back in the call (see [`ClientMsg::Reconnect`]). With `in_place`, they
+    /// kept the call's winning connection: keep yours (its offerer restarts ICE on it if it is
+    /// down). Without, close both connections and race them anew, as after `matched`.
+    PartnerBack {
+        call_id: CallId,
+        #[serde(default)]
+        in_place: bool,
+    },
     /// The stranger of `call_id` is blocked; `blocked` strangers are blocked in all.
     Blocked { call_id: CallId, blocked: u32 },
     /// A chat line from the stranger. Plain text: never interpret it as HTML.
@@ -717,7 +731,7 @@ impl ServerMsg {
             | ServerMsg::Blocked { call_id, .. }
             | ServerMsg::Resumed { call_id, .. }
             | ServerMsg::PartnerAway { call_id }
-            | ServerMsg::PartnerBack { call_id }
+            | ServerMsg::PartnerBack { call_id, .. }
             | ServerMsg::Chat { call_id, .. }
             | ServerMsg::Typing { call_id, .. }
             | ServerMsg::Media { call_id, .. } => Some(*call_id),
@@ -828,6 +842,37 @@ mod tests {
         ] {
             assert!(decode_client(text).is_err(), "{text} should be refused");
         }
+    }
+
+    #[test]
+    fn back_in_place_or_anew_travels_and_anew_is_the_default() {
+        for in_place in [true, false] {
+            let back = ClientMsg::Reconnect {
+                call_id: CallId(7),
+                in_place,
+            };
+            assert_eq!(decode_client(&encode(&back)).unwrap(), back);
+            let told = ServerMsg::PartnerBack {
+                call_id: CallId(7),
+                in_place,
+            };
+            assert_eq!(decode_server(&encode(&told)).unwrap(), told);
+        }
+        // Without the field: the connections are raced anew, as before there was a choice.
+        assert_eq!(
+            decode_client(r#"{"type":"reconnect","call_id":"07"}"#).unwrap(),
+            ClientMsg::Reconnect {
+                call_id: CallId(7),
+                in_place: false
+            }
+        );
+        assert_eq!(
+            decode_server(r#"{"type":"partner_back","call_id":"07"}"#).unwrap(),
+            ServerMsg::PartnerBack {
+                call_id: CallId(7),
+                in_place: false
+            }
+        );
     }
 
     #[test]

@@ -103,7 +103,10 @@ pub fn encode(msg: &ClientMsg) -> String {
         }
         ClientMsg::Block { call_id } => w.call("block", *call_id),
         ClientMsg::ClearBlocks => w.tag("clear_blocks"),
-        ClientMsg::Reconnect { call_id } => w.call("reconnect", *call_id),
+        ClientMsg::Reconnect { call_id, in_place } => {
+            w.call("reconnect", *call_id);
+            w.bool("in_place", *in_place);
+        }
         ClientMsg::Proof { nonce } => {
             w.tag("proof");
             w.key("nonce");
@@ -348,6 +351,7 @@ pub fn decode(text: &str) -> Result<ServerMsg, WireError> {
         },
         "partner_back" => ServerMsg::PartnerBack {
             call_id: m.call_id()?,
+            in_place: m.bool_or_false("in_place")?,
         },
         "blocked" => ServerMsg::Blocked {
             call_id: m.call_id()?,
@@ -821,7 +825,14 @@ mod tests {
             },
             ClientMsg::Block { call_id },
             ClientMsg::ClearBlocks,
-            ClientMsg::Reconnect { call_id },
+            ClientMsg::Reconnect {
+                call_id,
+                in_place: false,
+            },
+            ClientMsg::Reconnect {
+                call_id,
+                in_place: true,
+            },
             ClientMsg::Proof { nonce: 0 },
             ClientMsg::Proof { nonce: u64::MAX },
         ];
@@ -912,7 +923,14 @@ mod tests {
                 shared_language: String::new(),
             },
             ServerMsg::PartnerAway { call_id },
-            ServerMsg::PartnerBack { call_id },
+            ServerMsg::PartnerBack {
+                call_id,
+                in_place: false,
+            },
+            ServerMsg::PartnerBack {
+                call_id,
+                in_place: true,
+            },
             ServerMsg::Blocked {
                 call_id,
                 blocked: u32::MAX,

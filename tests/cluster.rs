@@ -382,7 +382,19 @@ async fn a_tab_back_on_another_node_returns_to_its_call() {
         panic!("the tab is back in its call, on node three")
     };
     assert_eq!(back, call_id);
-    assert_eq!(b.recv().await, ServerMsg::PartnerBack { call_id });
+    // A reloaded tab holds no connection: it races anew.
+    a.send(&ClientMsg::Reconnect {
+        call_id,
+        in_place: false,
+    })
+    .await;
+    assert_eq!(
+        b.recv().await,
+        ServerMsg::PartnerBack {
+            call_id,
+            in_place: false
+        }
+    );
     a.send(&ClientMsg::Offer {
         call_id,
         sdp: "offer again".into(),

@@ -108,7 +108,11 @@ enum Step {
     Away {
         who: usize,
     },
-    /// `who` comes back to its current call after losing its socket.
+    /// `who`'s tab is back with a new socket; its call stands.
+    Back {
+        who: usize,
+    },
+    /// `who` races its current call's connections anew.
     Rejoin {
         who: usize,
     },
@@ -128,6 +132,7 @@ impl Step {
             | Step::Block { who, .. }
             | Step::Unblock { who }
             | Step::Away { who }
+            | Step::Back { who }
             | Step::Rejoin { who } => who,
         }
     }
@@ -148,6 +153,7 @@ fn step() -> impl Strategy<Value = Step> {
         1 => (who.clone(), who.clone()).prop_map(|(who, stranger)| Step::Block { who, stranger }),
         1 => who.clone().prop_map(|who| Step::Unblock { who }),
         1 => who.clone().prop_map(|who| Step::Away { who }),
+        1 => who.clone().prop_map(|who| Step::Back { who }),
         1 => who.clone().prop_map(|who| Step::Rejoin { who }),
         2 => (who.clone(), proptest::bool::weighted(0.2))
             .prop_map(|(who, stale)| Step::Open { who, stale }),
@@ -458,6 +464,9 @@ impl Differential<'_> {
                 session: session(who),
             },
             Step::Away { who } => Op::Away {
+                session: session(who),
+            },
+            Step::Back { who } => Op::Back {
                 session: session(who),
             },
             Step::Rejoin { who } => Op::Rejoin {

@@ -72,7 +72,11 @@ enum Step {
     Away {
         who: usize,
     },
-    /// `who` comes back to its current call after losing its socket.
+    /// `who`'s tab is back with a new socket; its call stands.
+    Back {
+        who: usize,
+    },
+    /// `who` races its current call's connections anew.
     Rejoin {
         who: usize,
     },
@@ -92,6 +96,7 @@ impl Step {
             | Step::Block { who, .. }
             | Step::Unblock { who }
             | Step::Away { who }
+            | Step::Back { who }
             | Step::Rejoin { who } => who,
         }
     }
@@ -114,6 +119,7 @@ fn step() -> impl Strategy<Value = Step> {
         1 => (who.clone(), who.clone()).prop_map(|(who, stranger)| Step::Block { who, stranger }),
         1 => who.clone().prop_map(|who| Step::Unblock { who }),
         1 => who.clone().prop_map(|who| Step::Away { who }),
+        1 => who.clone().prop_map(|who| Step::Back { who }),
         1 => who.clone().prop_map(|who| Step::Rejoin { who }),
     ]
 }
@@ -151,8 +157,9 @@ fn describe_op(op: &Op) -> String {
         }
         Op::Block { by, stranger, .. } => format!("{by} blocks {}", stranger.key),
         Op::Away { session } => format!("v{}'s tab is away", visitor(*session)),
+        Op::Back { session } => format!("v{}'s tab is back", visitor(*session)),
         Op::Rejoin { session, call } => {
-            format!("v{} comes back to {call}", visitor(*session))
+            format!("v{} races {call} anew", visitor(*session))
         }
         Op::Unblock { by, .. } => format!("{by} clears its blocks"),
     }
@@ -251,6 +258,9 @@ impl Site {
                 session: session(who),
             },
             Step::Away { who } => Op::Away {
+                session: session(who),
+            },
+            Step::Back { who } => Op::Back {
                 session: session(who),
             },
             Step::Rejoin { who } => Op::Rejoin {
@@ -369,7 +379,7 @@ impl Site {
                 self.told.remove(id);
             }
         }
-        // A side back after a lost socket: the call's race is run anew.
+        // A side races its call anew: the call's race is run anew.
         if let Op::Rejoin { call, .. } = op {
             self.won.remove(call);
         }

@@ -131,8 +131,9 @@ fn any_client_msg() -> impl Strategy<Value = ClientMsg> {
         }),
         call_id.prop_map(|call_id| ClientMsg::Block { call_id }),
         Just(ClientMsg::ClearBlocks),
-        any::<u64>().prop_map(|id| ClientMsg::Reconnect {
-            call_id: CallId(id)
+        (any::<u64>(), any::<bool>()).prop_map(|(id, in_place)| ClientMsg::Reconnect {
+            call_id: CallId(id),
+            in_place,
         }),
         any::<u64>().prop_map(|nonce| ClientMsg::Proof { nonce }),
     ]
@@ -218,9 +219,8 @@ fn any_server_msg() -> impl Strategy<Value = ServerMsg> {
         call_id
             .clone()
             .prop_map(|call_id| ServerMsg::PartnerAway { call_id }),
-        call_id
-            .clone()
-            .prop_map(|call_id| ServerMsg::PartnerBack { call_id }),
+        (call_id.clone(), any::<bool>())
+            .prop_map(|(call_id, in_place)| ServerMsg::PartnerBack { call_id, in_place }),
         (call_id.clone(), any::<u32>())
             .prop_map(|(call_id, blocked)| ServerMsg::Blocked { call_id, blocked }),
         (call_id.clone(), ".{0,120}").prop_map(|(call_id, text)| ServerMsg::Chat { call_id, text }),

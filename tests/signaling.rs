@@ -60,6 +60,7 @@ on_every_backend!(
     a_tab_back_within_the_grace_returns_to_its_call_and_both_negotiate_anew,
     a_tab_that_does_not_come_back_leaves_its_partner_after_the_grace,
     a_failed_connection_is_raced_anew_in_the_same_call,
+    a_tab_back_with_its_connection_keeps_the_call_and_restarts_ice_in_place,
     a_stranger_away_is_never_searched_for_once_the_partner_moves_on,
 );
 
@@ -994,10 +995,10 @@ async fn a_shared_language_comes_first_then_anyone(backend: Backend) {
     );
 }
 
-/// A reload (or a lost connection): the tab's new socket, with its visitor key and resume
-/// token, returns to the same call on its node; the partner heard "away", then "back", and
-/// the two race their connections anew. A token without its visitor key, or spent, returns
-/// nobody.
+/// A reload: the tab's new socket, with its visitor key and resume token, returns to the same
+/// call on its node; the partner heard "away", then, once the tab asks for a new race, "back",
+/// and the two race their connections anew. A token without its visitor key, or spent,
+/// returns nobody.
 async fn a_tab_back_within_the_grace_returns_to_its_call_and_both_negotiate_anew(backend: Backend) {
     let site = Site::start(backend, &["--reload-grace", "10s"]).await;
     let home = &site.nodes[0];
@@ -1024,7 +1025,19 @@ async fn a_tab_back_within_the_grace_returns_to_its_call_and_both_negotiate_anew
         panic!("the tab is back in its call")
     };
     assert_eq!(back, call_id);
-    assert_eq!(b.recv().await, ServerMsg::PartnerBack { call_id });
+    // A reloaded tab holds no connection: it races anew.
+    a.send(&ClientMsg::Reconnect {
+        call_id,
+        in_place: false,
+    })
+    .await;
+    assert_eq!(
+        b.recv().await,
+        ServerMsg::PartnerBack {
+            call_id,
+            in_place: false
+        }
+    );
     // Signals flow both ways again, and the race is run anew.
     a.send(&ClientMsg::Offer {
         call_id,
@@ -1064,11 +1077,108 @@ async fn a_failed_connection_is_raced_anew_in_the_same_call(backend: Backend) {
     let site = Site::start(backend, &[]).await;
     let (mut a, mut b, call_id) = pair(&site).await;
     common::connect_media(&mut a, &mut b, call_id).await;
-    a.send(&ClientMsg::Reconnect { call_id }).await;
-    assert_eq!(b.recv().await, ServerMsg::PartnerBack { call_id });
+    a.send(&ClientMsg::Reconnect {
+        call_id,
+        in_place: false,
+    })
+    .await;
+    assert_eq!(
+        b.recv().await,
+        ServerMsg::PartnerBack {
+            call_id,
+            in_place: false
+        }
+    );
     common::connect_media(&mut b, &mut a, call_id).await;
     a.send(&ClientMsg::Reconnect {
         call_id: CallId(call_id.0 ^ 1),
+        in_place: false,
+    })
+    .await;
+    assert_eq!(error_code(&a.recv().await), Some(ErrorCode::StaleCall));
+}
+
+/// A tab that lost only its socket comes back holding its connection: it says so, its partner
+/// is told `partner_back` in place, and the call's winner stands: a restart's offer and answer
+/// (ICE restarted on the winning connection) pass both ways, a `connected` report names no new
+/// winner, and the connect timeout does not end the call. A stranger of another call cannot
+/// send either.
+async fn a_tab_back_with_its_connection_keeps_the_call_and_restarts_ice_in_place(backend: Backend) {
+    let flags = ["--reload-grace", "10s", "--connect-timeout", "300ms"];
+    let site = Site::start(backend, &flags).await;
+    let home = &site.nodes[0];
+    let mut a = home.connect().await;
+    let mut b = site.nodes[site.nodes.len() - 1].connect().await;
+    let call_id = common::pair(&mut a, &mut b).await;
+    // a's peer1 wins: a offers the winning connection.
+    common::connect_media(&mut a, &mut b, call_id).await;
+    let (key, token) = (a.key(), a.resume.clone().unwrap());
+    drop(a);
+    assert_eq!(b.recv().await, ServerMsg::PartnerAway { call_id });
+    let mut a = home.reconnect_with(&key, &token).await;
+    assert!(matches!(a.recv().await, ServerMsg::Resumed { call_id: c, .. } if c == call_id));
+    a.send(&ClientMsg::Reconnect {
+        call_id,
+        in_place: true,
+    })
+    .await;
+    assert_eq!(
+        b.recv().await,
+        ServerMsg::PartnerBack {
+            call_id,
+            in_place: true
+        }
+    );
+    // The restart: a's new offer for b's peer2, b's answer for a's peer1, candidates by role.
+    a.send(&ClientMsg::Offer {
+        call_id,
+        sdp: "ice restart".into(),
+    })
+    .await;
+    assert_eq!(
+        b.recv().await,
+        ServerMsg::Offer {
+            call_id,
+            sdp: "ice restart".into()
+        }
+    );
+    b.send(&ClientMsg::Answer {
+        call_id,
+        sdp: "restarted".into(),
+    })
+    .await;
+    assert_eq!(
+        a.recv().await,
+        ServerMsg::Answer {
+            call_id,
+            sdp: "restarted".into()
+        }
+    );
+    // The connection is back: reported again, it names no new winner.
+    b.send(&ClientMsg::Connected {
+        call_id,
+        role: Role::Peer2,
+    })
+    .await;
+    // Past the connect timeout, the call still carries chat (a winner keeps it alive).
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    b.send(&ClientMsg::Chat {
+        call_id,
+        text: "still here".into(),
+    })
+    .await;
+    assert_eq!(
+        a.recv().await,
+        ServerMsg::Chat {
+            call_id,
+            text: "still here".into()
+        }
+    );
+    assert_eq!(site.counts().2, 1, "still the one call");
+    // Only for its own call.
+    a.send(&ClientMsg::Reconnect {
+        call_id: CallId(call_id.0 ^ 1),
+        in_place: true,
     })
     .await;
     assert_eq!(error_code(&a.recv().await), Some(ErrorCode::StaleCall));

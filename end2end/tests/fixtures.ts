@@ -242,14 +242,16 @@ export async function inCall(...visitors: Visitor[]) {
   );
 }
 
-export type TurnServer = { url: string; process: ChildProcess };
+export type TurnServer = { url: string; port: number; minPort: number; process: ChildProcess };
 
 /** Starts Debian's coturn on 127.0.0.1 with a shared secret (REST-scheme credentials), denying
- *  the same peers as README's configuration (docs/coturn-denied-peers.conf). */
-export async function startTurn(secret: string): Promise<TurnServer> {
-  const port = await freePort();
+ *  the same peers as README's configuration (docs/coturn-denied-peers.conf). `again` starts it
+ *  once more where a stopped one listened (same port, same relay ports), as a relay restarted
+ *  under its visitors. */
+export async function startTurn(secret: string, again?: TurnServer): Promise<TurnServer> {
+  const port = again?.port ?? (await freePort());
   // A relay port range of its own, so parallel runs on one machine do not collide.
-  const minPort = 40000 + Math.floor(Math.random() * 200) * 100;
+  const minPort = again?.minPort ?? 40000 + Math.floor(Math.random() * 200) * 100;
   const child = spawn(
     "turnserver",
     [
@@ -280,11 +282,11 @@ export async function startTurn(secret: string): Promise<TurnServer> {
     child.on("exit", (code) => reject(new Error(`turnserver exited with ${code}:\n${output.join("")}`)));
     child.on("error", reject);
   });
-  return { url: `turn:127.0.0.1:${port}?transport=udp`, process: child };
+  return { url: `turn:127.0.0.1:${port}?transport=udp`, port, minPort, process: child };
 }
 
 export async function stopTurn(turn: TurnServer): Promise<void> {
-  if (turn.process.exitCode !== null) return;
+  if (turn.process.exitCode !== null || turn.process.signalCode !== null) return;
   const exited = new Promise((resolve) => turn.process.once("exit", resolve));
   turn.process.kill("SIGTERM");
   await exited;

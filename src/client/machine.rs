@@ -25,12 +25,24 @@
 //!   close with their tracks removed, the remote stream goes, and what belonged to the
 //!   stranger (chat, typing, shared interests, their media switches, the quality) is cleared.
 //!   The camera stays on between calls.
-//! - **Reconnect**: when the socket drops while calling, the page searches again as soon as a
-//!   new socket opens (the server saw a new session), unless the server says the tab is back
-//!   in its call (`resumed`, within `--reload-grace`, after a lost socket or a reload): then
-//!   the call goes on and both sides negotiate anew. The side that stayed shows "Stranger is
-//!   reconnecting…" meanwhile (`partner_away`), and negotiates anew on `partner_back`. A `shutting_down` or a refusal that
-//!   closes the socket (say, banned) is shown instead of "reconnecting".
+//! - **Reconnect**: when the socket drops in a call, the page holds the call (its connection
+//!   may well still carry the stranger) and says it is reconnecting; when it drops while
+//!   searching, the page searches again once a new socket opens. The new socket sends Call: a
+//!   server that kept the tab's session in its call (`resumed`, within `--reload-grace`)
+//!   ignores it, and the held call goes on; a server that started a new session searches
+//!   (`searching` or `matched` then end the held call). Back in the call, the tab tells its
+//!   partner how (`reconnect`): *in place* when it still holds the call's winning connection
+//!   (a text-only call too), so both keep it; otherwise (a reload, or a race not yet won) both
+//!   race their connections anew. The side that stayed shows "Stranger is reconnecting…"
+//!   meanwhile (`partner_away`), and does as told on `partner_back`. A `shutting_down` or a
+//!   refusal that closes the socket (say, banned) is shown instead of "reconnecting".
+//! - **ICE restart in place**: when the winning connection goes `disconnected` for
+//!   [`RESTART_GRACE`], or `failed`, the side that offered it restarts ICE on it (see
+//!   [`super::negotiation`]), once it can reach the partner (its socket is back in the call,
+//!   the partner is not away); an answered restart that did not bring the connection back is
+//!   tried again after [`RESTART_RETRY`]. A connection still down [`RESTART_BOUND`] after the
+//!   restarts began is raced anew in the same call (`reconnect`); the partner, who never
+//!   restarts, waits [`ANSWERER_BOUND`], a little longer, so the offerer's word comes first.
 //! - **Report → next**, **block → next**: reporting or blocking the current stranger leaves
 //!   them and looks for the next one. (A stranger of a recent call is reported or blocked by
 //!   the controller directly: that changes nothing about the current call.)
@@ -53,6 +65,24 @@ use std::time::Duration;
 pub const TYPING_IDLE: Duration = Duration::from_secs(3);
 /// A "typing" from the stranger that is not refreshed or withdrawn fades after this long.
 pub const TYPING_FADE: Duration = Duration::from_secs(6);
+/// How long the call's connection may stay `disconnected` before ICE is restarted on it.
+/// Chromium says `disconnected` only after seconds without an answer to its checks (5 to 7 s
+/// after the relay stopped, in reconnect.spec), so the picture is frozen already; a Wi-Fi
+/// hiccup or a roam between access points that got that far usually mends itself within a
+/// second or two more, and a restart then would only cost a round trip and new relay
+/// allocations. Waiting longer only lengthens the freeze of a real network change (`failed`
+/// comes much later, if at all).
+pub const RESTART_GRACE: Duration = Duration::from_secs(2);
+/// An answered restart that has not brought the connection back by then is tried again (the
+/// new network may not have been ready for the last one).
+pub const RESTART_RETRY: Duration = Duration::from_secs(4);
+/// A connection not back this long after its restarts began is raced anew in the same call. A
+/// restart takes one round trip through duet and a relay allocation, well under a second on a
+/// working network; this leaves three tries.
+pub const RESTART_BOUND: Duration = Duration::from_secs(12);
+/// The side that does not restart gives up this long after the drop, later than the offerer, so
+/// the offerer's new race (or its restart) normally comes first.
+pub const ANSWERER_BOUND: Duration = Duration::from_secs(16);
 
 const STARTING_CAMERA: &str = "Starting your camera…";
 const LOOKING: &str = "Looking for a stranger…";
@@ -63,6 +93,7 @@ const TEXT_CONNECTED: &str = "Connected by text. Say hi!";
 const RECONNECTING: &str = "Connection to duet lost. Reconnecting…";
 const RESTARTING: &str = "duet is restarting. Reconnecting…";
 const PARTNER_AWAY: &str = "Stranger is reconnecting…";
+const RESTORING: &str = "Connection to the stranger lost. Reconnecting…";
 const ENDED: &str = "Call ended. Press Call to meet someone new.";
 const REPORTED: &str = "Thanks, the stranger was reported. Finding someone new…";
 const BLOCKED: &str = "You won't meet that stranger again. Finding someone new…";
@@ -151,6 +182,24 @@ pub enum Timer {
     /// Fade the stranger's "typing", unless a newer "typing" came since (the number counts
     /// them).
     TypingFade(u32),
+    /// A step of mending this call's winning connection, unless it moved on since (`epoch`,
+    /// see `Recovery`).
+    Ice {
+        call: CallId,
+        epoch: u32,
+        step: IceStep,
+    },
+}
+
+/// What an [`Timer::Ice`] checks when it fires.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IceStep {
+    /// [`RESTART_GRACE`] after `disconnected`: still not back, so restart.
+    Grace,
+    /// [`RESTART_RETRY`] after restart number `n`: answered but not back, so try again.
+    Retry(u32),
+    /// [`RESTART_BOUND`] (or [`ANSWERER_BOUND`]) after the restarts began: race anew.
+    GiveUp,
 }
 
 /// The camera's two kinds of track.
@@ -335,6 +384,30 @@ struct Shared {
     language: String,
 }
 
+/// How the call's winning connection is doing, once the race is won.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Health {
+    #[default]
+    Up,
+    /// `disconnected`, for less than [`RESTART_GRACE`] so far.
+    Wavering,
+    /// `failed`, or `disconnected` past the grace: ICE is (to be) restarted.
+    Down,
+}
+
+/// The winning connection's way back after a network change (see the module documentation).
+#[derive(Debug, Default)]
+struct Recovery {
+    health: Health,
+    /// Moves on whenever what a pending timer was armed for changed (the connection came back,
+    /// the partner became reachable or unreachable), so that timer does nothing.
+    epoch: u32,
+    /// A restart's offer waits for its answer: no other restart until it arrives.
+    in_flight: bool,
+    /// Restarts made since the partner was last reachable.
+    attempts: u32,
+}
+
 /// One call: a match with one stranger, and what belongs to it.
 #[derive(Debug)]
 struct Call {
@@ -352,6 +425,12 @@ struct Call {
     quality: Option<String>,
     /// When the call first connected; it keeps counting from there until it ends.
     connected_at: Option<Millis>,
+    /// This tab lost its socket during the call, and no new socket has said the call is still
+    /// its own (`resumed`) yet. Nothing said to the partner meanwhile reaches it.
+    unconfirmed: bool,
+    /// The stranger lost their socket (`partner_away`) and is not back yet.
+    partner_away: bool,
+    recovery: Recovery,
 }
 
 /// The browser's side of calls; see the module documentation.
@@ -488,6 +567,7 @@ impl Machine {
             Phase::Searching(SearchWhy::PartnerGone(reason)) => ended_status(*reason).into(),
             Phase::Connecting(_) => CONNECTING.into(),
             Phase::Connected(call) if call.negotiation.is_none() => TEXT_CONNECTED.into(),
+            Phase::Connected(call) if call.recovery.health == Health::Down => RESTORING.into(),
             Phase::Connected(_) => CONNECTED.into(),
             Phase::Reconnecting => RECONNECTING.into(),
         }
@@ -557,12 +637,20 @@ impl Machine {
             Input::SocketLost => {
                 // A reconnect attempt that fails while the server restarts is still the restart.
                 let restarting = self.notice == Some(Notice::Restarting);
-                // The server ends the call for the partner; this side cleans up the same way.
                 let calling = self.calling();
-                self.hang_up(out);
                 self.online = None;
-                if calling {
-                    self.enter(Phase::Reconnecting);
+                // Lost without a goodbye (a stopping server's sessions are gone with it): the
+                // call is held, since its connection may still carry the stranger and the
+                // server keeps the call for a while (`resumed` tells).
+                let goodbye = self.closing.is_some();
+                if let Some(call) = self.call_mut().filter(|_| !goodbye) {
+                    call.unconfirmed = true;
+                    self.unreachable();
+                } else {
+                    self.hang_up(out);
+                    if calling {
+                        self.enter(Phase::Reconnecting);
+                    }
                 }
                 let why = match self.closing.take() {
                     Some(why) => why,
@@ -735,6 +823,161 @@ impl Machine {
                     }
                 }
             }
+            Timer::Ice { call, epoch, step } => self.ice_timer(call, epoch, step, out),
+        }
+    }
+
+    /// Whether `role` is the winning connection of the current call `call_id`, as it stands
+    /// connected (a call being raced anew has no winner yet).
+    fn is_winner(&mut self, call_id: CallId, role: Role) -> bool {
+        matches!(self.phase, Phase::Connected(_))
+            && self.negotiation(call_id).and_then(|n| n.winner()) == Some(role)
+    }
+
+    /// The winning connection is back (by itself, or restarted).
+    fn winner_up(&mut self, call_id: CallId) {
+        if let Some(call) = self.current(call_id) {
+            let epoch = call.recovery.epoch.wrapping_add(1);
+            call.recovery = Recovery {
+                epoch,
+                ..Recovery::default()
+            };
+        }
+    }
+
+    /// The winning connection went `disconnected`: it has [`RESTART_GRACE`] to come back.
+    fn winner_wavers(&mut self, call_id: CallId, out: &mut Vec<Command>) {
+        let Some(call) = self.current(call_id) else {
+            return;
+        };
+        if call.recovery.health != Health::Up {
+            return;
+        }
+        call.recovery.health = Health::Wavering;
+        call.recovery.epoch = call.recovery.epoch.wrapping_add(1);
+        out.push(Command::StartTimer {
+            timer: Timer::Ice {
+                call: call_id,
+                epoch: call.recovery.epoch,
+                step: IceStep::Grace,
+            },
+            after: RESTART_GRACE,
+        });
+    }
+
+    /// The winning connection is down (failed, or disconnected past the grace): mend it, now
+    /// if the partner can be reached, else once it can.
+    fn winner_down(&mut self, call_id: CallId, out: &mut Vec<Command>) {
+        let Some(call) = self.current(call_id) else {
+            return;
+        };
+        if call.recovery.health == Health::Down {
+            return;
+        }
+        call.recovery.health = Health::Down;
+        self.reachable(out);
+    }
+
+    /// Nothing reaches the partner now (this tab's socket or theirs is gone): timers armed
+    /// until now do nothing, and a restart's offer in flight is lost.
+    fn unreachable(&mut self) {
+        if let Some(call) = self.call_mut() {
+            call.recovery.epoch = call.recovery.epoch.wrapping_add(1);
+            call.recovery.in_flight = false;
+        }
+    }
+
+    /// The partner may be reachable again (or the connection just went down): if both sockets
+    /// are in the call, mending starts over: the bound starts now, and the winner's offerer
+    /// restarts. A connection that was wavering gets its grace again.
+    fn reachable(&mut self, out: &mut Vec<Command>) {
+        let Some(call) = self.call_mut() else {
+            return;
+        };
+        let call_id = call.id;
+        if call.unconfirmed || call.partner_away {
+            return;
+        }
+        let Some(negotiation) = &call.negotiation else {
+            return;
+        };
+        let offerer = negotiation.offers_the_winner();
+        let recovery = &mut call.recovery;
+        let (step, after) = match recovery.health {
+            Health::Up => return,
+            Health::Wavering => (IceStep::Grace, RESTART_GRACE),
+            Health::Down if offerer => (IceStep::GiveUp, RESTART_BOUND),
+            Health::Down => (IceStep::GiveUp, ANSWERER_BOUND),
+        };
+        recovery.epoch = recovery.epoch.wrapping_add(1);
+        recovery.in_flight = false;
+        recovery.attempts = 0;
+        let epoch = recovery.epoch;
+        out.push(Command::StartTimer {
+            timer: Timer::Ice {
+                call: call_id,
+                epoch,
+                step,
+            },
+            after,
+        });
+        if recovery.health == Health::Down {
+            self.restart_ice(call_id, out);
+        }
+    }
+
+    /// The winner's offerer restarts ICE on it, unless a restart waits for its answer. (The
+    /// other side waits for the offer.)
+    fn restart_ice(&mut self, call_id: CallId, out: &mut Vec<Command>) {
+        let Some(call) = self.current(call_id) else {
+            return;
+        };
+        let Some(negotiation) = call.negotiation.as_mut() else {
+            return;
+        };
+        if call.recovery.in_flight || !negotiation.offers_the_winner() {
+            return;
+        }
+        let commands = negotiation.restart();
+        if commands.is_empty() {
+            return;
+        }
+        peer_commands(commands, out);
+        let recovery = &mut call.recovery;
+        recovery.in_flight = true;
+        recovery.attempts += 1;
+        out.push(Command::StartTimer {
+            timer: Timer::Ice {
+                call: call_id,
+                epoch: recovery.epoch,
+                step: IceStep::Retry(recovery.attempts),
+            },
+            after: RESTART_RETRY,
+        });
+    }
+
+    fn ice_timer(&mut self, call_id: CallId, epoch: u32, step: IceStep, out: &mut Vec<Command>) {
+        let Some(call) = self.current(call_id) else {
+            return;
+        };
+        // Armed for a moment that is over (the connection came back, a socket went or came).
+        if call.recovery.epoch != epoch {
+            return;
+        }
+        match (step, call.recovery.health) {
+            (IceStep::Grace, Health::Wavering) => self.winner_down(call_id, out),
+            (IceStep::Retry(n), Health::Down) if n == call.recovery.attempts => {
+                self.restart_ice(call_id, out)
+            }
+            (IceStep::GiveUp, Health::Down) => {
+                // Not back in place: both race anew, in the same call.
+                out.push(Command::Send(ClientMsg::Reconnect {
+                    call_id,
+                    in_place: false,
+                }));
+                self.partner_back(call_id, out);
+            }
+            _ => {}
         }
     }
 
@@ -756,7 +999,11 @@ impl Machine {
     }
 
     fn socket_opened(&mut self, out: &mut Vec<Command>) {
-        if self.calling() {
+        if self.call().is_some() {
+            // The held call: a server that kept it ignores this Call and says `resumed`; one
+            // that did not searches, and the held call ends then.
+            out.push(Command::Send(self.call_msg.clone()));
+        } else if self.calling() {
             // A new socket is a new session to the server: call again.
             self.hang_up(out);
             self.search(SearchWhy::Call, out);
@@ -859,11 +1106,29 @@ impl Machine {
                 self.resumed(call_id, shared, partner_text_only, out)
             }
             ServerMsg::PartnerAway { call_id } => {
-                if self.current(call_id).is_some() {
+                if let Some(call) = self.current(call_id) {
+                    call.partner_away = true;
                     self.notice = Some(Notice::PartnerAway);
+                    self.unreachable();
                 }
             }
-            ServerMsg::PartnerBack { call_id } => self.partner_back(call_id, out),
+            ServerMsg::PartnerBack {
+                call_id,
+                in_place: true,
+            } => {
+                let Some(call) = self.current(call_id) else {
+                    return;
+                };
+                call.partner_away = false;
+                if self.notice == Some(Notice::PartnerAway) {
+                    self.notice = None;
+                }
+                self.reachable(out);
+            }
+            ServerMsg::PartnerBack {
+                call_id,
+                in_place: false,
+            } => self.partner_back(call_id, out),
             ServerMsg::CallEnded { call_id, reason } => {
                 if self.current(call_id).is_some() {
                     self.hang_up(out);
@@ -911,6 +1176,9 @@ impl Machine {
             stranger_camera: true,
             quality: None,
             connected_at: None,
+            unconfirmed: false,
+            partner_away: false,
+            recovery: Recovery::default(),
         };
         if self.hidden {
             // The visitor is in another tab, maybe waiting for a long time: tell them.
@@ -929,8 +1197,10 @@ impl Machine {
         }
     }
 
-    /// This tab is back in its call (see the module documentation). A page that was calling
-    /// takes it as a new match; a reloaded page opens the camera first if the call has video.
+    /// This tab is back in its call (see the module documentation). The call it held goes on,
+    /// in place if it still has its winning connection, raced anew if not. Otherwise both race
+    /// anew: a page that was calling takes it as a new match; a reloaded page opens the camera
+    /// first if the call has video.
     fn resumed(
         &mut self,
         call_id: CallId,
@@ -938,6 +1208,25 @@ impl Machine {
         partner_text_only: bool,
         out: &mut Vec<Command>,
     ) {
+        if let Some(call) = self.current(call_id).filter(|c| c.unconfirmed) {
+            call.unconfirmed = false;
+            let in_place = call
+                .negotiation
+                .as_ref()
+                .is_none_or(|n| n.winner().is_some());
+            if self.notice == Some(Notice::ConnectionLost) {
+                self.notice = None;
+            }
+            out.push(Command::Send(ClientMsg::Reconnect { call_id, in_place }));
+            return match in_place {
+                true => self.reachable(out),
+                false => self.partner_back(call_id, out),
+            };
+        }
+        out.push(Command::Send(ClientMsg::Reconnect {
+            call_id,
+            in_place: false,
+        }));
         if self.calling() {
             return self.matched(call_id, shared, partner_text_only, out);
         }
@@ -966,6 +1255,12 @@ impl Machine {
                 peer_commands(old.close(), out);
                 let (negotiation, commands) = Negotiation::start(call_id, self.choices.hide_ip);
                 call.negotiation = Some(negotiation);
+                call.partner_away = false;
+                // Whatever mending was under way is over: a new race has no winner to mend.
+                call.recovery = Recovery {
+                    epoch: call.recovery.epoch.wrapping_add(1),
+                    ..Recovery::default()
+                };
                 self.enter(Phase::Connecting(call));
                 self.tell_media(out);
                 peer_commands(commands, out);
@@ -1009,6 +1304,12 @@ impl Machine {
                     let commands = negotiation.on_described(role);
                     peer_commands(commands, out);
                 }
+                // A restart's answer arrived: the next one may go when it is due.
+                if role == Role::Peer1 {
+                    if let Some(call) = self.current(call_id) {
+                        call.recovery.in_flight = false;
+                    }
+                }
             }
             PeerEvent::LocalCandidate(candidate) => out.push(Command::Send(ClientMsg::Ice {
                 call_id,
@@ -1018,6 +1319,10 @@ impl Machine {
             // Every connection that comes up is reported; the server keeps the first. The
             // first one up here is shown before the server's answer.
             PeerEvent::Connected => {
+                if self.is_winner(call_id, role) {
+                    // Back after a drop: the server named this winner long ago.
+                    return self.winner_up(call_id);
+                }
                 out.push(Command::Send(ClientMsg::Connected { call_id, role }));
                 if let Some(negotiation) = self.negotiation(call_id) {
                     let commands = negotiation.on_connected(role);
@@ -1032,12 +1337,15 @@ impl Machine {
                         relay: self.choices.hide_ip,
                     });
                 }
-                // The call's own connection failed (a network change under a phone): both
-                // sides race their connections anew, in the same call.
-                let won = self.negotiation(call_id).and_then(|n| n.winner());
-                if matches!(self.phase, Phase::Connected(_)) && won == Some(role) {
-                    out.push(Command::Send(ClientMsg::Reconnect { call_id }));
-                    self.partner_back(call_id, out);
+                // The call's own connection failed (a network change under a phone): mend it
+                // in place.
+                if self.is_winner(call_id, role) {
+                    self.winner_down(call_id, out);
+                }
+            }
+            PeerEvent::Disconnected => {
+                if self.is_winner(call_id, role) {
+                    self.winner_wavers(call_id, out);
                 }
             }
             PeerEvent::Quality(summary) => {

@@ -14,6 +14,12 @@
 //!   sides keep the same connection. Until `winner` arrives, the first connection that came up
 //!   here is shown already (its picture is ready one server round trip earlier); the winner
 //!   takes the pane over if it is the other one.
+//! - **ICE restart in place**: once the race is won, a network change (a phone leaving Wi-Fi,
+//!   a relay that went away) is mended on the winning connection itself: the side that offered
+//!   it (whose winner is its peer1) restarts ICE and offers again on the same connection, and
+//!   the partner's peer2 takes the new offer and answers. The tracks, the remote stream and the
+//!   call stay; no new connection is made. Only the winner's offerer ever restarts, so two
+//!   offers never cross. When to restart is the machine's (`super::machine`).
 //!
 //! [`Negotiation`] holds these rules as pure bookkeeping (no web-sys, no clock), driven by
 //! [`crate::client::machine`] and answered with [`PeerCommand`]s. Under `hydrate`, `Peers`
@@ -34,6 +40,9 @@ pub enum PeerCommand {
     },
     /// peer1: create an offer and set it as the local description; report its SDP.
     CreateOffer { call_id: CallId },
+    /// peer1, the winning connection: restart ICE on it (new credentials, new candidates) with
+    /// a new offer, set as the local description; report its SDP.
+    RestartIce { call_id: CallId },
     /// Set the partner's description on `role`: the answer for peer1, the offer for peer2.
     /// Report when it is set.
     SetRemote {
@@ -68,8 +77,11 @@ pub enum PeerEvent {
     RemoteDescribed,
     /// The connection gathered a candidate of its own, for the partner.
     LocalCandidate(IceCandidate),
-    /// The connection reached `connected`.
+    /// The connection reached `connected` (the first time, or again after a restart).
     Connected,
+    /// The connection went `disconnected`: its checks stopped getting answers, and it may come
+    /// back by itself (or fail).
+    Disconnected,
     /// The connection failed (or, relay-only, gathered no relay candidate at all).
     Failed,
     /// A quality measurement, e.g. "RTT 12 ms · loss 0.0%".
@@ -93,7 +105,7 @@ enum Link {
     /// Not created (peer2 until the partner's offer arrives).
     #[default]
     Absent,
-    /// Created, without the partner's description.
+    /// Created (or restarted), without the partner's description for its offer.
     Open,
     /// The partner's description is being set.
     Describing,
@@ -154,9 +166,42 @@ impl Negotiation {
         (negotiation, commands)
     }
 
-    /// The partner's offer: answered by peer2. One offer per call: a repeat would only tear
-    /// a working connection down, so it is ignored.
+    /// Whether this side offered the winning connection (its peer1 won), so it is the one to
+    /// restart ICE on it.
+    pub(crate) fn offers_the_winner(&self) -> bool {
+        self.winner == Some(Role::Peer1)
+    }
+
+    /// ICE restart in place: peer1, the winner, offers again on the same connection and waits
+    /// for the answer (candidates that arrive meanwhile wait in its queue). Nothing unless this
+    /// side offered the winner; a restart still waiting for its answer is offered again.
+    pub(crate) fn restart(&mut self) -> Vec<PeerCommand> {
+        let call_id = self.call_id;
+        if !self.offers_the_winner() {
+            return Vec::new();
+        }
+        let slot = self.slot(Role::Peer1);
+        if !matches!(slot.link, Link::Described | Link::Open) {
+            return Vec::new();
+        }
+        slot.link = Link::Open;
+        slot.queued.clear();
+        vec![PeerCommand::RestartIce { call_id }]
+    }
+
+    /// The partner's offer: answered by peer2. Before the race is won, one offer per call: a
+    /// repeat would only tear a connection down, so it is ignored. Once peer2 won, a new offer
+    /// is the partner restarting ICE on it, and is answered on the same connection.
     pub(crate) fn on_offer(&mut self, sdp: String) -> Vec<PeerCommand> {
+        let call_id = self.call_id;
+        if self.winner == Some(Role::Peer2) && self.slot(Role::Peer2).link == Link::Described {
+            self.slot(Role::Peer2).link = Link::Describing;
+            return vec![PeerCommand::SetRemote {
+                call_id,
+                role: Role::Peer2,
+                sdp,
+            }];
+        }
         if self.slot(Role::Peer2).link != Link::Absent {
             return Vec::new();
         }
@@ -367,6 +412,66 @@ mod tests {
     }
 
     #[test]
+    fn only_the_winners_offerer_restarts_and_the_partner_answers_on_the_same_connection() {
+        // This side's peer1 won: it restarts, and the answer goes to the same peer1.
+        let (mut offerer, _) = Negotiation::start(CALL, true);
+        assert!(offerer.restart().is_empty(), "no restart before a winner");
+        offerer.on_answer("answer".into());
+        offerer.on_described(Role::Peer1);
+        offerer.on_winner(Role::Peer1);
+        assert_eq!(
+            offerer.restart(),
+            vec![PeerCommand::RestartIce { call_id: CALL }]
+        );
+        // The partner's new candidates wait for the new answer.
+        assert!(offerer.on_ice(Role::Peer1, candidate(1)).is_empty());
+        assert_eq!(
+            offerer.on_answer("new answer".into()),
+            vec![PeerCommand::SetRemote {
+                call_id: CALL,
+                role: Role::Peer1,
+                sdp: "new answer".into()
+            }]
+        );
+        assert_eq!(offerer.on_described(Role::Peer1).len(), 1, "the candidate");
+        assert!(offerer.on_answer("again".into()).is_empty());
+
+        // The partner's peer2 won: it never restarts, and takes the new offer on peer2.
+        let (mut answerer, _) = Negotiation::start(CALL, true);
+        answerer.on_offer("offer".into());
+        answerer.on_described(Role::Peer2);
+        answerer.on_winner(Role::Peer2);
+        assert!(answerer.restart().is_empty(), "only the offerer restarts");
+        assert_eq!(
+            answerer.on_offer("restart".into()),
+            vec![PeerCommand::SetRemote {
+                call_id: CALL,
+                role: Role::Peer2,
+                sdp: "restart".into()
+            }]
+        );
+        assert!(
+            answerer.on_offer("crossing".into()).is_empty(),
+            "one restart at a time"
+        );
+        assert_eq!(
+            answerer.on_described(Role::Peer2),
+            vec![PeerCommand::CreateAnswer { call_id: CALL }]
+        );
+    }
+
+    #[test]
+    fn a_second_offer_before_the_winner_is_ignored() {
+        let (mut n, _) = Negotiation::start(CALL, false);
+        assert_eq!(n.on_offer("offer".into()).len(), 2);
+        n.on_described(Role::Peer2);
+        assert!(n.on_offer("again".into()).is_empty());
+        // Nor after, when peer1 won: peer2 is closed.
+        n.on_winner(Role::Peer1);
+        assert!(n.on_offer("later".into()).is_empty());
+    }
+
+    #[test]
     fn the_loser_never_comes_back() {
         let (mut n, _) = Negotiation::start(CALL, false);
         // peer1 won before the partner's offer arrived: peer2 stays closed.
@@ -389,7 +494,7 @@ mod tests {
 #[cfg(feature = "hydrate")]
 mod browser {
     use super::{PeerCommand, PeerEvent, PeerReport};
-    use crate::client::rtc::{self, PeerLink};
+    use crate::client::rtc::{self, LinkState, PeerLink};
     use crate::client::stats;
     use crate::model::IceServer;
     use crate::protocol::{CallId, IceCandidate, Role};
@@ -467,6 +572,21 @@ mod browser {
                                 event: PeerEvent::LocalDescription(sdp),
                             }),
                             Err(e) => leptos::logging::warn!("could not make an offer: {e:?}"),
+                        }
+                    });
+                }
+                PeerCommand::RestartIce { call_id } => {
+                    let Some(pc) = self.pc(Role::Peer1, call_id) else {
+                        return;
+                    };
+                    spawn_local(async move {
+                        match rtc::make_restart_offer(&pc).await {
+                            Ok(sdp) => report(PeerReport {
+                                call_id,
+                                role: Role::Peer1,
+                                event: PeerEvent::LocalDescription(sdp),
+                            }),
+                            Err(e) => leptos::logging::warn!("could not restart ICE: {e:?}"),
                         }
                     });
                 }
@@ -561,14 +681,14 @@ mod browser {
                         event: PeerEvent::LocalCandidate(candidate),
                     })
                 },
-                move |up| {
+                move |state| {
                     report(PeerReport {
                         call_id,
                         role,
-                        event: if up {
-                            PeerEvent::Connected
-                        } else {
-                            PeerEvent::Failed
+                        event: match state {
+                            LinkState::Connected => PeerEvent::Connected,
+                            LinkState::Disconnected => PeerEvent::Disconnected,
+                            LinkState::Failed => PeerEvent::Failed,
                         },
                     })
                 },

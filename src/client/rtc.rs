@@ -9,9 +9,21 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{
     Event, MediaStream, MediaStreamTrack, RtcBundlePolicy, RtcConfiguration, RtcIceCandidateInit,
-    RtcIceServer, RtcIceTransportPolicy, RtcPeerConnection, RtcPeerConnectionIceEvent,
-    RtcPeerConnectionState, RtcRtpSender, RtcSdpType, RtcSessionDescriptionInit, RtcTrackEvent,
+    RtcIceServer, RtcIceTransportPolicy, RtcOfferOptions, RtcPeerConnection,
+    RtcPeerConnectionIceEvent, RtcPeerConnectionState, RtcRtpSender, RtcSdpType,
+    RtcSessionDescriptionInit, RtcTrackEvent,
 };
+
+/// What a connection's state became, as far as the call cares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LinkState {
+    /// `connected`: the first time, or again after a drop.
+    Connected,
+    /// `disconnected`: its checks stopped getting answers; it may come back, or fail.
+    Disconnected,
+    /// `failed` (or, relay-only, no relay candidate at all).
+    Failed,
+}
 
 /// One peer connection and what belongs to it.
 pub(crate) struct PeerLink {
@@ -26,8 +38,8 @@ pub(crate) struct PeerLink {
 
 impl PeerLink {
     /// A new connection sending `local`'s tracks. `on_candidate` hears each local ICE
-    /// candidate; `on_state` hears whether the connection came up (`true`) or failed
-    /// (`false`). With `relay_only`, the browser gathers only TURN relay candidates, and
+    /// candidate; `on_state` hears whether the connection came up, went down a while, or
+    /// failed. With `relay_only`, the browser gathers only TURN relay candidates, and
     /// anything else is never passed on: the stranger cannot learn this visitor's address.
     pub fn new(
         call_id: CallId,
@@ -35,7 +47,7 @@ impl PeerLink {
         relay_only: bool,
         local: &MediaStream,
         on_candidate: impl Fn(IceCandidate) + 'static,
-        on_state: impl Fn(bool) + 'static,
+        on_state: impl Fn(LinkState) + 'static,
     ) -> Result<Self, JsValue> {
         let pc =
             RtcPeerConnection::new_with_configuration(&configuration(ice_servers, relay_only))?;
@@ -53,7 +65,7 @@ impl PeerLink {
                 // Gathering is over. Relay-only with no relay candidate (say, the TURN server
                 // refused the credentials) can never connect, and the browser would not say so.
                 if relay_only && gathered == 0 {
-                    gathering_failed(false);
+                    gathering_failed(LinkState::Failed);
                 }
                 return;
             };
@@ -81,8 +93,9 @@ impl PeerLink {
                 .and_then(|t| t.dyn_into::<RtcPeerConnection>().ok())
                 .map(|pc| pc.connection_state());
             match state {
-                Some(RtcPeerConnectionState::Connected) => on_state(true),
-                Some(RtcPeerConnectionState::Failed) => on_state(false),
+                Some(RtcPeerConnectionState::Connected) => on_state(LinkState::Connected),
+                Some(RtcPeerConnectionState::Disconnected) => on_state(LinkState::Disconnected),
+                Some(RtcPeerConnectionState::Failed) => on_state(LinkState::Failed),
                 _ => {}
             }
         });
@@ -120,6 +133,15 @@ impl PeerLink {
 /// Creates an offer, sets it as the local description and returns its SDP.
 pub(crate) async fn make_offer(pc: &RtcPeerConnection) -> Result<String, JsValue> {
     let offer = JsFuture::from(pc.create_offer()).await?;
+    set_local(pc, RtcSdpType::Offer, &sdp_of(&offer)?).await
+}
+
+/// Restarts ICE on a connection that is up or was: an offer with new ICE credentials (the
+/// same tracks, the same connection), set as the local description; returns its SDP.
+pub(crate) async fn make_restart_offer(pc: &RtcPeerConnection) -> Result<String, JsValue> {
+    let options = RtcOfferOptions::new();
+    options.set_ice_restart(true);
+    let offer = JsFuture::from(pc.create_offer_with_rtc_offer_options(&options)).await?;
     set_local(pc, RtcSdpType::Offer, &sdp_of(&offer)?).await
 }
 

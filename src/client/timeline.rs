@@ -28,6 +28,7 @@ pub(crate) fn mark_input(input: &Input) {
                 PeerEvent::RemoteDescribed => "remote description set".into(),
                 PeerEvent::LocalCandidate(c) => format!("gathered {}", candidate_type(c)),
                 PeerEvent::Connected => "connected".into(),
+                PeerEvent::Disconnected => "disconnected".into(),
                 PeerEvent::Failed => "failed".into(),
                 PeerEvent::Quality(_) => return None,
             };
@@ -45,6 +46,7 @@ pub(crate) fn mark_command(command: &Command) {
         Command::Peer(command) => match command {
             PeerCommand::Open { role, .. } => Some(format!("{} open", wire_name(role))),
             PeerCommand::CreateOffer { .. } => Some("peer1 create offer".into()),
+            PeerCommand::RestartIce { .. } => Some("peer1 restart ICE".into()),
             PeerCommand::SetRemote { role, .. } => Some(format!("{} set remote", wire_name(role))),
             PeerCommand::CreateAnswer { .. } => Some("peer2 create answer".into()),
             PeerCommand::AddIce {

@@ -250,9 +250,7 @@ async fn run_session(
                 .await?;
             if let Some(resumed) = rejoin {
                 socket.send(&resumed).await?;
-                if let Some(call) = resumed.call_id() {
-                    state.switchboard.rejoined(id, call).await;
-                }
+                state.switchboard.back(id).await;
             }
             Ok::<(), WriteError>(())
         }

@@ -403,12 +403,31 @@ impl Switchboard {
         })
     }
 
-    /// Session `id`'s tab is back in `call`: its partner is told, and the two race their
-    /// connections anew (with the connect timeout, as after a match).
-    pub async fn rejoined(&self, id: SessionId, call: CallId) {
+    /// Session `id`'s tab is back in its call with a new socket: matching stops treating it as
+    /// away. Its partner hears it is back from the tab itself ([`ClientMsg::Reconnect`]), since
+    /// only the tab knows whether it kept its connection (a lost socket) or must race anew (a
+    /// reload).
+    pub async fn back(&self, id: SessionId) {
+        let _ = self.run(Op::Back { session: id }).await;
+    }
+
+    /// Session `id` is back in `call`: its partner is told (`partner_back`). In place, the call
+    /// and its winning connection stand; otherwise the two race their connections anew (with
+    /// the connect timeout, as after a match).
+    async fn rejoined(&self, id: SessionId, call: CallId, in_place: bool) {
         let _ = self
-            .relay(id, call, ServerMsg::PartnerBack { call_id: call })
+            .relay(
+                id,
+                call,
+                ServerMsg::PartnerBack {
+                    call_id: call,
+                    in_place,
+                },
+            )
             .await;
+        if in_place {
+            return;
+        }
         let _ = self.run(Op::Rejoin { session: id, call }).await;
         self.board
             .timers
@@ -495,10 +514,10 @@ impl Switchboard {
                 })
                 .await
             }
-            ClientMsg::Reconnect { call_id } => {
+            ClientMsg::Reconnect { call_id, in_place } => {
                 self.board.partner_of(id, call_id)?;
                 self.require_available()?;
-                self.rejoined(id, call_id).await;
+                self.rejoined(id, call_id, in_place).await;
                 Ok(())
             }
             // The moderation service's (see `socket`).

@@ -598,11 +598,12 @@ fn a_restart_is_explained_and_the_page_calls_again_on_reconnect() {
 // The same reconnect without a goodbye (a network blip), and while idle.
 #[test]
 fn a_lost_socket_says_reconnecting_and_an_idle_page_recovers() {
+    // A call is held meanwhile (see a_lost_socket_holds_the_call_and_the_tab_comes_back_in_place).
     let mut m = in_call(A);
     m.handle(Input::SocketLost);
     assert_state(
         &m,
-        CallState::Searching,
+        CallState::Connected,
         "Connection to duet lost. Reconnecting…",
     );
 
@@ -1308,7 +1309,10 @@ fn the_partner_away_then_back_keeps_the_call_and_races_anew() {
     }));
     m.handle(Input::Server(ServerMsg::PartnerAway { call_id: A }));
     assert_state(&m, CallState::Connected, "Stranger is reconnecting…");
-    let out = m.handle(Input::Server(ServerMsg::PartnerBack { call_id: A }));
+    let out = m.handle(Input::Server(ServerMsg::PartnerBack {
+        call_id: A,
+        in_place: false,
+    }));
     let commands = peer(&out);
     assert_eq!(commands[0], PeerCommand::Close(Role::Peer1), "{out:?}");
     assert!(
@@ -1331,6 +1335,14 @@ fn a_reloaded_page_back_in_its_call_opens_the_camera_and_offers() {
         shared_language: "en".into(),
     }));
     assert!(out.contains(&Command::OpenCamera), "{out:?}");
+    // A reloaded tab holds no connection: both race anew (the partner starts at once).
+    assert_eq!(
+        sent(&out),
+        vec![ClientMsg::Reconnect {
+            call_id: A,
+            in_place: false
+        }]
+    );
     let out = m.handle(Input::CameraOpened);
     assert!(
         peer(&out).contains(&PeerCommand::CreateOffer { call_id: A }),
@@ -1343,15 +1355,309 @@ fn a_reloaded_page_back_in_its_call_opens_the_camera_and_offers() {
     assert_eq!(sent(&out), vec![ClientMsg::Next]);
 }
 
-// A network change under the call's own connection: both sides race anew, same call.
+/// The timers `commands` start, with their delays.
+fn timers(commands: &[Command]) -> Vec<(Timer, Duration)> {
+    commands
+        .iter()
+        .filter_map(|c| match c {
+            Command::StartTimer { timer, after } => Some((*timer, *after)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The mending timer `commands` started for `step` (any retry for `Retry(0)`).
+fn ice_timer(commands: &[Command], step: IceStep) -> Input {
+    let timer = timers(commands)
+        .into_iter()
+        .map(|(timer, _)| timer)
+        .find(|timer| match (timer, step) {
+            (
+                Timer::Ice {
+                    step: IceStep::Retry(_),
+                    ..
+                },
+                IceStep::Retry(0),
+            ) => true,
+            (Timer::Ice { step: s, .. }, _) => *s == step,
+            _ => false,
+        })
+        .unwrap_or_else(|| panic!("no {step:?} timer in {commands:?}"));
+    Input::TimerFired { timer, now: 0 }
+}
+
+/// A page in a connected video call `id` whose peer2 won: the partner offered the winner.
+fn answering_in_call(id: CallId) -> Machine {
+    let mut m = searching();
+    m.handle(matched(id));
+    m.handle(Input::Server(ServerMsg::Offer {
+        call_id: id,
+        sdp: "offer".into(),
+    }));
+    m.handle(report(id, Role::Peer2, PeerEvent::RemoteDescribed));
+    m.handle(Input::Server(ServerMsg::Winner {
+        call_id: id,
+        role: Role::Peer2,
+    }));
+    m
+}
+
+// reconnect.spec "ICE restarts in place…": the winner going `disconnected` gets a grace, then
+// the side that offered it restarts ICE on the same connection; nothing else changes.
 #[test]
-fn the_winning_connection_failing_asks_for_a_new_race_in_the_same_call() {
+fn a_winner_down_past_the_grace_is_restarted_in_place_by_its_offerer() {
     let mut m = in_call(A);
-    // The loser failing means nothing.
-    let out = m.handle(report(A, Role::Peer2, PeerEvent::Failed));
-    assert!(sent(&out).is_empty());
-    let out = m.handle(report(A, Role::Peer1, PeerEvent::Failed));
-    assert_eq!(sent(&out)[0], ClientMsg::Reconnect { call_id: A });
-    assert!(peer(&out).contains(&PeerCommand::CreateOffer { call_id: A }));
+    // The loser (closed long ago) means nothing.
+    let out = m.handle(report(A, Role::Peer2, PeerEvent::Disconnected));
+    assert!(timers(&out).is_empty());
+    // A blip: back within the grace, nothing happens.
+    let out = m.handle(report(A, Role::Peer1, PeerEvent::Disconnected));
+    assert_eq!(timers(&out)[0].1, RESTART_GRACE);
+    let grace = ice_timer(&out, IceStep::Grace);
+    let out = m.handle(report(A, Role::Peer1, PeerEvent::Connected));
+    assert!(
+        sent(&out).is_empty(),
+        "the winner was named long ago: {out:?}"
+    );
+    assert!(m.handle(grace).is_empty());
+
+    // A real drop: past the grace, peer1 restarts ICE.
+    let out = m.handle(report(A, Role::Peer1, PeerEvent::Disconnected));
+    let out = m.handle(ice_timer(&out, IceStep::Grace));
+    assert_eq!(peer(&out), vec![PeerCommand::RestartIce { call_id: A }]);
+    let after: Vec<Duration> = timers(&out).iter().map(|(_, after)| *after).collect();
+    assert_eq!(after, vec![RESTART_BOUND, RESTART_RETRY]);
+    assert_state(
+        &m,
+        CallState::Connected,
+        "Connection to the stranger lost. Reconnecting…",
+    );
+    // The new offer goes out as any offer; the answer comes back to the same peer1.
+    let out = m.handle(report(
+        A,
+        Role::Peer1,
+        PeerEvent::LocalDescription("o".into()),
+    ));
+    assert_eq!(
+        sent(&out),
+        vec![ClientMsg::Offer {
+            call_id: A,
+            sdp: "o".into()
+        }]
+    );
+    let out = m.handle(Input::Server(ServerMsg::Answer {
+        call_id: A,
+        sdp: "a".into(),
+    }));
+    assert_eq!(
+        peer(&out),
+        vec![PeerCommand::SetRemote {
+            call_id: A,
+            role: Role::Peer1,
+            sdp: "a".into()
+        }]
+    );
+    m.handle(report(A, Role::Peer1, PeerEvent::RemoteDescribed));
+    let out = m.handle(report(A, Role::Peer1, PeerEvent::Connected));
+    assert!(sent(&out).is_empty() && peer(&out).is_empty(), "{out:?}");
+    assert_state(&m, CallState::Connected, "Connected. Say hi!");
+}
+
+// A failed winner is restarted at once; an answered restart that did not help is tried again;
+// past the bound both race anew in the same call, as before there were restarts.
+#[test]
+fn a_failed_winner_is_restarted_again_and_raced_anew_past_the_bound() {
+    let mut m = in_call(A);
+    let first = m.handle(report(A, Role::Peer1, PeerEvent::Failed));
+    assert_eq!(peer(&first), vec![PeerCommand::RestartIce { call_id: A }]);
+    // Its answer has not come yet: no second offer crosses it.
+    assert!(peer(&m.handle(ice_timer(&first, IceStep::Retry(0)))).is_empty());
+    m.handle(Input::Server(ServerMsg::Answer {
+        call_id: A,
+        sdp: "a".into(),
+    }));
+    m.handle(report(A, Role::Peer1, PeerEvent::RemoteDescribed));
+    // Failing again while mending changes nothing.
+    assert!(peer(&m.handle(report(A, Role::Peer1, PeerEvent::Failed))).is_empty());
+    let second = m.handle(ice_timer(&first, IceStep::Retry(0)));
+    assert_eq!(peer(&second), vec![PeerCommand::RestartIce { call_id: A }]);
+
+    let out = m.handle(ice_timer(&first, IceStep::GiveUp));
+    assert_eq!(
+        sent(&out)[0],
+        ClientMsg::Reconnect {
+            call_id: A,
+            in_place: false
+        }
+    );
+    let commands = peer(&out);
+    assert_eq!(commands[0], PeerCommand::Close(Role::Peer1));
+    assert!(commands.contains(&PeerCommand::CreateOffer { call_id: A }));
     assert_eq!(m.page().call_state, CallState::Connecting);
+    // The old restart's timers are over with it.
+    assert!(peer(&m.handle(ice_timer(&second, IceStep::Retry(0)))).is_empty());
+}
+
+// The side whose peer2 won never restarts: it answers the partner's restart on the same
+// connection, and gives up later than the partner would.
+#[test]
+fn the_answering_side_waits_for_the_restart_and_answers_on_the_same_connection() {
+    let mut m = answering_in_call(A);
+    let out = m.handle(report(A, Role::Peer2, PeerEvent::Failed));
+    assert!(peer(&out).is_empty(), "{out:?}");
+    assert_eq!(timers(&out), vec![(ice_timer_of(&out), ANSWERER_BOUND)]);
+    let out = m.handle(Input::Server(ServerMsg::Offer {
+        call_id: A,
+        sdp: "restart".into(),
+    }));
+    assert_eq!(
+        peer(&out),
+        vec![PeerCommand::SetRemote {
+            call_id: A,
+            role: Role::Peer2,
+            sdp: "restart".into()
+        }]
+    );
+    let out = m.handle(report(A, Role::Peer2, PeerEvent::RemoteDescribed));
+    assert_eq!(peer(&out), vec![PeerCommand::CreateAnswer { call_id: A }]);
+    let out = m.handle(report(
+        A,
+        Role::Peer2,
+        PeerEvent::LocalDescription("a".into()),
+    ));
+    assert_eq!(
+        sent(&out),
+        vec![ClientMsg::Answer {
+            call_id: A,
+            sdp: "a".into()
+        }]
+    );
+    let out = m.handle(report(A, Role::Peer2, PeerEvent::Connected));
+    assert!(sent(&out).is_empty());
+    assert_state(&m, CallState::Connected, "Connected. Say hi!");
+}
+
+fn ice_timer_of(commands: &[Command]) -> Timer {
+    timers(commands)[0].0
+}
+
+// reconnect.spec "a socket cut…": the call is held while the socket is away, its connection
+// untouched; back in the call, the tab tells the partner it kept it.
+#[test]
+fn a_lost_socket_holds_the_call_and_the_tab_comes_back_in_place() {
+    let mut m = in_call(A);
+    m.handle(Input::Server(ServerMsg::Chat {
+        call_id: A,
+        text: "hi".into(),
+    }));
+    let out = m.handle(Input::SocketLost);
+    assert!(peer(&out).is_empty(), "nothing torn down: {out:?}");
+    assert_state(
+        &m,
+        CallState::Connected,
+        "Connection to duet lost. Reconnecting…",
+    );
+    // The new socket calls (a server that kept the call ignores it).
+    let out = m.handle(Input::SocketOpened);
+    assert_eq!(sent(&out), vec![ClientMsg::call()]);
+    let out = m.handle(Input::Server(ServerMsg::Resumed {
+        call_id: A,
+        shared_interests: vec![],
+        partner_text_only: false,
+        shared_language: String::new(),
+    }));
+    assert_eq!(
+        sent(&out),
+        vec![ClientMsg::Reconnect {
+            call_id: A,
+            in_place: true
+        }]
+    );
+    assert!(peer(&out).is_empty(), "{out:?}");
+    assert_state(&m, CallState::Connected, "Connected. Say hi!");
+    assert_eq!(m.page().chat.len(), 1, "the same call");
+}
+
+// A drop while the socket is away (a phone leaving Wi-Fi loses both): the restart waits until
+// the tab is back in its call; one while the partner is away waits for the partner.
+#[test]
+fn a_restart_waits_until_the_partner_can_be_reached() {
+    let mut m = in_call(A);
+    m.handle(Input::SocketLost);
+    let out = m.handle(report(A, Role::Peer1, PeerEvent::Failed));
+    assert!(peer(&out).is_empty(), "{out:?}");
+    m.handle(Input::SocketOpened);
+    let out = m.handle(Input::Server(ServerMsg::Resumed {
+        call_id: A,
+        shared_interests: vec![],
+        partner_text_only: false,
+        shared_language: String::new(),
+    }));
+    assert_eq!(
+        sent(&out)[0],
+        ClientMsg::Reconnect {
+            call_id: A,
+            in_place: true
+        }
+    );
+    assert_eq!(peer(&out), vec![PeerCommand::RestartIce { call_id: A }]);
+
+    let mut m = in_call(B);
+    m.handle(Input::Server(ServerMsg::PartnerAway { call_id: B }));
+    let out = m.handle(report(B, Role::Peer1, PeerEvent::Failed));
+    assert!(peer(&out).is_empty(), "{out:?}");
+    let out = m.handle(Input::Server(ServerMsg::PartnerBack {
+        call_id: B,
+        in_place: true,
+    }));
+    assert_eq!(peer(&out), vec![PeerCommand::RestartIce { call_id: B }]);
+    assert_state(
+        &m,
+        CallState::Connected,
+        "Connection to the stranger lost. Reconnecting…",
+    );
+}
+
+// A held call that was still connecting has no winner to keep: both race anew. One the
+// server did not keep (the grace ran out) ends when the new session searches.
+#[test]
+fn a_held_call_without_a_winner_races_anew_and_one_not_kept_ends() {
+    let mut m = searching();
+    m.handle(matched(A));
+    m.handle(Input::SocketLost);
+    m.handle(Input::SocketOpened);
+    let out = m.handle(Input::Server(ServerMsg::Resumed {
+        call_id: A,
+        shared_interests: vec![],
+        partner_text_only: false,
+        shared_language: String::new(),
+    }));
+    assert_eq!(
+        sent(&out)[0],
+        ClientMsg::Reconnect {
+            call_id: A,
+            in_place: false
+        }
+    );
+    assert!(peer(&out).contains(&PeerCommand::CreateOffer { call_id: A }));
+
+    let mut m = in_call(B);
+    m.handle(Input::SocketLost);
+    m.handle(Input::SocketOpened);
+    let out = m.handle(Input::Server(ServerMsg::Searching));
+    assert!(peer(&out).contains(&PeerCommand::Close(Role::Peer1)));
+    assert_state(&m, CallState::Searching, "Looking for a stranger…");
+}
+
+// The partner side: a stranger back in place keeps the connection as it is.
+#[test]
+fn a_stranger_back_in_place_keeps_the_connection() {
+    let mut m = in_call(A);
+    m.handle(Input::Server(ServerMsg::PartnerAway { call_id: A }));
+    let out = m.handle(Input::Server(ServerMsg::PartnerBack {
+        call_id: A,
+        in_place: true,
+    }));
+    assert!(peer(&out).is_empty() && sent(&out).is_empty(), "{out:?}");
+    assert_state(&m, CallState::Connected, "Connected. Say hi!");
 }

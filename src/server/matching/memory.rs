@@ -298,6 +298,11 @@ impl Matchmaker {
                     }
                 }
             }
+            Op::Back { session } => {
+                if let Some(me) = self.sessions.get_mut(&session) {
+                    me.away = false;
+                }
+            }
             Op::Rejoin { session, call } => {
                 if let Some(me) = self.sessions.get_mut(&session) {
                     me.away = false;

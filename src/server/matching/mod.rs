@@ -72,9 +72,13 @@ pub enum Op {
     /// The tab of `session` lost its socket in a call and may come back: until it does, a call
     /// of its that ends does not make it search again; it leaves matching instead.
     Away { session: SessionId },
-    /// `session` is back in `call` (after [`Op::Away`], or its connection failed): the call's
-    /// connections are raced anew, so the winner of the race is forgotten (and the connect
-    /// timeout applies again).
+    /// The tab of `session` is back with a new socket (after [`Op::Away`]): it is not away any
+    /// more, and its call goes on as it stands (its winner too: the tab may have kept the
+    /// connection, or races it anew with [`Op::Rejoin`]).
+    Back { session: SessionId },
+    /// `session` races its call's connections anew (back after a reload, or its connection
+    /// could not be brought back in place): the winner of the race is forgotten (and the
+    /// connect timeout applies again).
     Rejoin { session: SessionId, call: CallId },
     /// Visitor key `by` never meets `stranger` again, until `until` (Unix seconds).
     Block {

@@ -438,7 +438,13 @@ function ops.away()
   return OK
 end
 
--- `session` is back in `call`: the race is run anew.
+-- The tab of `session` is back with a new socket: not away any more; the call stands.
+function ops.back()
+  redis.call('HDEL', session_key(cmd.session), 'away')
+  return OK
+end
+
+-- `session` races its call's connections anew: the winner is forgotten.
 function ops.rejoin()
   redis.call('HDEL', session_key(cmd.session), 'away')
   redis.call('HDEL', call_key(cmd.call), 'winner')
