@@ -105,6 +105,14 @@ test.describe("every frame positive", () => {
     // Report moves on, as any report does; with nobody else online, the two meet again at
     // once, so the status line's thanks may already be gone: the moderators' page is the proof.
     await b.page.getByTestId("screening-report").click();
+    // The moderators' page reads the reports once, when it opens: only after the server has
+    // recorded this one.
+    await expect
+      .poll(async () => {
+        const text = await (await fetch(`${server.url}/metrics`)).text();
+        return Number(/^duet_reports_total (\d+)/m.exec(text)?.[1]);
+      })
+      .toBe(1);
 
     const mod = await visit("moderator", { url: `${server.url}/admin`, expectLobby: false });
     await mod.page.getByTestId("admin-token").fill("t0ken-for-the-moderators");

@@ -834,6 +834,13 @@ impl Machine {
             && self.negotiation(call_id).and_then(|n| n.winner()) == Some(role)
     }
 
+    /// Whether call `call_id`'s winning connection went down since it came up (and is being
+    /// waited for or restarted).
+    fn mending(&mut self, call_id: CallId) -> bool {
+        self.current(call_id)
+            .is_some_and(|call| call.recovery.health != Health::Up)
+    }
+
     /// The winning connection is back (by itself, or restarted).
     fn winner_up(&mut self, call_id: CallId) {
         if let Some(call) = self.current(call_id) {
@@ -1319,10 +1326,13 @@ impl Machine {
             // Every connection that comes up is reported; the server keeps the first. The
             // first one up here is shown before the server's answer.
             PeerEvent::Connected => {
-                if self.is_winner(call_id, role) {
+                if self.is_winner(call_id, role) && self.mending(call_id) {
                     // Back after a drop: the server named this winner long ago.
                     return self.winner_up(call_id);
                 }
+                // Every connection that comes up is reported once, the winner too when the
+                // partner's report named it first: only this report lets the partner report
+                // what this side showed.
                 out.push(Command::Send(ClientMsg::Connected { call_id, role }));
                 if let Some(negotiation) = self.negotiation(call_id) {
                     let commands = negotiation.on_connected(role);

@@ -386,6 +386,22 @@ fn the_winner_is_kept_and_the_loser_closed() {
     assert!(peer(&out).is_empty());
 }
 
+// screening.spec "every frame positive" (Report): the partner's report named this side's
+// peer1 the winner before it came up here; when it does, it is still reported, since only that
+// report lets the partner report what this side showed.
+#[test]
+fn a_winner_named_before_it_came_up_here_is_reported_when_it_does() {
+    let mut m = in_call(A);
+    let out = m.handle(report(A, Role::Peer1, PeerEvent::Connected));
+    assert_eq!(
+        sent(&out),
+        vec![ClientMsg::Connected {
+            call_id: A,
+            role: Role::Peer1
+        }]
+    );
+}
+
 // calls.spec "two strangers…" (click to video): the first connection up here is shown before
 // the server names the winner; when it wins, the winner's message only closes the loser.
 #[test]
