@@ -210,3 +210,22 @@ for (const rate of [1, 4]) {
     );
   });
 }
+
+test("a screening that could not load (the site was restarting) tries again, then checks the video", async ({
+  visit,
+}) => {
+  // A's first fetch of TensorFlow.js fails, as it would while the site restarts.
+  let refused = 0;
+  const failOnce = async (page: Page) => {
+    await page.context().route(/\/screening\/tf\.[0-9a-f]{16}\.js$/, (route) =>
+      refused++ === 0 ? route.abort("connectionrefused") : route.continue(),
+    );
+  };
+  const a = await visit("A", { beforeLoad: failOnce });
+  const b = await visit("B");
+  await call(a, b);
+  // Meanwhile the video waits blurred; once the second try loads, it is checked and sharp.
+  await expect(remote(a.page)).toHaveAttribute("data-screening", "clear", { timeout: 30_000 });
+  expect(await filter(a.page)).toBe("none");
+  expect(refused, "the first load failed, a later one came through").toBeGreaterThanOrEqual(2);
+});

@@ -11,7 +11,8 @@
 //!   not blur it again (the visitor chose to see this stranger). The next call is screened anew.
 //! - When the model cannot load, the video stays blurred with "Show anyway" ([`Veil::Unavailable`]):
 //!   the visitor asked for screening, so an unscreened video is never shown without their
-//!   click.
+//!   click. The page tries again a few times (a site restarting, a network drop); once the
+//!   model loads, the call's video is checked as any other.
 //! - Screening off (the visitor's switch): the video is shown at once and no model is loaded.
 //! - Screening never ends a call and never reports by itself.
 
@@ -120,7 +121,8 @@ impl Screening {
             }
             Event::ModelReady => {
                 self.model = Model::Ready;
-                if self.veil == Veil::Waiting {
+                // Loaded at last (after a failed try, too): the call's video can be checked.
+                if matches!(self.veil, Veil::Waiting | Veil::Unavailable) {
                     self.veil = Veil::Checking;
                 }
             }
@@ -290,6 +292,17 @@ mod tests {
         s.handle(verdict(A, CLEAN));
         s.handle(Event::ModelFailed);
         assert_eq!(s.veil(), Veil::Unavailable);
+        // Loaded on a later try: the call's video is checked from then on.
+        s.handle(Event::ModelReady);
+        assert_eq!(s.veil(), Veil::Checking);
+        assert_eq!(s.wants_frame(), Some(A));
+        // A video the visitor chose to see stays shown.
+        let mut s = Screening::new(0.5, true);
+        s.handle(Event::Call(Some(A)));
+        s.handle(Event::ModelFailed);
+        s.handle(Event::ShowAnyway);
+        s.handle(Event::ModelReady);
+        assert_eq!(s.veil(), Veil::Shown);
     }
 
     // screening.spec "with screening off the video shows at once"

@@ -27,6 +27,9 @@ use web_sys::{ImageBitmap, ImageBitmapOptions, MessageEvent, ResizeQuality, Work
 const SIZE: u32 = 224;
 /// How often to look for the first frame of a call while the video has none yet.
 const FIRST_FRAME_POLL: Duration = Duration::from_millis(30);
+/// How many times the worker is started before the page gives up on screening: a load that
+/// failed because the site was restarting, or the network dropped, works a moment later.
+const LOAD_ATTEMPTS: u32 = 6;
 
 /// The operator's settings and the worker's files, from the page's
 /// `<meta name="duet-screening">` (written by the server, see `server::screening`).
@@ -78,6 +81,8 @@ pub(crate) struct Screener {
     in_flight: StoredValue<Option<CallId>>,
     /// The sampling loop is running.
     sampling: StoredValue<bool>,
+    /// Starts of the worker that failed since it last loaded.
+    failures: StoredValue<u32>,
 }
 
 impl Screener {
@@ -90,6 +95,7 @@ impl Screener {
             worker: StoredValue::new_local(None),
             in_flight: StoredValue::new(None),
             sampling: StoredValue::new(false),
+            failures: StoredValue::new(0),
         }
     }
 
@@ -152,8 +158,7 @@ impl Screener {
         worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         on_message.forget();
         let on_error = Closure::<dyn Fn(web_sys::Event)>::new(move |_| {
-            leptos::logging::error!("video screening: the worker failed to start");
-            self.handle(Event::ModelFailed);
+            self.failed("the worker failed to start");
         });
         worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
         on_error.forget();
@@ -173,6 +178,7 @@ impl Screener {
         let ms = field("ms").as_string().unwrap_or_default();
         match field("type").as_string().as_deref() {
             Some("ready") => {
+                self.failures.set_value(0);
                 let backend = field("backend").as_string().unwrap_or_default();
                 self.record("data-screening-backend", &backend);
                 self.record("data-screening-load-ms", &ms);
@@ -197,12 +203,33 @@ impl Screener {
             }
             Some("failed") => {
                 let error = field("error").as_string().unwrap_or_default();
-                leptos::logging::error!("video screening could not run: {error}");
-                self.in_flight.set_value(None);
-                self.handle(Event::ModelFailed);
+                self.failed(&error);
             }
             _ => {}
         }
+    }
+
+    /// The worker could not load (or run) the model: the video stays blurred until the visitor
+    /// shows it, and a new worker tries again after a pause that doubles each time (2 s, 4 s,
+    /// … 32 s); after [`LOAD_ATTEMPTS`] the page gives up until it is loaded again.
+    fn failed(self, why: &str) {
+        if let Some(worker) = self.worker.try_update_value(Option::take).flatten() {
+            worker.terminate();
+        }
+        self.in_flight.set_value(None);
+        self.handle(Event::ModelFailed);
+        let failures = self.failures.try_update_value(|n| {
+            *n += 1;
+            *n
+        });
+        let failures = failures.unwrap_or(LOAD_ATTEMPTS);
+        if failures >= LOAD_ATTEMPTS {
+            leptos::logging::error!("video screening could not run: {why}");
+            return;
+        }
+        let pause = 1u32 << failures;
+        leptos::logging::warn!("video screening could not run: {why}; trying again in {pause} s");
+        set_timeout(move || self.load(), Duration::from_secs(pause.into()));
     }
 
     /// Takes a frame for the worker if one is wanted and none is with it, then comes back when
