@@ -159,6 +159,34 @@ test("a socket cut for two seconds (the network gone) leaves the call standing, 
   ]);
 });
 
+test("End pressed while the socket is cut ends the call once it is back, instead of returning to it", async ({ visit }) => {
+  let offline = false;
+  const sockets: { close: () => Promise<void> }[] = [];
+  const beforeLoad = (page: Page) =>
+    page.routeWebSocket(/\/ws/, (ws) => {
+      if (offline) return ws.close({ code: 1006 });
+      ws.connectToServer();
+      sockets.push(ws);
+    });
+  const a = await visit("A", { beforeLoad });
+  const b = await visit("B");
+  await button(a.page, "Call").click();
+  await button(b.page, "Call").click();
+  await inCall(a, b);
+
+  offline = true;
+  await Promise.all(sockets.map((ws) => ws.close()));
+  await expect(state(b.page)).toHaveText("Stranger is reconnecting…");
+  await button(a.page, "End").click();
+  await expect(state(a.page)).toHaveAttribute("data-state", "idle");
+  offline = false;
+  // Back online, A's tab ends the call the server kept for it: B is told A ended it (not, ten
+  // seconds later, that A left), and A stays idle.
+  await expect(state(b.page)).toHaveText("The stranger ended the call. Finding someone new…");
+  await expect(state(a.page)).toHaveAttribute("data-state", "idle");
+  await expect(a.page.getByTestId("online-count")).toHaveText("2 online");
+});
+
 // ICE restart in place: both visitors hide their IP, so the call runs through coturn; coturn
 // stops (every relayed path dies, as when a phone loses its network), the winning connection
 // goes `disconnected`, coturn starts again on the same port with the same secret, and the

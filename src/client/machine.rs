@@ -462,6 +462,10 @@ pub struct Machine {
     next_line: u32,
     /// A reloaded tab back in its call, waiting for the camera to open.
     resuming: Option<(CallId, Shared, bool)>,
+    /// The last call this page left (End, Next, a report, a block, or the stranger left): if
+    /// the server still holds it for this tab when the socket comes back, the tab left it
+    /// while the socket was down, and ends it now.
+    left: Option<CallId>,
     /// The time of the input being handled, as the controller last set it.
     now: Millis,
     /// The tab is in the background.
@@ -496,6 +500,7 @@ impl Machine {
             typing_fades: 0,
             next_line: 0,
             resuming: None,
+            left: None,
             now: 0,
             hidden: false,
             unseen_stranger: false,
@@ -1230,6 +1235,15 @@ impl Machine {
                 false => self.partner_back(call_id, out),
             };
         }
+        if self.left == Some(call_id) {
+            // Left while the socket was down (the button worked, its message was lost): the
+            // server kept the call for this tab, and ends it now as the visitor asked.
+            let leave = match self.calling() {
+                true => ClientMsg::Next,
+                false => ClientMsg::End,
+            };
+            return out.push(Command::Send(leave));
+        }
         out.push(Command::Send(ClientMsg::Reconnect {
             call_id,
             in_place: false,
@@ -1426,6 +1440,7 @@ impl Machine {
         }
         let phase = std::mem::replace(&mut self.phase, Phase::Idle(IdleWhy::Fresh));
         if let Phase::Connecting(call) | Phase::Connected(call) = phase {
+            self.left = Some(call.id);
             if let Some(negotiation) = call.negotiation {
                 peer_commands(negotiation.close(), out);
             }

@@ -1677,3 +1677,41 @@ fn a_stranger_back_in_place_keeps_the_connection() {
     assert!(peer(&out).is_empty() && sent(&out).is_empty(), "{out:?}");
     assert_state(&m, CallState::Connected, "Connected. Say hi!");
 }
+
+// The visitor pressed End (or Next) while the socket was down: the button works at once, and
+// when the socket comes back to the call the server kept for the tab, the tab leaves it as
+// asked instead of going back into it.
+#[test]
+fn a_call_left_while_the_socket_was_down_is_left_when_it_comes_back() {
+    let resumed = |id| {
+        Input::Server(ServerMsg::Resumed {
+            call_id: id,
+            shared_interests: vec![],
+            partner_text_only: false,
+            shared_language: String::new(),
+        })
+    };
+    for (button, message, state) in [
+        (Input::End, ClientMsg::End, CallState::Idle),
+        (Input::Next, ClientMsg::Next, CallState::Searching),
+    ] {
+        let mut m = in_call(A);
+        m.handle(Input::SocketLost);
+        m.handle(button);
+        m.handle(Input::SocketOpened);
+        let out = m.handle(resumed(A));
+        assert_eq!(sent(&out), vec![message]);
+        assert!(peer(&out).is_empty(), "{out:?}");
+        assert_eq!(m.page().call_state, state);
+    }
+    // A reloaded page, which left nothing, goes back into its call.
+    let mut m = page();
+    let out = m.handle(resumed(A));
+    assert_eq!(
+        sent(&out),
+        vec![ClientMsg::Reconnect {
+            call_id: A,
+            in_place: false
+        }]
+    );
+}
