@@ -58,6 +58,7 @@ on_every_backend!(
     the_last_strangers_can_be_reported_and_blocked_after_next,
     a_shared_language_comes_first_then_anyone,
     a_tab_back_within_the_grace_returns_to_its_call_and_both_negotiate_anew,
+    a_tab_back_before_its_old_socket_is_seen_gone_takes_its_call_over,
     a_tab_that_does_not_come_back_leaves_its_partner_after_the_grace,
     a_failed_connection_is_raced_anew_in_the_same_call,
     a_tab_back_with_its_connection_keeps_the_call_and_restarts_ice_in_place,
@@ -1052,6 +1053,55 @@ async fn a_tab_back_within_the_grace_returns_to_its_call_and_both_negotiate_anew
     let mut again = home.reconnect_with(&key, &token).await;
     again.send(&ClientMsg::End).await;
     assert_eq!(again.recv().await, ServerMsg::Idle);
+}
+
+/// A phone that changed networks: its tab comes back on a new socket before the server learned
+/// that the old one is dead (nothing arrives from an address that is gone). The new socket
+/// takes the session over, in its call; the old one is closed and ends nothing (the partner
+/// never hears "away"). Without the browser's key nobody takes anything over.
+async fn a_tab_back_before_its_old_socket_is_seen_gone_takes_its_call_over(backend: Backend) {
+    let site = Site::start(backend, &["--reload-grace", "10s"]).await;
+    let home = &site.nodes[0];
+    let mut a = home.connect().await;
+    let mut b = site.nodes[site.nodes.len() - 1].connect().await;
+    let call_id = common::pair(&mut a, &mut b).await;
+    common::connect_media(&mut a, &mut b, call_id).await;
+    let (key, token) = (a.key(), a.resume.clone().unwrap());
+
+    let mut thief = home.reconnect_with(&"0".repeat(32), &token).await;
+    thief.send(&ClientMsg::End).await;
+    assert_eq!(thief.recv().await, ServerMsg::Idle, "a session of its own");
+
+    let mut phone = home.reconnect_with(&key, &token).await;
+    let ServerMsg::Resumed { call_id: back, .. } = phone.recv().await else {
+        panic!("the new socket is back in the call")
+    };
+    assert_eq!(back, call_id);
+    // The server closes the old socket (had it still been alive, its tab would know why).
+    a.until_closed().await;
+    assert_eq!(a.close_code(), Some(1008));
+    // The phone kept its media connection: it says so, and the partner keeps its own.
+    phone
+        .send(&ClientMsg::Reconnect {
+            call_id,
+            in_place: true,
+        })
+        .await;
+    assert_eq!(
+        b.recv().await,
+        ServerMsg::PartnerBack {
+            call_id,
+            in_place: true
+        },
+        "no partner_away: nothing ended"
+    );
+    b.send(&ClientMsg::Chat {
+        call_id,
+        text: "still there?".into(),
+    })
+    .await;
+    assert!(matches!(phone.recv().await, ServerMsg::Chat { .. }));
+    assert_eq!(site.counts().2, 1, "still the one call");
 }
 
 /// A closed tab (or one that never comes back): its partner hears "away", then, once the

@@ -159,6 +159,8 @@ pub enum Cut {
     TooSlow,
     /// Its address was banned.
     Banned,
+    /// Its tab came back on a new socket, which took the session over.
+    Replaced,
 }
 
 impl Cut {
@@ -166,6 +168,7 @@ impl Cut {
     pub fn reason(self) -> &'static str {
         match self {
             Cut::TooSlow => "too slow: messages for this tab piled up unread",
+            Cut::Replaced => "replaced: this tab continues on a newer connection",
             Cut::Banned => "banned",
         }
     }

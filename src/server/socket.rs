@@ -333,7 +333,12 @@ async fn run_session(
         },
     };
 
-    Box::pin(state.switchboard.disconnected(id, exit.may_return())).await;
+    Box::pin(
+        state
+            .switchboard
+            .disconnected(id, &outbox, exit.may_return()),
+    )
+    .await;
     tracing::debug!(session = %id, reason = ?exit, "disconnected");
     // Boxed, like every rare and large await here: an idle session's task is only as big as
     // its largest await, and it carries that room for its whole life.

@@ -94,8 +94,9 @@ struct Board {
     broadcasts: mpsc::Sender<String>,
     /// Sessions cut off, to take out of matching at once (a task runs `Op::Leave` for each).
     evictions: mpsc::UnboundedSender<SessionId>,
-    /// Sessions whose tab lost its socket in a call, by resume token, while they wait for it.
-    lingering: Mutex<HashMap<ResumeToken, SessionId>>,
+    /// Every session by its resume token: a tab coming back finds its session by it, whether
+    /// the session lingers (the server saw the old socket go) or not (it did not, yet).
+    tokens: Mutex<HashMap<ResumeToken, SessionId>>,
 }
 
 /// A tab's secret for coming back to its session (see [`ServerMsg::Visitor`]).
@@ -240,7 +241,7 @@ impl Switchboard {
             timers,
             broadcasts,
             evictions,
-            lingering: Mutex::new(HashMap::new()),
+            tokens: Mutex::new(HashMap::new()),
         });
         let engine = match settings.redis {
             None => Engine::Memory(Box::new(Mutex::new(Matchmaker::default()))),
@@ -289,6 +290,7 @@ impl Switchboard {
                 break id;
             }
         };
+        self.board.tokens().insert(resume, id);
         sessions.insert(
             id,
             Entry {
@@ -308,7 +310,11 @@ impl Switchboard {
     /// itself, and was not cut off) and it is in a call, the session lingers for
     /// `--reload-grace`: its partner is told the stranger is away, and the call goes on. Any
     /// other session leaves at once (see [`Switchboard::unregister`]).
-    pub async fn disconnected(&self, id: SessionId, may_return: bool) {
+    pub async fn disconnected(&self, id: SessionId, outbox: &Outbox, may_return: bool) {
+        // Taken over by the tab's newer socket: that one speaks for the session now.
+        if !self.board.owns(id, outbox) {
+            return;
+        }
         let grace = self.board.settings.reload_grace;
         if may_return && !grace.is_zero() {
             if let Some((call, token)) = self.board.linger(id) {
@@ -339,13 +345,9 @@ impl Switchboard {
     async fn linger_over(&self, id: SessionId, token: ResumeToken) {
         let gone = {
             let sessions = self.board.lock();
-            let mut lingering = self.board.lingering();
             match sessions.get(&id) {
-                Some(entry) if entry.away && entry.resume == token => {
-                    lingering.remove(&token);
-                    true
-                }
-                _ => false,
+                Some(entry) => entry.away && entry.resume == token,
+                None => false,
             }
         };
         if gone {
@@ -375,26 +377,35 @@ impl Switchboard {
         }
     }
 
-    /// [`Switchboard::resume`] for a session lingering on this node.
+    /// [`Switchboard::resume`] for a session of this node in a call. Usually it lingers (the
+    /// server saw the old socket go); but a phone that changed networks may come back before
+    /// the server learns that its old socket is dead (nothing arrives from an address that is
+    /// gone, until the heartbeat times out): the new socket takes the session over, and the
+    /// old one is closed (`Cut::Replaced`), ending nothing.
     fn resume_here(&self, token: ResumeToken, visitor: &str) -> Option<Resumption> {
         let mut sessions = self.board.lock();
-        let mut lingering = self.board.lingering();
-        let id = *lingering.get(&token)?;
+        let mut tokens = self.board.tokens();
+        let id = *tokens.get(&token)?;
         let entry = sessions.get_mut(&id)?;
         // The token alone is not enough: the browser's own key must come with it.
-        if !entry.away || entry.visitor.key != visitor {
+        if entry.visitor.key != visitor || entry.link.cut.get().is_some() {
             return None;
         }
         let Standing::InCall { call, met, .. } = &entry.standing else {
             return None;
         };
         let resumed = resumed(*call, met);
-        lingering.remove(&token);
+        if !entry.away {
+            let _ = entry.link.cut.set(Cut::Replaced);
+            entry.link.ready.notify_one();
+        }
+        tokens.remove(&token);
         let link = Arc::new(Link::default());
         link.in_call.store(true, Ordering::Relaxed);
         entry.link = link.clone();
         entry.away = false;
         entry.resume = rand::random();
+        tokens.insert(entry.resume, id);
         Some(Resumption {
             id,
             outbox: Outbox { link },
@@ -436,7 +447,7 @@ impl Switchboard {
 
     /// Removes a session whose socket is gone; its partner, wherever it is, is told.
     pub async fn unregister(&self, id: SessionId) {
-        self.board.lock().remove(&id);
+        self.board.forget(id);
         // While Redis cannot be reached there is nothing to tell: starting over forgets the
         // session there.
         if self.matching_available() {
@@ -797,8 +808,24 @@ impl Board {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn lingering(&self) -> MutexGuard<'_, HashMap<ResumeToken, SessionId>> {
-        self.lingering
+    /// Removes session `id` and its token.
+    fn forget(&self, id: SessionId) {
+        let mut sessions = self.lock();
+        if let Some(entry) = sessions.remove(&id) {
+            self.tokens().remove(&entry.resume);
+        }
+    }
+
+    /// Whether `outbox`'s socket task still speaks for session `id` (a newer socket of the
+    /// same tab may have taken it over).
+    fn owns(&self, id: SessionId, outbox: &Outbox) -> bool {
+        self.lock()
+            .get(&id)
+            .is_some_and(|entry| Arc::ptr_eq(&entry.link, &outbox.link))
+    }
+
+    fn tokens(&self) -> MutexGuard<'_, HashMap<ResumeToken, SessionId>> {
+        self.tokens
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -850,7 +877,9 @@ impl Board {
             node: partner_node,
             ..partner
         };
-        self.lock().insert(
+        let mut sessions = self.lock();
+        self.tokens().insert(resume, id);
+        sessions.insert(
             id,
             Entry {
                 link: link.clone(),
@@ -889,7 +918,6 @@ impl Board {
         }
         let call = *call;
         entry.away = true;
-        self.lingering().insert(entry.resume, id);
         Some((call, entry.resume))
     }
 
@@ -923,7 +951,7 @@ impl Board {
             match effect {
                 Effect::Moved { .. } => {
                     if entry.away {
-                        self.lingering().remove(&entry.resume);
+                        self.tokens().remove(&entry.resume);
                         sessions.remove(&to);
                     }
                     continue;
@@ -1032,7 +1060,7 @@ impl Board {
         }
         for (id, searched) in gone {
             if let Some(entry) = sessions.remove(&id) {
-                self.lingering().remove(&entry.resume);
+                self.tokens().remove(&entry.resume);
             }
             if searched {
                 let _ = self.evictions.send(id);
