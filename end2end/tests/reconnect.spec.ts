@@ -159,6 +159,43 @@ test("a socket cut for two seconds (the network gone) leaves the call standing, 
   ]);
 });
 
+test("a socket that dies without the server hearing it (a phone changing networks): the tab takes its call over", async ({ visit }) => {
+  // Playwright holds A's socket: cutting the page's side leaves the server's side open and
+  // silent, as a phone's old connection is when its network is gone.
+  let cut = false;
+  const pageSides: { close: () => Promise<void> }[] = [];
+  const beforeLoad = (page: Page) =>
+    page.routeWebSocket(/\/ws/, (ws) => {
+      const server = ws.connectToServer();
+      // Closing one side does not close the other (the server never hears of the page's).
+      ws.onClose(() => {});
+      server.onClose(() => ws.close());
+      if (!cut) pageSides.push(ws);
+    });
+  const a = await visit("A", { beforeLoad, init: recordSignals });
+  const b = await visit("B", { init: recordSignals });
+  await button(a.page, "Call").click();
+  await button(b.page, "Call").click();
+  await inCall(a, b);
+  const before = await Promise.all([connections(a.page), connections(b.page)]);
+
+  cut = true;
+  await Promise.all(pageSides.map((ws) => ws.close()));
+  // A's page reconnects at once; the server still holds its old socket, and hands the call to
+  // the new one. B keeps the call throughout and is told A is back, in place.
+  await expect
+    .poll(async () => (await signals(b.page)).some((s) => s.dir === "in" && s.msg.type === "partner_back"))
+    .toBe(true);
+  await expect(state(a.page)).toHaveText("Connected. Say hi!");
+  await expect(state(b.page)).toHaveText("Connected. Say hi!");
+  await say(b, "still here?");
+  await expect(a.page.getByTestId("chat-log")).toContainText("still here?");
+  const told = (await signals(b.page)).filter((s) => s.dir === "in").map((s) => s.msg);
+  expect(told.filter((m) => m.type === "partner_away"), "nothing ended").toEqual([]);
+  expect(told.filter((m) => m.type === "matched")).toHaveLength(1);
+  expect(await Promise.all([connections(a.page), connections(b.page)])).toEqual(before);
+});
+
 test("End pressed while the socket is cut ends the call once it is back, instead of returning to it", async ({ visit }) => {
   let offline = false;
   const sockets: { close: () => Promise<void> }[] = [];
