@@ -282,7 +282,6 @@ impl Switchboard {
     /// presses Call.
     pub fn register(&self, addr: IpAddr, visitor: Visitor) -> (SessionId, Outbox, ResumeToken) {
         let link = Arc::new(Link::default());
-        let resume = rand::random();
         let mut sessions = self.board.lock();
         let id = loop {
             let id = SessionId::random();
@@ -290,18 +289,13 @@ impl Switchboard {
                 break id;
             }
         };
-        self.board.tokens().insert(resume, id);
-        sessions.insert(
+        let resume = self.board.add(
+            &mut sessions,
             id,
-            Entry {
-                link: link.clone(),
-                addr,
-                visitor,
-                standing: Standing::Idle,
-                recent: VecDeque::new(),
-                resume,
-                away: false,
-            },
+            link.clone(),
+            addr,
+            visitor,
+            Standing::Idle,
         );
         (id, Outbox { link }, resume)
     }
@@ -808,6 +802,32 @@ impl Board {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Adds session `id` to `sessions` (this board's, locked by the caller), with a fresh
+    /// resume token by which its tab finds it again; returns the token.
+    fn add(
+        &self,
+        sessions: &mut HashMap<SessionId, Entry>,
+        id: SessionId,
+        link: Arc<Link>,
+        addr: IpAddr,
+        visitor: Visitor,
+        standing: Standing,
+    ) -> ResumeToken {
+        let resume = rand::random();
+        self.tokens().insert(resume, id);
+        let entry = Entry {
+            link,
+            addr,
+            visitor,
+            standing,
+            recent: VecDeque::new(),
+            resume,
+            away: false,
+        };
+        sessions.insert(id, entry);
+        resume
+    }
+
     /// Removes session `id` and its token.
     fn forget(&self, id: SessionId) {
         let mut sessions = self.lock();
@@ -871,32 +891,20 @@ impl Board {
         } = handover;
         let link = Arc::new(Link::default());
         link.in_call.store(true, Ordering::Relaxed);
-        let resume = rand::random();
         let resumed = resumed(call, &met);
         let partner = Partner {
             node: partner_node,
             ..partner
         };
+        let standing = Standing::InCall {
+            call,
+            partner,
+            shown,
+            reported,
+            met,
+        };
         let mut sessions = self.lock();
-        self.tokens().insert(resume, id);
-        sessions.insert(
-            id,
-            Entry {
-                link: link.clone(),
-                addr,
-                visitor,
-                standing: Standing::InCall {
-                    call,
-                    partner,
-                    shown,
-                    reported,
-                    met,
-                },
-                recent: VecDeque::new(),
-                resume,
-                away: false,
-            },
-        );
+        let resume = self.add(&mut sessions, id, link.clone(), addr, visitor, standing);
         Resumption {
             id,
             outbox: Outbox { link },
