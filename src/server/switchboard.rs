@@ -828,12 +828,17 @@ impl Board {
         resume
     }
 
-    /// Removes session `id` and its token.
-    fn forget(&self, id: SessionId) {
-        let mut sessions = self.lock();
+    /// Removes session `id` from `sessions` (this board's, locked by the caller), and its
+    /// resume token with it.
+    fn remove(&self, sessions: &mut HashMap<SessionId, Entry>, id: SessionId) {
         if let Some(entry) = sessions.remove(&id) {
             self.tokens().remove(&entry.resume);
         }
+    }
+
+    /// Removes session `id` and its token.
+    fn forget(&self, id: SessionId) {
+        self.remove(&mut self.lock(), id);
     }
 
     /// Whether `outbox`'s socket task still speaks for session `id` (a newer socket of the
@@ -959,8 +964,7 @@ impl Board {
             match effect {
                 Effect::Moved { .. } => {
                     if entry.away {
-                        self.tokens().remove(&entry.resume);
-                        sessions.remove(&to);
+                        self.remove(&mut sessions, to);
                     }
                     continue;
                 }
@@ -1067,9 +1071,7 @@ impl Board {
             }
         }
         for (id, searched) in gone {
-            if let Some(entry) = sessions.remove(&id) {
-                self.tokens().remove(&entry.resume);
-            }
+            self.remove(&mut sessions, id);
             if searched {
                 let _ = self.evictions.send(id);
             }
