@@ -408,6 +408,16 @@ struct Recovery {
     attempts: u32,
 }
 
+impl Recovery {
+    /// Nothing to mend any more: healthy, and every pending timer void.
+    fn over(&mut self) {
+        *self = Recovery {
+            epoch: self.epoch.wrapping_add(1),
+            ..Recovery::default()
+        };
+    }
+}
+
 /// One call: a match with one stranger, and what belongs to it.
 #[derive(Debug)]
 struct Call {
@@ -849,11 +859,7 @@ impl Machine {
     /// The winning connection is back (by itself, or restarted).
     fn winner_up(&mut self, call_id: CallId) {
         if let Some(call) = self.current(call_id) {
-            let epoch = call.recovery.epoch.wrapping_add(1);
-            call.recovery = Recovery {
-                epoch,
-                ..Recovery::default()
-            };
+            call.recovery.over();
         }
     }
 
@@ -1278,10 +1284,7 @@ impl Machine {
                 call.negotiation = Some(negotiation);
                 call.partner_away = false;
                 // Whatever mending was under way is over: a new race has no winner to mend.
-                call.recovery = Recovery {
-                    epoch: call.recovery.epoch.wrapping_add(1),
-                    ..Recovery::default()
-                };
+                call.recovery.over();
                 self.enter(Phase::Connecting(call));
                 self.tell_media(out);
                 peer_commands(commands, out);
