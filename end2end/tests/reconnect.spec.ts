@@ -111,18 +111,29 @@ test("a reload mid-call returns to the same call and both videos play again with
   await expect(b.page.getByTestId("chat-log")).toContainText("back again");
 });
 
+/** A's signaling socket through Playwright, which can cut it (`cut`) and refuse new ones
+ *  while `offline`, as a lost network does (the media between the browsers is left alone). */
+function cuttableSocket() {
+  const open: { close: () => Promise<void> }[] = [];
+  const network = {
+    offline: false,
+    beforeLoad: (page: Page) =>
+      page.routeWebSocket(/\/ws/, (ws) => {
+        if (network.offline) return ws.close({ code: 1006 });
+        ws.connectToServer();
+        open.push(ws);
+      }),
+    cut: async () => {
+      network.offline = true;
+      await Promise.all(open.map((ws) => ws.close()));
+    },
+  };
+  return network;
+}
+
 test("a socket cut for two seconds (the network gone) leaves the call standing, on the same connection", async ({ visit }) => {
-  // A's signaling socket goes through Playwright, which can cut it and refuse new ones, as a
-  // lost network does (the media between the browsers is left alone).
-  let offline = false;
-  const sockets: { close: () => Promise<void> }[] = [];
-  const beforeLoad = (page: Page) =>
-    page.routeWebSocket(/\/ws/, (ws) => {
-      if (offline) return ws.close({ code: 1006 });
-      ws.connectToServer();
-      sockets.push(ws);
-    });
-  const a = await visit("A", { beforeLoad, init: recordSignals });
+  const network = cuttableSocket();
+  const a = await visit("A", { beforeLoad: network.beforeLoad, init: recordSignals });
   const b = await visit("B", { init: recordSignals });
   await button(a.page, "Call").click();
   await button(b.page, "Call").click();
@@ -131,8 +142,7 @@ test("a socket cut for two seconds (the network gone) leaves the call standing, 
   await expect(a.page.getByTestId("chat-log")).toContainText("before the outage");
   const before = await Promise.all([connections(a.page), connections(b.page)]);
 
-  offline = true;
-  await Promise.all(sockets.map((ws) => ws.close()));
+  await network.cut();
   await expect(state(b.page)).toHaveText("Stranger is reconnecting…");
   await expect(state(a.page)).toHaveText("Connection to duet lost. Reconnecting…");
   // The media never needed the socket: both pictures keep moving through the outage.
@@ -140,7 +150,7 @@ test("a socket cut for two seconds (the network gone) leaves the call standing, 
   await a.page.waitForTimeout(2_000); // the outage itself, as a person would live it
   await Promise.all([framesPast(a.page, during[0], 30), framesPast(b.page, during[1], 30)]);
   await expect(state(a.page)).toHaveAttribute("data-state", "connected");
-  offline = false;
+  network.offline = false;
   await expect(state(a.page)).toHaveText("Connected. Say hi!");
   await expect(state(b.page)).toHaveText("Connected. Say hi!");
   await Promise.all([remoteVideoPlays(a.page), remoteVideoPlays(b.page)]);
@@ -197,26 +207,18 @@ test("a socket that dies without the server hearing it (a phone changing network
 });
 
 test("End pressed while the socket is cut ends the call once it is back, instead of returning to it", async ({ visit }) => {
-  let offline = false;
-  const sockets: { close: () => Promise<void> }[] = [];
-  const beforeLoad = (page: Page) =>
-    page.routeWebSocket(/\/ws/, (ws) => {
-      if (offline) return ws.close({ code: 1006 });
-      ws.connectToServer();
-      sockets.push(ws);
-    });
-  const a = await visit("A", { beforeLoad });
+  const network = cuttableSocket();
+  const a = await visit("A", { beforeLoad: network.beforeLoad });
   const b = await visit("B");
   await button(a.page, "Call").click();
   await button(b.page, "Call").click();
   await inCall(a, b);
 
-  offline = true;
-  await Promise.all(sockets.map((ws) => ws.close()));
+  await network.cut();
   await expect(state(b.page)).toHaveText("Stranger is reconnecting…");
   await button(a.page, "End").click();
   await expect(state(a.page)).toHaveAttribute("data-state", "idle");
-  offline = false;
+  network.offline = false;
   // Back online, A's tab ends the call the server kept for it: B is told A ended it (not, ten
   // seconds later, that A left), and A stays idle.
   await expect(state(b.page)).toHaveText("The stranger ended the call. Finding someone new…");
