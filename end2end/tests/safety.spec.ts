@@ -49,6 +49,28 @@ test.describe("reports and bans", () => {
     await connected(a, b);
   });
 
+  test("a moderator who types the token before the page is ready is signed in with it", async ({ visit, server }) => {
+    // The page's wasm is held back until the token is typed, as on a slow link.
+    let release = () => {};
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const mod = await visit("moderator", {
+      url: `${server.url}/admin`,
+      expectLobby: false,
+      beforeLoad: (page) =>
+        page.route(/\.wasm$/, async (route) => {
+          await held;
+          await route.continue();
+        }),
+    });
+    await expect(button(mod.page, "Sign in")).toBeDisabled();
+    await mod.page.getByTestId("admin-token").fill("t0ken-for-the-moderators");
+    release();
+    await expect(button(mod.page, "Sign in")).toBeEnabled();
+    await button(mod.page, "Sign in").click();
+    await expect(mod.page.getByTestId("reports")).toBeVisible();
+    await expect(mod.page.getByRole("alert")).toHaveCount(0);
+  });
+
   test("a wrong admin token shows an error and nothing else", async ({ visit, server }) => {
     const mod = await visit("moderator", { url: `${server.url}/admin`, expectLobby: false });
     await expect(button(mod.page, "Sign in")).toBeEnabled();

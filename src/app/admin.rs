@@ -21,7 +21,9 @@ pub fn hydrate_admin_page() {
 /// The moderators' page.
 #[component]
 pub fn AdminPage() -> impl IntoView {
-    let typed = RwSignal::new(String::new());
+    // Read from the field itself when Sign in is pressed: a moderator on a slow link may type
+    // before the page hydrates, and that text is in the field but was never seen by a handler.
+    let field = NodeRef::<leptos::html::Input>::new();
     let token = RwSignal::new(None::<String>);
     let refresh = RwSignal::new(0u32);
     let hydrated = RwSignal::new(false);
@@ -57,13 +59,12 @@ pub fn AdminPage() -> impl IntoView {
                         type="password"
                         autocomplete="off"
                         data-testid="admin-token"
-                        prop:value=typed
-                        on:input=move |ev| typed.set(event_target_value(&ev))
+                        node_ref=field
                     />
                 </label>
                 <button
                     disabled=move || !hydrated.get()
-                    on:click=move |_| token.set(Some(typed.get_untracked()))
+                    on:click=move |_| token.set(field.get_untracked().map(|input| input.value()))
                 >
                     "Sign in"
                 </button>
