@@ -41,7 +41,7 @@ test("two strangers see each other; a third waits; Next, End and a closed tab re
   const firstFrames = await Promise.all([firstRemoteFrame(a.page), firstRemoteFrame(b.page)]);
   const clickToVideo = Math.max(...firstFrames) - secondClick;
   console.log(`click-to-video: ${Math.round(clickToVideo)} ms from the second Call to both remote videos playing`);
-  if (process.env.DUET_TIMELINE) console.log(await callTimeline(secondClick, a, b));
+  if (process.env.DUET_TIMELINE) console.log(await callTimeline(secondClick, a, b, c));
 
   // C waits alone while A and B talk.
   await button(c.page, "Call").click();
@@ -109,6 +109,32 @@ test("both connections race, both sides keep the same winner and close the other
   // ...and it is the same connection on both sides: each end's certificate is the other's peer.
   expect(sa.open[0].local).toBe(sb.open[0].remote);
   expect(sa.open[0].remote).toBe(sb.open[0].local);
+});
+
+// The pages here have the camera allowed already, so a Call searches while the camera opens.
+test("a camera that fails after the search began ends the call; the stranger searches on", async ({ visit }) => {
+  const b = await visit("B");
+  await button(b.page, "Call").click();
+  await expect(state(b.page)).toHaveAttribute("data-state", "searching");
+  // A's camera is busy: it answers only when the test says, and then with the error.
+  const a = await visit("A", {
+    init: () => {
+      let fail = () => {};
+      (window as any).__failCamera = () => fail();
+      navigator.mediaDevices.getUserMedia = () =>
+        new Promise((_, reject) => (fail = () => reject(new DOMException("in use", "NotReadableError"))));
+    },
+  });
+  await button(a.page, "Call").click();
+  // The search did not wait for the camera: A met B.
+  await expect(state(a.page)).toHaveAttribute("data-state", "connecting");
+  await expect(state(b.page)).toHaveAttribute("data-state", "connecting");
+  await a.page.evaluate(() => (window as any).__failCamera());
+  await expect(state(a.page)).toHaveText(
+    'Your camera is busy in another app. Close it, then press Call. Or tick "Text only" to meet strangers by chat.',
+  );
+  await expect(state(a.page)).toHaveAttribute("data-state", "idle");
+  await expect(state(b.page)).toHaveText("The stranger ended the call. Finding someone new…");
 });
 
 test("the call timer counts the time with this stranger and starts again with the next", async ({ visit }) => {

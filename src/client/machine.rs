@@ -156,6 +156,9 @@ pub enum Input {
     ToggleCamera,
     /// The site's STUN/TURN servers arrived.
     IceServers(Vec<IceServer>),
+    /// The browser already lets this site use the camera and microphone (asked at load), so
+    /// a Call need not wait for the camera before searching.
+    CameraPermitted,
     /// The camera (and microphone) opened.
     CameraOpened,
     /// The camera could not be opened; the sentence says why.
@@ -300,6 +303,14 @@ pub enum Field {
     Quality(Option<String>),
     CallSince(Option<Millis>),
     UnseenStranger(bool),
+}
+
+/// Where the camera is: it opens on the first video Call and stays open between calls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Camera {
+    Closed,
+    Opening,
+    Open,
 }
 
 /// Where the call stands.
@@ -460,8 +471,10 @@ pub struct Machine {
     online: Option<u32>,
     /// The site has a TURN server, so hiding the IP can work.
     has_relay: bool,
-    /// The camera is open (it stays open between calls).
-    camera_open: bool,
+    /// The camera: closed, opening, or open (it stays open between calls).
+    camera: Camera,
+    /// The browser already lets this site use the camera: a Call searches while it opens.
+    camera_permitted: bool,
     mic_on: bool,
     camera_on: bool,
     /// When this side last typed, while the stranger is told it is typing.
@@ -503,7 +516,8 @@ impl Machine {
             banned: false,
             online: None,
             has_relay: false,
-            camera_open: false,
+            camera: Camera::Closed,
+            camera_permitted: false,
             mic_on: true,
             camera_on: true,
             typing_since: None,
@@ -621,8 +635,9 @@ impl Machine {
                 self.tell_media(out);
             }
             Input::IceServers(servers) => self.has_relay = has_relay(&servers),
+            Input::CameraPermitted => self.camera_permitted = true,
             Input::CameraOpened => {
-                self.camera_open = true;
+                self.camera = Camera::Open;
                 // A switch turned off before the camera opened holds for its tracks too.
                 if !self.mic_on {
                     self.enable_tracks(Track::Audio, false, out);
@@ -642,9 +657,17 @@ impl Machine {
                 }
             }
             Input::CameraFailed(why) => {
+                self.camera = Camera::Closed;
                 self.resuming = None;
                 if matches!(self.phase, Phase::OpeningCamera) {
                     self.enter(Phase::Idle(IdleWhy::Fresh));
+                    self.notice = Some(Notice::Camera(why));
+                } else if self.calling() && !self.choices.text_only {
+                    // It opened while the server searched (the browser had allowed it), and
+                    // failed after all: a video call cannot go on without it.
+                    self.hang_up(out);
+                    self.enter(Phase::Idle(IdleWhy::Fresh));
+                    out.push(Command::Send(ClientMsg::End));
                     self.notice = Some(Notice::Camera(why));
                 }
             }
@@ -695,12 +718,20 @@ impl Machine {
             self.notice = Some(notice);
             return;
         }
-        let needs_camera = !self.choices.text_only && !self.camera_open;
-        if needs_camera {
-            // Searching at once (as the page shows it), so a second click does nothing.
+        let needs_camera = !self.choices.text_only && self.camera == Camera::Closed;
+        if needs_camera && !self.camera_permitted {
+            // The browser may ask the visitor first, and the answer may be no: the search
+            // waits for the camera. Searching at once (as the page shows it), so a second
+            // click does nothing.
+            self.open_camera(out);
             self.enter(Phase::OpeningCamera);
-            out.push(Command::OpenCamera);
         } else {
+            // Allowed already: the camera opens while the server searches, and the
+            // connections wait for it in the controller (a real camera takes a good part of
+            // a second to start).
+            if needs_camera {
+                self.open_camera(out);
+            }
             self.search(SearchWhy::Call, out);
         }
     }
@@ -999,8 +1030,13 @@ impl Machine {
         }
     }
 
+    fn open_camera(&mut self, out: &mut Vec<Command>) {
+        self.camera = Camera::Opening;
+        out.push(Command::OpenCamera);
+    }
+
     fn enable_tracks(&mut self, track: Track, on: bool, out: &mut Vec<Command>) {
-        if self.camera_open {
+        if self.camera == Camera::Open {
             out.push(Command::EnableTracks { track, on });
         }
     }
@@ -1257,10 +1293,12 @@ impl Machine {
         if self.calling() {
             return self.matched(call_id, shared, partner_text_only, out);
         }
-        if !self.choices.text_only && !partner_text_only && !self.camera_open {
+        if !self.choices.text_only && !partner_text_only && self.camera != Camera::Open {
             self.resuming = Some((call_id, shared, partner_text_only));
+            if self.camera == Camera::Closed {
+                self.open_camera(out);
+            }
             self.enter(Phase::OpeningCamera);
-            out.push(Command::OpenCamera);
             return;
         }
         self.enter(Phase::Searching(SearchWhy::Call));

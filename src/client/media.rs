@@ -48,3 +48,40 @@ fn classify(err: JsValue) -> MediaError {
         None => MediaError::Other(format!("{err:?}")),
     }
 }
+
+/// Whether the browser already lets this site use both the camera and the microphone, so
+/// opening them asks the visitor nothing. `false` where the browser cannot tell (Firefox
+/// knows no "camera" permission to query) or the page cannot ask.
+pub(crate) async fn camera_permitted() -> bool {
+    let Ok(permissions) = js_sys::Reflect::get(
+        &leptos::prelude::window().navigator(),
+        &"permissions".into(),
+    ) else {
+        return false;
+    };
+    let Ok(query) = js_sys::Reflect::get(&permissions, &"query".into())
+        .and_then(|f| f.dyn_into::<js_sys::Function>())
+    else {
+        return false;
+    };
+    for name in ["camera", "microphone"] {
+        let descriptor = js_sys::Object::new();
+        let _ = js_sys::Reflect::set(&descriptor, &"name".into(), &name.into());
+        let Ok(promise) = query
+            .call1(&permissions, &descriptor)
+            .and_then(|p| p.dyn_into::<js_sys::Promise>())
+        else {
+            return false;
+        };
+        let granted = JsFuture::from(promise)
+            .await
+            .ok()
+            .and_then(|status| js_sys::Reflect::get(&status, &"state".into()).ok())
+            .and_then(|state| state.as_string())
+            .is_some_and(|state| state == "granted");
+        if !granted {
+            return false;
+        }
+    }
+    true
+}

@@ -668,6 +668,49 @@ fn a_blocked_camera_is_explained_and_leaves_the_page_idle() {
     );
 }
 
+// calls.spec "two strangers see each other" (its pages have the camera allowed already).
+#[test]
+fn with_the_camera_allowed_already_a_call_searches_while_it_opens() {
+    let mut m = page();
+    m.handle(Input::CameraPermitted);
+    let out = m.handle(Input::Call(choices()));
+    assert!(out.contains(&Command::OpenCamera));
+    assert_eq!(sent(&out).len(), 1, "Call goes out at once: {out:?}");
+    assert_eq!(m.page().call_state, CallState::Searching);
+    // A stranger met before the camera opened: the race starts (the controller holds the
+    // connections' commands until the stream is there).
+    let out = m.handle(matched(A));
+    assert_eq!(peer(&out).len(), 2);
+    assert_eq!(m.page().call_state, CallState::Connecting);
+    // The camera opening searches no second time.
+    let out = m.handle(Input::CameraOpened);
+    assert!(sent(&out).is_empty());
+    assert!(peer(&out).is_empty());
+    assert_eq!(m.page().call_state, CallState::Connecting);
+}
+
+// camera-denied.spec "a camera that fails after the search began ends the call".
+#[test]
+fn a_camera_allowed_but_failing_ends_the_call_it_opened_for() {
+    let mut m = page();
+    m.handle(Input::CameraPermitted);
+    m.handle(Input::Call(choices()));
+    m.handle(matched(A));
+    let out = m.handle(Input::CameraFailed(
+        "Your camera is busy in another app. Close it, then press Call.".into(),
+    ));
+    assert_eq!(sent(&out), vec![ClientMsg::End]);
+    assert!(peer(&out).contains(&PeerCommand::Close(Role::Peer1)));
+    assert_state(
+        &m,
+        CallState::Idle,
+        "Your camera is busy in another app. Close it, then press Call. Or tick \"Text only\" to meet strangers by chat.",
+    );
+    // Call again: the camera is asked for again.
+    let out = m.handle(Input::Call(choices()));
+    assert!(out.contains(&Command::OpenCamera));
+}
+
 // camera-denied.spec "text-only still meets strangers"; conversation.spec "text-only visitors
 // are paired with each other first": no camera, no WebRTC, connected at once, chat works.
 #[test]

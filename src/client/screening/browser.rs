@@ -169,6 +169,7 @@ impl Screener {
         if worker.post_message(&message).is_err() {
             return self.handle(Event::ModelFailed);
         }
+        crate::client::timeline::mark(|| Some("screening model loading".into()));
         self.worker.set_value(Some(worker));
     }
 
@@ -178,6 +179,7 @@ impl Screener {
         let ms = field("ms").as_string().unwrap_or_default();
         match field("type").as_string().as_deref() {
             Some("ready") => {
+                crate::client::timeline::mark(|| Some(format!("screening model ready ({ms} ms)")));
                 self.failures.set_value(0);
                 let backend = field("backend").as_string().unwrap_or_default();
                 self.record("data-screening-backend", &backend);
