@@ -99,8 +99,11 @@ pub struct IceCandidate {
 /// ([`ClientKind::max_bytes`]) before parsing the rest.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, strum::EnumDiscriminants)]
 #[serde(tag = "type", rename_all = "snake_case")]
-#[strum_discriminants(name(ClientKind), derive(Hash, Serialize, Deserialize))]
-#[strum_discriminants(serde(rename_all = "snake_case"))]
+#[strum_discriminants(
+    name(ClientKind),
+    derive(Hash, Serialize, Deserialize, strum::IntoStaticStr)
+)]
+#[strum_discriminants(serde(rename_all = "snake_case"), strum(serialize_all = "snake_case"))]
 pub enum ClientMsg {
     /// Call was pressed: look for a stranger. Ignored while already searching or in a call.
     /// `interests` (see [`normalize_interests`]), `text_only` and `language` hold for Next
@@ -607,8 +610,9 @@ impl ErrorCode {
 ///
 /// For one session, messages arrive in the order the server produced them: `matched` comes
 /// before any offer, answer or candidate of that call, and `call_ended` after its last one.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr)]
 #[serde(tag = "type", rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum ServerMsg {
     /// How many sessions are online. Sent on connect, then only while not in a call: at most
     /// once per presence interval (2 s by default), and only when it moved.
@@ -744,6 +748,22 @@ impl ServerMsg {
             | ServerMsg::Challenge { .. }
             | ServerMsg::ProofAccepted => None,
         }
+    }
+}
+
+impl ClientMsg {
+    /// The message's `type` tag, as serde writes it, without serde (for the browser's build,
+    /// which carries no serde code for messages: see `crate::wire`).
+    pub fn type_tag(&self) -> &'static str {
+        ClientKind::from(self).into()
+    }
+}
+
+impl ServerMsg {
+    /// The message's `type` tag, as serde writes it, without serde (see
+    /// [`ClientMsg::type_tag`]).
+    pub fn type_tag(&self) -> &'static str {
+        self.into()
     }
 }
 

@@ -981,6 +981,16 @@ mod tests {
 
     /// Byte for byte what serde writes, so the server reads it as it always did.
     #[test]
+    fn type_tags_are_the_ones_serde_writes() {
+        for msg in client_messages() {
+            assert_eq!(msg.type_tag(), protocol::wire_name(&msg));
+        }
+        for msg in server_messages() {
+            assert_eq!(msg.type_tag(), protocol::wire_name(&msg));
+        }
+    }
+
+    #[test]
     fn client_messages_are_written_as_serde_writes_them() {
         for msg in client_messages() {
             let text = encode(&msg);

@@ -193,12 +193,13 @@ impl Signaling {
             if !wanted() {
                 return;
             }
-            let took = proof::now_ms() - started;
+            // Whole milliseconds: formatting a float would bring float printing into the wasm.
+            let took = (proof::now_ms() - started).round() as u64;
             // Nonces are tried from 0, so the nonce found says how many hashes it took.
             let hashes = nonce.saturating_add(1);
             timeline::mark(|| {
                 Some(format!(
-                    "proof solved ({bits} bits, {hashes} hashes, {took:.0} ms)"
+                    "proof solved ({bits} bits, {hashes} hashes, {took} ms)"
                 ))
             });
             self.send_now(&ClientMsg::Proof { nonce });

@@ -9,7 +9,7 @@
 
 use super::machine::{Command, Input};
 use super::negotiation::{PeerCommand, PeerEvent, PeerReport};
-use crate::protocol::{wire_name, IceCandidate, ServerMsg};
+use crate::protocol::{IceCandidate, ServerMsg};
 use js_sys::{Array, Object, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 
@@ -21,7 +21,7 @@ pub(crate) fn mark_input(input: &Input) {
         Input::Call(_) => Some("Call pressed".into()),
         Input::CameraOpened => Some("camera opened".into()),
         Input::Server(ServerMsg::Online { .. }) => None,
-        Input::Server(msg) => Some(format!("received {}", wire_name(msg))),
+        Input::Server(msg) => Some(format!("received {}", msg.type_tag())),
         Input::Peer(PeerReport { role, event, .. }) => {
             let what = match event {
                 PeerEvent::LocalDescription(_) => "local description set".into(),
@@ -32,7 +32,7 @@ pub(crate) fn mark_input(input: &Input) {
                 PeerEvent::Failed => "failed".into(),
                 PeerEvent::Quality(_) => return None,
             };
-            Some(format!("{} {what}", wire_name(role)))
+            Some(format!("{} {what}", <&str>::from(role)))
         }
         _ => None,
     })
@@ -41,23 +41,25 @@ pub(crate) fn mark_input(input: &Input) {
 /// Marks a command on the way from a click to a picture.
 pub(crate) fn mark_command(command: &Command) {
     mark(|| match command {
-        Command::Send(msg) => Some(format!("sent {}", wire_name(msg))),
+        Command::Send(msg) => Some(format!("sent {}", msg.type_tag())),
         Command::OpenCamera => Some("opening camera".into()),
         Command::Peer(command) => match command {
-            PeerCommand::Open { role, .. } => Some(format!("{} open", wire_name(role))),
+            PeerCommand::Open { role, .. } => Some(format!("{} open", <&str>::from(role))),
             PeerCommand::CreateOffer { .. } => Some("peer1 create offer".into()),
             PeerCommand::RestartIce { .. } => Some("peer1 restart ICE".into()),
-            PeerCommand::SetRemote { role, .. } => Some(format!("{} set remote", wire_name(role))),
+            PeerCommand::SetRemote { role, .. } => {
+                Some(format!("{} set remote", <&str>::from(role)))
+            }
             PeerCommand::CreateAnswer { .. } => Some("peer2 create answer".into()),
             PeerCommand::AddIce {
                 role, candidate, ..
             } => Some(format!(
                 "{} add {}",
-                wire_name(role),
+                <&str>::from(role),
                 candidate_type(candidate)
             )),
-            PeerCommand::Close(role) => Some(format!("{} close", wire_name(role))),
-            PeerCommand::ShowRemote(Some(role)) => Some(format!("{} shown", wire_name(role))),
+            PeerCommand::Close(role) => Some(format!("{} close", <&str>::from(role))),
+            PeerCommand::ShowRemote(Some(role)) => Some(format!("{} shown", <&str>::from(role))),
             _ => None,
         },
         _ => None,
