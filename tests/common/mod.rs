@@ -342,12 +342,19 @@ pub struct TestRedis {
 
 impl TestRedis {
     pub async fn start() -> TestRedis {
-        let mut redis = TestRedis {
-            port: free_port(),
-            child: None,
-        };
-        redis.restart().await;
-        redis
+        // The free port may be taken before redis binds it (by another test's outgoing
+        // socket, which draws its port from the same range): then it exits, and a new port
+        // is tried.
+        for _ in 0..5 {
+            let mut redis = TestRedis {
+                port: free_port(),
+                child: None,
+            };
+            if redis.launch().await {
+                return redis;
+            }
+        }
+        panic!("redis-server could not start on five free ports in a row");
     }
 
     pub fn url(&self) -> String {
@@ -356,6 +363,16 @@ impl TestRedis {
 
     /// Starts (again) on the same port, empty, and waits until it accepts connections.
     pub async fn restart(&mut self) {
+        assert!(
+            self.launch().await,
+            "redis-server starts again on port {}",
+            self.port
+        );
+    }
+
+    /// Starts on this port and waits until it accepts connections; `false` if it exited first
+    /// (its port was taken).
+    async fn launch(&mut self) -> bool {
         use tokio::io::{AsyncBufReadExt, BufReader};
         let port = self.port.to_string();
         let mut child = tokio::process::Command::new("redis-server")
@@ -371,15 +388,17 @@ impl TestRedis {
             let line = tokio::time::timeout(PATIENCE, lines.next_line())
                 .await
                 .expect("redis-server starts in time")
-                .unwrap()
-                .expect("redis-server says when it is ready");
-            if line.contains("Ready to accept connections") {
-                break;
+                .unwrap();
+            match line {
+                Some(line) if line.contains("Ready to accept connections") => break,
+                Some(_) => {}
+                None => return false,
             }
         }
         // Keep draining its log so it never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         self.child = Some(child);
+        true
     }
 
     /// Kills the server at once (as a crash would), and waits until it is gone.
