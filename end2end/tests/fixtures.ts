@@ -309,7 +309,19 @@ export type RedisServer = { url: string; port: number; process: ChildProcess };
 /** Starts Debian's redis-server on 127.0.0.1 (a free port, or `port` to come back on the same
  *  one), keeping nothing on disk; resolves once it accepts connections. */
 export async function startRedis(port?: number): Promise<RedisServer> {
-  const chosen = port ?? (await freePort());
+  if (port !== undefined) return launchRedis(port);
+  // The free port may be taken before redis binds it (a browser's outgoing socket draws its
+  // port from the same range); redis then exits, and a new port is tried.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await launchRedis(await freePort());
+    } catch (e) {
+      if (attempt === 5) throw e;
+    }
+  }
+}
+
+async function launchRedis(chosen: number): Promise<RedisServer> {
   const child = spawn(
     "redis-server",
     ["--port", String(chosen), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
