@@ -408,7 +408,19 @@ impl Matchmaker {
             return;
         }
         let (open, prefs) = (me.open, me.preferences());
-        if let Some(other) = self.pick(id, open, &prefs) {
+        // An open search also waits in its preferences' pools, where the strangers who share
+        // one would take it: the block may have kept it from one of those too.
+        let pick = match open {
+            true => match self.open_pick(id) {
+                Pick::Excluded(first) => match self.preference_pick(id, &prefs) {
+                    Pick::Excluded(second) => Pick::Excluded(first.or(second)),
+                    found => found,
+                },
+                found => found,
+            },
+            false => self.preference_pick(id, &prefs),
+        };
+        if let Some(other) = settle(pick) {
             self.confirm(id, other, fx);
         }
     }
@@ -598,18 +610,28 @@ impl Matchmaker {
 
     /// GetRandomUser among those who take anyone.
     fn pick_in_open_pool(&mut self, id: SessionId) -> Option<SessionId> {
+        settle(self.open_pick(id))
+    }
+
+    fn open_pick(&mut self, id: SessionId) -> Pick {
         let steer = self.steer.get(&id).copied();
         let known = Known {
             sessions: &self.sessions,
             blocks: &self.blocks,
         };
-        let pick = Self::pick_in(&self.open_pool, id, steer, known, &mut self.rng);
-        settle(pick)
+        Self::pick_in(&self.open_pool, id, steer, known, &mut self.rng)
     }
 
     /// GetRandomUser among those who share one of `prefs`, trying the preferences in a random
     /// order.
     fn pick_by_preference(&mut self, id: SessionId, prefs: &[Preference]) -> Option<SessionId> {
+        settle(self.preference_pick(id, prefs))
+    }
+
+    fn preference_pick(&mut self, id: SessionId, prefs: &[Preference]) -> Pick {
+        if prefs.is_empty() {
+            return Pick::Excluded(None);
+        }
         let steer = self.steer.get(&id).copied();
         let known = Known {
             sessions: &self.sessions,
@@ -624,7 +646,7 @@ impl Matchmaker {
                     .is_some_and(|pool| pool.contains(wanted))
             });
             if waits_for_me {
-                return Some(wanted);
+                return Pick::Found(wanted);
             }
         }
         let start = self.rng.random_range(0..prefs.len());
@@ -634,12 +656,12 @@ impl Matchmaker {
                 continue;
             };
             match Self::pick_in(pool, id, steer, known, &mut self.rng) {
-                Pick::Found(other) => return Some(other),
+                Pick::Found(other) => return Pick::Found(other),
                 Pick::Excluded(first) if first.is_some() && first == steer => excluded = first,
                 Pick::Excluded(first) => excluded = excluded.or(first),
             }
         }
-        settle(Pick::Excluded(excluded))
+        Pick::Excluded(excluded)
     }
 
     /// GetRandomUser in one pool: a random member that is not `id`, not blocked by or

@@ -164,15 +164,17 @@ local function pick_in(pool, who)
 end
 
 -- GetRandomUser among those sharing one of `prefs`, trying them from a random place.
+-- Returns the pick, and the first excluded member seen (as `pick_in`).
 local function pick_by_preference(who, prefs)
+  if #prefs == 0 then return false, false end
   local start = tonumber(string.sub(seed, 1, 6), 16) % #prefs
   local excluded = false
   for step = 0, #prefs - 1 do
     local found, first = pick_in(pool_key(prefs[(start + step) % #prefs + 1]), who)
-    if found then return found end
+    if found then return found, excluded end
     excluded = excluded or first
   end
-  return excluded
+  return false, excluded
 end
 
 -- The stranger just left is taken only when nobody else this search would take waits.
@@ -213,13 +215,18 @@ local function pair(a, b)
 end
 
 -- GetRandomUser for `id`'s search: among those who take anyone if it is `open`, else among
--- those who share one of its `prefs`.
-local function pick(id, open, prefs, my_last)
+-- those who share one of its `prefs`. With `again` (an open search looking again after its
+-- blocks were cleared), among both: it also waits in its preferences' pools, where the
+-- strangers who share one would take it.
+local function pick(id, open, prefs, my_last, again)
   -- Who is searching, read once for every pool looked at.
   local who = { id = id, last = my_last,
     visitor = redis.call('HMGET', session_key(id), 'vk', 'vh') }
-  if open then return settle(pick_in(OPEN, who)) end
-  return pick_by_preference(who, prefs)
+  if not open then return settle(pick_by_preference(who, prefs)) end
+  local found, excluded = pick_in(OPEN, who)
+  if found or not again then return settle(found, excluded) end
+  local by_preference, first = pick_by_preference(who, prefs)
+  return settle(by_preference, excluded or first)
 end
 
 -- Call is pressed for `id`: pair it with a waiting stranger at once, or make it wait.
@@ -522,7 +529,7 @@ function ops.unblock()
   local id = cmd.session
   local rec = redis.call('HMGET', session_key(id), 'state', 'open', 'last')
   if rec[1] ~= 'searching' then return OK end
-  local other = pick(id, rec[2] == '1', preferences(id), rec[3])
+  local other = pick(id, rec[2] == '1', preferences(id), rec[3], true)
   if other then pair(id, other) end
   return OK
 end
