@@ -373,9 +373,7 @@ async fn a_tab_back_on_another_node_returns_to_its_call() {
     drop(a);
     assert_eq!(b.recv().await, ServerMsg::PartnerAway { call_id });
 
-    let mut thief = three.reconnect_with(&"0".repeat(32), &token).await;
-    thief.send(&ClientMsg::End).await;
-    assert_eq!(thief.recv().await, ServerMsg::Idle, "a session of its own");
+    common::thief_gets_nothing(&three, &token).await;
 
     let mut a = three.reconnect_with(&key, &token).await;
     let ServerMsg::Resumed { call_id: back, .. } = a.recv().await else {
@@ -383,18 +381,7 @@ async fn a_tab_back_on_another_node_returns_to_its_call() {
     };
     assert_eq!(back, call_id);
     // A reloaded tab holds no connection: it races anew.
-    a.send(&ClientMsg::Reconnect {
-        call_id,
-        in_place: false,
-    })
-    .await;
-    assert_eq!(
-        b.recv().await,
-        ServerMsg::PartnerBack {
-            call_id,
-            in_place: false
-        }
-    );
+    common::say_back(&mut a, &mut b, call_id, false).await;
     a.send(&ClientMsg::Offer {
         call_id,
         sdp: "offer again".into(),

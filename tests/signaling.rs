@@ -1012,9 +1012,7 @@ async fn a_tab_back_within_the_grace_returns_to_its_call_and_both_negotiate_anew
     assert_eq!(b.recv().await, ServerMsg::PartnerAway { call_id });
 
     // Someone with the token but not the browser's key gets a session of their own.
-    let mut thief = home.reconnect_with(&"0".repeat(32), &token).await;
-    thief.send(&ClientMsg::End).await;
-    assert_eq!(thief.recv().await, ServerMsg::Idle);
+    common::thief_gets_nothing(home, &token).await;
 
     let mut a = home.reconnect_with(&key, &token).await;
     assert_ne!(
@@ -1027,18 +1025,7 @@ async fn a_tab_back_within_the_grace_returns_to_its_call_and_both_negotiate_anew
     };
     assert_eq!(back, call_id);
     // A reloaded tab holds no connection: it races anew.
-    a.send(&ClientMsg::Reconnect {
-        call_id,
-        in_place: false,
-    })
-    .await;
-    assert_eq!(
-        b.recv().await,
-        ServerMsg::PartnerBack {
-            call_id,
-            in_place: false
-        }
-    );
+    common::say_back(&mut a, &mut b, call_id, false).await;
     // Signals flow both ways again, and the race is run anew.
     a.send(&ClientMsg::Offer {
         call_id,
@@ -1068,9 +1055,7 @@ async fn a_tab_back_before_its_old_socket_is_seen_gone_takes_its_call_over(backe
     common::connect_media(&mut a, &mut b, call_id).await;
     let (key, token) = (a.key(), a.resume.clone().unwrap());
 
-    let mut thief = home.reconnect_with(&"0".repeat(32), &token).await;
-    thief.send(&ClientMsg::End).await;
-    assert_eq!(thief.recv().await, ServerMsg::Idle, "a session of its own");
+    common::thief_gets_nothing(home, &token).await;
 
     let mut phone = home.reconnect_with(&key, &token).await;
     let ServerMsg::Resumed { call_id: back, .. } = phone.recv().await else {
@@ -1081,20 +1066,8 @@ async fn a_tab_back_before_its_old_socket_is_seen_gone_takes_its_call_over(backe
     a.until_closed().await;
     assert_eq!(a.close_code(), Some(1008));
     // The phone kept its media connection: it says so, and the partner keeps its own.
-    phone
-        .send(&ClientMsg::Reconnect {
-            call_id,
-            in_place: true,
-        })
-        .await;
-    assert_eq!(
-        b.recv().await,
-        ServerMsg::PartnerBack {
-            call_id,
-            in_place: true
-        },
-        "no partner_away: nothing ended"
-    );
+    // No partner_away: nothing ended.
+    common::say_back(&mut phone, &mut b, call_id, true).await;
     b.send(&ClientMsg::Chat {
         call_id,
         text: "still there?".into(),
@@ -1127,18 +1100,7 @@ async fn a_failed_connection_is_raced_anew_in_the_same_call(backend: Backend) {
     let site = Site::start(backend, &[]).await;
     let (mut a, mut b, call_id) = pair(&site).await;
     common::connect_media(&mut a, &mut b, call_id).await;
-    a.send(&ClientMsg::Reconnect {
-        call_id,
-        in_place: false,
-    })
-    .await;
-    assert_eq!(
-        b.recv().await,
-        ServerMsg::PartnerBack {
-            call_id,
-            in_place: false
-        }
-    );
+    common::say_back(&mut a, &mut b, call_id, false).await;
     common::connect_media(&mut b, &mut a, call_id).await;
     a.send(&ClientMsg::Reconnect {
         call_id: CallId(call_id.0 ^ 1),
@@ -1167,18 +1129,7 @@ async fn a_tab_back_with_its_connection_keeps_the_call_and_restarts_ice_in_place
     assert_eq!(b.recv().await, ServerMsg::PartnerAway { call_id });
     let mut a = home.reconnect_with(&key, &token).await;
     assert!(matches!(a.recv().await, ServerMsg::Resumed { call_id: c, .. } if c == call_id));
-    a.send(&ClientMsg::Reconnect {
-        call_id,
-        in_place: true,
-    })
-    .await;
-    assert_eq!(
-        b.recv().await,
-        ServerMsg::PartnerBack {
-            call_id,
-            in_place: true
-        }
-    );
+    common::say_back(&mut a, &mut b, call_id, true).await;
     // The restart: a's new offer for b's peer2, b's answer for a's peer1, candidates by role.
     a.send(&ClientMsg::Offer {
         call_id,

@@ -526,6 +526,24 @@ pub async fn connect_media(shown: &mut Client, viewer: &mut Client, call_id: Cal
     assert!(matches!(viewer.recv().await, ServerMsg::Winner { .. }));
 }
 
+/// `tab`, back in `call_id`, says whether it kept its connection (`in_place`), and its
+/// `partner` hears `partner_back` saying the same.
+pub async fn say_back(tab: &mut Client, partner: &mut Client, call_id: CallId, in_place: bool) {
+    tab.send(&ClientMsg::Reconnect { call_id, in_place }).await;
+    assert_eq!(
+        partner.recv().await,
+        ServerMsg::PartnerBack { call_id, in_place }
+    );
+}
+
+/// A socket on `node` that brings resume token `token` but not its browser's key gets a
+/// session of its own, not the token's.
+pub async fn thief_gets_nothing(node: &TestServer, token: &str) {
+    let mut thief = node.reconnect_with(&"0".repeat(32), token).await;
+    thief.send(&ClientMsg::End).await;
+    assert_eq!(thief.recv().await, ServerMsg::Idle, "a session of its own");
+}
+
 /// Pairs two idle clients in a text-only call (both ask for text only), as [`pair`] does.
 pub async fn pair_text_only(a: &mut Client, b: &mut Client) -> CallId {
     let text_only = ClientMsg::Call {
