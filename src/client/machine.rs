@@ -665,9 +665,7 @@ impl Machine {
                 } else if self.calling() && !self.choices.text_only {
                     // It opened while the server searched (the browser had allowed it), and
                     // failed after all: a video call cannot go on without it.
-                    self.hang_up(out);
-                    self.enter(Phase::Idle(IdleWhy::Fresh));
-                    out.push(Command::Send(ClientMsg::End));
+                    self.end(out);
                     self.notice = Some(Notice::Camera(why));
                 }
             }
