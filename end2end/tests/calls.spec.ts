@@ -6,6 +6,7 @@ import {
   startServer,
   stopServer,
   inCall,
+  remoteVideoPlays,
   clickAt,
   watchFirstRemoteFrame,
   firstRemoteFrame,
@@ -135,6 +136,37 @@ test("a camera that fails after the search began ends the call; the stranger sea
   );
   await expect(state(a.page)).toHaveAttribute("data-state", "idle");
   await expect(state(b.page)).toHaveText("The stranger ended the call. Finding someone new…");
+});
+
+// The connections do not wait for the camera: they are offered, answered and connected while
+// it opens, and its picture joins the connection that won, in place.
+test("a camera that opens after the call connected is seen by the stranger, on the same connection", async ({
+  visit,
+}) => {
+  const b = await visit("B");
+  await button(b.page, "Call").click();
+  await expect(state(b.page)).toHaveAttribute("data-state", "searching");
+  // A's camera opens only when the test says.
+  const a = await visit("A", {
+    init: () => {
+      const open = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+      let release = () => {};
+      (window as any).__openCamera = () => release();
+      navigator.mediaDevices.getUserMedia = (constraints) =>
+        new Promise((resolve, reject) => (release = () => open(constraints).then(resolve, reject)));
+    },
+  });
+  await button(a.page, "Call").click();
+  // Connected before A has a camera: A already sees B.
+  await expect(state(a.page)).toHaveAttribute("data-state", "connected");
+  await expect(state(b.page)).toHaveAttribute("data-state", "connected");
+  await remoteVideoPlays(a.page);
+  await a.page.evaluate(() => (window as any).__openCamera());
+  await inCall(a, b);
+  // No new offer or connection was needed for A's picture.
+  const created = (page: Page) => page.evaluate(() => (window as any).__duetPeerConnections.length);
+  expect(await created(a.page)).toBe(2);
+  expect(await created(b.page)).toBe(2);
 });
 
 test("the call timer counts the time with this stranger and starts again with the next", async ({ visit }) => {

@@ -10,7 +10,7 @@
 use super::alert;
 use super::machine::{Choices, Command, Field, Input, Machine, Track};
 use super::media;
-use super::negotiation::{PeerCommand, Peers};
+use super::negotiation::Peers;
 use super::prefs;
 use super::recent::Recent;
 use super::screening::browser::{Screener, Settings as ScreeningSettings};
@@ -34,10 +34,6 @@ pub(crate) struct Controller {
     peers: Peers,
     /// The camera; opened on the first video Call and kept on between calls.
     local_stream: RwSignal<Option<MediaStream>, LocalStorage>,
-    /// While the camera opens: what the connections were told to do meanwhile, in order. A
-    /// Call searches while the camera opens (when the browser allows it already), so a
-    /// stranger may be met before there is a stream to send.
-    waiting_for_camera: StoredValue<Option<Vec<PeerCommand>>, LocalStorage>,
     ice_servers: StoredValue<Vec<IceServer>>,
     /// The strangers met a moment ago (see `recent`).
     recent: StoredValue<Recent>,
@@ -56,7 +52,6 @@ impl Controller {
             signaling: StoredValue::new_local(None),
             peers: Peers::new(state.call.remote_video),
             local_stream: RwSignal::new_local(None),
-            waiting_for_camera: StoredValue::new_local(None),
             ice_servers: StoredValue::new(Vec::new()),
             recent: StoredValue::new(Recent::default()),
             title: StoredValue::new(document().title()),
@@ -222,41 +217,23 @@ impl Controller {
         }
     }
 
-    /// Carries out a command for the connections (the camera is open, or not needed).
-    fn run_peer(self, command: PeerCommand) {
-        let report = move |report| self.feed(Input::Peer(report));
-        self.local_stream.with_untracked(|local| {
-            self.ice_servers
-                .with_value(|servers| self.peers.run(command, local.as_ref(), servers, report))
-        });
-    }
-
     fn run(self, command: Command) {
         timeline::mark_command(&command);
         match command {
             Command::Send(msg) => self.send(&msg),
-            Command::OpenCamera => {
-                self.waiting_for_camera.set_value(Some(Vec::new()));
-                spawn_local(async move {
-                    let opened = media::open_camera().await;
-                    let waiting = self
-                        .waiting_for_camera
-                        .try_update_value(Option::take)
-                        .flatten()
-                        .unwrap_or_default();
-                    match opened {
-                        Ok(stream) => {
-                            self.local_stream.set(Some(stream));
-                            for command in waiting {
-                                self.run_peer(command);
-                            }
-                            self.feed(Input::CameraOpened);
-                        }
-                        // Nothing waiting was started; the machine hangs up.
-                        Err(e) => self.feed(Input::CameraFailed(e.to_string())),
+            // A Call searches while the camera opens (when the browser allows it already), so
+            // the connections may be made and described before there is a stream to send.
+            Command::OpenCamera => spawn_local(async move {
+                match media::open_camera().await {
+                    Ok(stream) => {
+                        self.peers.send_camera(Clone::clone(&stream));
+                        self.local_stream.set(Some(stream));
+                        self.feed(Input::CameraOpened);
                     }
-                })
-            }
+                    // The machine hangs up a call made meanwhile.
+                    Err(e) => self.feed(Input::CameraFailed(e.to_string())),
+                }
+            }),
             Command::EnableTracks { track, on } => self.local_stream.with_untracked(|stream| {
                 let Some(stream) = stream else { return };
                 let tracks = match track {
@@ -270,15 +247,9 @@ impl Controller {
                 }
             }),
             Command::Peer(command) => {
-                let mut command = Some(command);
-                self.waiting_for_camera.update_value(|waiting| {
-                    if let Some(queue) = waiting {
-                        queue.extend(command.take());
-                    }
-                });
-                if let Some(command) = command {
-                    self.run_peer(command);
-                }
+                let report = move |report| self.feed(Input::Peer(report));
+                self.ice_servers
+                    .with_value(|servers| self.peers.run(command, servers, report));
             }
             Command::StartTimer { timer, after } => set_timeout(
                 move || self.feed(Input::TimerFired { timer, now: now() }),

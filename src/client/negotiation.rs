@@ -31,7 +31,8 @@ use crate::protocol::{CallId, IceCandidate, Role};
 /// What to do to the browser's peer connections.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PeerCommand {
-    /// Create connection `role` for `call_id`, sending the camera's tracks. With `relay_only`
+    /// Create connection `role` for `call_id`, sending the camera's tracks (once the camera is
+    /// open: a search may meet a stranger while it opens). With `relay_only`
     /// it gathers only TURN relay candidates (the visitor hides their IP).
     Open {
         call_id: CallId,
@@ -515,6 +516,8 @@ mod browser {
         peer2: StoredValue<Option<PeerLink>, LocalStorage>,
         /// The winning connection's incoming stream, shown in the remote pane.
         remote_stream: RwSignal<Option<MediaStream>, LocalStorage>,
+        /// The camera, once open: what every connection sends.
+        local: StoredValue<Option<MediaStream>, LocalStorage>,
         quality_timer: StoredValue<Option<IntervalHandle>>,
     }
 
@@ -525,6 +528,7 @@ mod browser {
                 peer1: StoredValue::new_local(None),
                 peer2: StoredValue::new_local(None),
                 remote_stream: RwSignal::new_local(None),
+                local: StoredValue::new_local(None),
                 quality_timer: StoredValue::new(None),
             };
             Effect::new(move |_| {
@@ -539,12 +543,22 @@ mod browser {
             peers
         }
 
-        /// Carries out one command. `Open` needs the camera's stream and the ICE servers;
-        /// everything the connections do later is told to `report`.
+        /// The camera is open: its tracks go to every connection from now on, those open
+        /// already included. A connection made before (a Call searches while the camera
+        /// opens) has offered or answered already; its senders take the tracks in place.
+        pub(crate) fn send_camera(self, local: MediaStream) {
+            for role in [Role::Peer1, Role::Peer2] {
+                self.link(role)
+                    .with_value(|link| link.as_ref().map(|l| l.send(Some(&local))));
+            }
+            self.local.set_value(Some(local));
+        }
+
+        /// Carries out one command. `Open` needs the ICE servers; everything the
+        /// connections do later is told to `report`.
         pub(crate) fn run(
             self,
             command: PeerCommand,
-            local: Option<&MediaStream>,
             ice_servers: &[IceServer],
             report: impl Fn(PeerReport) + Copy + 'static,
         ) {
@@ -553,13 +567,7 @@ mod browser {
                     call_id,
                     role,
                     relay_only,
-                } => {
-                    let Some(local) = local else {
-                        leptos::logging::warn!("no camera stream for a peer connection");
-                        return;
-                    };
-                    self.open(call_id, role, relay_only, local, ice_servers, report);
-                }
+                } => self.open(call_id, role, relay_only, ice_servers, report),
                 PeerCommand::CreateOffer { call_id } => {
                     let Some(pc) = self.pc(Role::Peer1, call_id) else {
                         return;
@@ -601,11 +609,15 @@ mod browser {
                     };
                     spawn_local(async move {
                         match rtc::set_remote(&pc, kind, &sdp).await {
-                            Ok(()) => report(PeerReport {
-                                call_id,
-                                role,
-                                event: PeerEvent::RemoteDescribed,
-                            }),
+                            Ok(()) => {
+                                // peer2's transceivers exist now: they send before the answer.
+                                self.send_local(role);
+                                report(PeerReport {
+                                    call_id,
+                                    role,
+                                    event: PeerEvent::RemoteDescribed,
+                                })
+                            }
                             Err(e) => leptos::logging::warn!(
                                 "could not take the stranger's description: {e:?}"
                             ),
@@ -665,7 +677,6 @@ mod browser {
             call_id: CallId,
             role: Role,
             relay_only: bool,
-            local: &MediaStream,
             ice_servers: &[IceServer],
             report: impl Fn(PeerReport) + Copy + 'static,
         ) {
@@ -673,7 +684,7 @@ mod browser {
                 call_id,
                 ice_servers,
                 relay_only,
-                local,
+                role == Role::Peer1,
                 move |candidate| {
                     report(PeerReport {
                         call_id,
@@ -702,6 +713,7 @@ mod browser {
                     if let Some(old) = old {
                         old.close();
                     }
+                    self.send_local(role);
                 }
                 Err(e) => leptos::logging::warn!("could not create a peer connection: {e:?}"),
             }
@@ -738,6 +750,14 @@ mod browser {
             {
                 old.clear();
             }
+        }
+
+        /// Connection `role` sends the camera, if it is open yet.
+        fn send_local(self, role: Role) {
+            self.local.with_value(|local| {
+                self.link(role)
+                    .with_value(|link| link.as_ref().map(|l| l.send(local.as_ref())))
+            });
         }
 
         fn link(self, role: Role) -> StoredValue<Option<PeerLink>, LocalStorage> {

@@ -10,9 +10,13 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{
     Event, MediaStream, MediaStreamTrack, RtcBundlePolicy, RtcConfiguration, RtcIceCandidateInit,
     RtcIceServer, RtcIceTransportPolicy, RtcOfferOptions, RtcPeerConnection,
-    RtcPeerConnectionIceEvent, RtcPeerConnectionState, RtcRtpSender, RtcSdpType,
-    RtcSessionDescriptionInit, RtcTrackEvent,
+    RtcPeerConnectionIceEvent, RtcPeerConnectionState, RtcRtpSender, RtcRtpTransceiver,
+    RtcRtpTransceiverDirection, RtcRtpTransceiverInit, RtcSdpType, RtcSessionDescriptionInit,
+    RtcTrackEvent,
 };
+
+/// What a call sends, each on its own transceiver.
+const KINDS: [&str; 2] = ["audio", "video"];
 
 /// What a connection's state became, as far as the call cares.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,12 +36,18 @@ pub(crate) struct PeerLink {
     /// The stranger's tracks as they arrive on this connection (the design's remoteStream, once
     /// this link wins).
     pub stream: MediaStream,
+    /// Names this side's audio and video as one stream to the stranger's browser (the SDP's
+    /// `msid`), so it plays them in sync. Empty: the camera's tracks go to the senders.
+    sent: MediaStream,
     /// The connection's JS callbacks, alive exactly as long as the link.
     _handlers: [Closure<dyn FnMut(Event)>; 3],
 }
 
 impl PeerLink {
-    /// A new connection sending `local`'s tracks. `on_candidate` hears each local ICE
+    /// A new connection. With `offers` (peer1) it gets an audio and a video transceiver that
+    /// send and receive, so its offer can be made before the camera is open: the camera's
+    /// tracks join later through [`PeerLink::send`], without a new offer. peer2 gets its
+    /// transceivers from the partner's offer. `on_candidate` hears each local ICE
     /// candidate; `on_state` hears whether the connection came up, went down a while, or
     /// failed. With `relay_only`, the browser gathers only TURN relay candidates, and
     /// anything else is never passed on: the stranger cannot learn this visitor's address.
@@ -45,7 +55,7 @@ impl PeerLink {
         call_id: CallId,
         ice_servers: &[IceServer],
         relay_only: bool,
-        local: &MediaStream,
+        offers: bool,
         on_candidate: impl Fn(IceCandidate) + 'static,
         on_state: impl Fn(LinkState) + 'static,
     ) -> Result<Self, JsValue> {
@@ -103,17 +113,60 @@ impl PeerLink {
         pc.set_ontrack(Some(track.as_ref().unchecked_ref()));
         pc.set_onconnectionstatechange(Some(state.as_ref().unchecked_ref()));
 
-        for track in local.get_tracks().iter() {
-            if let Ok(track) = track.dyn_into::<MediaStreamTrack>() {
-                pc.add_track_0(&track, local);
+        let sent = MediaStream::new()?;
+        if offers {
+            let init = RtcRtpTransceiverInit::new();
+            init.set_direction(RtcRtpTransceiverDirection::Sendrecv);
+            init.set_streams(&Array::of1(&sent));
+            for kind in KINDS {
+                pc.add_transceiver_with_str_and_init(kind, &init);
             }
         }
         Ok(PeerLink {
             call_id,
             pc,
             stream,
+            sent,
             _handlers: [candidate, track, state],
         })
+    }
+
+    /// Sends `local`'s tracks (the camera, once open) on this connection's first audio and
+    /// first video transceiver: peer1's own, or those the partner's offer made on peer2 (call
+    /// it once that offer is set, before the answer). Replacing a sender's track needs no new
+    /// offer. More transceivers than one of each kind, which only a hostile offer makes, are
+    /// left receive-only.
+    pub fn send(&self, local: Option<&MediaStream>) {
+        for kind in KINDS {
+            let Some(transceiver) = self.first_transceiver(kind) else {
+                continue;
+            };
+            let sender = transceiver.sender();
+            if transceiver.direction() != RtcRtpTransceiverDirection::Sendrecv {
+                transceiver.set_direction(RtcRtpTransceiverDirection::Sendrecv);
+                set_streams(&sender, &self.sent);
+            }
+            let track = local.and_then(|local| {
+                let tracks = match kind {
+                    "audio" => local.get_audio_tracks(),
+                    _ => local.get_video_tracks(),
+                };
+                tracks.get(0).dyn_into::<MediaStreamTrack>().ok()
+            });
+            let Some(track) = track else { continue };
+            if sender.track().map(|t| t.id()) != Some(track.id()) {
+                // A promise that only fails on a closed connection, which no longer sends.
+                let _ = sender.replace_track(Some(&track));
+            }
+        }
+    }
+
+    fn first_transceiver(&self, kind: &str) -> Option<RtcRtpTransceiver> {
+        self.pc
+            .get_transceivers()
+            .iter()
+            .filter_map(|t| t.dyn_into::<RtcRtpTransceiver>().ok())
+            .find(|t| t.receiver().track().kind() == kind)
     }
 
     /// The design's ending for one connection: remove its tracks, stop listening, close it.
@@ -180,6 +233,18 @@ async fn set_local(pc: &RtcPeerConnection, kind: RtcSdpType, sdp: &str) -> Resul
     description.set_sdp(sdp);
     JsFuture::from(pc.set_local_description(&description)).await?;
     Ok(sdp.to_owned())
+}
+
+/// `sender.setStreams(stream)`, which web-sys does not bind: the stream's id becomes the
+/// sender's `msid` in the answer. A browser without it still sends; the stranger's browser then
+/// plays audio and video without syncing them.
+fn set_streams(sender: &RtcRtpSender, stream: &MediaStream) {
+    let set = Reflect::get(sender, &JsValue::from_str("setStreams"))
+        .ok()
+        .and_then(|f| f.dyn_into::<js_sys::Function>().ok());
+    if let Some(set) = set {
+        let _ = set.call1(sender, stream);
+    }
 }
 
 fn sdp_of(description: &JsValue) -> Result<String, JsValue> {
