@@ -38,8 +38,10 @@ test("two strangers see each other; a third waits; Next, End and a closed tab re
   // videos' first decoded frame presented, once both are seen to keep playing (inCall).
   await Promise.all([watchFirstRemoteFrame(a.page), watchFirstRemoteFrame(b.page)]);
   const secondClick = await clickAt(b.page, "Call");
-  await inCall(a, b);
+  // The first frames are awaited before inCall's checks, which poll the pages on every
+  // animation frame and would take the measured pages' CPU.
   const firstFrames = await Promise.all([firstRemoteFrame(a.page), firstRemoteFrame(b.page)]);
+  await inCall(a, b);
   const clickToVideo = Math.max(...firstFrames) - secondClick;
   console.log(`click-to-video: ${Math.round(clickToVideo)} ms from the second Call to both remote videos playing`);
   if (process.env.DUET_TIMELINE) console.log(await callTimeline(secondClick, a, b, c));
@@ -100,12 +102,13 @@ test("both connections race, both sides keep the same winner and close the other
         })),
       };
     });
+  // Each side made peer1 and peer2 and kept exactly one of them (the loser is closed a second
+  // after the winner is named, once it is silent)...
+  await expect.poll(async () => (await summary(a.page)).open.length).toBe(1);
+  await expect.poll(async () => (await summary(b.page)).open.length).toBe(1);
   const [sa, sb] = await Promise.all([summary(a.page), summary(b.page)]);
-  // Each side made peer1 and peer2 and kept exactly one of them...
   expect(sa.created).toBe(2);
   expect(sb.created).toBe(2);
-  expect(sa.open).toHaveLength(1);
-  expect(sb.open).toHaveLength(1);
   expect(sa.open[0].state).toBe("connected");
   // ...and it is the same connection on both sides: each end's certificate is the other's peer.
   expect(sa.open[0].local).toBe(sb.open[0].remote);
@@ -127,9 +130,9 @@ test("a camera that fails after the search began ends the call; the stranger sea
     },
   });
   await button(a.page, "Call").click();
-  // The search did not wait for the camera: A met B.
-  await expect(state(a.page)).toHaveAttribute("data-state", "connecting");
-  await expect(state(b.page)).toHaveAttribute("data-state", "connecting");
+  // The search did not wait for the camera: A met B (and the connections may be up already).
+  await expect(state(a.page)).toHaveAttribute("data-state", /^connect(ing|ed)$/);
+  await expect(state(b.page)).toHaveAttribute("data-state", /^connect(ing|ed)$/);
   await a.page.evaluate(() => (window as any).__failCamera());
   await expect(state(a.page)).toHaveText(
     'Your camera is busy in another app. Close it, then press Call. Or tick "Text only" to meet strangers by chat.',

@@ -60,10 +60,11 @@ test("with both visitors relay-only, the call goes through TURN and plays", asyn
   for (const { page } of [a, b]) {
     await expect(state(page)).toHaveAttribute("data-state", "connected", { timeout: 20_000 });
     await frames(page);
-    const { received, selected } = await iceSummary(page);
+    // One connection is left once the race's loser is closed, and it goes through the relay.
+    await expect.poll(async () => (await iceSummary(page)).selected).toEqual(["relay"]);
+    const { received } = await iceSummary(page);
     expect(received.length).toBeGreaterThan(0);
     for (const c of received) expect(c).toContain(" typ relay");
-    expect(selected).toEqual(["relay"]);
   }
 });
 

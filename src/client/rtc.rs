@@ -15,6 +15,9 @@ use web_sys::{
     RtcTrackEvent,
 };
 
+/// How long a connection that is done with stays open, silent, before it is closed.
+const CLOSE_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// What a call sends, each on its own transceiver.
 const KINDS: [&str; 2] = ["audio", "video"];
 
@@ -169,17 +172,25 @@ impl PeerLink {
             .find(|t| t.receiver().track().kind() == kind)
     }
 
-    /// The design's ending for one connection: remove its tracks, stop listening, close it.
-    pub fn close(&self) {
-        for sender in self.pc.get_senders().iter() {
-            if let Ok(sender) = sender.dyn_into::<RtcRtpSender>() {
-                self.pc.remove_track(&sender);
-            }
-        }
+    /// The design's ending for one connection: stop listening, take its tracks off (the
+    /// camera stays on for the next call), close it.
+    ///
+    /// Taking the tracks off (`replaceTrack(null)`) stops the encoders at once without
+    /// blocking. `close()` blocks the page's main thread while Chromium tears the transport
+    /// down (15-45 ms on a busy machine), so it runs [`CLOSE_AFTER`] later: a race's loser is
+    /// closed while the winner's first frames are due, and they must not wait for it.
+    pub fn close(self) {
         self.pc.set_onicecandidate(None);
         self.pc.set_ontrack(None);
         self.pc.set_onconnectionstatechange(None);
-        self.pc.close();
+        for sender in self.pc.get_senders().iter() {
+            if let Ok(sender) = sender.dyn_into::<RtcRtpSender>() {
+                // Fails only on a closed connection, which sends nothing anyway.
+                let _ = sender.replace_track(None);
+            }
+        }
+        let pc = self.pc;
+        leptos::prelude::set_timeout(move || pc.close(), CLOSE_AFTER);
     }
 }
 
