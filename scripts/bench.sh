@@ -86,21 +86,20 @@ echo "   $IDLE"
 
 # Runs the Playwright test named $1 three times and reads the milliseconds it prints after
 # "$2: "; sets RUNS and MEDIAN.
-three_runs() {
-  RUNS=()
-  for _ in 1 2 3; do
-    RUNS+=("$(cd end2end && npx playwright test -g "$1" 2>&1 | sed -n "s/^$2: \([0-9]*\) ms.*/\1/p")")
-  done
-  MEDIAN=$(printf '%s\n' "${RUNS[@]}" | sort -n | sed -n 2p)
+# runs N TEST KEY: runs the Playwright test matching TEST N times (each with its own server
+# and fresh browsers), collects the numbers it prints after "KEY: ", and takes their median.
+runs() {
+  mapfile -t RUNS < <(cd end2end && npx playwright test -g "$2" --repeat-each "$1" 2>&1 | sed -n "s/^$3: \([0-9]*\) ms.*/\1/p")
+  MEDIAN=$(printf '%s\n' "${RUNS[@]}" | sort -n | sed -n "$(((${#RUNS[@]} + 1) / 2))p")
   echo "   ${RUNS[*]} ms (median $MEDIAN)"
 }
 
-echo "==> 5. click-to-video in the browser (3 runs of the Playwright call test)"
-three_runs "two strangers see each other" click-to-video
+echo "==> 5. click-to-video in the browser (9 runs of the Playwright call benchmark)"
+runs 9 "click to video" click-to-video
 CLICKS=("${RUNS[@]}"); CLICK_MEDIAN=$MEDIAN
 
-echo "==> 6a. navigation to a working Call, CPU 4x slower, 1.6 Mbit/s, 150 ms (3 runs of the Playwright load test)"
-three_runs "cold load" nav-to-call
+echo "==> 6a. navigation to a working Call, CPU 4x slower, 1.6 Mbit/s, 150 ms (5 runs of the Playwright load test)"
+runs 5 "cold load" nav-to-call
 NAVS=("${RUNS[@]}"); NAV_MEDIAN=$MEDIAN
 
 echo "==> 13. video screening in the browser (Playwright, the real model on the fake camera, CPU 1x and 4x)"
