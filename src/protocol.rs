@@ -438,7 +438,7 @@ pub fn check_interests(raw: &[String]) -> Result<Vec<String>, String> {
 pub fn normalize_interests<S: AsRef<str>>(raw: &[S]) -> Result<Vec<String>, String> {
     let mut tags: Vec<String> = Vec::new();
     for tag in raw {
-        let tag = tag.as_ref().trim().to_lowercase();
+        let tag = lowercase(tag.as_ref().trim());
         if tag.is_empty() || tags.contains(&tag) {
             continue;
         }
@@ -453,6 +453,19 @@ pub fn normalize_interests<S: AsRef<str>>(raw: &[S]) -> Result<Vec<String>, Stri
         return Err(format!("At most {MAX_INTERESTS} interests, please."));
     }
     Ok(tags)
+}
+
+/// Unicode's lower case, as [`str::to_lowercase`] makes it. The page asks the browser for it
+/// (`String.prototype.toLowerCase`, the same locale-free Unicode mapping) rather than carrying
+/// Rust's case tables in its bundle, some 6 KiB brotli; the server normalises again anyway.
+#[cfg(feature = "hydrate")]
+fn lowercase(s: &str) -> String {
+    js_sys::JsString::from(s).to_lower_case().into()
+}
+
+#[cfg(not(feature = "hydrate"))]
+fn lowercase(s: &str) -> String {
+    s.to_lowercase()
 }
 
 /// Why a visitor reported a stranger.

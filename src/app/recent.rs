@@ -4,6 +4,7 @@
 
 use super::controls::ReasonMenu;
 use super::state::{Action, Presence, RecentStranger, RecentView};
+use leptos::either::Either;
 use leptos::prelude::*;
 
 /// The list of recent strangers, shown once there is one.
@@ -58,23 +59,23 @@ fn RecentItem(stranger: RecentStranger, on_action: Callback<Action>) -> impl Int
         about.push_str(" · you both like ");
         about.push_str(&stranger.shared_interests.join(", "));
     }
+    // `Either`, not `.into_any()`: an `AnyView` brings every way of hydrating its view into
+    // the bundle (see `App`).
     let report = match stranger.reported {
-        true => view! { <span class="done">"Reported"</span> }.into_any(),
-        false => view! {
+        true => Either::Left(view! { <span class="done">"Reported"</span> }),
+        false => Either::Right(view! {
             <ReasonMenu on_pick=Callback::new(move |reason| {
                 on_action.run(Action::ReportRecent(call_id, reason))
             })/>
-        }
-        .into_any(),
+        }),
     };
     let block = match stranger.blocked {
-        true => view! { <span class="done">"Blocked"</span> }.into_any(),
-        false => view! {
+        true => Either::Left(view! { <span class="done">"Blocked"</span> }),
+        false => Either::Right(view! {
             <button class="block" on:click=move |_| on_action.run(Action::BlockRecent(call_id))>
                 "Don't match again"
             </button>
-        }
-        .into_any(),
+        }),
     };
     view! {
         <li data-testid="recent-stranger">

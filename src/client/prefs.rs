@@ -89,7 +89,12 @@ pub(crate) fn remember(prefs: Preferences, screen_by_default: bool) {
 /// The browser's own language, if duet offers it (`en-GB` is `en`); empty (any) otherwise.
 fn browser_language() -> String {
     let tag = window().navigator().language().unwrap_or_default();
-    let code = tag.split('-').next().unwrap_or_default().to_lowercase();
+    // Language tags are ASCII (BCP 47): no Unicode case tables needed.
+    let code = tag
+        .split('-')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     match language_name(&code) {
         Some(_) => code,
         None => String::new(),
