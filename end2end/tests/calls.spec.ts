@@ -181,8 +181,20 @@ test("a camera that opens after the call connected is seen by the stranger, on t
   await expect(state(a.page)).toHaveAttribute("data-state", "connected");
   await expect(state(b.page)).toHaveAttribute("data-state", "connected");
   await remoteVideoPlays(a.page);
+  // A mutes before its camera is there: the microphone joins the call muted.
+  await a.page.getByTestId("mute").click();
+  await expect(b.page.getByTestId("stranger-media")).toHaveAttribute("data-mic", "off");
   await a.page.evaluate(() => (window as any).__openCamera());
   await inCall(a, b);
+  const sent = await a.page.evaluate(() =>
+    ((window as any).__duetPeerConnections as RTCPeerConnection[])
+      .filter((pc) => pc.connectionState === "connected")
+      // The race's loser, until it closes, sends nothing: its senders have no track.
+      .flatMap((pc) => pc.getSenders().filter((s) => s.track))
+      .map((s) => `${s.track!.kind} ${s.track!.enabled}`)
+      .sort(),
+  );
+  expect(sent).toEqual(["audio false", "video true"]);
   // No new offer or connection was needed for A's picture.
   const created = (page: Page) => page.evaluate(() => (window as any).__duetPeerConnections.length);
   expect(await created(a.page)).toBe(2);

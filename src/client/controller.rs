@@ -225,10 +225,12 @@ impl Controller {
             // the connections may be made and described before there is a stream to send.
             Command::OpenCamera => spawn_local(async move {
                 match media::open_camera().await {
+                    // The machine hears first, so a mic or camera switched off meanwhile is off
+                    // on the tracks before any connection sends them.
                     Ok(stream) => {
-                        self.peers.send_camera(Clone::clone(&stream));
-                        self.local_stream.set(Some(stream));
+                        self.local_stream.set(Some(Clone::clone(&stream)));
                         self.feed(Input::CameraOpened);
+                        self.peers.send_camera(stream);
                     }
                     // The machine hangs up a call made meanwhile.
                     Err(e) => self.feed(Input::CameraFailed(e.to_string())),
