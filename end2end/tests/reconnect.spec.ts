@@ -45,6 +45,13 @@ const connections = (page: Page) =>
     return { made: pcs.length, open: pcs.filter((pc) => pc.signalingState !== "closed").map((pc) => pc.connectionState) };
   });
 
+/** The pages' connections once the race's loser is gone (it is closed a second after the
+ *  winner is named, once it is silent), so only the call's own connection is left open. */
+async function settledConnections(...pages: Page[]) {
+  for (const page of pages) await expect.poll(async () => (await connections(page)).open.length).toBe(1);
+  return Promise.all(pages.map(connections));
+}
+
 /** Frames the remote video has decoded so far. */
 const decoded = (page: Page) =>
   page.getByTestId("remote-video").evaluate((v: HTMLVideoElement) => v.getVideoPlaybackQuality().totalVideoFrames);
@@ -140,7 +147,7 @@ test("a socket cut for two seconds (the network gone) leaves the call standing, 
   await inCall(a, b);
   await say(b, "before the outage");
   await expect(a.page.getByTestId("chat-log")).toContainText("before the outage");
-  const before = await Promise.all([connections(a.page), connections(b.page)]);
+  const before = await settledConnections(a.page, b.page);
 
   await network.cut();
   await expect(state(b.page)).toHaveText("Stranger is reconnecting…");
@@ -187,7 +194,7 @@ test("a socket that dies without the server hearing it (a phone changing network
   await button(a.page, "Call").click();
   await button(b.page, "Call").click();
   await inCall(a, b);
-  const before = await Promise.all([connections(a.page), connections(b.page)]);
+  const before = await settledConnections(a.page, b.page);
 
   cut = true;
   await Promise.all(pageSides.map((ws) => ws.close()));
@@ -257,7 +264,7 @@ relayed("a relay that goes away and comes back: ICE restarts in place, same call
   await inCall(a, b);
   await say(b, "before the relay went");
   await expect(a.page.getByTestId("chat-log")).toContainText("before the relay went");
-  const before = await Promise.all([connections(a.page), connections(b.page)]);
+  const before = await settledConnections(a.page, b.page);
   const signalsBefore = await Promise.all([signals(a.page), signals(b.page)]);
 
   const stopped = Date.now();
