@@ -46,12 +46,13 @@ pub(crate) struct Controller {
 impl Controller {
     /// A controller for the lobby's `state`; the local pane follows the camera's stream.
     pub(crate) fn new(state: PageState, screening: ScreeningSettings) -> Self {
+        let local_stream = RwSignal::new_local(None);
         let controller = Controller {
             state,
             machine: StoredValue::new(Machine::new()),
             signaling: StoredValue::new_local(None),
-            peers: Peers::new(state.call.remote_video),
-            local_stream: RwSignal::new_local(None),
+            peers: Peers::new(state.call.remote_video, local_stream),
+            local_stream,
             ice_servers: StoredValue::new(Vec::new()),
             recent: StoredValue::new(Recent::default()),
             title: StoredValue::new(document().title()),
@@ -228,9 +229,9 @@ impl Controller {
                     // The machine hears first, so a mic or camera switched off meanwhile is off
                     // on the tracks before any connection sends them.
                     Ok(stream) => {
-                        self.local_stream.set(Some(Clone::clone(&stream)));
+                        self.local_stream.set(Some(stream));
                         self.feed(Input::CameraOpened);
-                        self.peers.send_camera(stream);
+                        self.peers.send_camera();
                     }
                     // The machine hangs up a call made meanwhile.
                     Err(e) => self.feed(Input::CameraFailed(e.to_string())),

@@ -32,8 +32,8 @@ use crate::protocol::{CallId, IceCandidate, Role};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PeerCommand {
     /// Create connection `role` for `call_id`, sending the camera's tracks (once the camera is
-    /// open: a search may meet a stranger while it opens). With `relay_only`
-    /// it gathers only TURN relay candidates (the visitor hides their IP).
+    /// open: a search may meet a stranger while it opens). With `relay_only` it gathers only
+    /// TURN relay candidates (the visitor hides their IP).
     Open {
         call_id: CallId,
         role: Role,
@@ -516,19 +516,23 @@ mod browser {
         peer2: StoredValue<Option<PeerLink>, LocalStorage>,
         /// The winning connection's incoming stream, shown in the remote pane.
         remote_stream: RwSignal<Option<MediaStream>, LocalStorage>,
-        /// The camera, once open: what every connection sends.
-        local: StoredValue<Option<MediaStream>, LocalStorage>,
+        /// The camera, once open (the controller's): what every connection sends.
+        camera: RwSignal<Option<MediaStream>, LocalStorage>,
         quality_timer: StoredValue<Option<IntervalHandle>>,
     }
 
     impl Peers {
-        /// No connections yet; the remote pane follows whichever stream is shown.
-        pub(crate) fn new(remote_video: NodeRef<Video>) -> Self {
+        /// No connections yet; the remote pane follows whichever stream is shown, and the
+        /// connections send `camera` once it is open.
+        pub(crate) fn new(
+            remote_video: NodeRef<Video>,
+            camera: RwSignal<Option<MediaStream>, LocalStorage>,
+        ) -> Self {
             let peers = Peers {
                 peer1: StoredValue::new_local(None),
                 peer2: StoredValue::new_local(None),
                 remote_stream: RwSignal::new_local(None),
-                local: StoredValue::new_local(None),
+                camera,
                 quality_timer: StoredValue::new(None),
             };
             Effect::new(move |_| {
@@ -543,15 +547,13 @@ mod browser {
             peers
         }
 
-        /// The camera is open: its tracks go to every connection from now on, those open
-        /// already included. A connection made before (a Call searches while the camera
-        /// opens) has offered or answered already; its senders take the tracks in place.
-        pub(crate) fn send_camera(self, local: MediaStream) {
+        /// The camera has opened: its tracks go to the connections open already (later ones
+        /// get them as they are made). A connection made before (a Call searches while the
+        /// camera opens) has offered or answered already; its senders take the tracks in place.
+        pub(crate) fn send_camera(self) {
             for role in [Role::Peer1, Role::Peer2] {
-                self.link(role)
-                    .with_value(|link| link.as_ref().map(|l| l.send(Some(&local))));
+                self.send_local(role);
             }
-            self.local.set_value(Some(local));
         }
 
         /// Carries out one command. `Open` needs the ICE servers; everything the
@@ -754,7 +756,7 @@ mod browser {
 
         /// Connection `role` sends the camera, if it is open yet.
         fn send_local(self, role: Role) {
-            self.local.with_value(|local| {
+            self.camera.with_untracked(|local| {
                 self.link(role)
                     .with_value(|link| link.as_ref().map(|l| l.send(local.as_ref())))
             });
