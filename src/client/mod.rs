@@ -5,6 +5,7 @@
 //! - [`negotiation`]: the design's peer1/peer2 race: the pure rules always, and under `hydrate`
 //!   the real peer connections.
 //! - [`recent`]: the list of recent strangers, who can still be reported or blocked.
+//! - [`sdp`]: the video start rate added to the descriptions a page sends.
 //! - Browser build only: the controller that feeds the machine and runs its commands, the
 //!   signaling socket and its proof of work (`proof`), the camera, one peer connection
 //!   (`rtc`), call quality (`stats`), the remembered preferences (`prefs`), the background
@@ -18,6 +19,7 @@ pub mod machine;
 pub mod negotiation;
 pub mod recent;
 pub mod screening;
+pub mod sdp;
 
 #[cfg(feature = "hydrate")]
 mod alert;

@@ -205,14 +205,15 @@ impl PeerLink {
     }
 }
 
-/// Creates an offer, sets it as the local description and returns its SDP.
+/// Creates an offer, sets it as the local description and returns what the partner gets.
 pub(crate) async fn make_offer(pc: &RtcPeerConnection) -> Result<String, JsValue> {
     let offer = JsFuture::from(pc.create_offer()).await?;
     set_local(pc, RtcSdpType::Offer, &sdp_of(&offer)?).await
 }
 
 /// Restarts ICE on a connection that is up or was: an offer with new ICE credentials (the
-/// same tracks, the same connection), set as the local description; returns its SDP.
+/// same tracks, the same connection), set as the local description; returns what the partner
+/// gets.
 pub(crate) async fn make_restart_offer(pc: &RtcPeerConnection) -> Result<String, JsValue> {
     let options = RtcOfferOptions::new();
     options.set_ice_restart(true);
@@ -220,7 +221,7 @@ pub(crate) async fn make_restart_offer(pc: &RtcPeerConnection) -> Result<String,
     set_local(pc, RtcSdpType::Offer, &sdp_of(&offer)?).await
 }
 
-/// Creates an answer, sets it as the local description and returns its SDP.
+/// Creates an answer, sets it as the local description and returns what the partner gets.
 pub(crate) async fn make_answer(pc: &RtcPeerConnection) -> Result<String, JsValue> {
     let answer = JsFuture::from(pc.create_answer()).await?;
     set_local(pc, RtcSdpType::Answer, &sdp_of(&answer)?).await
@@ -250,11 +251,13 @@ pub(crate) async fn add_candidate(
     Ok(())
 }
 
+/// Sets `sdp` as the local description and returns what goes to the partner: the same, with
+/// the video start rate the partner's browser is to send at (see [`super::sdp`]).
 async fn set_local(pc: &RtcPeerConnection, kind: RtcSdpType, sdp: &str) -> Result<String, JsValue> {
     let description = RtcSessionDescriptionInit::new(kind);
     description.set_sdp(sdp);
     JsFuture::from(pc.set_local_description(&description)).await?;
-    Ok(sdp.to_owned())
+    Ok(super::sdp::with_start_bitrate(sdp, super::sdp::START_KBPS))
 }
 
 /// `sender.setStreams(stream)`, which web-sys does not bind: the stream's id becomes the
