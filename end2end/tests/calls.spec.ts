@@ -132,6 +132,49 @@ test("both connections race, both sides keep the same winner and close the other
   expect(sa.open[0].remote).toBe(sb.open[0].local);
 });
 
+test("a peer1 waits ready while the page searches: taken by the match, closed when the search ends", async ({ visit }) => {
+  const a = await visit("A");
+  const b = await visit("B");
+  // Each page's connections, in the order the page made them (fixtures.ts records them).
+  const connections = (page: Page) =>
+    page.evaluate(() =>
+      ((window as any).__duetPeerConnections as RTCPeerConnection[]).map((pc) => ({
+        signaling: pc.signalingState,
+        local: pc.localDescription?.type ?? null,
+        remote: pc.remoteDescription?.sdp ?? null,
+      })),
+    );
+
+  // Searching: one connection, offered already, with no stranger's description yet.
+  await button(a.page, "Call").click();
+  await expect(state(a.page)).toHaveAttribute("data-state", "searching");
+  await expect.poll(async () => (await connections(a.page)).map((c) => c.signaling)).toEqual(["have-local-offer"]);
+  // End: the ready connection is closed (a second later, as every connection done with).
+  await button(a.page, "End").click();
+  await expect.poll(async () => (await connections(a.page)).map((c) => c.signaling)).toEqual(["closed"]);
+
+  // A searches again with a new one, and B's Call matches them: A's peer1 in the call is the
+  // connection it made while searching (its second); the only one made after is its peer2.
+  await button(a.page, "Call").click();
+  await expect
+    .poll(async () => (await connections(a.page)).map((c) => c.signaling))
+    .toEqual(["closed", "have-local-offer"]);
+  await button(b.page, "Call").click();
+  await inCall(a, b);
+  // Had the match not taken it, A would have made a fourth: a fresh peer1.
+  const made = await connections(a.page);
+  expect(made.map((c) => c.local)).toEqual(["offer", "offer", "answer"]);
+
+  // Each side asks the other to start its video at 1 Mbit/s (src/client/sdp.rs): the
+  // description each one received for the connection kept carries the start rate on its
+  // video codecs.
+  for (const page of [a.page, b.page]) {
+    await expect.poll(async () => (await connections(page)).filter((c) => c.signaling !== "closed").length).toBe(1);
+    const [kept] = (await connections(page)).filter((c) => c.signaling !== "closed");
+    expect(kept.remote).toMatch(/a=fmtp:\d+ (\S+;)?x-google-start-bitrate=1000\r\n/);
+  }
+});
+
 // The pages here have the camera allowed already, so a Call searches while the camera opens.
 test("a camera that fails after the search began ends the call; the stranger searches on", async ({ visit }) => {
   const b = await visit("B");

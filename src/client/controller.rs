@@ -204,6 +204,10 @@ impl Controller {
             .with_value(|machine| machine.call_id())
             .filter(|_| !text_call);
         self.screener.handle(ScreeningEvent::Call(video_call));
+        // While the page searches for a video call, a peer1 waits ready for the match.
+        let relay_only = self.machine.with_value(|machine| machine.video_search());
+        self.ice_servers
+            .with_value(|servers| self.peers.keep_ready(relay_only, servers));
     }
 
     /// The visitor's choices as the page holds them now.

@@ -1528,6 +1528,17 @@ impl Machine {
         self.call().map(|c| c.id)
     }
 
+    /// While the page searches for a video call, whether that call's connections are to be
+    /// relay-only (the visitor hides their IP); `None` otherwise. The controller keeps a peer1
+    /// ready for the match meanwhile (see `negotiation::Peers::keep_ready`).
+    pub(crate) fn video_search(&self) -> Option<bool> {
+        let searching = matches!(
+            self.phase,
+            Phase::OpeningCamera | Phase::Searching(_) | Phase::Reconnecting
+        );
+        (searching && !self.choices.text_only).then_some(self.choices.hide_ip)
+    }
+
     /// The current call, if it is `call_id`: messages for any other call are dropped.
     fn current(&mut self, call_id: CallId) -> Option<&mut Call> {
         self.call_mut().filter(|c| c.id == call_id)

@@ -496,18 +496,96 @@ mod tests {
 mod browser {
     use super::{PeerCommand, PeerEvent, PeerReport};
     use crate::client::rtc::{self, LinkState, PeerLink};
-    use crate::client::stats;
+    use crate::client::{stats, timeline};
     use crate::model::IceServer;
     use crate::protocol::{CallId, IceCandidate, Role};
     use leptos::html::Video;
     use leptos::prelude::*;
     use leptos::task::spawn_local;
+    use std::cell::RefCell;
+    use std::rc::Rc;
     use std::time::Duration;
     use wasm_bindgen_futures::JsFuture;
     use web_sys::{MediaStream, RtcPeerConnection, RtcSdpType};
 
     /// How often the winning connection's quality is measured.
     const QUALITY_EVERY: Duration = Duration::from_secs(2);
+
+    /// How long a ready peer1 waits for a match, in milliseconds, before a fresh one replaces
+    /// it: its candidates are those of the network it was made on, and a laptop that left its
+    /// Wi-Fi meanwhile would offer addresses it no longer has.
+    const READY_FOR_MS: f64 = 60_000.0;
+
+    /// A peer1 made while the page searches: created, offered and gathering candidates before
+    /// any stranger is found, so that on `matched` its offer goes out at once (making one takes
+    /// the browser 30-150 ms, on the way to the stranger's first frame). It is the same
+    /// connection `Open` would make; only its news waits for the call that takes it.
+    struct Ready {
+        link: PeerLink,
+        news: Rc<RefCell<News>>,
+        relay_only: bool,
+        ice_servers: Vec<IceServer>,
+        made_at: f64,
+    }
+
+    impl Ready {
+        /// Whether a match for a call with these settings can take it.
+        fn fits(&self, relay_only: bool, ice_servers: &[IceServer]) -> bool {
+            self.relay_only == relay_only
+                && self.ice_servers == ice_servers
+                && js_sys::Date::now() - self.made_at < READY_FOR_MS
+                && !self.news.borrow().failed
+        }
+    }
+
+    /// What a ready peer1 said before a call took it, held for that call; once taken, the
+    /// call it reports to.
+    #[derive(Default)]
+    struct News {
+        offer: Option<String>,
+        candidates: Vec<IceCandidate>,
+        /// Relay-only, it gathered no relay candidate: a call must not take it.
+        failed: bool,
+        call: Option<(CallId, Reporter)>,
+    }
+
+    /// Where a connection's reports go: the controller, which feeds them to the machine.
+    type Reporter = Rc<dyn Fn(PeerReport)>;
+
+    /// Tells `news`' call about `event`, or holds it until a call takes the connection.
+    fn tell(news: &RefCell<News>, event: PeerEvent) {
+        let call = {
+            let mut held = news.borrow_mut();
+            match &held.call {
+                Some(call) => call.clone(),
+                None => {
+                    match event {
+                        PeerEvent::LocalDescription(sdp) => held.offer = Some(sdp),
+                        PeerEvent::LocalCandidate(candidate) => held.candidates.push(candidate),
+                        PeerEvent::Failed => held.failed = true,
+                        _ => {}
+                    }
+                    return;
+                }
+            }
+        };
+        // Reported with the borrow released: the report runs the machine's commands.
+        let (call_id, report) = call;
+        report(PeerReport {
+            call_id,
+            role: Role::Peer1,
+            event,
+        });
+    }
+
+    /// What a connection's state means to the call.
+    fn event_of(state: LinkState) -> PeerEvent {
+        match state {
+            LinkState::Connected => PeerEvent::Connected,
+            LinkState::Disconnected => PeerEvent::Disconnected,
+            LinkState::Failed => PeerEvent::Failed,
+        }
+    }
 
     /// peer1, peer2 and the remote pane's stream; cheap to copy into callbacks.
     #[derive(Clone, Copy)]
@@ -519,6 +597,10 @@ mod browser {
         /// The camera, once open (the controller's): what every connection sends.
         camera: RwSignal<Option<MediaStream>, LocalStorage>,
         quality_timer: StoredValue<Option<IntervalHandle>>,
+        /// The peer1 kept ready while the page searches (see [`Peers::keep_ready`]).
+        ready: StoredValue<Option<Ready>, LocalStorage>,
+        /// The news of the ready peer1 the current call took, until its `CreateOffer`.
+        taken: StoredValue<Option<Rc<RefCell<News>>>, LocalStorage>,
     }
 
     impl Peers {
@@ -534,6 +616,8 @@ mod browser {
                 remote_stream: RwSignal::new_local(None),
                 camera,
                 quality_timer: StoredValue::new(None),
+                ready: StoredValue::new_local(None),
+                taken: StoredValue::new_local(None),
             };
             Effect::new(move |_| {
                 let stream = peers.remote_stream.get();
@@ -556,6 +640,72 @@ mod browser {
             }
         }
 
+        /// Keeps a peer1 ready for the next match while the page searches for a video call
+        /// (`Some`, with whether it hides the visitor's address), and none otherwise. A ready
+        /// one that no longer fits (the visitor's choice changed, new ICE servers, it waited
+        /// too long, it failed) is closed and made anew.
+        pub(crate) fn keep_ready(self, relay_only: Option<bool>, ice_servers: &[IceServer]) {
+            let fits = self.ready.with_value(|ready| {
+                ready
+                    .as_ref()
+                    .zip(relay_only)
+                    .is_some_and(|(ready, relay_only)| ready.fits(relay_only, ice_servers))
+            });
+            if fits {
+                return;
+            }
+            if let Some(old) = self.ready.try_update_value(Option::take).flatten() {
+                old.link.close();
+            }
+            let Some(relay_only) = relay_only else { return };
+            let news = Rc::new(RefCell::new(News::default()));
+            let (candidates, states) = (news.clone(), news.clone());
+            let link = PeerLink::new(
+                CallId(0),
+                ice_servers,
+                relay_only,
+                true,
+                move |candidate| tell(&candidates, PeerEvent::LocalCandidate(candidate)),
+                move |state| tell(&states, event_of(state)),
+            );
+            let link = match link {
+                Ok(link) => link,
+                Err(e) => {
+                    return leptos::logging::warn!("could not create a peer connection: {e:?}")
+                }
+            };
+            timeline::mark(|| Some("peer1 made ready".into()));
+            let pc = link.pc.clone();
+            let offered = news.clone();
+            spawn_local(async move {
+                match rtc::make_offer(&pc).await {
+                    Ok(sdp) => {
+                        timeline::mark(|| Some("peer1 ready offer set".into()));
+                        tell(&offered, PeerEvent::LocalDescription(sdp));
+                    }
+                    Err(e) => leptos::logging::warn!("could not make an offer: {e:?}"),
+                }
+            });
+            self.ready.set_value(Some(Ready {
+                link,
+                news,
+                relay_only,
+                ice_servers: ice_servers.to_vec(),
+                made_at: js_sys::Date::now(),
+            }));
+        }
+
+        /// The ready peer1, if a call with these settings can take it (one that cannot is
+        /// closed).
+        fn take_ready(self, relay_only: bool, ice_servers: &[IceServer]) -> Option<Ready> {
+            let ready = self.ready.try_update_value(Option::take).flatten()?;
+            if ready.fits(relay_only, ice_servers) {
+                return Some(ready);
+            }
+            ready.link.close();
+            None
+        }
+
         /// Carries out one command. `Open` needs the ICE servers; everything the
         /// connections do later is told to `report`.
         pub(crate) fn run(
@@ -571,6 +721,27 @@ mod browser {
                     relay_only,
                 } => self.open(call_id, role, relay_only, ice_servers, report),
                 PeerCommand::CreateOffer { call_id } => {
+                    // A ready peer1 offered already: its offer and candidates go out now, and
+                    // what it says later goes straight to this call.
+                    if let Some(news) = self.taken.try_update_value(Option::take).flatten() {
+                        let (offer, candidates) = {
+                            let mut held = news.borrow_mut();
+                            held.call = Some((call_id, Rc::new(report)));
+                            (held.offer.take(), std::mem::take(&mut held.candidates))
+                        };
+                        let events = offer
+                            .map(PeerEvent::LocalDescription)
+                            .into_iter()
+                            .chain(candidates.into_iter().map(PeerEvent::LocalCandidate));
+                        for event in events {
+                            report(PeerReport {
+                                call_id,
+                                role: Role::Peer1,
+                                event,
+                            });
+                        }
+                        return;
+                    }
                     let Some(pc) = self.pc(Role::Peer1, call_id) else {
                         return;
                     };
@@ -682,30 +853,38 @@ mod browser {
             ice_servers: &[IceServer],
             report: impl Fn(PeerReport) + Copy + 'static,
         ) {
-            let link = PeerLink::new(
-                call_id,
-                ice_servers,
-                relay_only,
-                role == Role::Peer1,
-                move |candidate| {
-                    report(PeerReport {
-                        call_id,
-                        role,
-                        event: PeerEvent::LocalCandidate(candidate),
-                    })
-                },
-                move |state| {
-                    report(PeerReport {
-                        call_id,
-                        role,
-                        event: match state {
-                            LinkState::Connected => PeerEvent::Connected,
-                            LinkState::Disconnected => PeerEvent::Disconnected,
-                            LinkState::Failed => PeerEvent::Failed,
-                        },
-                    })
-                },
-            );
+            let ready = match role {
+                Role::Peer1 => self.take_ready(relay_only, ice_servers),
+                Role::Peer2 => None,
+            };
+            let link = match ready {
+                Some(Ready { mut link, news, .. }) => {
+                    timeline::mark(|| Some("peer1 taken ready".into()));
+                    link.call_id = call_id;
+                    self.taken.set_value(Some(news));
+                    Ok(link)
+                }
+                None => PeerLink::new(
+                    call_id,
+                    ice_servers,
+                    relay_only,
+                    role == Role::Peer1,
+                    move |candidate| {
+                        report(PeerReport {
+                            call_id,
+                            role,
+                            event: PeerEvent::LocalCandidate(candidate),
+                        })
+                    },
+                    move |state| {
+                        report(PeerReport {
+                            call_id,
+                            role,
+                            event: event_of(state),
+                        })
+                    },
+                ),
+            };
             match link {
                 Ok(link) => {
                     let old = self

@@ -520,6 +520,46 @@ fn next_hangs_up_and_searches_again() {
     assert!(!out.iter().any(|c| matches!(c, Command::OpenCamera)));
 }
 
+// calls.spec "click to video…" (timeline: "peer1 taken ready"): a peer1 waits ready exactly
+// while the page searches for a video call, with the search's hide-my-IP choice.
+#[test]
+fn a_peer1_is_kept_ready_only_while_searching_for_a_video_call() {
+    let mut m = page();
+    assert_eq!(m.video_search(), None, "idle");
+    m.handle(Input::Call(Choices {
+        hide_ip: true,
+        ..choices()
+    }));
+    assert_eq!(m.video_search(), None, "hiding the IP needs a TURN server");
+    m.handle(Input::IceServers(vec![IceServer {
+        urls: vec!["turn:127.0.0.1:3478".into()],
+        username: Some("u".into()),
+        credential: Some("c".into()),
+    }]));
+    m.handle(Input::Call(Choices {
+        hide_ip: true,
+        ..choices()
+    }));
+    assert_eq!(
+        m.video_search(),
+        Some(true),
+        "searching, the camera opening"
+    );
+    m.handle(Input::CameraOpened);
+    m.handle(matched(A));
+    assert_eq!(m.video_search(), None, "in a call: the match took it");
+    m.handle(Input::Next);
+    assert_eq!(m.video_search(), Some(true), "searching again after Next");
+    m.handle(Input::End);
+    assert_eq!(m.video_search(), None, "ended");
+    m.handle(Input::Call(text_only()));
+    assert_eq!(
+        m.video_search(),
+        None,
+        "a text-only search needs no connection"
+    );
+}
+
 // calls.spec "C presses End: C goes idle… The camera stays on between calls", and "C calls
 // again and meets A" (no second camera prompt).
 #[test]
