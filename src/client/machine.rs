@@ -1531,7 +1531,7 @@ impl Machine {
     /// While the page searches for a video call, whether that call's connections are to be
     /// relay-only (the visitor hides their IP); `None` otherwise. The controller keeps a peer1
     /// ready for the match meanwhile (see `negotiation::Peers::keep_ready`).
-    pub(crate) fn video_search(&self) -> Option<bool> {
+    pub fn video_search(&self) -> Option<bool> {
         let searching = matches!(
             self.phase,
             Phase::OpeningCamera | Phase::Searching(_) | Phase::Reconnecting
