@@ -2,16 +2,15 @@
 //! stranger's browser starts sending video.
 //!
 //! A new video stream starts at the browser's guess of the path's bandwidth (Chromium: 300
-//! kbit/s) until its congestion control has measured better, and the first key frame is paced
-//! to that guess: at 300 kbit/s it trickles out over tens of milliseconds, and the stranger's
-//! picture waits for all of it. Chromium reads a higher start from the codec's
-//! `x-google-start-bitrate` parameter in the description it receives, so each side puts it
-//! into what it sends: the stranger's browser then starts sending to it at [`START_KBPS`].
-//! Other browsers ignore the parameter. Congestion control still backs off within the first
-//! second on a path that cannot carry it, as it does from any start.
+//! kbit/s) until its congestion control has measured better. Chromium reads a higher start
+//! from the codec's `x-google-start-bitrate` parameter in the description it receives, so each
+//! side puts it into what it sends, and the stranger's browser starts at [`START_KBPS`]. With
+//! it the first remote frame came 4-18 ms sooner after the connection was up, in three sets of
+//! runs (docs/BENCHMARKS.md). Other browsers ignore the parameter. Congestion control still
+//! backs off within the first second on a path that cannot carry it, as it does from any start.
 
-/// The video start rate asked of the stranger's browser, kbit/s: enough for a 640×480 key
-/// frame to go out in one go; about what video-call services start at (Jitsi: 800).
+/// The video start rate asked of the stranger's browser, kbit/s: about what video-call
+/// services start at (Jitsi: 800), and under what a 640×480 call settles at on a good path.
 pub const START_KBPS: u32 = 1000;
 
 /// The video codecs whose start rate is set (not their retransmission or error-correction
