@@ -21,6 +21,12 @@
 //!   call stay; no new connection is made. Only the winner's offerer ever restarts, so two
 //!   offers never cross. When to restart is the machine's (`super::machine`).
 //!
+//! - **peer1 made ready**: while the page searches for a video call, `Peers` keeps a peer1
+//!   created and offered, gathering candidates; the match's `Open` takes it when it fits the
+//!   call (the same hide-my-IP choice and ICE servers, under a minute old), and its offer goes
+//!   out at once instead of being made after `matched`. For the rules it is the peer1 `Open`
+//!   creates.
+//!
 //! [`Negotiation`] holds these rules as pure bookkeeping (no web-sys, no clock), driven by
 //! [`crate::client::machine`] and answered with [`PeerCommand`]s. Under `hydrate`, `Peers`
 //! owns the real `RTCPeerConnection`s (through [`super::rtc`]), carries the commands out and
@@ -660,6 +666,7 @@ mod browser {
             let Some(relay_only) = relay_only else { return };
             let news = Rc::new(RefCell::new(News::default()));
             let (candidates, states) = (news.clone(), news.clone());
+            // No call yet: the match that takes it sets its call id.
             let link = PeerLink::new(
                 CallId(0),
                 ice_servers,
