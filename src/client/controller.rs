@@ -228,19 +228,22 @@ impl Controller {
             Command::Send(msg) => self.send(&msg),
             // A Call searches while the camera opens (when the browser allows it already), so
             // the connections may be made and described before there is a stream to send.
-            Command::OpenCamera => spawn_local(async move {
-                match media::open_camera().await {
-                    // The machine hears first, so a mic or camera switched off meanwhile is off
-                    // on the tracks before any connection sends them.
-                    Ok(stream) => {
-                        self.local_stream.set(Some(stream));
-                        self.feed(Input::CameraOpened);
-                        self.peers.send_camera();
+            Command::OpenCamera => {
+                let opening = media::open_camera();
+                spawn_local(async move {
+                    match opening.await {
+                        // The machine hears first, so a mic or camera switched off meanwhile is off
+                        // on the tracks before any connection sends them.
+                        Ok(stream) => {
+                            self.local_stream.set(Some(stream));
+                            self.feed(Input::CameraOpened);
+                            self.peers.send_camera();
+                        }
+                        // The machine hangs up a call made meanwhile.
+                        Err(e) => self.feed(Input::CameraFailed(e.to_string())),
                     }
-                    // The machine hangs up a call made meanwhile.
-                    Err(e) => self.feed(Input::CameraFailed(e.to_string())),
-                }
-            }),
+                })
+            }
             Command::EnableTracks { track, on } => self.local_stream.with_untracked(|stream| {
                 let Some(stream) = stream else { return };
                 let tracks = match track {

@@ -20,7 +20,21 @@ pub(crate) enum MediaError {
 }
 
 /// Asks for camera and microphone; the browser shows its permission prompt if needed.
-pub(crate) async fn open_camera() -> Result<MediaStream, MediaError> {
+///
+/// The browser is asked at once, when this is called, not when the returned future is first
+/// polled: a task spawned on a click runs only after the rest of the click's work, and the
+/// camera, which takes the longest of everything a call starts, should not wait for it.
+pub(crate) fn open_camera() -> impl std::future::Future<Output = Result<MediaStream, MediaError>> {
+    let request = ask_for_camera();
+    async move {
+        let stream = JsFuture::from(request?).await.map_err(classify)?;
+        stream
+            .dyn_into::<MediaStream>()
+            .map_err(|_| MediaError::Unsupported)
+    }
+}
+
+fn ask_for_camera() -> Result<js_sys::Promise, MediaError> {
     let devices = leptos::prelude::window()
         .navigator()
         .media_devices()
@@ -28,13 +42,9 @@ pub(crate) async fn open_camera() -> Result<MediaStream, MediaError> {
     let constraints = MediaStreamConstraints::new();
     constraints.set_video(&JsValue::TRUE);
     constraints.set_audio(&JsValue::TRUE);
-    let request = devices
+    devices
         .get_user_media_with_constraints(&constraints)
-        .map_err(classify)?;
-    let stream = JsFuture::from(request).await.map_err(classify)?;
-    stream
-        .dyn_into::<MediaStream>()
-        .map_err(|_| MediaError::Unsupported)
+        .map_err(classify)
 }
 
 fn classify(err: JsValue) -> MediaError {
