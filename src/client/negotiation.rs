@@ -522,10 +522,10 @@ mod browser {
     /// Wi-Fi meanwhile would offer addresses it no longer has.
     const READY_FOR_MS: f64 = 60_000.0;
 
-    /// A peer1 made while the page searches: created, offered and gathering candidates before
-    /// any stranger is found, so that on `matched` its offer goes out at once (making one takes
-    /// the browser 30-150 ms, on the way to the stranger's first frame). It is the same
-    /// connection `Open` would make; only its news waits for the call that takes it.
+    /// A peer1, created and offering before a call takes it (see [`make_peer1`]). Kept ready
+    /// while the page searches, it is offered and gathering before any stranger is found, so
+    /// that on `matched` its offer goes out at once (making one takes the browser 30-150 ms, on
+    /// the way to the stranger's first frame); with none ready, `Open` makes one the same way.
     struct Ready {
         link: PeerLink,
         news: Rc<RefCell<News>>,
@@ -591,6 +591,46 @@ mod browser {
             LinkState::Disconnected => PeerEvent::Disconnected,
             LinkState::Failed => PeerEvent::Failed,
         }
+    }
+
+    /// The new connection, or `None` with the browser's reason in the console.
+    fn created(link: Result<PeerLink, wasm_bindgen::JsValue>) -> Option<PeerLink> {
+        link.map_err(|e| leptos::logging::warn!("could not create a peer connection: {e:?}"))
+            .ok()
+    }
+
+    /// Makes a peer1 and its offer, for no call yet: what it says is held in its [`News`]
+    /// until a call takes it (`Open` then `CreateOffer`), at once on a match or while the page
+    /// searches (see [`Peers::keep_ready`]).
+    fn make_peer1(relay_only: bool, ice_servers: &[IceServer]) -> Option<Ready> {
+        let news = Rc::new(RefCell::new(News::default()));
+        let (candidates, states) = (news.clone(), news.clone());
+        // No call yet: the call that takes it sets its call id.
+        let link = PeerLink::new(
+            CallId(0),
+            ice_servers,
+            relay_only,
+            true,
+            move |candidate| tell(&candidates, PeerEvent::LocalCandidate(candidate)),
+            move |state| tell(&states, event_of(state)),
+        );
+        let link = created(link)?;
+        timeline::mark(|| Some("peer1 made".into()));
+        let pc = link.pc.clone();
+        let offered = news.clone();
+        spawn_local(async move {
+            match rtc::make_offer(&pc).await {
+                Ok(sdp) => tell(&offered, PeerEvent::LocalDescription(sdp)),
+                Err(e) => leptos::logging::warn!("could not make an offer: {e:?}"),
+            }
+        });
+        Some(Ready {
+            link,
+            news,
+            relay_only,
+            ice_servers: ice_servers.to_vec(),
+            made_at: js_sys::Date::now(),
+        })
     }
 
     /// peer1, peer2 and the remote pane's stream; cheap to copy into callbacks.
@@ -664,42 +704,9 @@ mod browser {
                 old.link.close();
             }
             let Some(relay_only) = relay_only else { return };
-            let news = Rc::new(RefCell::new(News::default()));
-            let (candidates, states) = (news.clone(), news.clone());
-            // No call yet: the match that takes it sets its call id.
-            let link = PeerLink::new(
-                CallId(0),
-                ice_servers,
-                relay_only,
-                true,
-                move |candidate| tell(&candidates, PeerEvent::LocalCandidate(candidate)),
-                move |state| tell(&states, event_of(state)),
-            );
-            let link = match link {
-                Ok(link) => link,
-                Err(e) => {
-                    return leptos::logging::warn!("could not create a peer connection: {e:?}")
-                }
-            };
-            timeline::mark(|| Some("peer1 made ready".into()));
-            let pc = link.pc.clone();
-            let offered = news.clone();
-            spawn_local(async move {
-                match rtc::make_offer(&pc).await {
-                    Ok(sdp) => {
-                        timeline::mark(|| Some("peer1 ready offer set".into()));
-                        tell(&offered, PeerEvent::LocalDescription(sdp));
-                    }
-                    Err(e) => leptos::logging::warn!("could not make an offer: {e:?}"),
-                }
-            });
-            self.ready.set_value(Some(Ready {
-                link,
-                news,
-                relay_only,
-                ice_servers: ice_servers.to_vec(),
-                made_at: js_sys::Date::now(),
-            }));
+            if let Some(ready) = make_peer1(relay_only, ice_servers) {
+                self.ready.set_value(Some(ready));
+            }
         }
 
         /// The ready peer1, if a call with these settings can take it (one that cannot is
@@ -728,40 +735,24 @@ mod browser {
                     relay_only,
                 } => self.open(call_id, role, relay_only, ice_servers, report),
                 PeerCommand::CreateOffer { call_id } => {
-                    // A ready peer1 offered already: its offer and candidates go out now, and
-                    // what it says later goes straight to this call.
-                    if let Some(news) = self.taken.try_update_value(Option::take).flatten() {
-                        let (offer, candidates) = {
-                            let mut held = news.borrow_mut();
-                            held.call = Some((call_id, Rc::new(report)));
-                            (held.offer.take(), std::mem::take(&mut held.candidates))
-                        };
-                        let events = offer
-                            .map(PeerEvent::LocalDescription)
-                            .into_iter()
-                            .chain(candidates.into_iter().map(PeerEvent::LocalCandidate));
-                        for event in events {
-                            report(PeerReport {
-                                call_id,
-                                role: Role::Peer1,
-                                event,
-                            });
-                        }
-                        return;
-                    }
-                    let Some(pc) = self.pc(Role::Peer1, call_id) else {
+                    // peer1 offered as it was made (while the page searched, or just now in
+                    // `Open`): what it said so far goes out now, and the rest goes straight to
+                    // this call.
+                    let Some(news) = self.taken.try_update_value(Option::take).flatten() else {
                         return;
                     };
-                    spawn_local(async move {
-                        match rtc::make_offer(&pc).await {
-                            Ok(sdp) => report(PeerReport {
-                                call_id,
-                                role: Role::Peer1,
-                                event: PeerEvent::LocalDescription(sdp),
-                            }),
-                            Err(e) => leptos::logging::warn!("could not make an offer: {e:?}"),
-                        }
-                    });
+                    let (offer, candidates) = {
+                        let mut held = news.borrow_mut();
+                        held.call = Some((call_id, Rc::new(report)));
+                        (held.offer.take(), std::mem::take(&mut held.candidates))
+                    };
+                    let held = offer
+                        .map(PeerEvent::LocalDescription)
+                        .into_iter()
+                        .chain(candidates.into_iter().map(PeerEvent::LocalCandidate));
+                    for event in held {
+                        tell(&news, event);
+                    }
                 }
                 PeerCommand::RestartIce { call_id } => {
                     let Some(pc) = self.pc(Role::Peer1, call_id) else {
@@ -860,22 +851,26 @@ mod browser {
             ice_servers: &[IceServer],
             report: impl Fn(PeerReport) + Copy + 'static,
         ) {
-            let ready = match role {
-                Role::Peer1 => self.take_ready(relay_only, ice_servers),
-                Role::Peer2 => None,
-            };
-            let link = match ready {
-                Some(Ready { mut link, news, .. }) => {
-                    timeline::mark(|| Some("peer1 taken ready".into()));
-                    link.call_id = call_id;
-                    self.taken.set_value(Some(news));
-                    Ok(link)
+            let link = match role {
+                // The peer1 made while the page searched, if it fits this call; else a new one.
+                Role::Peer1 => {
+                    let ready = self.take_ready(relay_only, ice_servers);
+                    if ready.is_some() {
+                        timeline::mark(|| Some("peer1 taken ready".into()));
+                    }
+                    ready.or_else(|| make_peer1(relay_only, ice_servers)).map(
+                        |Ready { mut link, news, .. }| {
+                            link.call_id = call_id;
+                            self.taken.set_value(Some(news));
+                            link
+                        },
+                    )
                 }
-                None => PeerLink::new(
+                Role::Peer2 => created(PeerLink::new(
                     call_id,
                     ice_servers,
                     relay_only,
-                    role == Role::Peer1,
+                    false,
                     move |candidate| {
                         report(PeerReport {
                             call_id,
@@ -890,21 +885,17 @@ mod browser {
                             event: event_of(state),
                         })
                     },
-                ),
+                )),
             };
-            match link {
-                Ok(link) => {
-                    let old = self
-                        .link(role)
-                        .try_update_value(|slot| slot.replace(link))
-                        .flatten();
-                    if let Some(old) = old {
-                        old.close();
-                    }
-                    self.send_local(role);
-                }
-                Err(e) => leptos::logging::warn!("could not create a peer connection: {e:?}"),
+            let Some(link) = link else { return };
+            let old = self
+                .link(role)
+                .try_update_value(|slot| slot.replace(link))
+                .flatten();
+            if let Some(old) = old {
+                old.close();
             }
+            self.send_local(role);
         }
 
         /// Samples the connection's round-trip time and loss every [`QUALITY_EVERY`].
