@@ -22,6 +22,22 @@ fn text_only() -> Choices {
     }
 }
 
+fn hiding_ip() -> Choices {
+    Choices {
+        hide_ip: true,
+        ..choices()
+    }
+}
+
+/// The site's ICE servers: one TURN server, so hiding the IP is possible.
+fn turn_server() -> Input {
+    Input::IceServers(vec![IceServer {
+        urls: vec!["turn:127.0.0.1:3478?transport=udp".into()],
+        username: Some("u".into()),
+        credential: Some("p".into()),
+    }])
+}
+
 /// A hydrated page with its socket open.
 fn page() -> Machine {
     let mut m = Machine::new();
@@ -526,20 +542,10 @@ fn next_hangs_up_and_searches_again() {
 fn a_peer1_is_kept_ready_only_while_searching_for_a_video_call() {
     let mut m = page();
     assert_eq!(m.video_search(), None, "idle");
-    m.handle(Input::Call(Choices {
-        hide_ip: true,
-        ..choices()
-    }));
+    m.handle(Input::Call(hiding_ip()));
     assert_eq!(m.video_search(), None, "hiding the IP needs a TURN server");
-    m.handle(Input::IceServers(vec![IceServer {
-        urls: vec!["turn:127.0.0.1:3478".into()],
-        username: Some("u".into()),
-        credential: Some("c".into()),
-    }]));
-    m.handle(Input::Call(Choices {
-        hide_ip: true,
-        ..choices()
-    }));
+    m.handle(turn_server());
+    m.handle(Input::Call(hiding_ip()));
     assert_eq!(
         m.video_search(),
         Some(true),
@@ -1202,15 +1208,8 @@ fn other_refusals_are_logged_or_shown() {
 #[test]
 fn hiding_the_ip_makes_both_connections_relay_only() {
     let mut m = page();
-    m.handle(Input::IceServers(vec![IceServer {
-        urls: vec!["turn:127.0.0.1:3478?transport=udp".into()],
-        username: Some("u".into()),
-        credential: Some("p".into()),
-    }]));
-    m.handle(Input::Call(Choices {
-        hide_ip: true,
-        ..choices()
-    }));
+    m.handle(turn_server());
+    m.handle(Input::Call(hiding_ip()));
     m.handle(Input::CameraOpened);
     let out = m.handle(matched(A));
     assert!(peer(&out).contains(&PeerCommand::Open {
@@ -1239,10 +1238,7 @@ fn a_failed_connection_while_connecting_is_explained() {
         username: None,
         credential: None,
     }]));
-    m.handle(Input::Call(Choices {
-        hide_ip: true,
-        ..choices()
-    }));
+    m.handle(Input::Call(hiding_ip()));
     m.handle(Input::CameraOpened);
     m.handle(matched(A));
     m.handle(report(A, Role::Peer1, PeerEvent::Failed));
@@ -1275,10 +1271,7 @@ fn hiding_the_ip_without_a_turn_server_is_explained_before_calling() {
         username: None,
         credential: None,
     }]));
-    let out = m.handle(Input::Call(Choices {
-        hide_ip: true,
-        ..choices()
-    }));
+    let out = m.handle(Input::Call(hiding_ip()));
     assert!(sent(&out).is_empty());
     assert!(!out.contains(&Command::OpenCamera));
     assert_state(
