@@ -39,6 +39,7 @@ macro_rules! on_every_backend {
 on_every_backend!(
     two_callers_are_paired_with_the_same_call_id,
     offers_answers_and_candidates_reach_the_partner_only,
+    a_burst_of_signals_reaches_the_partner_whole_and_in_order,
     signals_for_an_old_call_are_refused_and_reach_nobody,
     the_first_connected_report_wins_for_both_sides,
     a_closed_tab_frees_its_partner_who_searches_again,
@@ -175,6 +176,60 @@ async fn offers_answers_and_candidates_reach_the_partner_only(backend: Backend) 
         ServerMsg::Offer {
             call_id,
             sdp: "second".into()
+        }
+    );
+}
+
+/// A tab sends its offer and candidates in a burst; the partner's socket writes what its
+/// queue holds in one go (see `Writer::send_queued`): every message arrives, once, whole and
+/// in the order sent, the SDP-sized offers among the candidates too.
+async fn a_burst_of_signals_reaches_the_partner_whole_and_in_order(backend: Backend) {
+    let site = Site::start(backend, &[]).await;
+    let (mut a, mut b, call_id) = pair(&site).await;
+    // Within the default burst allowance (100 messages); an offer as long as a real one.
+    let offer = |i: usize| format!("v=0 offer {i} {}", "a".repeat(3000));
+    let sent: Vec<ClientMsg> = (0..90)
+        .map(|i| match i % 30 {
+            0 => ClientMsg::Offer {
+                call_id,
+                sdp: offer(i),
+            },
+            _ => ClientMsg::Ice {
+                call_id,
+                role: Role::Peer1,
+                candidate: candidate(&format!("candidate {i}")),
+            },
+        })
+        .collect();
+    // All sent before b reads a thing, so they wait in b's queue together.
+    for msg in &sent {
+        a.send(msg).await;
+    }
+    for (i, msg) in sent.iter().enumerate() {
+        let expected = match msg {
+            ClientMsg::Offer { sdp, .. } => ServerMsg::Offer {
+                call_id,
+                sdp: sdp.clone(),
+            },
+            _ => ServerMsg::Ice {
+                call_id,
+                role: Role::Peer2,
+                candidate: candidate(&format!("candidate {i}")),
+            },
+        };
+        assert_eq!(b.recv().await, expected, "message {i}");
+    }
+    // And nothing after them: the next thing b hears is a's next message.
+    a.send(&ClientMsg::Answer {
+        call_id,
+        sdp: "last".into(),
+    })
+    .await;
+    assert_eq!(
+        b.recv().await,
+        ServerMsg::Answer {
+            call_id,
+            sdp: "last".into()
         }
     );
 }

@@ -18,11 +18,12 @@ use crate::server::presence::{self, Feed};
 use crate::server::proof::ProofGate;
 use crate::server::session::{Cut, SessionId, VisitorKey};
 use crate::server::state::AppState;
-use crate::server::switchboard::{Outbox, ResumeToken};
+use crate::server::switchboard::{Frame, Outbox, ResumeToken};
 use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use futures_util::SinkExt;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -33,6 +34,15 @@ use tokio::time::Instant;
 /// a long chat line in one read (an SDP takes two or three), and keeps an idle session near
 /// 6 KiB (docs/BENCHMARKS.md; 4 KiB made it 8.4 KiB, 8 KiB 16.8 KiB).
 const READ_BUFFER: usize = 2 * 1024;
+/// Bytes of frames a socket queues before it writes them, flushed or not. A single message is
+/// written at once; several at a time (the greeting, a session's queue under load) go out
+/// together, one system call per this many bytes (see [`Writer::send_frames`]): five SDP-sized
+/// offers, or dozens of candidates. The buffer grows only as far as what was queued at once,
+/// so an idle session pays for its greeting alone (docs/BENCHMARKS.md: 16 KiB measured
+/// 1-2 µs less per relayed offer than 4 KiB, the idle session the same).
+const WRITE_BUFFER: usize = 16 * 1024;
+/// Frames of the session's queue written in one go at most (see [`Writer::send_queued`]).
+const MAX_BATCH: usize = 32;
 /// How far past `--max-message-bytes` tungstenite itself gives up on a message.
 const HARD_CAP_FACTOR: usize = 16;
 
@@ -84,7 +94,7 @@ pub async fn upgrade(
     ws.max_message_size(hard_cap)
         .max_frame_size(hard_cap)
         .read_buffer_size(READ_BUFFER)
-        .write_buffer_size(0)
+        .write_buffer_size(WRITE_BUFFER)
         .on_upgrade(move |socket| async move {
             match admission {
                 Ok(permit) => run_session(socket, state, ip, subject, returning, permit).await,
@@ -235,21 +245,20 @@ async fn run_session(
     let greeted = {
         let (socket, state) = (&mut socket, &state);
         async move {
-            greet(socket, challenge, &hello).await?;
             let blocked = match known {
                 true => state.moderation.blocked_count(&hash).await,
                 false => 0,
             };
-            let resume = format!("{resume:032x}");
+            let visitor = ServerMsg::Visitor {
+                key: key_text,
+                blocked,
+                resume: format!("{resume:032x}"),
+            };
+            let back = rejoin.is_some();
             socket
-                .send(&ServerMsg::Visitor {
-                    key: key_text,
-                    blocked,
-                    resume,
-                })
+                .send_together(&greeting(challenge, hello, visitor, rejoin))
                 .await?;
-            if let Some(resumed) = rejoin {
-                socket.send(&resumed).await?;
+            if back {
                 state.switchboard.back(id).await;
             }
             Ok::<(), WriteError>(())
@@ -293,8 +302,7 @@ async fn run_session(
                 }
                 queued = outbox.next() => match queued {
                     Ok(frame) => {
-                        let len = frame.len();
-                        let written = socket.send_frame(frame).await;
+                        let (written, len) = socket.send_queued(frame, &mut outbox).await;
                         outbox.written(len);
                         if let Err(e) = written {
                             break e.into();
@@ -345,18 +353,21 @@ async fn run_session(
     Box::pin(goodbye(socket, exit, outbox, &state)).await;
 }
 
-/// The first words to a new socket: its proof-of-work challenge, if one is asked, then the
-/// online count. The challenge goes first so the page knows, as soon as it hears anything,
-/// whether it must prove before it calls (and starts on it at once).
-async fn greet(
-    socket: &mut Writer,
+/// The first words to a new socket, in this order and in one write: its proof-of-work
+/// challenge, if one is asked (first, so the page knows as soon as it hears anything whether
+/// it must prove before it calls, and starts on it at once); the online count; the visitor's
+/// key, blocks and resume token; and, for a tab back in its call, that call.
+fn greeting(
     challenge: Option<ServerMsg>,
-    hello: &ServerMsg,
-) -> Result<(), WriteError> {
-    if let Some(challenge) = challenge {
-        socket.send(&challenge).await?;
-    }
-    socket.send(hello).await
+    online: ServerMsg,
+    visitor: ServerMsg,
+    resumed: Option<ServerMsg>,
+) -> Vec<ServerMsg> {
+    challenge
+        .into_iter()
+        .chain([online, visitor])
+        .chain(resumed)
+        .collect()
 }
 
 /// Tells the browser why its session ended, and closes the socket.
@@ -610,6 +621,15 @@ fn is_too_big(error: &axum::Error) -> bool {
     )
 }
 
+/// What became of a write given `--write-timeout`.
+fn outcome<E>(sent: Result<Result<(), E>, tokio::time::error::Elapsed>) -> Result<(), WriteError> {
+    match sent {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(WriteError::Socket),
+        Err(_) => Err(WriteError::TimedOut),
+    }
+}
+
 /// Why a write failed.
 #[derive(Debug)]
 enum WriteError {
@@ -637,6 +657,46 @@ impl Writer {
         self.write(Message::Text(frame.into())).await
     }
 
+    /// Sends `first` and whatever else `outbox` holds already (up to `MAX_BATCH` frames):
+    /// under load a relayed offer often finds others queued behind it, and one write for them
+    /// all costs less than one each. Also says how many bytes of the queue went (or were
+    /// dropped with a broken socket).
+    async fn send_queued(
+        &mut self,
+        first: Frame,
+        outbox: &mut Outbox,
+    ) -> (Result<(), WriteError>, usize) {
+        let more = std::iter::from_fn(|| outbox.try_next());
+        self.send_frames(std::iter::once(first).chain(more).take(MAX_BATCH))
+            .await
+    }
+
+    /// Sends `messages` with one write to the socket where they fit in `WRITE_BUFFER`.
+    async fn send_together(&mut self, messages: &[ServerMsg]) -> Result<(), WriteError> {
+        self.send_frames(messages.iter().map(protocol::encode))
+            .await
+            .0
+    }
+
+    /// Sends `frames`, flushed once: below `WRITE_BUFFER`, `feed` only queues a frame, so
+    /// the frames go out in as few system calls (and wake the browser's side as few times) as
+    /// the buffer allows. Also says how many bytes they held.
+    async fn send_frames(
+        &mut self,
+        frames: impl Iterator<Item = Frame>,
+    ) -> (Result<(), WriteError>, usize) {
+        let (ws, mut len) = (&mut self.ws, 0);
+        let all = async {
+            for frame in frames {
+                len += frame.len();
+                ws.feed(Message::Text(frame.into())).await?;
+            }
+            ws.flush().await
+        };
+        let sent = Box::pin(tokio::time::timeout(self.timeout, all)).await;
+        (outcome(sent), len)
+    }
+
     async fn ping(&mut self) -> Result<(), WriteError> {
         self.write(Message::Ping(Default::default())).await
     }
@@ -644,11 +704,7 @@ impl Writer {
     async fn write(&mut self, message: Message) -> Result<(), WriteError> {
         // Boxed: a write in progress (its timer and tungstenite's send) is a few hundred bytes
         // that every idle session would otherwise carry (see `run_session`).
-        match Box::pin(tokio::time::timeout(self.timeout, self.ws.send(message))).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(_)) => Err(WriteError::Socket),
-            Err(_) => Err(WriteError::TimedOut),
-        }
+        outcome(Box::pin(tokio::time::timeout(self.timeout, self.ws.send(message))).await)
     }
 
     /// Sends a close frame; the socket may already be gone, and a failed goodbye changes

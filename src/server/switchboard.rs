@@ -207,6 +207,11 @@ impl Outbox {
         }
     }
 
+    /// The next frame if one is queued already, without waiting.
+    pub fn try_next(&mut self) -> Option<Frame> {
+        self.link.frames().pop_front()
+    }
+
     /// Whether the session is in a call now.
     pub fn in_call(&self) -> bool {
         self.link.in_call.load(Ordering::Relaxed)
