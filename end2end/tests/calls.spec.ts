@@ -11,6 +11,7 @@ import {
   watchFirstRemoteFrame,
   firstRemoteFrame,
   callTimeline,
+  waitingOnServer,
 } from "./fixtures";
 import type { Page } from "@playwright/test";
 
@@ -40,6 +41,7 @@ test("two strangers see each other; a third waits; Next, End and a closed tab re
   // C waits alone while A and B talk.
   await button(c.page, "Call").click();
   await expect(state(c.page)).toHaveAttribute("data-state", "searching");
+  await waitingOnServer(c.page);
   await expect(state(a.page)).toHaveAttribute("data-state", "connected");
 
   // A presses Next: A meets the waiting C, and B (just left) searches rather than meeting A again.

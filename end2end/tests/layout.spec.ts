@@ -1,7 +1,7 @@
 // The lobby's arrangement in a connected call: on a desktop everything fits one screen with
 // the chat beside the videos; on a phone the videos stack and the chat comes below them.
 // Screenshots of each go to the test's output folder (test-results/) for a person to look at.
-import { test, expect, Visitor, inCall } from "./fixtures";
+import { test, expect, Visitor, inCall, waitingOnServer } from "./fixtures";
 import type { Locator, Page } from "@playwright/test";
 
 type Box = { x: number; y: number; width: number; height: number };
@@ -98,6 +98,7 @@ test("on a desktop the call still fits with three recent strangers listed", asyn
   await button(b.page, "Call").click();
   await inCall(a, b);
   await button(c.page, "Call").click();
+  await waitingOnServer(c.page);
   // Each Next leads A to whoever waits: C, then B, then C again.
   for (const [stranger, listed] of [[c, 1], [b, 2], [c, 3]] as const) {
     await button(a.page, "Next").click();

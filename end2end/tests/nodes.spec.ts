@@ -1,6 +1,6 @@
 // Several duet nodes sharing one Redis: visitors on different nodes meet and see each other,
 // and matching pauses with a clear message while Redis is gone, then works again by itself.
-import { test as base, expect, startServer, stopServer, startRedis, killRedis, inCall } from "./fixtures";
+import { test as base, expect, startServer, stopServer, startRedis, killRedis, inCall, waitingOnServer } from "./fixtures";
 import type { DuetServer, RedisServer } from "./fixtures";
 import type { Page } from "@playwright/test";
 
@@ -65,6 +65,9 @@ test("visitors on two nodes meet, see each other and count as one site", async (
   const c = await visit("C", { url: second.url });
   await button(c.page, "Call").click();
   await expect(state(c.page)).toHaveAttribute("data-state", "searching");
+  // Waiting in the pool, not only on the page: else A's Next may come first, find nobody but
+  // B, and meet B again (the stranger just left is allowed when nobody else waits).
+  await waitingOnServer(c.page);
   await button(a.page, "Next").click();
   await inCall(a, c);
   await expect(state(b.page)).toHaveAttribute("data-state", "searching");
