@@ -393,7 +393,7 @@ async fn goodbye(mut socket: Writer, exit: Exit, mut outbox: Outbox, state: &App
             // What was queued before the cut (a ban's farewell) goes out first, within the
             // write timeout.
             while let Ok(frame) = outbox.next().await {
-                if socket.send_frame(frame).await.is_err() {
+                if socket.send_queued(frame, &mut outbox).await.0.is_err() {
                     break;
                 }
             }
@@ -650,11 +650,8 @@ impl Writer {
     }
 
     async fn send(&mut self, msg: &ServerMsg) -> Result<(), WriteError> {
-        self.send_frame(protocol::encode(msg)).await
-    }
-
-    async fn send_frame(&mut self, frame: String) -> Result<(), WriteError> {
-        self.write(Message::Text(frame.into())).await
+        self.write(Message::Text(protocol::encode(msg).into()))
+            .await
     }
 
     /// Sends `first` and whatever else `outbox` holds already (up to `MAX_BATCH` frames):
