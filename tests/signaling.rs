@@ -186,38 +186,40 @@ async fn offers_answers_and_candidates_reach_the_partner_only(backend: Backend) 
 async fn a_burst_of_signals_reaches_the_partner_whole_and_in_order(backend: Backend) {
     let site = Site::start(backend, &[]).await;
     let (mut a, mut b, call_id) = pair(&site).await;
-    // Within the default burst allowance (100 messages); an offer as long as a real one.
-    let offer = |i: usize| format!("v=0 offer {i} {}", "a".repeat(3000));
-    let sent: Vec<ClientMsg> = (0..90)
+    // Within the default burst allowance (100 messages); offers as long as real ones. Each
+    // message beside what the partner should hear of it.
+    let burst: Vec<(ClientMsg, ServerMsg)> = (0..90)
         .map(|i| match i % 30 {
-            0 => ClientMsg::Offer {
-                call_id,
-                sdp: offer(i),
-            },
-            _ => ClientMsg::Ice {
-                call_id,
-                role: Role::Peer1,
-                candidate: candidate(&format!("candidate {i}")),
-            },
+            0 => {
+                let sdp = format!("v=0 offer {i} {}", "a".repeat(3000));
+                let heard = ServerMsg::Offer {
+                    call_id,
+                    sdp: sdp.clone(),
+                };
+                (ClientMsg::Offer { call_id, sdp }, heard)
+            }
+            _ => {
+                let candidate = candidate(&format!("candidate {i}"));
+                let heard = ServerMsg::Ice {
+                    call_id,
+                    role: Role::Peer2,
+                    candidate: candidate.clone(),
+                };
+                let sent = ClientMsg::Ice {
+                    call_id,
+                    role: Role::Peer1,
+                    candidate,
+                };
+                (sent, heard)
+            }
         })
         .collect();
     // All sent before b reads a thing, so they wait in b's queue together.
-    for msg in &sent {
-        a.send(msg).await;
+    for (sent, _) in &burst {
+        a.send(sent).await;
     }
-    for (i, msg) in sent.iter().enumerate() {
-        let expected = match msg {
-            ClientMsg::Offer { sdp, .. } => ServerMsg::Offer {
-                call_id,
-                sdp: sdp.clone(),
-            },
-            _ => ServerMsg::Ice {
-                call_id,
-                role: Role::Peer2,
-                candidate: candidate(&format!("candidate {i}")),
-            },
-        };
-        assert_eq!(b.recv().await, expected, "message {i}");
+    for (i, (_, heard)) in burst.into_iter().enumerate() {
+        assert_eq!(b.recv().await, heard, "message {i}");
     }
     // And nothing after them: the next thing b hears is a's next message.
     a.send(&ClientMsg::Answer {

@@ -216,14 +216,22 @@ export async function firstRemoteFrame(page: Page): Promise<number> {
   return page.evaluate(() => (window as any).__duetFirstRemoteFrame);
 }
 
+/** Resolves once the page has heard the server's message of type `type` (its timeline,
+ *  src/client/timeline.rs, marks each one it receives). */
+export async function heard(page: Page, type: string, timeout?: number) {
+  await page.waitForFunction(
+    (what) => ((window as any).__duetTimeline as { what: string }[]).some((m) => m.what === what),
+    `received ${type}`,
+    { timeout },
+  );
+}
+
 /** Resolves once the server has `page`'s visitor in its search (the page heard `searching`).
  *  The page says "searching" as soon as Call is pressed, before its Call (held, perhaps, for
  *  the proof of work) has reached the server: a test that needs the visitor to be waiting
  *  there, for someone else's Next to find, waits for this. */
 export async function waitingOnServer(page: Page) {
-  await page.waitForFunction(() =>
-    ((window as any).__duetTimeline as { what: string }[]).some((m) => m.what === "received searching"),
-  );
+  await heard(page, "searching");
 }
 
 /** The pages' timelines of a call merged on one axis, in ms after `since`, one line each. */

@@ -4,7 +4,7 @@
 // throttled 4× (a phone); the times are printed for scripts/bench.sh (docs/BENCHMARKS.md).
 // The bound asserted, from the challenge to the proof accepted, is generous (3 s), so the
 // test fails only when something is wrong, not when the machine is busy.
-import { test, expect, Page, watchErrors } from "./fixtures";
+import { test, expect, Page, watchErrors, heard } from "./fixtures";
 
 /** The page's timeline marks (src/client/timeline.rs), in ms since the navigation started. */
 async function marks(page: Page): Promise<{ t: number; what: string }[]> {
@@ -30,11 +30,7 @@ for (const throttle of [1, 4]) {
     await cdp.send("Emulation.setCPUThrottlingRate", { rate: throttle });
 
     await page.goto(server.url);
-    await page.waitForFunction(
-      () => ((window as any).__duetTimeline as { what: string }[]).some((m) => m.what === "received proof_accepted"),
-      undefined,
-      { timeout: 30_000 },
-    );
+    await heard(page, "proof_accepted", 30_000);
     const timeline = await marks(page);
     const at = (what: string) => timeline.find((m) => m.what.startsWith(what));
     const challenged = at("received challenge")!;
@@ -129,11 +125,7 @@ test.describe("a hard challenge", () => {
         last = now;
       }, 10);
     });
-    await v.page.waitForFunction(
-      () => ((window as any).__duetTimeline as { what: string }[]).some((m) => m.what === "received proof_accepted"),
-      undefined,
-      { timeout: 60_000 },
-    );
+    await heard(v.page, "proof_accepted", 60_000);
     const stall = await v.page.evaluate(() => {
       clearInterval((window as any).__duetStallTimer);
       return (window as any).__duetLongestStall as number;
