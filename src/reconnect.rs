@@ -8,6 +8,12 @@
 //! a crowd comes back spread over the window, and a lone tab after a network blip is back
 //! within a quarter of a second on average. The browser ([`crate::client`]) and the restart test
 //! (`tests/restart.rs`) both follow this one rule.
+//!
+//! A tab that lost its socket in the middle of a call is waited for: the server keeps its call
+//! only `--reload-grace` (10 s by default). Its window stops growing at [`CALL_WINDOW`], so a
+//! network back within the grace finds the tab back within it too, where a window of
+//! [`MAX_WINDOW`] could put its next attempt past the grace. Such tabs still spread out: a
+//! node that died under them meets them over two seconds, not in one burst.
 
 use std::time::Duration;
 
@@ -15,13 +21,28 @@ use std::time::Duration;
 pub const FIRST_WINDOW: Duration = Duration::from_millis(500);
 /// The widest window, reached after four failed attempts.
 pub const MAX_WINDOW: Duration = Duration::from_secs(8);
+/// The widest window of a tab whose call the server keeps for it, reached after two.
+pub const CALL_WINDOW: Duration = Duration::from_secs(2);
+
+/// What waits for the tab while it reconnects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Waiting {
+    /// Nothing: the tab may come back whenever, and a crowd spreads over [`MAX_WINDOW`].
+    Nothing,
+    /// Its call, for `--reload-grace` only: attempts stay within [`CALL_WINDOW`].
+    Call,
+}
 
 /// How long to wait before attempt `attempt` (0 for the first after losing the socket), given
-/// `jitter`, a uniformly random number in [0, 1).
-pub fn delay(attempt: u32, jitter: f64) -> Duration {
+/// what waits for the tab and `jitter`, a uniformly random number in [0, 1).
+pub fn delay(attempt: u32, waiting: Waiting, jitter: f64) -> Duration {
+    let widest = match waiting {
+        Waiting::Nothing => MAX_WINDOW,
+        Waiting::Call => CALL_WINDOW,
+    };
     let window = FIRST_WINDOW
         .saturating_mul(1u32 << attempt.min(4))
-        .min(MAX_WINDOW);
+        .min(widest);
     // Whatever the random source gives, the wait stays within the window.
     let jitter = if jitter.is_nan() {
         0.0
@@ -37,7 +58,7 @@ mod tests {
 
     #[test]
     fn the_window_doubles_per_failed_attempt_up_to_its_cap() {
-        let widest = |attempt| delay(attempt, 1.0);
+        let widest = |attempt| delay(attempt, Waiting::Nothing, 1.0);
         assert_eq!(widest(0), Duration::from_millis(500));
         assert_eq!(widest(1), Duration::from_secs(1));
         assert_eq!(widest(3), Duration::from_secs(4));
@@ -46,7 +67,17 @@ mod tests {
     }
 
     #[test]
+    fn a_tab_whose_call_waits_for_it_never_waits_more_than_two_seconds() {
+        let widest = |attempt| delay(attempt, Waiting::Call, 1.0);
+        assert_eq!(widest(0), Duration::from_millis(500));
+        assert_eq!(widest(1), Duration::from_secs(1));
+        assert_eq!(widest(2), CALL_WINDOW);
+        assert_eq!(widest(u32::MAX), CALL_WINDOW);
+    }
+
+    #[test]
     fn the_delay_spreads_over_the_window_and_stays_within_it() {
+        let delay = |attempt, jitter| delay(attempt, Waiting::Nothing, jitter);
         assert_eq!(delay(2, 0.0), Duration::ZERO);
         assert_eq!(delay(2, 0.5), Duration::from_secs(1));
         assert_eq!(delay(2, 0.25), Duration::from_millis(500));

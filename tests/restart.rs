@@ -79,7 +79,9 @@ async fn tab(addr: SocketAddr, matched: watch::Sender<[usize; 2]>) {
         let mut client = loop {
             if let Some(n) = attempt {
                 let jitter: f64 = rand::rng().random();
-                tokio::time::sleep(reconnect::delay(n, jitter)).await;
+                // The node said goodbye, so no call waits for the tab (the page let it go).
+                let wait = reconnect::delay(n, reconnect::Waiting::Nothing, jitter);
+                tokio::time::sleep(wait).await;
             }
             // A node on its way down may take the connection and never answer it.
             let opened = tokio::time::timeout(Duration::from_secs(5), open_socket(addr, &[])).await;

@@ -265,6 +265,11 @@ impl Controller {
                 move || self.feed(Input::TimerFired { timer, now: now() }),
                 after,
             ),
+            Command::Reconnect(waiting) => {
+                if let Some(signaling) = self.signaling.get_value() {
+                    signaling.pace(waiting);
+                }
+            }
             Command::StopReconnecting => {
                 if let Some(signaling) = self.signaling.get_value() {
                     signaling.stop();

@@ -59,6 +59,7 @@ use crate::model::IceServer;
 use crate::protocol::{
     normalize_interests, CallId, ClientMsg, EndReason, ErrorCode, ReportReason, Role, ServerMsg,
 };
+use crate::reconnect::Waiting;
 use std::time::Duration;
 
 /// After this long without a keystroke, this side tells the stranger it stopped typing.
@@ -230,6 +231,8 @@ pub enum Command {
     Peer(PeerCommand),
     /// Fire [`Input::TimerFired`] with `timer` after this long.
     StartTimer { timer: Timer, after: Duration },
+    /// The socket is lost: pace the attempts to open a new one for what waits for this tab.
+    Reconnect(Waiting),
     /// Do not open a new socket once this one closes (the visitor is banned).
     StopReconnecting,
     /// A call with a stranger began (for the list of recent strangers).
@@ -682,7 +685,10 @@ impl Machine {
                 if let Some(call) = self.call_mut().filter(|_| !goodbye) {
                     call.unconfirmed = true;
                     self.unreachable();
+                    // The server keeps the call for `--reload-grace` only: come back soon.
+                    out.push(Command::Reconnect(Waiting::Call));
                 } else {
+                    out.push(Command::Reconnect(Waiting::Nothing));
                     self.hang_up(out);
                     if calling {
                         self.enter(Phase::Reconnecting);

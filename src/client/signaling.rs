@@ -1,8 +1,9 @@
 //! The signaling socket to `/ws`, reconnecting by itself after a network blip.
 //!
 //! One socket at a time. When it closes, the owner hears [`SignalEvent::Lost`] and a new
-//! socket is opened after a random delay in a window that grows with each failed attempt
-//! ([`crate::reconnect`]), until one opens.
+//! socket is opened after a random delay in a window that grows with each failed attempt, and
+//! grows less while the server keeps the tab's call for it ([`crate::reconnect`]), until one
+//! opens.
 //!
 //! Each socket proves its work before it may call (`crate::proof`): the server's challenge,
 //! when it asks for one, is the first thing it says, and is solved at once, while the page
@@ -12,7 +13,7 @@
 
 use super::{proof, timeline};
 use crate::protocol::{ClientMsg, ServerMsg};
-use crate::reconnect;
+use crate::reconnect::{self, Waiting};
 use crate::wire;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -45,6 +46,8 @@ pub(crate) struct Signaling {
     on_event: StoredValue<Rc<dyn Fn(SignalEvent)>, LocalStorage>,
     /// Failed attempts since the last open, for the reconnect delay.
     attempts: StoredValue<u32>,
+    /// What waits for the tab while it reconnects, as its owner said when the socket was lost.
+    waiting: StoredValue<Waiting>,
     /// Set by [`Signaling::stop`]: no more reconnecting (the server refused us for good).
     stopped: StoredValue<bool>,
     /// Where the current socket stands with its proof of work.
@@ -74,6 +77,7 @@ impl Signaling {
             handlers: StoredValue::new_local(None),
             on_event: StoredValue::new_local(Rc::new(on_event)),
             attempts: StoredValue::new(0),
+            waiting: StoredValue::new(Waiting::Nothing),
             stopped: StoredValue::new(false),
             proof: StoredValue::new(Proof::Unheard),
             held: StoredValue::new(Vec::new()),
@@ -115,6 +119,12 @@ impl Signaling {
             }
             _ => false,
         })
+    }
+
+    /// Paces the attempts to reconnect for what waits for the tab. The owner says so when it
+    /// hears [`SignalEvent::Lost`], before the next attempt is scheduled.
+    pub fn pace(&self, waiting: Waiting) {
+        self.waiting.set_value(waiting);
     }
 
     /// Stops reconnecting once the current socket closes.
@@ -225,7 +235,7 @@ impl Signaling {
         let attempts = self.attempts.get_value();
         self.attempts.set_value(attempts.saturating_add(1));
         // Soon after a blip, spread out after a restart (see `reconnect`).
-        let delay = reconnect::delay(attempts, js_sys::Math::random());
+        let delay = reconnect::delay(attempts, self.waiting.get_value(), js_sys::Math::random());
         set_timeout(move || self.open(), delay);
     }
 }

@@ -637,6 +637,8 @@ fn a_restart_is_explained_and_the_page_calls_again_on_reconnect() {
     m.handle(Input::Server(ServerMsg::ShuttingDown));
     let out = m.handle(Input::SocketLost);
     assert!(peer(&out).contains(&PeerCommand::Close(Role::Peer1)));
+    // The call ended with the server: nothing waits, and a crowd spreads out.
+    assert!(out.contains(&Command::Reconnect(Waiting::Nothing)));
     assert_state(
         &m,
         CallState::Searching,
@@ -1644,6 +1646,8 @@ fn a_lost_socket_holds_the_call_and_the_tab_comes_back_in_place() {
     }));
     let out = m.handle(Input::SocketLost);
     assert!(peer(&out).is_empty(), "nothing torn down: {out:?}");
+    // The server keeps the call only for a while: the socket comes back soon.
+    assert!(out.contains(&Command::Reconnect(Waiting::Call)));
     assert_state(
         &m,
         CallState::Connected,
