@@ -14,10 +14,13 @@ export type DuetServer = {
   output: string[];
   /** Reports and bans live here; a restart on the same folder keeps them. */
   dataDir: string;
+  /** The folder was made for this server (no DUET_DATA_DIR given): stopServer removes it. */
+  ownsDataDir: boolean;
 };
 
 /** Starts target/release/duet on a free port and resolves once it says where it listens. */
 export async function startServer(args: string[] = [], env: Record<string, string> = {}): Promise<DuetServer> {
+  const ownsDataDir = env.DUET_DATA_DIR === undefined;
   const dataDir = env.DUET_DATA_DIR ?? fs.mkdtempSync(path.join(os.tmpdir(), "duet-e2e-"));
   const child = spawn(path.join(repoRoot, "target/release/duet"), args, {
     cwd: repoRoot,
@@ -47,15 +50,18 @@ export async function startServer(args: string[] = [], env: Record<string, strin
     child.on("exit", (code) => reject(new Error(`duet exited with ${code} before listening:\n${output.join("")}`)));
     child.on("error", reject);
   });
-  return { url, process: child, output, dataDir };
+  return { url, process: child, output, dataDir, ownsDataDir };
 }
 
-/** Stops a server with SIGTERM and waits for it to exit. */
+/** Stops a server with SIGTERM, waits for it to exit, and removes the data folder made for it
+ *  (a suite run would otherwise leave one in the temporary folder per test). */
 export async function stopServer(server: DuetServer): Promise<void> {
-  if (server.process.exitCode !== null) return;
-  const exited = new Promise((resolve) => server.process.once("exit", resolve));
-  server.process.kill("SIGTERM");
-  await exited;
+  if (server.process.exitCode === null && server.process.signalCode === null) {
+    const exited = new Promise((resolve) => server.process.once("exit", resolve));
+    server.process.kill("SIGTERM");
+    await exited;
+  }
+  if (server.ownsDataDir) fs.rmSync(server.dataDir, { recursive: true, force: true });
 }
 
 export type Visitor = { page: Page; errors: string[]; name: string };
