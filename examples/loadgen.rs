@@ -509,7 +509,6 @@ async fn relay(
     let clock = Instant::now();
     let stop = Arc::new(AtomicBool::new(false));
     let received = Arc::new(AtomicU64::new(0));
-    let latencies = Arc::new(Mutex::new(Vec::<Duration>::new()));
     let per_sender = rate.map(|r| r / (pairs * 2) as f64);
     // Closed loop: a sender keeps at most WINDOW messages in flight to its partner, so "as fast
     // as possible" measures what the server sustains, not how deep queues can grow.
@@ -517,6 +516,8 @@ async fn relay(
     let flows: Vec<Arc<(AtomicU64, tokio::sync::Notify)>> = (0..sides.len())
         .map(|_| Arc::new((AtomicU64::new(0), tokio::sync::Notify::new())))
         .collect();
+    // Each receiver's latencies, its own so receivers never wait for each other.
+    let mut latencies = Vec::with_capacity(sides.len());
     let mut tasks = tokio::task::JoinSet::new();
     for (i, side) in sides.into_iter().enumerate() {
         let Side {
@@ -526,31 +527,24 @@ async fn relay(
         } = side;
         // Sides come in pairs (0,1), (2,3), …: side i receives what side i^1 sends.
         let (from_partner, own) = (flows[i ^ 1].clone(), flows[i].clone());
-        let (stop_r, received, latencies) = (stop.clone(), received.clone(), latencies.clone());
+        let mine = Arc::new(Mutex::new(Vec::<Duration>::new()));
+        latencies.push(mine.clone());
+        let received = received.clone();
+        // The load generator's own work per message is kept small (no timer per read, no
+        // full parse, no encoding per send): on two shared cores it is the server's too.
         tasks.spawn(async move {
-            let mut mine = Vec::new();
-            while !stop_r.load(Ordering::Relaxed) {
-                let Ok(Some(Ok(Message::Text(text)))) =
-                    tokio::time::timeout(Duration::from_millis(200), stream.next()).await
-                else {
+            while let Some(Ok(message)) = stream.next().await {
+                let Message::Text(text) = message else {
                     continue;
                 };
-                let stamp = match protocol::decode_server(&text) {
-                    Ok(ServerMsg::Offer { sdp, .. }) => stamp_of(&sdp),
-                    Ok(ServerMsg::Ice { candidate, .. }) => stamp_of(&candidate.candidate),
-                    _ => None,
-                };
-                if let Some(sent) = stamp {
+                if let Some(sent) = stamp_in(&text) {
                     received.fetch_add(1, Ordering::Relaxed);
-                    mine.push(clock.elapsed().saturating_sub(sent));
+                    let latency = clock.elapsed().saturating_sub(sent);
+                    mine.lock().unwrap_or_else(|p| p.into_inner()).push(latency);
                     from_partner.0.fetch_add(1, Ordering::Release);
                     from_partner.1.notify_one();
                 }
             }
-            latencies
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .extend(mine);
             Fallible::Ok(())
         });
         let stop_s = stop.clone();
@@ -560,6 +554,7 @@ async fn relay(
                 t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 t
             });
+            let (template, at) = relay_template(size, call_id);
             let mut sent = 0u64;
             while !stop_s.load(Ordering::Relaxed) {
                 if let Some(t) = tick.as_mut() {
@@ -573,8 +568,9 @@ async fn relay(
                         return Fallible::Ok(());
                     }
                 }
-                let msg = relay_message(size, call_id, clock.elapsed());
-                sink.send(Message::text(protocol::encode(&msg))).await?;
+                let mut text = template.clone();
+                text.replace_range(at..at + STAMP, &stamp(clock.elapsed()));
+                sink.send(Message::text(text)).await?;
                 sent += 1;
             }
             Fallible::Ok(())
@@ -584,10 +580,15 @@ async fn relay(
     tokio::time::sleep(Duration::from_secs(1)).await;
     let start_count = received.load(Ordering::Relaxed);
     let cpu_before = server_pid.map(cpu_seconds).transpose()?;
+    let own_cpu_before = cpu_seconds(std::process::id())?;
     let window = Instant::now();
     tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
     let delivered = received.load(Ordering::Relaxed) - start_count;
     let elapsed = window.elapsed().as_secs_f64();
+    // The load generator's CPU per message, sent and received: the share of the two cores it
+    // takes from the server it measures.
+    let own_cpu_us =
+        (cpu_seconds(std::process::id())? - own_cpu_before) * 1e6 / delivered.max(1) as f64;
     // Server CPU per delivered message: what one relayed message costs the server in all
     // (reading, checking, forwarding and writing it), not its share of a busy core.
     let cpu_us = match (server_pid, cpu_before) {
@@ -598,14 +599,16 @@ async fn relay(
         _ => "none".to_owned(),
     };
     stop.store(true, Ordering::Relaxed);
-    while let Some(result) = tasks.join_next().await {
-        // A sender stopped mid-send by the end of the run is expected.
-        let _ = result;
-    }
-    let mut samples = std::mem::take(&mut *latencies.lock().unwrap_or_else(|p| p.into_inner()));
+    // Receivers wait for messages that no longer come, and a sender may be stopped mid-send.
+    tasks.abort_all();
+    while tasks.join_next().await.is_some() {}
+    let mut samples: Vec<Duration> = latencies
+        .iter()
+        .flat_map(|mine| std::mem::take(&mut *mine.lock().unwrap_or_else(|p| p.into_inner())))
+        .collect();
     let (p50, p99) = percentiles(&mut samples);
     println!(
-        "RESULT relay size={size_name} pairs={pairs} idle={idle_count} target_rate={} msgs_per_s={:.0} p50_ms={:.3} p99_ms={:.3} server_cpu_us_per_msg={cpu_us}",
+        "RESULT relay size={size_name} pairs={pairs} idle={idle_count} target_rate={} msgs_per_s={:.0} p50_ms={:.3} p99_ms={:.3} server_cpu_us_per_msg={cpu_us} loadgen_cpu_us_per_msg={own_cpu_us:.1}",
         rate.map_or("max".to_owned(), |r| format!("{r:.0}")),
         delivered as f64 / elapsed,
         ms(p50),
@@ -614,11 +617,19 @@ async fn relay(
     Ok(())
 }
 
-/// A relayed message of the chosen size carrying its send time, in microseconds since the
-/// run's clock started, as the first 20 characters.
-fn relay_message(size: Size, call_id: CallId, at: Duration) -> ClientMsg {
-    let stamp = format!("{:020}", at.as_micros());
-    match size {
+/// How many digits a relayed message's send time takes.
+const STAMP: usize = 20;
+
+/// A relayed message's send time, in microseconds since the run's clock started.
+fn stamp(at: Duration) -> String {
+    format!("{:0STAMP$}", at.as_micros())
+}
+
+/// A relayed message of the chosen size, encoded, and where in it its send time goes (the
+/// first [`STAMP`] characters of its SDP or candidate).
+fn relay_template(size: Size, call_id: CallId) -> (String, usize) {
+    let stamp = stamp(Duration::ZERO);
+    let msg = match size {
         Size::Ice => ClientMsg::Ice {
             call_id,
             role: Role::Peer1,
@@ -634,11 +645,24 @@ fn relay_message(size: Size, call_id: CallId, at: Duration) -> ClientMsg {
             call_id,
             sdp: format!("{stamp}{}", "a=x-padding-to-a-realistic-sdp-size\r\n".repeat(80)),
         },
-    }
+    };
+    let text = protocol::encode(&msg);
+    let at = stamp_at(&text).expect("the stamp is in the message");
+    (text, at)
 }
 
-fn stamp_of(text: &str) -> Option<Duration> {
-    text.get(..20)?
+/// Where the send time starts in a relayed message, as the client sent it or as the server
+/// forwards it: the start of the SDP or of the candidate line.
+fn stamp_at(text: &str) -> Option<usize> {
+    ["\"sdp\":\"", "\"candidate\":\""]
+        .iter()
+        .find_map(|key| text.find(key).map(|i| i + key.len()))
+}
+
+/// The send time a relayed message carries.
+fn stamp_in(text: &str) -> Option<Duration> {
+    let at = stamp_at(text)?;
+    text.get(at..at + STAMP)?
         .parse::<u64>()
         .ok()
         .map(Duration::from_micros)
