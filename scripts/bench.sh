@@ -212,9 +212,9 @@ cat <<TABLE
 | 2 | seed's rule, 1,000 searching | matched $(field matched "${SEED[1000]}")/1000 in 600 s, p50 $(ms p50_ms "${SEED[1000]}"), p99 $(ms p99_ms "${SEED[1000]}") |
 | 2 | seed's rule, 10,000 searching | matched $(field matched "${SEED[10000]}")/10000 in 600 s, p50 $(ms p50_ms "${SEED[10000]}"), p99 $(ms p99_ms "${SEED[10000]}") |
 | 3 | relay, ICE-sized (~200 B), max | $(field msgs_per_s "${RELAY_MAX[ice]}") msg/s |
-| 3 | relay, ICE-sized, at half load | $(field msgs_per_s "${RELAY_HALF[ice]}") msg/s, p50 $(field p50_ms "${RELAY_HALF[ice]}") ms, p99 $(field p99_ms "${RELAY_HALF[ice]}") ms, server CPU $(field server_cpu_us_per_msg "${RELAY_HALF[ice]}") µs/msg |
+| 3 | relay, ICE-sized, at half load | $(field msgs_per_s "${RELAY_HALF[ice]}") msg/s, p50 $(field p50_ms "${RELAY_HALF[ice]}") ms, p99 $(field p99_ms "${RELAY_HALF[ice]}") ms, server CPU $(field server_cpu_us_per_msg "${RELAY_HALF[ice]}") µs/msg, load generator $(field loadgen_cpu_us_per_msg "${RELAY_HALF[ice]}") µs/msg |
 | 3 | relay, SDP-sized (~3 KB), max | $(field msgs_per_s "${RELAY_MAX[sdp]}") msg/s, server CPU $(field server_cpu_us_per_msg "${RELAY_MAX[sdp]}") µs/msg |
-| 3 | relay, SDP-sized, at half load | $(field msgs_per_s "${RELAY_HALF[sdp]}") msg/s, p50 $(field p50_ms "${RELAY_HALF[sdp]}") ms, p99 $(field p99_ms "${RELAY_HALF[sdp]}") ms, server CPU $(field server_cpu_us_per_msg "${RELAY_HALF[sdp]}") µs/msg |
+| 3 | relay, SDP-sized, at half load | $(field msgs_per_s "${RELAY_HALF[sdp]}") msg/s, p50 $(field p50_ms "${RELAY_HALF[sdp]}") ms, p99 $(field p99_ms "${RELAY_HALF[sdp]}") ms, server CPU $(field server_cpu_us_per_msg "${RELAY_HALF[sdp]}") µs/msg, load generator $(field loadgen_cpu_us_per_msg "${RELAY_HALF[sdp]}") µs/msg |
 | 4 | idle sessions held | $(field sessions "$IDLE") (the open-files limit here) |
 | 4 | resident memory per idle session | $(field per_session_kib "$IDLE") KiB ($(field rss_after_mib "$IDLE") MiB in all) |
 | 5 | second Call click to both remote videos playing | median $CLICK_MEDIAN ms (runs: ${CLICKS[*]}) |

@@ -648,6 +648,10 @@ impl Machine {
                 if !self.camera_on {
                     self.enable_tracks(Track::Video, false, out);
                 }
+                // A call met while the camera opened: its peer1 offers now (see `race`).
+                if let Some(negotiation) = self.call_mut().and_then(|c| c.negotiation.as_mut()) {
+                    peer_commands(negotiation.offer(), out);
+                }
                 if matches!(self.phase, Phase::OpeningCamera) {
                     match self.resuming.take() {
                         // A reloaded tab back in its call: now it can show the stranger.
@@ -1247,11 +1251,26 @@ impl Machine {
             // Nothing to connect: the chat goes through the server.
             self.enter_connected(call);
         } else {
-            let (negotiation, commands) = Negotiation::start(call_id, self.choices.hide_ip);
+            let (negotiation, commands) = self.race(call_id);
             call.negotiation = Some(negotiation);
             self.enter(Phase::Connecting(call));
             self.tell_media(out);
             peer_commands(commands, out);
+        }
+    }
+
+    /// The connections of a video call, raced (see `super::negotiation`). peer1 offers at
+    /// once, unless the camera is still opening: then the partner's offer is answered first
+    /// and peer1 offers once the camera is open (`CameraOpened`). Opening the camera is a
+    /// chain of round trips between the page and the browser, each waiting behind the page's
+    /// other work; making and offering peer1 meanwhile held the camera up by a hundred
+    /// milliseconds or more, and the partner's offer, made while it searched, is the one
+    /// that connects first anyway (docs/BENCHMARKS.md, row 5).
+    fn race(&self, call_id: CallId) -> (Negotiation, Vec<PeerCommand>) {
+        let relay_only = self.choices.hide_ip;
+        match self.camera {
+            Camera::Opening => (Negotiation::answer_first(call_id, relay_only), Vec::new()),
+            Camera::Open | Camera::Closed => Negotiation::start(call_id, relay_only),
         }
     }
 
@@ -1322,7 +1341,7 @@ impl Machine {
         match call.negotiation.take() {
             Some(old) => {
                 peer_commands(old.close(), out);
-                let (negotiation, commands) = Negotiation::start(call_id, self.choices.hide_ip);
+                let (negotiation, commands) = self.race(call_id);
                 call.negotiation = Some(negotiation);
                 call.partner_away = false;
                 // Whatever mending was under way is over: a new race has no winner to mend.
@@ -1534,15 +1553,17 @@ impl Machine {
         self.call().map(|c| c.id)
     }
 
-    /// While the page searches for a video call, whether that call's connections are to be
-    /// relay-only (the visitor hides their IP); `None` otherwise. The controller keeps a peer1
-    /// ready for the match meanwhile (see `negotiation::Peers::keep_ready`).
+    /// While the page searches for a video call with its camera open, whether that call's
+    /// connections are to be relay-only (the visitor hides their IP); `None` otherwise. The
+    /// controller keeps a peer1 ready for the match meanwhile (see
+    /// `negotiation::Peers::keep_ready`); not while the camera opens (see `race`).
     pub fn video_search(&self) -> Option<bool> {
         let searching = matches!(
             self.phase,
             Phase::OpeningCamera | Phase::Searching(_) | Phase::Reconnecting
         );
-        (searching && !self.choices.text_only).then_some(self.choices.hide_ip)
+        let ready = searching && !self.choices.text_only && self.camera == Camera::Open;
+        ready.then_some(self.choices.hide_ip)
     }
 
     /// The current call, if it is `call_id`: messages for any other call are dropped.

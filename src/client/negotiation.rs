@@ -1,7 +1,8 @@
 //! The two peer connections of a video call, the design's peer1/peer2 race.
 //!
 //! - **peer1** is the connection this side offers: on `matched` both sides create their peer1
-//!   and send its offer.
+//!   and send its offer. A side whose camera is still opening offers once it is open
+//!   ([`Negotiation::answer_first`]; why is the machine's `race`).
 //! - **peer2** answers the partner's offer (the partner's peer1).
 //! - **ICE routing**: every candidate carries the role of the connection it belongs to (the
 //!   server swaps the role on the way, since the sender's peer1 talks to the receiver's peer2).
@@ -21,11 +22,11 @@
 //!   call stay; no new connection is made. Only the winner's offerer ever restarts, so two
 //!   offers never cross. When to restart is the machine's (`super::machine`).
 //!
-//! - **peer1 made ready**: while the page searches for a video call, `Peers` keeps a peer1
-//!   created and offered, gathering candidates; the match's `Open` takes it when it fits the
-//!   call (the same hide-my-IP choice and ICE servers, under a minute old), and its offer goes
-//!   out at once instead of being made after `matched`. For the rules it is the peer1 `Open`
-//!   creates.
+//! - **peer1 made ready**: while the page searches for a video call with its camera open,
+//!   `Peers` keeps a peer1 created and offered, gathering candidates; the match's `Open` takes
+//!   it when it fits the call (the same hide-my-IP choice and ICE servers, under a minute
+//!   old), and its offer goes out at once instead of being made after `matched`. For the rules
+//!   it is the peer1 `Open` creates.
 //!
 //! [`Negotiation`] holds these rules as pure bookkeeping (no web-sys, no clock), driven by
 //! [`crate::client::machine`] and answered with [`PeerCommand`]s. Under `hydrate`, `Peers`
@@ -154,23 +155,40 @@ impl Negotiation {
 
     /// A new call: create peer1 and offer with it.
     pub(crate) fn start(call_id: CallId, relay_only: bool) -> (Self, Vec<PeerCommand>) {
-        let mut negotiation = Negotiation {
+        let mut negotiation = Negotiation::answer_first(call_id, relay_only);
+        let commands = negotiation.offer();
+        (negotiation, commands)
+    }
+
+    /// A new call whose peer1 offers later ([`Negotiation::offer`]); the partner's offer is
+    /// answered meanwhile, as always.
+    pub(crate) fn answer_first(call_id: CallId, relay_only: bool) -> Self {
+        Negotiation {
             call_id,
             relay_only,
             slots: Default::default(),
             winner: None,
             shown: None,
-        };
-        negotiation.slot(Role::Peer1).link = Link::Open;
-        let commands = vec![
+        }
+    }
+
+    /// Create peer1 and offer with it, unless it was created already or the race is over
+    /// (peer2 won before peer1 ever offered).
+    pub(crate) fn offer(&mut self) -> Vec<PeerCommand> {
+        let (call_id, relay_only) = (self.call_id, self.relay_only);
+        let peer1 = self.slot(Role::Peer1);
+        if peer1.link != Link::Absent {
+            return Vec::new();
+        }
+        peer1.link = Link::Open;
+        vec![
             PeerCommand::Open {
                 call_id,
                 role: Role::Peer1,
                 relay_only,
             },
             PeerCommand::CreateOffer { call_id },
-        ];
-        (negotiation, commands)
+        ]
     }
 
     /// Whether this side offered the winning connection (its peer1 won), so it is the one to
@@ -383,6 +401,23 @@ mod tests {
                 PeerCommand::CreateOffer { call_id: CALL },
             ]
         );
+    }
+
+    #[test]
+    fn answering_first_offers_once_later_and_never_after_peer2_won() {
+        let mut n = Negotiation::answer_first(CALL, false);
+        assert_eq!(
+            n.on_offer("offer".into()).len(),
+            2,
+            "peer2 answers meanwhile"
+        );
+        assert_eq!(n.offer().len(), 2, "peer1 opens and offers");
+        assert!(n.offer().is_empty(), "once");
+
+        let mut n = Negotiation::answer_first(CALL, false);
+        n.on_offer("offer".into());
+        n.on_winner(Role::Peer2);
+        assert!(n.offer().is_empty(), "the race is over");
     }
 
     #[test]

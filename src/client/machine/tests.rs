@@ -546,12 +546,9 @@ fn a_peer1_is_kept_ready_only_while_searching_for_a_video_call() {
     assert_eq!(m.video_search(), None, "hiding the IP needs a TURN server");
     m.handle(turn_server());
     m.handle(Input::Call(hiding_ip()));
-    assert_eq!(
-        m.video_search(),
-        Some(true),
-        "searching, the camera opening"
-    );
+    assert_eq!(m.video_search(), None, "not while the camera opens");
     m.handle(Input::CameraOpened);
+    assert_eq!(m.video_search(), Some(true), "searching, the camera open");
     m.handle(matched(A));
     assert_eq!(m.video_search(), None, "in a call: the match took it");
     m.handle(Input::Next);
@@ -725,16 +722,51 @@ fn with_the_camera_allowed_already_a_call_searches_while_it_opens() {
     assert!(out.contains(&Command::OpenCamera));
     assert_eq!(sent(&out).len(), 1, "Call goes out at once: {out:?}");
     assert_eq!(m.page().call_state, CallState::Searching);
-    // A stranger met before the camera opened: the race starts (the controller holds the
-    // connections' commands until the stream is there).
+    // A stranger met before the camera opened: the race starts with the partner's offer,
+    // answered at once (the camera's tracks join the connection once it is open)...
     let out = m.handle(matched(A));
-    assert_eq!(peer(&out).len(), 2);
+    assert!(peer(&out).is_empty(), "peer1 waits for the camera: {out:?}");
     assert_eq!(m.page().call_state, CallState::Connecting);
-    // The camera opening searches no second time.
+    let out = m.handle(Input::Server(ServerMsg::Offer {
+        call_id: A,
+        sdp: "their offer".into(),
+    }));
+    assert_eq!(peer(&out).len(), 2, "peer2 answers: {out:?}");
+    // ...and peer1 offers once the camera is open. It searches no second time.
     let out = m.handle(Input::CameraOpened);
     assert!(sent(&out).is_empty());
-    assert!(peer(&out).is_empty());
+    assert_eq!(
+        peer(&out),
+        vec![
+            PeerCommand::Open {
+                call_id: A,
+                role: Role::Peer1,
+                relay_only: false
+            },
+            PeerCommand::CreateOffer { call_id: A },
+        ]
+    );
     assert_eq!(m.page().call_state, CallState::Connecting);
+}
+
+// The same, when the partner's offer won the race before the camera opened: peer1 is never
+// made, since it could only lose.
+#[test]
+fn a_race_won_before_the_camera_opened_makes_no_peer1() {
+    let mut m = page();
+    m.handle(Input::CameraPermitted);
+    m.handle(Input::Call(choices()));
+    m.handle(matched(A));
+    m.handle(Input::Server(ServerMsg::Offer {
+        call_id: A,
+        sdp: "their offer".into(),
+    }));
+    m.handle(Input::Server(ServerMsg::Winner {
+        call_id: A,
+        role: Role::Peer2,
+    }));
+    let out = m.handle(Input::CameraOpened);
+    assert!(peer(&out).is_empty(), "{out:?}");
 }
 
 // camera-denied.spec "a camera that fails after the search began ends the call".
@@ -744,11 +776,15 @@ fn a_camera_allowed_but_failing_ends_the_call_it_opened_for() {
     m.handle(Input::CameraPermitted);
     m.handle(Input::Call(choices()));
     m.handle(matched(A));
+    m.handle(Input::Server(ServerMsg::Offer {
+        call_id: A,
+        sdp: "their offer".into(),
+    }));
     let out = m.handle(Input::CameraFailed(
         "Your camera is busy in another app. Close it, then press Call.".into(),
     ));
     assert_eq!(sent(&out), vec![ClientMsg::End]);
-    assert!(peer(&out).contains(&PeerCommand::Close(Role::Peer1)));
+    assert!(peer(&out).contains(&PeerCommand::Close(Role::Peer2)));
     assert_state(
         &m,
         CallState::Idle,
