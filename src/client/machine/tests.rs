@@ -63,6 +63,26 @@ fn matched(id: CallId) -> Input {
     })
 }
 
+/// The partner's offer in call `id`.
+fn partner_offer(id: CallId) -> Input {
+    Input::Server(ServerMsg::Offer {
+        call_id: id,
+        sdp: "their offer".into(),
+    })
+}
+
+/// What a page does to offer in call `id`: peer1 made, and its offer.
+fn peer1_offers(id: CallId) -> Vec<PeerCommand> {
+    vec![
+        PeerCommand::Open {
+            call_id: id,
+            role: Role::Peer1,
+            relay_only: false,
+        },
+        PeerCommand::CreateOffer { call_id: id },
+    ]
+}
+
 /// A page in a connected video call `id`, whose peer1 won the race.
 fn in_call(id: CallId) -> Machine {
     let mut m = searching();
@@ -192,17 +212,7 @@ fn matched_creates_peer1_and_offers() {
             camera: true
         }]
     );
-    assert_eq!(
-        peer(&out),
-        vec![
-            PeerCommand::Open {
-                call_id: A,
-                role: Role::Peer1,
-                relay_only: false
-            },
-            PeerCommand::CreateOffer { call_id: A },
-        ]
-    );
+    assert_eq!(peer(&out), peer1_offers(A));
     assert_state(&m, CallState::Connecting, "Stranger found. Connecting…");
 
     let out = m.handle(report(
@@ -225,10 +235,7 @@ fn matched_creates_peer1_and_offers() {
 fn the_partners_offer_is_answered_by_peer2() {
     let mut m = searching();
     m.handle(matched(A));
-    let out = m.handle(Input::Server(ServerMsg::Offer {
-        call_id: A,
-        sdp: "their offer".into(),
-    }));
+    let out = m.handle(partner_offer(A));
     assert_eq!(
         peer(&out),
         vec![
@@ -727,25 +734,12 @@ fn with_the_camera_allowed_already_a_call_searches_while_it_opens() {
     let out = m.handle(matched(A));
     assert!(peer(&out).is_empty(), "peer1 waits for the camera: {out:?}");
     assert_eq!(m.page().call_state, CallState::Connecting);
-    let out = m.handle(Input::Server(ServerMsg::Offer {
-        call_id: A,
-        sdp: "their offer".into(),
-    }));
+    let out = m.handle(partner_offer(A));
     assert_eq!(peer(&out).len(), 2, "peer2 answers: {out:?}");
     // ...and peer1 offers once the camera is open. It searches no second time.
     let out = m.handle(Input::CameraOpened);
     assert!(sent(&out).is_empty());
-    assert_eq!(
-        peer(&out),
-        vec![
-            PeerCommand::Open {
-                call_id: A,
-                role: Role::Peer1,
-                relay_only: false
-            },
-            PeerCommand::CreateOffer { call_id: A },
-        ]
-    );
+    assert_eq!(peer(&out), peer1_offers(A));
     assert_eq!(m.page().call_state, CallState::Connecting);
 }
 
@@ -757,10 +751,7 @@ fn a_race_won_before_the_camera_opened_makes_no_peer1() {
     m.handle(Input::CameraPermitted);
     m.handle(Input::Call(choices()));
     m.handle(matched(A));
-    m.handle(Input::Server(ServerMsg::Offer {
-        call_id: A,
-        sdp: "their offer".into(),
-    }));
+    m.handle(partner_offer(A));
     m.handle(Input::Server(ServerMsg::Winner {
         call_id: A,
         role: Role::Peer2,
@@ -776,10 +767,7 @@ fn a_camera_allowed_but_failing_ends_the_call_it_opened_for() {
     m.handle(Input::CameraPermitted);
     m.handle(Input::Call(choices()));
     m.handle(matched(A));
-    m.handle(Input::Server(ServerMsg::Offer {
-        call_id: A,
-        sdp: "their offer".into(),
-    }));
+    m.handle(partner_offer(A));
     let out = m.handle(Input::CameraFailed(
         "Your camera is busy in another app. Close it, then press Call.".into(),
     ));
