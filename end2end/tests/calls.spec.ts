@@ -25,6 +25,10 @@ async function localVideoPlays(page: Page) {
   });
 }
 
+/** How many peer connections the page has made so far (fixtures.ts records each one). */
+const connectionsMade = (page: Page) =>
+  page.evaluate(() => (window as any).__duetPeerConnections.length as number);
+
 /** Opens the page's camera before its call, as it is for a visitor who called before (it
  *  stays on between calls): Call until the local video plays, then End. Nobody else may be
  *  searching meanwhile. A page whose camera is open when it is matched offers at once; one
@@ -114,12 +118,10 @@ test("click to video: from the second Call to both remote videos playing", async
 test("both connections race, both sides keep the same winner and close the other", async ({ visit }) => {
   const a = await visit("A");
   const b = await visit("B");
-  // The fixture records every RTCPeerConnection a page creates (see fixtures.ts).
-  const made = (page: Page) => page.evaluate(() => (window as any).__duetPeerConnections.length as number);
   await cameraOpenFirst(a.page);
   await cameraOpenFirst(b.page);
   // Each page made (and closed) a peer1 while it searched with its camera open.
-  const before = await Promise.all([made(a.page), made(b.page)]);
+  const before = await Promise.all([connectionsMade(a.page), connectionsMade(b.page)]);
   await button(a.page, "Call").click();
   await button(b.page, "Call").click();
   await inCall(a, b);
@@ -261,9 +263,8 @@ test("a camera that opens after the call connected is seen by the stranger, on t
   expect(sent).toEqual(["audio false", "video true"]);
   // No new offer or connection was needed for A's picture. A's own peer1 was never made: it
   // waits for the camera, and could only lose a race won before it opened; so B has no peer2.
-  const created = (page: Page) => page.evaluate(() => (window as any).__duetPeerConnections.length);
-  expect(await created(a.page)).toBe(1);
-  expect(await created(b.page)).toBe(1);
+  expect(await connectionsMade(a.page)).toBe(1);
+  expect(await connectionsMade(b.page)).toBe(1);
 });
 
 test("the call timer counts the time with this stranger and starts again with the next", async ({ visit }) => {
