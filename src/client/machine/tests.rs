@@ -83,6 +83,17 @@ fn peer1_offers(id: CallId) -> Vec<PeerCommand> {
     ]
 }
 
+/// A page with the camera allowed already, matched in call `id` while its camera opens, that
+/// has the partner's offer (answered by peer2; its own peer1 waits for the camera).
+fn answering_while_the_camera_opens(id: CallId) -> Machine {
+    let mut m = page();
+    m.handle(Input::CameraPermitted);
+    m.handle(Input::Call(choices()));
+    m.handle(matched(id));
+    m.handle(partner_offer(id));
+    m
+}
+
 /// A page in a connected video call `id`, whose peer1 won the race.
 fn in_call(id: CallId) -> Machine {
     let mut m = searching();
@@ -747,11 +758,7 @@ fn with_the_camera_allowed_already_a_call_searches_while_it_opens() {
 // made, since it could only lose.
 #[test]
 fn a_race_won_before_the_camera_opened_makes_no_peer1() {
-    let mut m = page();
-    m.handle(Input::CameraPermitted);
-    m.handle(Input::Call(choices()));
-    m.handle(matched(A));
-    m.handle(partner_offer(A));
+    let mut m = answering_while_the_camera_opens(A);
     m.handle(Input::Server(ServerMsg::Winner {
         call_id: A,
         role: Role::Peer2,
@@ -763,11 +770,7 @@ fn a_race_won_before_the_camera_opened_makes_no_peer1() {
 // camera-denied.spec "a camera that fails after the search began ends the call".
 #[test]
 fn a_camera_allowed_but_failing_ends_the_call_it_opened_for() {
-    let mut m = page();
-    m.handle(Input::CameraPermitted);
-    m.handle(Input::Call(choices()));
-    m.handle(matched(A));
-    m.handle(partner_offer(A));
+    let mut m = answering_while_the_camera_opens(A);
     let out = m.handle(Input::CameraFailed(
         "Your camera is busy in another app. Close it, then press Call.".into(),
     ));
