@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{pair, Client, TestServer, PATIENCE};
+use common::{pair, ChildServer, Client, TestServer, PATIENCE};
 use duet::protocol::{CallId, ClientMsg, ErrorCode, ServerMsg};
 use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest, http::HeaderValue};
 
@@ -174,6 +174,40 @@ async fn past_max_connections_everyone_is_told_the_server_is_full() {
     }
     let metrics = server.metrics().await;
     assert!(metrics.contains(r#"duet_connections_rejected_total{reason="server_full"} 2"#));
+}
+
+/// A node whose open-files limit is below `--max-connections` turns the crowd past the limit
+/// away with `server_full`, as it does past the flag, instead of leaving it waiting in the
+/// listen backlog for an accept the kernel refuses.
+#[tokio::test]
+async fn past_the_open_files_limit_a_crowd_is_told_the_server_is_full() {
+    const FILES: u64 = 160;
+    // The node keeps 64 files for itself (`limits::OWN_FILES`).
+    const SOCKETS: u64 = FILES - 64;
+    let flags = [
+        "--max-connections-per-ip",
+        "1000",
+        "--connections-per-minute",
+        "100000",
+    ];
+    let server = ChildServer::start_with_open_files(FILES, &flags).await;
+    let (mut held, mut full) = (Vec::new(), 0);
+    for _ in 0..FILES {
+        let mut client = tokio::time::timeout(PATIENCE, common::open_socket(server.addr, &[]))
+            .await
+            .expect("every socket is answered, none left waiting")
+            .expect("the upgrade succeeds");
+        match client.next_any().await {
+            Some(ServerMsg::Online { .. }) => held.push(client),
+            Some(ServerMsg::Error {
+                code: ErrorCode::ServerFull,
+                ..
+            }) => full += 1,
+            other => panic!("expected a greeting or server_full, got {other:?}"),
+        }
+    }
+    assert_eq!(held.len() as u64, SOCKETS);
+    assert_eq!(full, FILES - SOCKETS);
 }
 
 #[tokio::test]

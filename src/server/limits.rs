@@ -272,6 +272,39 @@ impl Drop for ConnectionPermit {
     }
 }
 
+/// Files a node keeps open besides its signaling sockets: the listener, the database and its
+/// journal, Redis, the runtime's own, and the page loads and static files being served.
+const OWN_FILES: u64 = 64;
+
+/// Raises this process's open-files limit as far as the system lets it (the soft limit up to
+/// the hard one, as `ulimit -n "$(ulimit -Hn)"` does), and returns how many signaling sockets
+/// fit under it: `wanted` (`--max-connections`), or fewer. Past the limit the kernel refuses to
+/// accept, and a crowd would wait in the listen backlog for nothing; within it, a visitor past
+/// the cap is told `server_full` at once.
+pub fn sockets_within_open_files(wanted: u32) -> u32 {
+    let limit = match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => limit,
+        Err(e) => {
+            tracing::warn!("could not read the open-files limit: {e}");
+            return wanted;
+        }
+    };
+    let fits = sockets_within(limit, wanted);
+    if fits < wanted {
+        tracing::warn!(
+            "the open-files limit ({limit}) is below --max-connections ({wanted}): serving at \
+             most {fits} sockets; raise the limit (LimitNOFILE= in systemd, ulimit -n) to serve more"
+        );
+    }
+    fits
+}
+
+/// How many sockets fit in `limit` open files: at most `wanted`, and at least one.
+fn sockets_within(limit: u64, wanted: u32) -> u32 {
+    let room = limit.saturating_sub(OWN_FILES).max(1);
+    u32::try_from(room).unwrap_or(u32::MAX).min(wanted)
+}
+
 /// So many of something per visitor per period (a token bucket per address prefix): wrong
 /// admin tokens per minute, TURN credentials per hour.
 #[derive(Clone)]
@@ -336,6 +369,14 @@ mod tests {
             per_minute,
             prefixes: AddressPrefixes::default(),
         })
+    }
+
+    #[test]
+    fn sockets_fit_under_the_open_files_limit_less_the_nodes_own_files() {
+        assert_eq!(sockets_within(20_000, 10_000), 10_000);
+        assert_eq!(sockets_within(1_024, 10_000), 1_024 - 64);
+        assert_eq!(sockets_within(u64::MAX, 10_000), 10_000);
+        assert_eq!(sockets_within(10, 10_000), 1);
     }
 
     #[test]

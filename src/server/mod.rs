@@ -120,7 +120,8 @@ async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<serde_json:
 
 /// Binds the configured address and serves until Ctrl-C or SIGTERM, then drains: stops
 /// accepting, tells every open socket, and waits at most `--shutdown-grace` for them to close.
-pub async fn run(config: Config) -> Result<(), StartError> {
+pub async fn run(mut config: Config) -> Result<(), StartError> {
+    config.max_connections = limits::sockets_within_open_files(config.max_connections);
     // Installed before anything can connect: a SIGTERM that came before the handlers would
     // kill the process outright, and its sockets would never hear why.
     let signalled = shutdown_signal();

@@ -433,18 +433,34 @@ impl ChildServer {
 
     /// Starts the binary on `addr` (a restarted node takes its address back).
     pub async fn start_at(addr: &str, flags: &[&str]) -> ChildServer {
+        ChildServer::spawn(addr, flags, None).await
+    }
+
+    /// Starts the binary with an open-files limit (soft and hard) of `files`.
+    pub async fn start_with_open_files(files: u64, flags: &[&str]) -> ChildServer {
+        ChildServer::spawn("127.0.0.1:0", flags, Some(files)).await
+    }
+
+    async fn spawn(addr: &str, flags: &[&str], open_files: Option<u64>) -> ChildServer {
         use tokio::io::{AsyncBufReadExt, BufReader};
         let data_dir = TempDir::new().unwrap();
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_duet"))
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_duet"));
+        command
             .args(["--site-addr", addr, "--data-dir"])
             .arg(data_dir.path())
             .args(test_defaults(flags))
             .args(flags)
             .env("RUST_LOG", "info")
             .stdout(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
+            .kill_on_drop(true);
+        if let Some(files) = open_files {
+            // SAFETY: runs in the child between fork and exec, and only makes one system call
+            // (setrlimit), which is async-signal-safe.
+            unsafe {
+                command.pre_exec(move || rlimit::setrlimit(rlimit::Resource::NOFILE, files, files));
+            }
+        }
+        let mut child = command.spawn().unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let addr = loop {
             let line = tokio::time::timeout(PATIENCE, lines.next_line())
