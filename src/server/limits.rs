@@ -285,7 +285,7 @@ pub fn sockets_within_open_files(wanted: u32) -> u32 {
     let limit = match rlimit::increase_nofile_limit(u64::MAX) {
         Ok(limit) => limit,
         Err(e) => {
-            tracing::warn!("could not read the open-files limit: {e}");
+            tracing::warn!("could not read or raise the open-files limit: {e}");
             return wanted;
         }
     };
