@@ -6,13 +6,6 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 
-/// mimalloc instead of glibc's malloc: a relayed offer and a new socket allocate a few buffers
-/// each, and glibc's allocator was the largest single cost in the server's own code under a
-/// connection storm (docs/BENCHMARKS.md: 8 % less CPU per relayed offer, an idle session the
-/// same within 0.2 KiB).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[tokio::main]
 async fn main() -> ExitCode {
     let config = Config::parse();
