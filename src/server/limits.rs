@@ -6,6 +6,9 @@
 //! tokens, TURN credentials). A visitor is an address prefix ([`AddressPrefixes::key`]), so
 //! one IPv6 network cannot pass for many visitors. All of them are plain data plus a clock
 //! reading, so they are tested without waiting.
+//!
+//! At start, [`sockets_within_open_files`] fits the total cap under the process's open-files
+//! limit, the one limit here that the operating system sets rather than a flag.
 
 use crate::server::client_ip::AddressPrefixes;
 use ipnet::IpNet;
