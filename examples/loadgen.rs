@@ -65,24 +65,8 @@ enum Scenario {
     Relay {
         #[command(flatten)]
         target: Target,
-        /// Matched pairs sending to each other.
-        #[arg(long, default_value_t = 100)]
-        pairs: usize,
-        /// Extra idle sessions kept open during the run.
-        #[arg(long, default_value_t = 0)]
-        idle: usize,
-        /// Message size: an ICE candidate (~200 B) or an SDP offer (~3 KB).
-        #[arg(long, value_enum)]
-        size: Size,
-        /// Messages per second in total; without it, as fast as the server takes them.
-        #[arg(long)]
-        rate: Option<f64>,
-        /// How long to send.
-        #[arg(long, default_value_t = 10.0)]
-        seconds: f64,
-        /// The server's process id, to read the CPU time it spends per relayed message.
-        #[arg(long)]
-        server_pid: Option<u32>,
+        #[command(flatten)]
+        run: RelayRun,
     },
     /// The most idle sessions held, and the server's resident memory per session.
     Idle {
@@ -155,6 +139,34 @@ enum Scenario {
     },
 }
 
+/// How a relay run sends: see [`relay`].
+#[derive(clap::Args)]
+struct RelayRun {
+    /// Matched pairs sending to each other.
+    #[arg(long, default_value_t = 100)]
+    pairs: usize,
+    /// Extra idle sessions kept open during the run.
+    #[arg(long, default_value_t = 0)]
+    idle: usize,
+    /// Message size: an ICE candidate (~200 B) or an SDP offer (~3 KB).
+    #[arg(long, value_enum)]
+    size: Size,
+    /// Messages per second in total; without it, as fast as the server takes them.
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Messages a sender keeps in flight to its partner at most. Many (the default) let the
+    /// server and this process take several per system call, which no browser does: a page
+    /// sends its offer and waits for the answer. 1 sends the way pages do.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
+    window: u64,
+    /// How long to send.
+    #[arg(long, default_value_t = 10.0)]
+    seconds: f64,
+    /// The server's process id, to read the CPU time it spends per relayed message.
+    #[arg(long)]
+    server_pid: Option<u32>,
+}
+
 #[derive(clap::Args, Clone)]
 struct Target {
     /// The server's signaling socket.
@@ -202,15 +214,7 @@ async fn main() -> Fallible<()> {
             waiting,
             probes,
         } => time_to_match(&target, waiting, probes).await,
-        Scenario::Relay {
-            target,
-            pairs,
-            idle,
-            size,
-            rate,
-            seconds,
-            server_pid,
-        } => relay(&target, pairs, idle, size, rate, seconds, server_pid).await,
+        Scenario::Relay { target, run } => relay(&target, &run).await,
         Scenario::Storm {
             target,
             clients,
@@ -457,15 +461,16 @@ struct Side {
     stream: SplitStream<Ws>,
 }
 
-async fn relay(
-    target: &Target,
-    pairs: usize,
-    idle_count: usize,
-    size: Size,
-    rate: Option<f64>,
-    seconds: f64,
-    server_pid: Option<u32>,
-) -> Fallible<()> {
+async fn relay(target: &Target, run: &RelayRun) -> Fallible<()> {
+    let &RelayRun {
+        pairs,
+        idle: idle_count,
+        size,
+        rate,
+        window,
+        seconds,
+        server_pid,
+    } = run;
     let size_name = match size {
         Size::Ice => "ice",
         Size::Sdp => "sdp",
@@ -510,9 +515,8 @@ async fn relay(
     let stop = Arc::new(AtomicBool::new(false));
     let received = Arc::new(AtomicU64::new(0));
     let per_sender = rate.map(|r| r / (pairs * 2) as f64);
-    // Closed loop: a sender keeps at most WINDOW messages in flight to its partner, so "as fast
-    // as possible" measures what the server sustains, not how deep queues can grow.
-    const WINDOW: u64 = 64;
+    // Closed loop: a sender keeps at most `window` messages in flight to its partner, so "as
+    // fast as possible" measures what the server sustains, not how deep queues can grow.
     let flows: Vec<Arc<(AtomicU64, tokio::sync::Notify)>> = (0..sides.len())
         .map(|_| Arc::new((AtomicU64::new(0), tokio::sync::Notify::new())))
         .collect();
@@ -560,7 +564,7 @@ async fn relay(
                 if let Some(t) = tick.as_mut() {
                     t.tick().await;
                 }
-                while sent - own.0.load(Ordering::Acquire) >= WINDOW {
+                while sent - own.0.load(Ordering::Acquire) >= window {
                     // Bounded, so the run still ends if the partner stops reading.
                     let _ =
                         tokio::time::timeout(Duration::from_millis(100), own.1.notified()).await;
@@ -581,10 +585,10 @@ async fn relay(
     let start_count = received.load(Ordering::Relaxed);
     let cpu_before = server_pid.map(cpu_seconds).transpose()?;
     let own_cpu_before = cpu_seconds(std::process::id())?;
-    let window = Instant::now();
+    let counted_from = Instant::now();
     tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
     let delivered = received.load(Ordering::Relaxed) - start_count;
-    let elapsed = window.elapsed().as_secs_f64();
+    let elapsed = counted_from.elapsed().as_secs_f64();
     // The load generator's CPU per message, sent and received: the share of the two cores it
     // takes from the server it measures.
     let own_cpu_us =
@@ -608,7 +612,7 @@ async fn relay(
         .collect();
     let (p50, p99) = percentiles(&mut samples);
     println!(
-        "RESULT relay size={size_name} pairs={pairs} idle={idle_count} target_rate={} msgs_per_s={:.0} p50_ms={:.3} p99_ms={:.3} server_cpu_us_per_msg={cpu_us} loadgen_cpu_us_per_msg={own_cpu_us:.1}",
+        "RESULT relay size={size_name} pairs={pairs} idle={idle_count} window={window} target_rate={} msgs_per_s={:.0} p50_ms={:.3} p99_ms={:.3} server_cpu_us_per_msg={cpu_us} loadgen_cpu_us_per_msg={own_cpu_us:.1}",
         rate.map_or("max".to_owned(), |r| format!("{r:.0}")),
         delivered as f64 / elapsed,
         ms(p50),

@@ -76,6 +76,28 @@ for size in ice sdp; do
   echo "   $size max:  ${RELAY_MAX[$size]}"
   echo "   $size half: ${RELAY_HALF[$size]}"
 done
+# The runs above keep up to 64 offers in flight per sender, so both processes take several
+# per system call. A page sends one offer and waits for the answer: --window 1 sends that way,
+# and its half load is half of what the two cores sustain for such traffic.
+start_server
+RELAY_PAGE_MAX=$($LOADGEN relay --url "$URL" --pairs 100 --idle 9800 --size sdp --window 1 --seconds 10 --sources "$SOURCES" --server-pid "$SERVER_PID" | result)
+max=$(field msgs_per_s "$RELAY_PAGE_MAX")
+RELAY_PAGE_HALF=$($LOADGEN relay --url "$URL" --pairs 100 --idle 9800 --size sdp --window 1 --seconds 10 --rate "$((max / 2))" --sources "$SOURCES" --server-pid "$SERVER_PID" | result)
+stop_server
+echo "   sdp, one in flight, max:  $RELAY_PAGE_MAX"
+echo "   sdp, one in flight, half: $RELAY_PAGE_HALF"
+# The cross-check: the issue's own kind of client (Node.js and ws, one thread), its shape (500
+# pairs, 10,000 sockets), and half of the most it sends.
+NODE_LOADGEN=(node scripts/node-loadgen.mjs)
+start_server
+NODE_RELAY_MAX=$("${NODE_LOADGEN[@]}" relay --url "$URL" --pairs 500 --idle 9000 --seconds 10 --sources "$SOURCES" --server-pid "$SERVER_PID" | result)
+stop_server
+start_server
+max=$(field msgs_per_s "$NODE_RELAY_MAX")
+NODE_RELAY_HALF=$("${NODE_LOADGEN[@]}" relay --url "$URL" --pairs 500 --idle 9000 --seconds 10 --rate "$((max / 2))" --sources "$SOURCES" --server-pid "$SERVER_PID" | result)
+stop_server
+echo "   Node.js, max:  $NODE_RELAY_MAX"
+echo "   Node.js, half: $NODE_RELAY_HALF"
 
 echo "==> 4. idle sessions held and memory per session (bounded by this machine's open-files limit: $FD_LIMIT)"
 IDLE_N=$((FD_LIMIT - 500))
@@ -174,6 +196,19 @@ start_server
 STEADY=$($LOADGEN storm --url "$URL" --clients 10000 --seconds 10 --sources "$SOURCES" --server-pid "$SERVER_PID" | result)
 stop_server
 echo "   $STEADY"
+# The cross-check from Node.js: the same steady crowd, then the same client against a server
+# that does nothing but greet and pair (the client's own floor: its event loop and collector).
+start_server
+NODE_CROWD=$("${NODE_LOADGEN[@]}" crowd --url "$URL" --clients 10000 --rate 1000 --sources "$SOURCES" | result)
+stop_server
+"${NODE_LOADGEN[@]}" null-server --port 0 >"$WORK/null-server.log" 2>&1 &
+NULL_PID=$!
+{ timeout 20 tail -n +1 -f "$WORK/null-server.log" || true; } | grep -q -m1 'listening on' || true
+NULL_URL=$(grep -o 'ws://[0-9.:]*/' "$WORK/null-server.log")
+NODE_CROWD_NULL=$("${NODE_LOADGEN[@]}" crowd --url "$NULL_URL" --clients 10000 --rate 1000 --sources "$SOURCES" | result)
+kill "$NULL_PID"; wait "$NULL_PID" 2>/dev/null || true
+echo "   Node.js against duet:      $NODE_CROWD"
+echo "   Node.js against a nothing: $NODE_CROWD_NULL"
 
 echo "==> 10. presence: online counts received at 10,000 online, 50 arrivals a second"
 start_server --interest-wait 1h
@@ -215,6 +250,10 @@ cat <<TABLE
 | 3 | relay, ICE-sized, at half load | $(field msgs_per_s "${RELAY_HALF[ice]}") msg/s, p50 $(field p50_ms "${RELAY_HALF[ice]}") ms, p99 $(field p99_ms "${RELAY_HALF[ice]}") ms, server CPU $(field server_cpu_us_per_msg "${RELAY_HALF[ice]}") µs/msg, load generator $(field loadgen_cpu_us_per_msg "${RELAY_HALF[ice]}") µs/msg |
 | 3 | relay, SDP-sized (~3 KB), max | $(field msgs_per_s "${RELAY_MAX[sdp]}") msg/s, server CPU $(field server_cpu_us_per_msg "${RELAY_MAX[sdp]}") µs/msg |
 | 3 | relay, SDP-sized, at half load | $(field msgs_per_s "${RELAY_HALF[sdp]}") msg/s, p50 $(field p50_ms "${RELAY_HALF[sdp]}") ms, p99 $(field p99_ms "${RELAY_HALF[sdp]}") ms, server CPU $(field server_cpu_us_per_msg "${RELAY_HALF[sdp]}") µs/msg, load generator $(field loadgen_cpu_us_per_msg "${RELAY_HALF[sdp]}") µs/msg |
+| 3 | relay, SDP-sized, one offer in flight per sender (as pages send), max | $(field msgs_per_s "$RELAY_PAGE_MAX") msg/s, server CPU $(field server_cpu_us_per_msg "$RELAY_PAGE_MAX") µs/msg, load generator $(field loadgen_cpu_us_per_msg "$RELAY_PAGE_MAX") µs/msg |
+| 3 | relay, SDP-sized, one in flight, at half load | $(field msgs_per_s "$RELAY_PAGE_HALF") msg/s, p50 $(field p50_ms "$RELAY_PAGE_HALF") ms, p99 $(field p99_ms "$RELAY_PAGE_HALF") ms, server CPU $(field server_cpu_us_per_msg "$RELAY_PAGE_HALF") µs/msg, load generator $(field loadgen_cpu_us_per_msg "$RELAY_PAGE_HALF") µs/msg |
+| 3 | cross-check from Node.js (ws): relay, SDP-sized, 500 pairs, 10,000 sockets, max | $(field msgs_per_s "$NODE_RELAY_MAX") msg/s, server CPU $(field server_cpu_us_per_msg "$NODE_RELAY_MAX") µs/msg, Node.js $(field loadgen_cpu_us_per_msg "$NODE_RELAY_MAX") µs/msg |
+| 3 | cross-check from Node.js: at half of its max | $(field msgs_per_s "$NODE_RELAY_HALF") msg/s, p50 $(field p50_ms "$NODE_RELAY_HALF") ms, p99 $(field p99_ms "$NODE_RELAY_HALF") ms, server CPU $(field server_cpu_us_per_msg "$NODE_RELAY_HALF") µs/msg |
 | 4 | idle sessions held | $(field sessions "$IDLE") (the open-files limit here) |
 | 4 | resident memory per idle session | $(field per_session_kib "$IDLE") KiB ($(field rss_after_mib "$IDLE") MiB in all) |
 | 5 | second Call click to both remote videos playing | median $CLICK_MEDIAN ms (runs: ${CLICKS[*]}) |
@@ -227,6 +266,7 @@ cat <<TABLE
 | 8 | two nodes: relay across nodes, SDP-sized, at half load | $(field msgs_per_s "${CROSS_HALF[sdp]}") msg/s, p50 $(field p50_ms "${CROSS_HALF[sdp]}") ms, p99 $(field p99_ms "${CROSS_HALF[sdp]}") ms |
 | 9 | storm: $STORM_N clients within 2 s | $(field matched "$STORM") matched, $(field failed "$STORM") failed, dropped by the kernel $(field listen_drops "$STORM"); time to match p50 $(field match_p50_ms "$STORM") ms, p99 $(field match_p99_ms "$STORM") ms, max $(field match_max_ms "$STORM") ms; handshake p99 $(field handshake_p99_ms "$STORM") ms |
 | 9 | steady 1,000 connects a second for 10 s | $(field matched "$STEADY") matched, dropped by the kernel $(field listen_drops "$STEADY"); time to match p50 $(field match_p50_ms "$STEADY") ms, p99 $(field match_p99_ms "$STEADY") ms; handshake p99 $(field handshake_p99_ms "$STEADY") ms |
+| 9 | cross-check from Node.js (ws): steady 1,000 connects a second for 10 s | $(field matched "$NODE_CROWD") matched; time to match p50 $(field match_p50_ms "$NODE_CROWD") ms, p99 $(field match_p99_ms "$NODE_CROWD") ms; handshake p99 $(field handshake_p99_ms "$NODE_CROWD") ms. The same client against a server that only greets and pairs: p99 $(field match_p99_ms "$NODE_CROWD_NULL") ms, handshake p99 $(field handshake_p99_ms "$NODE_CROWD_NULL") ms |
 | 10 | online counts per client per minute, 10,000 online | lobby $(field lobby_per_client_per_min "$PRESENCE"), searching $(field searching_per_client_per_min "$PRESENCE"), in a call $(field in_call_per_client_per_min "$PRESENCE"); $(field total_msgs_per_s "$PRESENCE") messages/s in all |
 | 11 | proof of work, $POW_BITS bits: server | check $(field verify_us "$PROOF") µs (one SHA-256); CPU $(field server_cpu_us_per_client "$PROOF") µs per client from connect to searching, proof included |
 | 11 | proof of work: browser, CPU 1x | $(pow_solve 1x); navigation to proof accepted median $(pow_nav 1x) ms |

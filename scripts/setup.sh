@@ -54,9 +54,11 @@ fi
 # wasm-opt from npm's binaryen: Debian's older binaryen makes a release bundle that fails to
 # hydrate, and cargo-leptos would otherwise try to download its own.
 # The same npm install brings the video screening's runtime and model (nsfwjs, TensorFlow.js
-# and its WebAssembly backend), which the site serves itself (README, "Video screening").
+# and its WebAssembly backend), which the site serves itself (README, "Video screening"), and
+# `ws` for the benchmarks' second load generator (scripts/node-loadgen.mjs).
 step "wasm-opt and the video screening's model (npm, pinned in tools/package-lock.json)"
 if [[ -x tools/node_modules/.bin/wasm-opt ]] && [[ -d tools/node_modules/nsfwjs ]] \
+  && [[ -d tools/node_modules/ws ]] \
   && [[ tools/node_modules/.package-lock.json -nt tools/package-lock.json ]]; then
   ok "$(wasm-opt --version)"
 else
