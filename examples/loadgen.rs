@@ -25,6 +25,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::error::Error;
 use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -267,6 +268,7 @@ async fn open_proven(url: &str, source: IpAddr) -> Fallible<(Ws, Option<Solved>)
         IpAddr::V4(_) => TcpSocket::new_v4()?,
         IpAddr::V6(_) => TcpSocket::new_v6()?,
     };
+    port_at_connect(&socket)?;
     socket.bind(SocketAddr::new(source, 0))?;
     let stream = socket.connect(addr).await?;
     stream.set_nodelay(true)?;
@@ -296,6 +298,31 @@ async fn open_proven(url: &str, source: IpAddr) -> Fallible<(Ws, Option<Solved>)
         other => {
             Err(format!("expected a challenge or the online count first, got {other:?}").into())
         }
+    }
+}
+
+/// Has the kernel choose a bound socket's port when it connects, not when it binds
+/// (`IP_BIND_ADDRESS_NO_PORT`). A port chosen at bind must be free of every other use, so with
+/// the tens of thousands of ports a run leaves in TIME_WAIT each bind searched for one, and
+/// back-to-back storms stalled for seconds in the load generator. Chosen at connect, a port
+/// need only make the connection unique, and one in TIME_WAIT may be taken again.
+fn port_at_connect(socket: &TcpSocket) -> std::io::Result<()> {
+    let on: libc::c_int = 1;
+    // SAFETY: the descriptor is the open socket `socket` owns, and the option's value is a
+    // c_int that lives through the call, passed with its size.
+    let done = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_BIND_ADDRESS_NO_PORT,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of_val(&on) as libc::socklen_t,
+        )
+    };
+    if done == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
     }
 }
 

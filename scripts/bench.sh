@@ -90,11 +90,11 @@ echo "   sdp, one in flight, half: $RELAY_PAGE_HALF"
 # pairs, 10,000 sockets), and half of the most it sends.
 NODE_LOADGEN=(node scripts/node-loadgen.mjs)
 start_server
-NODE_RELAY_MAX=$("${NODE_LOADGEN[@]}" relay --url "$URL" --pairs 500 --idle 9000 --seconds 10 --sources "$SOURCES" --server-pid "$SERVER_PID" | result)
+NODE_RELAY_MAX=$("${NODE_LOADGEN[@]}" relay --url "$URL" --pairs 500 --idle 9000 --seconds 10 --server-pid "$SERVER_PID" | result)
 stop_server
 start_server
 max=$(field msgs_per_s "$NODE_RELAY_MAX")
-NODE_RELAY_HALF=$("${NODE_LOADGEN[@]}" relay --url "$URL" --pairs 500 --idle 9000 --seconds 10 --rate "$((max / 2))" --sources "$SOURCES" --server-pid "$SERVER_PID" | result)
+NODE_RELAY_HALF=$("${NODE_LOADGEN[@]}" relay --url "$URL" --pairs 500 --idle 9000 --seconds 10 --rate "$((max / 2))" --server-pid "$SERVER_PID" | result)
 stop_server
 echo "   Node.js, max:  $NODE_RELAY_MAX"
 echo "   Node.js, half: $NODE_RELAY_HALF"
@@ -199,13 +199,13 @@ echo "   $STEADY"
 # The cross-check from Node.js: the same steady crowd, then the same client against a server
 # that does nothing but greet and pair (the client's own floor: its event loop and collector).
 start_server
-NODE_CROWD=$("${NODE_LOADGEN[@]}" crowd --url "$URL" --clients 10000 --rate 1000 --sources "$SOURCES" | result)
+NODE_CROWD=$("${NODE_LOADGEN[@]}" crowd --url "$URL" --clients 10000 --rate 1000 | result)
 stop_server
 "${NODE_LOADGEN[@]}" null-server --port 0 >"$WORK/null-server.log" 2>&1 &
 NULL_PID=$!
 { timeout 20 tail -n +1 -f "$WORK/null-server.log" || true; } | grep -q -m1 'listening on' || true
 NULL_URL=$(grep -o 'ws://[0-9.:]*/' "$WORK/null-server.log")
-NODE_CROWD_NULL=$("${NODE_LOADGEN[@]}" crowd --url "$NULL_URL" --clients 10000 --rate 1000 --sources "$SOURCES" | result)
+NODE_CROWD_NULL=$("${NODE_LOADGEN[@]}" crowd --url "$NULL_URL" --clients 10000 --rate 1000 | result)
 kill "$NULL_PID"; wait "$NULL_PID" 2>/dev/null || true
 echo "   Node.js against duet:      $NODE_CROWD"
 echo "   Node.js against a nothing: $NODE_CROWD_NULL"

@@ -39,8 +39,6 @@ const num = (name, fallback) => {
   if (!Number.isFinite(v) || v < 0) fail(`--${name} must be a number`);
   return v;
 };
-const sources = (flags.sources ?? "127.0.0.1").split(",");
-let opened = 0;
 
 function fail(why) {
   console.error(`node-loadgen: ${why}`);
@@ -62,9 +60,15 @@ const quantile = (sorted, p) =>
   sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] : "none";
 const ms = (us) => (us === "none" ? us : (us / 1000).toFixed(3));
 
-/** A socket from the next source address, with no compression (duet offers none). */
+/**
+ * A socket with no compression (duet offers none). From one source address: the 28,000 ports
+ * it has hold either run's 10,000 sockets, and the kernel may take a port again that an
+ * earlier run left in TIME_WAIT only when it picks the port at connect. Binding a source
+ * address first makes it pick at bind, among ports free of any use, which after a few runs
+ * of tens of thousands of sockets takes seconds (examples/loadgen.rs, `port_at_connect`).
+ */
 function connect(url) {
-  return new WebSocket(url, { localAddress: sources[opened++ % sources.length], perMessageDeflate: false });
+  return new WebSocket(url, { perMessageDeflate: false });
 }
 
 /** Opens a socket and waits for its greeting, the online count. */
