@@ -951,8 +951,14 @@ async fn presence(target: &Target, sessions: usize, churn: f64, seconds: f64) ->
                 return Err("the first of a pair should wait".into());
             }
             send(&mut b, &call_with(tag)).await?;
-            until_matched(&mut a).await?;
+            let call_id = until_matched(&mut a).await?;
             until_matched(&mut b).await?;
+            // As a page reports its connection up. A call that never connects is given up
+            // after --connect-timeout and its pair, sharing a tag nobody else has, is matched
+            // again at once: a count may reach them in that instant, and the row would count
+            // it against visitors in calls, which real calls (connected) never see.
+            let role = Role::Peer1;
+            send(&mut a, &ClientMsg::Connected { call_id, role }).await?;
             count_online(a, in_call.clone());
             count_online(b, in_call);
             Ok(())
@@ -996,7 +1002,7 @@ async fn presence(target: &Target, sessions: usize, churn: f64, seconds: f64) ->
     let per_minute =
         |count: u64, clients: usize| count as f64 / clients.max(1) as f64 * 60.0 / seconds;
     println!(
-        "RESULT presence sessions={sessions} churn_per_s={churn} seconds={seconds} lobby_per_client_per_min={:.1} searching_per_client_per_min={:.1} in_call_per_client_per_min={:.1} total_msgs_per_s={:.0}",
+        "RESULT presence sessions={sessions} churn_per_s={churn} seconds={seconds} lobby_per_client_per_min={:.2} searching_per_client_per_min={:.2} in_call_per_client_per_min={:.2} total_msgs_per_s={:.0}",
         per_minute(heard[0], third),
         per_minute(heard[1], third),
         per_minute(heard[2], pairs * 2),
