@@ -15,7 +15,7 @@ run: setup
 ## Install what is missing, then every check: format, lints, Rust tests, browser tests.
 test: setup-test lint unit e2e
 
-## Run the benchmark set (about 6 minutes) and print a table like docs/BENCHMARKS.md.
+## Run the benchmark set (about 9 minutes) and print a table like docs/BENCHMARKS.md.
 bench:
 	scripts/bench.sh
 
