@@ -264,6 +264,10 @@ async fn run_session(
             Ok::<(), WriteError>(())
         }
     };
+    // Made once, not once per turn of the loop: every session waits on the same shutdown
+    // signal, and a fresh wait each turn would join and leave its shared list every message.
+    let shutdown = state.shutdown.cancelled();
+    tokio::pin!(shutdown);
     let exit = match Box::pin(greeted).await {
         Err(e) => Exit::from(e),
         Ok(()) => loop {
@@ -336,7 +340,7 @@ async fn run_session(
                         break e.into();
                     }
                 }
-                _ = state.shutdown.cancelled() => break Exit::ServerShutdown,
+                _ = &mut shutdown => break Exit::ServerShutdown,
             }
         },
     };

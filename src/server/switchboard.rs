@@ -742,14 +742,13 @@ impl Switchboard {
     /// Passes an offer or answer from `from` to its partner, its SDP as the browser wrote it
     /// (see [`RawSdp`]); decoded only to cross to another node.
     pub async fn relay_sdp(&self, from: SessionId, sdp: &RawSdp<'_>) -> Result<(), SessionError> {
-        let partner = self.board.partner_of(from, sdp.call_id)?;
+        let elsewhere = self
+            .board
+            .deliver_to_partner(from, sdp.call_id, || sdp.frame_for_partner())?;
         self.board.metrics.relayed_kind(sdp.kind);
-        if partner.node == self.board.node {
-            let frame = sdp.frame_for_partner();
-            self.board
-                .deliver_frame_in_call(partner.id, sdp.call_id, frame, false);
+        let Some(partner) = elsewhere else {
             return Ok(());
-        }
+        };
         let msg = sdp.to_server_msg().map_err(|_| SessionError::BadSdp)?;
         self.relay_elsewhere(&partner, msg).await
     }
@@ -1108,6 +1107,29 @@ impl Board {
         }
     }
 
+    /// Queues `frame()` for `from`'s partner in `call` if the partner is on this node, in one
+    /// look at the sessions (this is every relayed offer and answer's path); hands back the
+    /// partner if it is on another node. The frame is made only for a partner here.
+    fn deliver_to_partner(
+        &self,
+        from: SessionId,
+        call: CallId,
+        frame: impl FnOnce() -> Frame,
+    ) -> Result<Option<Partner>, SessionError> {
+        let mut sessions = self.lock();
+        let partner = partner_in(&sessions, from, call)?;
+        if partner.node != self.node {
+            return Ok(Some(partner.clone()));
+        }
+        let to = partner.id;
+        if let Some(entry) = sessions.get_mut(&to) {
+            if entry.in_call(call) {
+                entry.queue(frame(), to, self);
+            }
+        }
+        Ok(None)
+    }
+
     /// `to`'s partner in `call` showed it something (see [`Standing::InCall`]).
     fn mark_shown(&self, to: SessionId, call: CallId) {
         if let Some(entry) = self.lock().get_mut(&to) {
@@ -1150,11 +1172,20 @@ impl Board {
 
     /// The partner of `id` if `id` is in call `call_id`; the refusal otherwise.
     fn partner_of(&self, id: SessionId, call_id: CallId) -> Result<Partner, SessionError> {
-        match self.lock().get(&id).map(|e| &e.standing) {
-            Some(Standing::InCall { call, partner, .. }) if *call == call_id => Ok(partner.clone()),
-            Some(Standing::InCall { .. }) => Err(SessionError::StaleCall(call_id)),
-            _ => Err(SessionError::NotInCall),
-        }
+        partner_in(&self.lock(), id, call_id).cloned()
+    }
+}
+
+/// `id`'s partner in `call_id` among `sessions`, or why it has none.
+fn partner_in(
+    sessions: &HashMap<SessionId, Entry>,
+    id: SessionId,
+    call_id: CallId,
+) -> Result<&Partner, SessionError> {
+    match sessions.get(&id).map(|e| &e.standing) {
+        Some(Standing::InCall { call, partner, .. }) if *call == call_id => Ok(partner),
+        Some(Standing::InCall { .. }) => Err(SessionError::StaleCall(call_id)),
+        _ => Err(SessionError::NotInCall),
     }
 }
 
