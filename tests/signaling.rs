@@ -686,6 +686,13 @@ async fn signals_pass_only_within_the_senders_own_call(backend: Backend) {
     })
     .await;
     assert_eq!(error_code(&d.recv().await), Some(ErrorCode::StaleCall));
+    // An offer takes a path of its own (its SDP is passed on unparsed): refused the same.
+    d.send(&ClientMsg::Offer {
+        call_id,
+        sdp: "not yours".into(),
+    })
+    .await;
+    assert_eq!(error_code(&d.recv().await), Some(ErrorCode::StaleCall));
 
     // a and b hear only each other.
     a.send(&ClientMsg::Chat {
