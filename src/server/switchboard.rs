@@ -742,9 +742,9 @@ impl Switchboard {
     /// Passes an offer or answer from `from` to its partner, its SDP as the browser wrote it
     /// (see [`RawSdp`]); decoded only to cross to another node.
     pub async fn relay_sdp(&self, from: SessionId, sdp: &RawSdp<'_>) -> Result<(), SessionError> {
-        let elsewhere = self
-            .board
-            .deliver_to_partner(from, sdp.call_id, || sdp.frame_for_partner())?;
+        let elsewhere =
+            self.board
+                .deliver_to_partner(from, sdp.call_id, sdp.frame_for_partner())?;
         self.board.metrics.relayed_kind(sdp.kind);
         let Some(partner) = elsewhere else {
             return Ok(());
@@ -1096,7 +1096,37 @@ impl Board {
     /// Queues an encoded `frame` about `call` for `to` only while `to` is in that call;
     /// `shows`: the frame shows `to` something of the partner (see [`Standing::InCall`]).
     fn deliver_frame_in_call(&self, to: SessionId, call: CallId, frame: Frame, shows: bool) {
+        self.queue_in_call(&mut self.lock(), to, call, frame, shows);
+    }
+
+    /// Queues `frame` (made before the lock, like every frame) for `from`'s partner in `call`
+    /// if the partner is on this node, in one look at the sessions: every relayed offer and
+    /// answer takes this path. Hands back the partner if it is on another node.
+    fn deliver_to_partner(
+        &self,
+        from: SessionId,
+        call: CallId,
+        frame: Frame,
+    ) -> Result<Option<Partner>, SessionError> {
         let mut sessions = self.lock();
+        let partner = partner_in(&sessions, from, call)?;
+        if partner.node != self.node {
+            return Ok(Some(partner.clone()));
+        }
+        let to = partner.id;
+        self.queue_in_call(&mut sessions, to, call, frame, false);
+        Ok(None)
+    }
+
+    /// [`Board::deliver_frame_in_call`] with the sessions already locked.
+    fn queue_in_call(
+        &self,
+        sessions: &mut HashMap<SessionId, Entry>,
+        to: SessionId,
+        call: CallId,
+        frame: Frame,
+        shows: bool,
+    ) {
         if let Some(entry) = sessions.get_mut(&to) {
             if entry.in_call(call) {
                 if shows {
@@ -1105,29 +1135,6 @@ impl Board {
                 entry.queue(frame, to, self);
             }
         }
-    }
-
-    /// Queues `frame()` for `from`'s partner in `call` if the partner is on this node, in one
-    /// look at the sessions (this is every relayed offer and answer's path); hands back the
-    /// partner if it is on another node. The frame is made only for a partner here.
-    fn deliver_to_partner(
-        &self,
-        from: SessionId,
-        call: CallId,
-        frame: impl FnOnce() -> Frame,
-    ) -> Result<Option<Partner>, SessionError> {
-        let mut sessions = self.lock();
-        let partner = partner_in(&sessions, from, call)?;
-        if partner.node != self.node {
-            return Ok(Some(partner.clone()));
-        }
-        let to = partner.id;
-        if let Some(entry) = sessions.get_mut(&to) {
-            if entry.in_call(call) {
-                entry.queue(frame(), to, self);
-            }
-        }
-        Ok(None)
     }
 
     /// `to`'s partner in `call` showed it something (see [`Standing::InCall`]).
