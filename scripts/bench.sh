@@ -33,6 +33,10 @@ BENCH_FLAGS=(--message-rate 1e9 --message-burst 1000000000 --next-rate 1e9 --nex
   --max-connections-per-ip 1000000 --max-connections 1000000 --connections-per-minute 1000000000
   --heartbeat-interval 60s)
 
+# Waits, 20 s at most, until the log file $1 holds a line matching $2. grep stops at the first
+# match; tail then dies of SIGPIPE, which is expected.
+await_line() { { timeout 20 tail -n +1 -f "$1" || true; } | grep -q -m1 "$2" || true; }
+
 SERVERS_STARTED=0
 start_server() {
   # A log and a data folder of its own: two may run at once (the several-nodes benchmark).
@@ -42,8 +46,7 @@ start_server() {
     LEPTOS_OUTPUT_NAME=duet LEPTOS_ENV=PROD RUST_LOG=warn,duet::server=info \
     target/release/duet --data-dir "$WORK/data-$SERVERS_STARTED" "${BENCH_FLAGS[@]}" "$@" >"$log" 2>&1 &
   SERVER_PID=$!
-  # grep stops at the first match; tail then dies of SIGPIPE, which is expected.
-  { timeout 20 tail -n +1 -f "$log" || true; } | grep -q -m1 'listening on' || true
+  await_line "$log" 'listening on'
   ADDR=$(grep -o 'listening on http://[0-9.:]*' "$log" | sed 's#.*http://##')
   if [[ -z "$ADDR" ]]; then echo "the server did not start:"; cat "$log"; exit 1; fi
   URL="ws://$ADDR/ws"
@@ -167,7 +170,7 @@ echo "==> 8. two nodes sharing one Redis: cross-node time to match and relay"
 REDIS_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no >"$WORK/redis.log" 2>&1 &
 REDIS_PID=$!
-{ timeout 20 tail -n +1 -f "$WORK/redis.log" || true; } | grep -q -m1 'Ready to accept' || true
+await_line "$WORK/redis.log" 'Ready to accept'
 NODE_FLAGS=(--redis-url "redis://127.0.0.1:$REDIS_PORT/" --interest-wait 1h)
 start_server "${NODE_FLAGS[@]}"; NODE1_PID=$SERVER_PID; NODE1_URL=$URL
 start_server "${NODE_FLAGS[@]}"; NODE2_PID=$SERVER_PID; NODE2_URL=$URL
@@ -203,7 +206,7 @@ NODE_CROWD=$("${NODE_LOADGEN[@]}" crowd --url "$URL" --clients 10000 --rate 1000
 stop_server
 "${NODE_LOADGEN[@]}" null-server --port 0 >"$WORK/null-server.log" 2>&1 &
 NULL_PID=$!
-{ timeout 20 tail -n +1 -f "$WORK/null-server.log" || true; } | grep -q -m1 'listening on' || true
+await_line "$WORK/null-server.log" 'listening on'
 NULL_URL=$(grep -o 'ws://[0-9.:]*/' "$WORK/null-server.log")
 NODE_CROWD_NULL=$("${NODE_LOADGEN[@]}" crowd --url "$NULL_URL" --clients 10000 --rate 1000 | result)
 kill "$NULL_PID"; wait "$NULL_PID" 2>/dev/null || true
