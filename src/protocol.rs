@@ -16,8 +16,7 @@ use std::str::FromStr;
 ///
 /// The server draws it at random, so it cannot be guessed; it travels as a 16-digit hex string
 /// because a JavaScript number cannot hold 64 bits.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(into = "String", try_from = "String")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CallId(pub u64);
 
 impl fmt::Display for CallId {
@@ -39,10 +38,27 @@ impl FromStr for CallId {
     }
 }
 
-impl TryFrom<String> for CallId {
-    type Error = std::num::ParseIntError;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        s.parse()
+// Written and read as its hex string in place, without a `String` in between: every relayed
+// offer, answer and candidate names its call (docs/BENCHMARKS.md, row 3).
+impl Serialize for CallId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for CallId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Hex;
+        impl serde::de::Visitor<'_> for Hex {
+            type Value = CallId;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a call id: a hex string")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<CallId, E> {
+                s.parse().map_err(E::custom)
+            }
+        }
+        deserializer.deserialize_str(Hex)
     }
 }
 
@@ -323,15 +339,14 @@ impl<'a> RawSdp<'a> {
 
     /// The frame the partner receives.
     pub fn frame_for_partner(&self) -> String {
-        let kind = wire_name(&self.kind);
-        let call_id = encode(&self.call_id);
+        use fmt::Write as _;
+        let kind: &str = self.kind.into();
         let sdp = self.sdp.get();
-        let mut frame = String::with_capacity(40 + kind.len() + call_id.len() + sdp.len());
+        let mut frame = String::with_capacity(60 + kind.len() + sdp.len());
         frame.push_str(r#"{"type":""#);
-        frame.push_str(&kind);
-        frame.push_str(r#"","call_id":"#);
-        frame.push_str(&call_id);
-        frame.push_str(r#","sdp":"#);
+        frame.push_str(kind);
+        // A call id's hex digits need no escaping.
+        let _ = write!(frame, r#"","call_id":"{}","sdp":"#, self.call_id);
         frame.push_str(sdp);
         frame.push('}');
         frame
