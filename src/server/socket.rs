@@ -271,7 +271,29 @@ async fn run_session(
     let exit = match Box::pin(greeted).await {
         Err(e) => Exit::from(e),
         Ok(()) => loop {
+            // In this order, not a random one: what is queued for the browser goes out before
+            // more is read from it, and the rare branches (presence, heartbeat, shutdown) are
+            // polled only when neither has work. A relayed offer wakes two tasks, and polling
+            // every branch on each wake cost 9% of the server's time per offer
+            // (docs/BENCHMARKS.md, row 3). Nothing starves: what a partner can queue is held
+            // to its message rate, so the queue empties and reads get their turn; and a
+            // socket's reads yield to tokio's budget, which gives the rare branches theirs.
             tokio::select! {
+                biased;
+                queued = outbox.next() => match queued {
+                    Ok(frame) => {
+                        let (written, len) = socket.send_queued(frame, &mut outbox).await;
+                        outbox.written(len);
+                        if let Err(e) = written {
+                            break e.into();
+                        }
+                        // The frame may have ended a call: the tab shows the count again.
+                        if let Err(e) = tell_count(&mut socket, &mut feed, &online, &outbox).await {
+                            break e.into();
+                        }
+                    }
+                    Err(cut) => break Exit::Cut(cut),
+                },
                 frame = socket.ws.recv() => {
                     last_heard = Instant::now();
                     let reply = match frame {
@@ -304,20 +326,6 @@ async fn run_session(
                         }
                     }
                 }
-                queued = outbox.next() => match queued {
-                    Ok(frame) => {
-                        let (written, len) = socket.send_queued(frame, &mut outbox).await;
-                        outbox.written(len);
-                        if let Err(e) = written {
-                            break e.into();
-                        }
-                        // The frame may have ended a call: the tab shows the count again.
-                        if let Err(e) = tell_count(&mut socket, &mut feed, &online, &outbox).await {
-                            break e.into();
-                        }
-                    }
-                    Err(cut) => break Exit::Cut(cut),
-                },
                 // A tab in a call hears no count, so its task is not even woken for one: at
                 // 100,000 online, most are in calls and each sample would wake them all.
                 Ok(()) = online.changed(), if !outbox.in_call() => {
