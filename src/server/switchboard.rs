@@ -87,6 +87,9 @@ struct Board {
     node: NodeId,
     /// A std mutex: every critical section is short and never awaits.
     sessions: Mutex<HashMap<SessionId, Entry>>,
+    /// How many `sessions` holds, kept by [`Board::add`] and [`Board::remove`] so presence reads
+    /// it without the lock (every tab in the lobby looks at it once per interval).
+    online: AtomicUsize,
     settings: Settings,
     metrics: Metrics,
     timers: Timers<Timer>,
@@ -241,6 +244,7 @@ impl Switchboard {
         let board = Arc::new(Board {
             node: node.clone(),
             sessions: Mutex::new(HashMap::new()),
+            online: AtomicUsize::new(0),
             settings: settings.clone(),
             metrics,
             timers,
@@ -635,7 +639,7 @@ impl Switchboard {
     /// Sessions online on the whole site: with Redis, this node's now and the others' as of
     /// the last beat.
     pub fn online(&self) -> usize {
-        let here = self.board.lock().len();
+        let here = self.board.online.load(Ordering::Relaxed);
         match &*self.engine {
             Engine::Memory(_) => here,
             Engine::Redis(redis) => here + redis.others_online(),
@@ -829,6 +833,7 @@ impl Board {
             away: false,
         };
         sessions.insert(id, entry);
+        self.online.store(sessions.len(), Ordering::Relaxed);
         resume
     }
 
@@ -837,6 +842,7 @@ impl Board {
     fn remove(&self, sessions: &mut HashMap<SessionId, Entry>, id: SessionId) {
         if let Some(entry) = sessions.remove(&id) {
             self.tokens().remove(&entry.resume);
+            self.online.store(sessions.len(), Ordering::Relaxed);
         }
     }
 
