@@ -111,6 +111,10 @@ enum Scenario {
         /// How long to count.
         #[arg(long, default_value_t = 60.0)]
         seconds: f64,
+        /// How long the crowd churns before counting starts: setting it up left counts owed
+        /// (each tab's first after its greeting waits for its slot), and they go out together.
+        #[arg(long, default_value_t = 5.0)]
+        settle: f64,
     },
     /// The proof of work's cost: N clients connect one after another (a few at once), each
     /// solving its challenge, proving and calling; the time each took to solve, the server's
@@ -227,7 +231,8 @@ async fn main() -> Fallible<()> {
             sessions,
             churn,
             seconds,
-        } => presence(&target, sessions, churn, seconds).await,
+            settle,
+        } => presence(&target, sessions, churn, seconds, settle).await,
         Scenario::Idle {
             target,
             sessions,
@@ -900,48 +905,94 @@ async fn storm(
 }
 
 /// Counts the `online` messages a held session receives, until the socket closes.
-fn count_online(ws: Ws, counter: Arc<AtomicU64>) {
+/// When counts arrived during the window, by 10 ms bin: how bursty presence is. A server that
+/// told every tab in the same instant would put the whole lobby in one bin.
+#[derive(Default)]
+struct Arrivals(Mutex<Option<(Instant, Vec<u32>)>>);
+
+const ARRIVAL_BIN: Duration = Duration::from_millis(10);
+
+impl Arrivals {
+    fn open_window(&self) {
+        *self.0.lock().unwrap() = Some((Instant::now(), Vec::new()));
+    }
+
+    fn record(&self) {
+        if let Some((start, bins)) = self.0.lock().unwrap().as_mut() {
+            let bin = (start.elapsed().as_nanos() / ARRIVAL_BIN.as_nanos()) as usize;
+            if bins.len() <= bin {
+                bins.resize(bin + 1, 0);
+            }
+            bins[bin] += 1;
+        }
+    }
+
+    /// The most counts that arrived within one bin, and the mean over the window's bins.
+    fn close_window(&self, window: Duration) -> (u32, f64) {
+        let bins = self
+            .0
+            .lock()
+            .unwrap()
+            .take()
+            .map(|(_, b)| b)
+            .unwrap_or_default();
+        let in_window = (window.as_nanos() / ARRIVAL_BIN.as_nanos()).max(1) as usize;
+        let heard: u32 = bins.iter().take(in_window).sum();
+        let most = bins.iter().take(in_window).copied().max().unwrap_or(0);
+        (most, f64::from(heard) / in_window as f64)
+    }
+}
+
+fn count_online(ws: Ws, counter: Arc<AtomicU64>, arrivals: Arc<Arrivals>) {
     tokio::spawn(async move {
         let mut ws = ws;
         while let Some(Ok(frame)) = ws.next().await {
             if let Message::Text(text) = frame {
                 if text.starts_with(r#"{"type":"online""#) {
                     counter.fetch_add(1, Ordering::Relaxed);
+                    arrivals.record();
                 }
             }
         }
     });
 }
 
-async fn presence(target: &Target, sessions: usize, churn: f64, seconds: f64) -> Fallible<()> {
+async fn presence(
+    target: &Target,
+    sessions: usize,
+    churn: f64,
+    seconds: f64,
+    settle: f64,
+) -> Fallible<()> {
     eprintln!("presence: {sessions} online (lobby, searching, in calls), {churn} arrivals/s");
     let third = sessions / 3;
     let groups: [Arc<AtomicU64>; 3] = Default::default();
-    let lobby = groups[0].clone();
+    let arrivals = Arc::new(Arrivals::default());
+    let (lobby, heard) = (groups[0].clone(), arrivals.clone());
     open_many(target, third, "lobby", move |_, ws| {
-        count_online(ws, lobby.clone());
+        count_online(ws, lobby.clone(), heard.clone());
         async { Ok(()) }
     })
     .await?;
-    let searching = groups[1].clone();
+    let (searching, heard) = (groups[1].clone(), arrivals.clone());
     open_many(target, third, "searching", move |i, mut ws| {
-        let searching = searching.clone();
+        let (searching, heard) = (searching.clone(), heard.clone());
         async move {
             // An interest nobody else has: it stays in the search.
             send(&mut ws, &call_with(format!("s{i}"))).await?;
             if next_msg(&mut ws).await? != ServerMsg::Searching {
                 return Err("a searching session was matched; is --interest-wait long?".into());
             }
-            count_online(ws, searching);
+            count_online(ws, searching, heard);
             Ok(())
         }
     })
     .await?;
-    let in_call = groups[2].clone();
+    let (in_call, heard) = (groups[2].clone(), arrivals.clone());
     let pairs = third / 2;
     let peer = Arc::new(target.clone());
     open_many(target, pairs, "pairs in calls", move |i, mut a| {
-        let (in_call, peer) = (in_call.clone(), peer.clone());
+        let (in_call, peer, heard) = (in_call.clone(), peer.clone(), heard.clone());
         async move {
             let source = peer.sources[i % peer.sources.len()];
             let mut b = open(peer.peer(), source).await?;
@@ -959,8 +1010,8 @@ async fn presence(target: &Target, sessions: usize, churn: f64, seconds: f64) ->
             // it against visitors in calls, which real calls (connected) never see.
             let role = Role::Peer1;
             send(&mut a, &ClientMsg::Connected { call_id, role }).await?;
-            count_online(a, in_call.clone());
-            count_online(b, in_call);
+            count_online(a, in_call.clone(), heard.clone());
+            count_online(b, in_call, heard);
             Ok(())
         }
     })
@@ -991,18 +1042,21 @@ async fn presence(target: &Target, sessions: usize, churn: f64, seconds: f64) ->
             }
         })
     };
+    tokio::time::sleep(Duration::from_secs_f64(settle)).await;
     // Counts from the window only.
     for group in &groups {
         group.store(0, Ordering::Relaxed);
     }
+    arrivals.open_window();
     tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
     let heard: Vec<u64> = groups.iter().map(|g| g.load(Ordering::Relaxed)).collect();
+    let (most, mean) = arrivals.close_window(Duration::from_secs_f64(seconds));
     stop.store(true, Ordering::Relaxed);
     churner.await?;
     let per_minute =
         |count: u64, clients: usize| count as f64 / clients.max(1) as f64 * 60.0 / seconds;
     println!(
-        "RESULT presence sessions={sessions} churn_per_s={churn} seconds={seconds} lobby_per_client_per_min={:.2} searching_per_client_per_min={:.2} in_call_per_client_per_min={:.2} total_msgs_per_s={:.0}",
+        "RESULT presence sessions={sessions} churn_per_s={churn} seconds={seconds} lobby_per_client_per_min={:.2} searching_per_client_per_min={:.2} in_call_per_client_per_min={:.2} total_msgs_per_s={:.0} most_per_10ms={most} mean_per_10ms={mean:.1}",
         per_minute(heard[0], third),
         per_minute(heard[1], third),
         per_minute(heard[2], pairs * 2),

@@ -70,8 +70,8 @@ pub struct Config {
     #[arg(long, env = "DUET_CHAT_BURST", default_value_t = 10)]
     pub chat_burst: u32,
 
-    /// How often the online count is sampled; a tab in the lobby or searching hears at most one
-    /// count per interval, and only when it moved (a tab in a call hears none).
+    /// A tab in the lobby or searching hears at most one online count per interval, and only
+    /// when it moved (a tab in a call hears none); the tabs' counts go out spread over it.
     #[arg(long, env = "DUET_PRESENCE_INTERVAL", default_value = "2s", value_parser = timing)]
     pub presence_interval: Duration,
 

@@ -221,8 +221,7 @@ async fn run_session(
             (id, outbox, resume, None)
         }
     };
-    let mut online = state.presence.clone();
-    online.borrow_and_update();
+    let mut online = state.presence.subscribe();
     tracing::debug!(session = %id, "connected");
 
     let config = &state.config;
@@ -327,7 +326,8 @@ async fn run_session(
                     }
                 }
                 // A tab in a call hears no count, so its task is not even woken for one: at
-                // 100,000 online, most are in calls and each sample would wake them all.
+                // 100,000 online, most are in calls, and each refresh of their slot would wake
+                // them.
                 Ok(()) = online.changed(), if !outbox.in_call() => {
                     online.borrow_and_update();
                     if let Err(e) = tell_count(&mut socket, &mut feed, &online, &outbox).await {

@@ -7,13 +7,12 @@ use crate::server::matching::redis::{self, ConnectError};
 use crate::server::metrics::Metrics;
 use crate::server::moderation::store::{ModerationError, Store};
 use crate::server::moderation::Moderation;
-use crate::server::presence;
+use crate::server::presence::Presence;
 use crate::server::switchboard::{self, Switchboard};
 use axum::extract::FromRef;
 use leptos::prelude::*;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -31,8 +30,8 @@ pub struct AppStateInner {
     pub config: Arc<Config>,
     /// Sessions, matching and relaying.
     pub switchboard: Switchboard,
-    /// The online count, sampled for socket tasks to push (see [`presence`]).
-    pub presence: watch::Receiver<u32>,
+    /// The online count, published for socket tasks to push (see [`Presence`]).
+    pub presence: Presence,
     /// Cancelled when the server shuts down, so socket tasks close themselves: axum's graceful
     /// shutdown does not wait for upgraded WebSockets.
     pub shutdown: CancellationToken,
@@ -116,7 +115,7 @@ impl AppState {
         store.adopt_key(agreed)?;
         let moderation = Moderation::start(store, switchboard.clone(), metrics.clone(), broadcasts);
         moderation.restore_blocks().await?;
-        let presence = presence::spawn(switchboard.clone(), config.presence_interval);
+        let presence = Presence::spawn(switchboard.clone(), config.presence_interval);
         let screening = crate::server::screening::load(std::path::Path::new(&config.site_root));
         let state = AppState(Arc::new(AppStateInner {
             screening,
