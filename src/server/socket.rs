@@ -273,7 +273,7 @@ async fn run_session(
             // In this order, not a random one: what is queued for the browser goes out before
             // more is read from it, and the rare branches (presence, heartbeat, shutdown) are
             // polled only when neither has work. A relayed offer wakes two tasks, and polling
-            // every branch on each wake cost 9% of the server's time per offer
+            // every branch on each wake cost about 5% of the server's time per offer
             // (docs/BENCHMARKS.md, row 3). Nothing starves: what a partner can queue is held
             // to its message rate, so the queue empties and reads get their turn; and a
             // socket's reads yield to tokio's budget, which gives the rare branches theirs.
