@@ -473,14 +473,20 @@ async fn presence_skips_tabs_in_a_call_and_tells_the_lobby_at_most_once_per_inte
         "a tab in a call was told a count"
     );
     // Back in the lobby, it is told the count it missed (the moment it is out of the call, so
-    // maybe just before the `idle` that says so).
+    // maybe just before the `idle` that says so). With two nodes, a node knows the other's
+    // count as of its last beat, so what it says at once may be a beat behind; it is right
+    // by the next count.
     a.send(&ClientMsg::End).await;
     let mut next_two = [a.next_any().await, a.next_any().await];
     next_two.sort_by_key(|m| matches!(m, Some(ServerMsg::Online { .. })));
-    assert_eq!(
-        next_two,
-        [Some(ServerMsg::Idle), Some(ServerMsg::Online { count: 5 })]
-    );
+    let Some(ServerMsg::Online { count }) = next_two[1] else {
+        panic!("a tab back from its call was not told the count: {next_two:?}");
+    };
+    assert_eq!(next_two[0], Some(ServerMsg::Idle));
+    if count != 5 {
+        assert_eq!(backend, Backend::RedisTwoNodes, "told {count} of 5");
+        a.until_online(5).await;
+    }
 }
 
 async fn shutdown_closes_every_socket(backend: Backend) {

@@ -26,7 +26,6 @@ use axum::response::{IntoResponse, Response};
 use futures_util::SinkExt;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
-use tokio::sync::watch;
 use tokio::time::Instant;
 
 /// Bytes read from a socket at a time. Every session keeps a buffer this big for its whole
@@ -287,7 +286,7 @@ async fn run_session(
                             break e.into();
                         }
                         // The frame may have ended a call: the tab shows the count again.
-                        if let Err(e) = tell_count(&mut socket, &mut feed, &online, &outbox).await {
+                        if let Err(e) = tell_count(&mut socket, &mut feed, &state, &outbox).await {
                             break e.into();
                         }
                     }
@@ -330,12 +329,12 @@ async fn run_session(
                 // them.
                 Ok(()) = online.changed(), if !outbox.in_call() => {
                     online.borrow_and_update();
-                    if let Err(e) = tell_count(&mut socket, &mut feed, &online, &outbox).await {
+                    if let Err(e) = tell_count(&mut socket, &mut feed, &state, &outbox).await {
                         break e.into();
                     }
                 }
                 _ = sleep_until_owed(&feed), if feed.owed_at().is_some() => {
-                    if let Err(e) = tell_count(&mut socket, &mut feed, &online, &outbox).await {
+                    if let Err(e) = tell_count(&mut socket, &mut feed, &state, &outbox).await {
                         break e.into();
                     }
                 }
@@ -421,14 +420,17 @@ async fn goodbye(mut socket: Writer, exit: Exit, mut outbox: Outbox, state: &App
     }
 }
 
-/// Sends the tab the online count if its [`Feed`] says so.
+/// Sends the tab the online count if its [`Feed`] says so. The count is read now, not as its
+/// slot last published it: the slot only says when to look (a tab back from a call would
+/// otherwise be told what its slot saw up to an interval ago, older than what the tabs of
+/// fresher slots were told meanwhile).
 async fn tell_count(
     socket: &mut Writer,
     feed: &mut Feed,
-    online: &watch::Receiver<u32>,
+    state: &AppState,
     outbox: &Outbox,
 ) -> Result<(), WriteError> {
-    let count = *online.borrow();
+    let count = presence::count(&state.switchboard);
     match feed.poll(count, outbox.in_call(), Instant::now()) {
         Some(count) => socket.send(&ServerMsg::Online { count }).await,
         None => Ok(()),
