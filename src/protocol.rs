@@ -25,12 +25,6 @@ impl fmt::Display for CallId {
     }
 }
 
-impl From<CallId> for String {
-    fn from(id: CallId) -> String {
-        id.to_string()
-    }
-}
-
 impl FromStr for CallId {
     type Err = std::num::ParseIntError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
