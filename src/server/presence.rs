@@ -26,11 +26,10 @@ use tokio::time::Instant;
 const SLOT_STEP: Duration = Duration::from_millis(10);
 
 /// The published count, by slot (see the module's introduction).
-#[derive(Clone)]
 pub struct Presence {
     slots: Arc<[watch::Sender<u32>]>,
     /// The slot the next tab is dealt into: in turn, so the slots stay even.
-    next: Arc<AtomicUsize>,
+    next: AtomicUsize,
 }
 
 impl Presence {
@@ -59,7 +58,7 @@ impl Presence {
         });
         Presence {
             slots,
-            next: Arc::default(),
+            next: AtomicUsize::new(0),
         }
     }
 
