@@ -904,7 +904,6 @@ async fn storm(
     Ok(())
 }
 
-/// Counts the `online` messages a held session receives, until the socket closes.
 /// When counts arrived during the window, by 10 ms bin: how bursty presence is. A server that
 /// told every tab in the same instant would put the whole lobby in one bin.
 #[derive(Default)]
@@ -943,6 +942,7 @@ impl Arrivals {
     }
 }
 
+/// Counts the `online` messages a held session receives, and when, until the socket closes.
 fn count_online(ws: Ws, counter: Arc<AtomicU64>, arrivals: Arc<Arrivals>) {
     tokio::spawn(async move {
         let mut ws = ws;
