@@ -489,6 +489,61 @@ async fn presence_skips_tabs_in_a_call_and_tells_the_lobby_at_most_once_per_inte
     }
 }
 
+/// The count a tab shows is right within one interval, also just after its greeting and just
+/// after it left a call: moments that fall anywhere between two refreshes of a slot.
+#[tokio::test]
+async fn a_moved_count_reaches_a_tab_within_one_interval_of_its_greeting_or_its_call() {
+    let interval = Duration::from_secs(1);
+    // What a busy machine may add (delivery, scheduling): well short of the second interval a
+    // tab could once wait for its slot.
+    let slack = Duration::from_millis(500);
+    let server = TestServer::start(&[
+        "--presence-interval",
+        "1s",
+        "--max-connections-per-ip",
+        "100",
+    ])
+    .await;
+    let within = |since: Instant, what: &str| {
+        let after = since.elapsed();
+        assert!(after <= interval + slack, "heard {after:?} after {what}");
+    };
+    // Once a tab has heard a moved count, every slot has been refreshed once: from here on
+    // a slot's next refresh may fall anywhere in the interval after a greeting.
+    let mut first = server.connect().await;
+    let mut crowd = vec![server.connect().await];
+    first.until_online(2).await;
+    let mut online = 2;
+
+    let mut tabs = Vec::new();
+    for _ in 0..3 {
+        let mut tab = server.connect().await;
+        let greeted = Instant::now();
+        let other = server.connect().await;
+        online += 2;
+        tab.until_online(online).await;
+        within(greeted, "the greeting");
+        tabs.push((tab, other));
+    }
+    // In a call a tab hears nothing; on leaving, it is told at once the count that moved
+    // meanwhile, and then the next one within an interval.
+    for (tab, other) in &mut tabs {
+        common::pair(tab, other).await;
+        crowd.push(server.connect().await);
+        online += 1;
+        tab.send(&ClientMsg::End).await;
+        tab.until_online(online).await;
+        let left = Instant::now();
+        // The partner, searching again, stops: the next pair is to meet each other.
+        other.send(&ClientMsg::End).await;
+        while other.recv().await != ServerMsg::Idle {}
+        crowd.push(server.connect().await);
+        online += 1;
+        tab.until_online(online).await;
+        within(left, "leaving the call");
+    }
+}
+
 async fn shutdown_closes_every_socket(backend: Backend) {
     let site = Site::start(backend, &[]).await;
     let mut a = site.connect().await;

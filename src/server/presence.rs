@@ -3,16 +3,26 @@
 //! What it costs is O(1) per visitor per interval, whatever the crowd. The count is published
 //! on `watch` channels, only when it moved; each socket task keeps a [`Feed`] that decides
 //! whether its tab hears it. A tab in a call shows no count and hears nothing; a tab in the
-//! lobby or searching hears at most one count per interval, and only one that differs from
-//! what it was last told. So the count a tab shows is right within one interval (two, just
-//! after it connected or left a call: see [`Feed::poll`]), and at 100,000 online the server
-//! sends at most 100,000 / interval messages a second, not one per tab per connect.
+//! lobby or searching hears at most one count per interval (nine tenths of one, once, after
+//! it joins a slot: see below), and only one that differs from what it was last told. So the
+//! count a tab shows is right within one interval, and at
+//! 100,000 online the server sends at most 100,000 / interval messages a second, not one per
+//! tab per connect.
 //!
 //! The tabs are dealt into slots, each with its own channel, and one task refreshes the slots
 //! in turn, each once per `--presence-interval`: a moved count reaches the crowd spread over
 //! the interval, a slot at a time. One channel for all would wake every tab in the lobby in
 //! the same instant and send each its count, and every offer and match behind that burst
 //! would wait for it (docs/BENCHMARKS.md, row 10).
+//!
+//! A tab joins a slot when it is greeted, and again whenever it is told a count outside its
+//! slot's refreshes (leaving a call, or a count it was owed): one of the slots refreshed in the
+//! last tenth of the interval, in turn. Their next refreshes come at most an interval after
+//! what the tab was told, so no tab waits longer than that for a moved count; and a crowd that
+//! connects in one instant is spread over a tenth of the interval, not met in one slot (tabs
+//! that arrive over time are spread as they arrived). The price: a tab's first count after it
+//! joins may come nine tenths of an interval after the last it was told; every later one comes
+//! a whole interval after the one before.
 
 use crate::server::switchboard::Switchboard;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -28,8 +38,29 @@ const SLOT_STEP: Duration = Duration::from_millis(10);
 /// The published count, by slot (see the module's introduction).
 pub struct Presence {
     slots: Arc<[watch::Sender<u32>]>,
-    /// The slot the next tab is dealt into: in turn, so the slots stay even.
-    next: AtomicUsize,
+    /// The slot refreshed last.
+    last: Arc<AtomicUsize>,
+    /// Counts the tabs that joined, to deal them in turn among the slots refreshed lately.
+    joined: AtomicUsize,
+}
+
+/// How many slots an interval has: one per [`SLOT_STEP`], within reason.
+fn slot_count(interval: Duration) -> u32 {
+    (interval.as_nanos() / SLOT_STEP.as_nanos()).clamp(1, 1000) as u32
+}
+
+/// Among how many of the slots refreshed last a joining tab is dealt: a tenth of them.
+fn join_spread(slots: u32) -> u32 {
+    (slots / 10).max(1)
+}
+
+/// The least time between two counts a tab hears: an interval, less the time it takes to
+/// refresh the slots a tab may join (the slot it joined was refreshed up to that long before
+/// the tab was last told, so its next refresh comes that much sooner than a whole interval).
+fn spacing(interval: Duration) -> Duration {
+    let slots = slot_count(interval);
+    let joinable = interval / slots * join_spread(slots);
+    interval.saturating_sub(joinable).max(interval / 2)
 }
 
 impl Presence {
@@ -40,17 +71,19 @@ impl Presence {
     }
 
     fn start(interval: Duration, count: impl Fn() -> u32 + Send + 'static) -> Presence {
-        let steps = (interval.as_nanos() / SLOT_STEP.as_nanos()).clamp(1, 1000) as u32;
+        let steps = slot_count(interval);
         let slots: Arc<[watch::Sender<u32>]> =
             (0..steps).map(|_| watch::Sender::new(count())).collect();
-        let refreshed = slots.clone();
+        let last = Arc::new(AtomicUsize::new(0));
+        let (refreshed, refreshing) = (slots.clone(), last.clone());
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(interval / steps);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-            for slot in refreshed.iter().cycle() {
+            for (index, slot) in refreshed.iter().enumerate().cycle() {
                 tick.tick().await;
                 let now = count();
                 slot.send_if_modified(|published| std::mem::replace(published, now) != now);
+                refreshing.store(index, Ordering::Relaxed);
                 if Arc::strong_count(&refreshed) == 1 {
                     break;
                 }
@@ -58,13 +91,18 @@ impl Presence {
         });
         Presence {
             slots,
-            next: AtomicUsize::new(0),
+            last,
+            joined: AtomicUsize::new(0),
         }
     }
 
-    /// The channel of the slot a new tab is dealt into, its count seen.
+    /// The channel of a slot for a tab just told the count, its count seen: one of the slots
+    /// refreshed lately, in turn (see the module's introduction).
     pub fn subscribe(&self) -> watch::Receiver<u32> {
-        let slot = self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len();
+        let steps = self.slots.len();
+        let spread = join_spread(steps as u32) as usize;
+        let back = self.joined.fetch_add(1, Ordering::Relaxed) % spread;
+        let slot = (self.last.load(Ordering::Relaxed) + steps - back) % steps;
         self.slots[slot].subscribe()
     }
 }
@@ -80,7 +118,7 @@ pub struct Feed {
     interval: Duration,
     told: u32,
     told_at: Instant,
-    /// When the tab looks again at a count it could not hear yet (see [`Feed::poll`]).
+    /// When the tab may hear a count that came too soon (see [`Feed::poll`]).
     owed_at: Option<Instant>,
 }
 
@@ -98,23 +136,17 @@ impl Feed {
     /// The count to send the tab now, if any. Asked when its slot's count moves, when the tab
     /// may have left a call, and at [`Feed::owed_at`].
     ///
-    /// A tab hears counts at least an interval apart (less one slot step: its task may run a
-    /// little sooner after one refresh of its slot than after the last). A count that comes
-    /// sooner waits one whole interval, to the slot's next refresh, not to the end of the
-    /// tab's own interval: the tab falls back in step with its slot, so tabs greeted in the
-    /// same instant do not stay together. Such a count (the first after the greeting, or
-    /// after a call) is shown up to two intervals late; every other within one.
+    /// A tab hears counts at least [`spacing`] apart: a whole interval from the slot it is in,
+    /// nine tenths of one from a slot it just joined. A count that comes sooner (on leaving a
+    /// short call, or at a refresh that ran late) is owed until the interval is over, so it is
+    /// still heard within one.
     pub fn poll(&mut self, count: u32, in_call: bool, now: Instant) -> Option<u32> {
         if in_call || count == self.told {
             self.owed_at = None;
             return None;
         }
-        let spacing = self
-            .interval
-            .saturating_sub(SLOT_STEP)
-            .max(self.interval / 2);
-        if now < self.told_at + spacing {
-            self.owed_at.get_or_insert(now + self.interval);
+        if now < self.told_at + spacing(self.interval) {
+            self.owed_at = Some(self.told_at + self.interval);
             return None;
         }
         self.owed_at = None;
@@ -136,38 +168,94 @@ mod tests {
     const SECOND: Duration = Duration::from_secs(1);
 
     #[test]
-    fn a_tab_hears_a_moved_count_at_most_once_per_interval() {
+    fn a_tab_hears_a_moved_count_at_most_once_per_interval_and_within_one() {
         let start = Instant::now();
         let mut feed = Feed::new(2 * SECOND, 10, start);
-        assert_eq!(feed.poll(10, false, start + 3 * SECOND), None);
-        // Too soon after the greeting: it waits for the slot's next refresh, an interval on.
+        assert_eq!(feed.poll(10, false, start + SECOND / 2), None);
+        // Too soon after the greeting: owed until the interval is over.
         assert_eq!(feed.poll(11, false, start + SECOND), None);
-        assert_eq!(feed.owed_at(), Some(start + 3 * SECOND));
-        // A count that moves again in between does not put the look off.
+        assert_eq!(feed.owed_at(), Some(start + 2 * SECOND));
+        // A count that moves again in between does not put it off.
         assert_eq!(feed.poll(12, false, start + 3 * SECOND / 2), None);
-        assert_eq!(feed.owed_at(), Some(start + 3 * SECOND));
-        assert_eq!(feed.poll(12, false, start + 3 * SECOND), Some(12));
+        assert_eq!(feed.owed_at(), Some(start + 2 * SECOND));
+        assert_eq!(feed.poll(12, false, start + 2 * SECOND), Some(12));
         assert_eq!(feed.owed_at(), None);
-        // The next refresh of its slot, an interval on, give or take a slot step.
+        // The next refresh of the slot it then joined, an interval on, give or take a step.
         assert_eq!(
-            feed.poll(13, false, start + 5 * SECOND - SLOT_STEP),
+            feed.poll(13, false, start + 4 * SECOND - SLOT_STEP),
             Some(13)
         );
-        assert_eq!(feed.poll(14, false, start + 6 * SECOND), None);
-        assert_eq!(feed.owed_at(), Some(start + 8 * SECOND));
+        assert_eq!(feed.poll(14, false, start + 5 * SECOND), None);
+        assert_eq!(
+            feed.owed_at(),
+            Some(start + 6 * SECOND - SLOT_STEP),
+            "an interval after the last count, not after this one"
+        );
         // Back to what it was told: nothing is owed any more.
-        assert_eq!(feed.poll(13, false, start + 7 * SECOND), None);
+        assert_eq!(feed.poll(13, false, start + 11 * SECOND / 2), None);
         assert_eq!(feed.owed_at(), None);
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn a_moved_count_reaches_the_slots_one_step_apart_within_an_interval() {
+    /// A counter to publish, and the presence that publishes it, on tokio's paused clock.
+    fn counter(interval: Duration) -> (Arc<std::sync::atomic::AtomicU32>, Presence) {
         let online = Arc::new(std::sync::atomic::AtomicU32::new(10));
         let source = online.clone();
-        let presence = Presence::start(SLOT_STEP * 4, move || source.load(Ordering::Relaxed));
-        // Six tabs in four slots: the fifth and sixth share the first two's.
-        let mut tabs: Vec<_> = (0..6).map(|_| presence.subscribe()).collect();
-        tokio::time::sleep(SLOT_STEP * 8).await;
+        let presence = Presence::start(interval, move || source.load(Ordering::Relaxed));
+        (online, presence)
+    }
+
+    #[test]
+    fn a_tab_may_hear_again_nine_tenths_of_an_interval_after_it_joined_a_slot() {
+        assert_eq!(spacing(2 * SECOND), Duration::from_millis(1800));
+        // Few slots: the last one only, refreshed up to a step before.
+        assert_eq!(spacing(SLOT_STEP * 4), SLOT_STEP * 3);
+        assert_eq!(spacing(SLOT_STEP), SLOT_STEP / 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn tabs_greeted_in_one_instant_share_the_slots_refreshed_last_and_hear_within_an_interval(
+    ) {
+        let interval = SLOT_STEP * 40;
+        let (online, presence) = counter(interval);
+        // Half-way between two refreshes, eight tabs are greeted in the same instant.
+        tokio::time::sleep(interval * 2 + SLOT_STEP / 2).await;
+        let joined = Instant::now();
+        let mut tabs: Vec<_> = (0..8).map(|_| presence.subscribe()).collect();
+        online.store(11, Ordering::Relaxed);
+        let heard = futures_util::future::join_all(tabs.iter_mut().map(|tab| async move {
+            tab.changed().await.unwrap();
+            Instant::now() - joined
+        }))
+        .await;
+        // Never sooner than a tab may hear again, never later than an interval...
+        assert!(
+            heard
+                .iter()
+                .all(|&after| after >= spacing(interval) && after <= interval),
+            "{heard:?}"
+        );
+        // ...and over the last four slots refreshed (a tenth of forty), a step apart.
+        let mut moments = heard.clone();
+        moments.sort();
+        moments.dedup();
+        assert_eq!(moments.len(), 4, "{heard:?}");
+        assert!(
+            moments.windows(2).all(|w| w[1] - w[0] == SLOT_STEP),
+            "{heard:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn tabs_arriving_over_time_are_spread_over_the_slots_and_hear_within_an_interval() {
+        let interval = SLOT_STEP * 4;
+        let (online, presence) = counter(interval);
+        tokio::time::sleep(interval * 2 + SLOT_STEP / 2).await;
+        // Four tabs a step apart: four slots.
+        let mut tabs = Vec::new();
+        for _ in 0..4 {
+            tabs.push(presence.subscribe());
+            tokio::time::sleep(SLOT_STEP).await;
+        }
         online.store(11, Ordering::Relaxed);
         let moved = Instant::now();
         let heard = futures_util::future::join_all(tabs.iter_mut().map(|tab| async move {
@@ -176,11 +264,8 @@ mod tests {
             Instant::now() - moved
         }))
         .await;
-        assert!(
-            heard.iter().all(|&after| after <= SLOT_STEP * 4),
-            "{heard:?}"
-        );
-        let mut moments = heard[..4].to_vec();
+        assert!(heard.iter().all(|&after| after <= interval), "{heard:?}");
+        let mut moments = heard.clone();
         moments.sort();
         moments.dedup();
         assert_eq!(moments.len(), 4, "four slots, four moments: {heard:?}");
@@ -188,8 +273,6 @@ mod tests {
             moments.windows(2).all(|w| w[1] - w[0] == SLOT_STEP),
             "{heard:?}"
         );
-        assert_eq!(heard[4], heard[0]);
-        assert_eq!(heard[5], heard[1]);
     }
 
     #[test]

@@ -26,6 +26,7 @@ use axum::response::{IntoResponse, Response};
 use futures_util::SinkExt;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 /// Bytes read from a socket at a time. Every session keeps a buffer this big for its whole
@@ -286,8 +287,10 @@ async fn run_session(
                             break e.into();
                         }
                         // The frame may have ended a call: the tab shows the count again.
-                        if let Err(e) = tell_count(&mut socket, &mut feed, &state, &outbox).await {
-                            break e.into();
+                        let told = tell_count(&mut socket, &mut feed, &state, &outbox).await;
+                        match told {
+                            Ok(told) => rejoin_if_told(told, &mut online, &state),
+                            Err(e) => break e.into(),
                         }
                     }
                     Err(cut) => break Exit::Cut(cut),
@@ -334,8 +337,10 @@ async fn run_session(
                     }
                 }
                 _ = sleep_until_owed(&feed), if feed.owed_at().is_some() => {
-                    if let Err(e) = tell_count(&mut socket, &mut feed, &state, &outbox).await {
-                        break e.into();
+                    let told = tell_count(&mut socket, &mut feed, &state, &outbox).await;
+                    match told {
+                        Ok(told) => rejoin_if_told(told, &mut online, &state),
+                        Err(e) => break e.into(),
                     }
                 }
                 _ = heartbeat.tick() => {
@@ -420,20 +425,32 @@ async fn goodbye(mut socket: Writer, exit: Exit, mut outbox: Outbox, state: &App
     }
 }
 
-/// Sends the tab the online count if its [`Feed`] says so. The count is read now, not as its
-/// slot last published it: the slot only says when to look (a tab back from a call would
-/// otherwise be told what its slot saw up to an interval ago, older than what the tabs of
-/// fresher slots were told meanwhile).
+/// Sends the tab the online count if its [`Feed`] says so, and says whether it did. The count
+/// is read now, not as its slot last published it: the slot only says when to look (a tab
+/// back from a call would otherwise be told what its slot saw up to an interval ago, older
+/// than what the tabs of fresher slots were told meanwhile).
 async fn tell_count(
     socket: &mut Writer,
     feed: &mut Feed,
     state: &AppState,
     outbox: &Outbox,
-) -> Result<(), WriteError> {
+) -> Result<bool, WriteError> {
     let count = presence::count(&state.switchboard);
     match feed.poll(count, outbox.in_call(), Instant::now()) {
-        Some(count) => socket.send(&ServerMsg::Online { count }).await,
-        None => Ok(()),
+        Some(count) => socket
+            .send(&ServerMsg::Online { count })
+            .await
+            .map(|()| true),
+        None => Ok(false),
+    }
+}
+
+/// A tab told the count outside a refresh of its slot (leaving a call, or owed one) joins one
+/// of the slots refreshed lately, whose next refresh comes within an interval, about when it
+/// may hear again (see `presence`).
+fn rejoin_if_told(told: bool, online: &mut watch::Receiver<u32>, state: &AppState) {
+    if told {
+        *online = state.presence.subscribe();
     }
 }
 
