@@ -203,6 +203,16 @@ impl Target {
             self.peer()
         }
     }
+
+    /// The source address of socket `i`: each in turn.
+    fn source(&self, i: usize) -> IpAddr {
+        self.sources[i % self.sources.len()]
+    }
+
+    /// Background socket `i`'s node and source address, owned, for a task of its own.
+    fn client(&self, i: usize) -> (String, IpAddr) {
+        (self.url_for(i).to_owned(), self.source(i))
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -369,7 +379,7 @@ where
     for i in 0..count {
         let permit = gate.clone().acquire_owned().await?;
         let (target, then, done) = (target.clone(), then.clone(), done.clone());
-        let source = target.sources[i % target.sources.len()];
+        let source = target.source(i);
         let label = label.to_owned();
         tasks.spawn(async move {
             let ws = tokio::time::timeout(PATIENCE, open(target.url_for(i), source)).await??;
@@ -521,7 +531,7 @@ async fn relay(target: &Target, run: &RelayRun) -> Fallible<()> {
 
     let mut sides = Vec::with_capacity(pairs * 2);
     for i in 0..pairs {
-        let source = target.sources[i % target.sources.len()];
+        let source = target.source(i);
         let (mut a, mut b) = (
             open(&target.url, source).await?,
             open(target.peer(), source).await?,
@@ -730,10 +740,7 @@ async fn proof_cost(target: &Target, clients: usize, server_pid: Option<u32>) ->
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..clients {
         let permit = gate.clone().acquire_owned().await?;
-        let (url, source) = (
-            target.url_for(i).to_owned(),
-            target.sources[i % target.sources.len()],
-        );
+        let (url, source) = target.client(i);
         tasks.spawn(async move {
             let (mut ws, solved) = open_proven(&url, source).await?;
             let solved = solved.ok_or("the server asked for no proof (--pow-bits 0?)")?;
@@ -844,10 +851,7 @@ async fn storm(
     let spacing = Duration::from_secs_f64(seconds / clients.max(1) as f64);
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..clients {
-        let (url, source) = (
-            target.url_for(i).to_owned(),
-            target.sources[i % target.sources.len()],
-        );
+        let (url, source) = target.client(i);
         tasks.spawn(async move {
             tokio::time::sleep_until((start + spacing * i as u32).into()).await;
             let opened = Instant::now();
@@ -994,7 +998,7 @@ async fn presence(
     open_many(target, pairs, "pairs in calls", move |i, mut a| {
         let (in_call, peer, heard) = (in_call.clone(), peer.clone(), heard.clone());
         async move {
-            let source = peer.sources[i % peer.sources.len()];
+            let source = peer.source(i);
             let mut b = open(peer.peer(), source).await?;
             let tag = format!("c{i}");
             send(&mut a, &call_with(tag.clone())).await?;
@@ -1026,10 +1030,7 @@ async fn presence(
             let mut i = 0usize;
             while !stop.load(Ordering::Relaxed) {
                 tick.tick().await;
-                let (url, source) = (
-                    target.url_for(i).to_owned(),
-                    target.sources[i % target.sources.len()],
-                );
+                let (url, source) = target.client(i);
                 i += 1;
                 // Stays between none and two seconds, so the count moves as a crowd's does.
                 let stay = Duration::from_secs_f64(rand::rng().random_range(0.0..2.0));
@@ -1083,10 +1084,7 @@ async fn newcomers(target: Target, stop: Arc<AtomicBool>) -> Fallible<Vec<Durati
     let mut i = 0usize;
     while !stop.load(Ordering::Relaxed) {
         tick.tick().await;
-        let (url, source) = (
-            target.url_for(i).to_owned(),
-            target.sources[i % target.sources.len()],
-        );
+        let (url, source) = target.client(i);
         i += 1;
         waits.push(tokio::spawn(async move {
             let mut ws = open(&url, source).await?;
