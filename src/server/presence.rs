@@ -5,9 +5,8 @@
 //! whether its tab hears it. A tab in a call shows no count and hears nothing; a tab in the
 //! lobby or searching hears at most one count per interval (half of one, once, after it joins
 //! a slot: see below), and only one that differs from what it was last told. So the count a
-//! tab shows is right within one interval, and at
-//! 100,000 online the server sends at most 100,000 / interval messages a second, not one per
-//! tab per connect.
+//! tab shows is right within one interval, and at 100,000 online the server sends at most
+//! 100,000 / interval messages a second, not one per tab per connect.
 //!
 //! The tabs are dealt into slots, each with its own channel, and one task refreshes the slots
 //! in turn, each once per `--presence-interval`: a moved count reaches the crowd spread over
