@@ -1056,10 +1056,10 @@ async fn presence(
     stop.store(true, Ordering::Relaxed);
     churner.await?;
     let mut first = newcomers.await??;
-    let (first_p50, _) = percentiles(&mut first);
-    // Sorted now. Not the p99: a count that is back to the one a newcomer was told is not
-    // sent, and under this churn that befalls about one in twenty at its first look.
-    let first_p90 = first.get(first.len() * 9 / 10).copied().unwrap_or_default();
+    first.sort_unstable();
+    // Not the p99: a count that is back to the one a newcomer was told is not sent, and under
+    // this churn that befalls about one in twenty at its first look.
+    let (first_p50, first_p90) = (quantile(&first, 0.50), quantile(&first, 0.90));
     let per_minute =
         |count: u64, clients: usize| count as f64 / clients.max(1) as f64 * 60.0 / seconds;
     println!(
@@ -1159,14 +1159,18 @@ fn seed_simulation(searchers: usize, max_seconds: f64, seed: u64) {
     );
 }
 
+/// The median and the p99 of `samples`, which it sorts.
 fn percentiles(samples: &mut [Duration]) -> (Duration, Duration) {
-    if samples.is_empty() {
-        return (Duration::ZERO, Duration::ZERO);
-    }
     samples.sort_unstable();
-    let at =
-        |q: f64| samples[((samples.len() as f64 * q).ceil() as usize).clamp(1, samples.len()) - 1];
-    (at(0.50), at(0.99))
+    (quantile(samples, 0.50), quantile(samples, 0.99))
+}
+
+/// The `q` quantile of `sorted` (nearest rank); zero for no samples.
+fn quantile(sorted: &[Duration], q: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    sorted[((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len()) - 1]
 }
 
 fn ms(d: Duration) -> f64 {
